@@ -1,0 +1,64 @@
+//! The command line: one file per subcommand, each a thin layer over the
+//! library. Errors are printed once, here, and mapped to the exit status.
+
+mod init;
+mod profile;
+mod sign;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "aspen",
+    version,
+    about = "Apple enrollment profiles from one settings file: built, signed, checked and served."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a commented aspen.toml to start from.
+    Init(init::Args),
+    /// Generate an enrollment profile.
+    #[command(subcommand)]
+    Profile(profile::Command),
+    /// Sign an existing profile (CMS SignedData, DER).
+    Sign(sign::Args),
+}
+
+/// Parses the arguments, runs the command, prints any error and returns the
+/// exit status: 0 success, 1 failure, 2 bad usage (from clap).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Profile(cmd) => profile::run(cmd),
+        Command::Sign(args) => sign::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(aspen_err) => {
+            // A closed pipe (`aspen … | head`) is not worth a message.
+            if let crate::Error::Io { source, .. } = &aspen_err
+                && source.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("aspen: error: {aspen_err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A one-line note on stderr (never on stdout, which may carry a profile).
+fn note(message: impl std::fmt::Display) {
+    eprintln!("aspen: note: {message}");
+}
+
+fn warn(message: impl std::fmt::Display) {
+    eprintln!("aspen: warning: {message}");
+}

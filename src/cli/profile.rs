@@ -1,0 +1,122 @@
+use super::{note, warn};
+use crate::error::{Error, Result};
+use crate::model::{Enrollment, EnrollmentKind, ManagedAppleId, Ownership};
+use crate::output::write_output;
+use crate::profile;
+use crate::settings::Settings;
+use crate::sign::Signer;
+use std::path::PathBuf;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Device enrollment: the whole device is managed. With --managed-apple-id
+    /// the profile is for account-driven Device Enrollment (ADDE).
+    Device(DeviceArgs),
+    /// User Enrollment (BYOD): account-driven, for the user's Managed Apple ID.
+    User(UserArgs),
+}
+
+#[derive(clap::Args)]
+pub struct Common {
+    /// Settings file.
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "aspen.toml",
+        env = "ASPEN_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// Output file; stdout when absent or `-`.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Write an unsigned profile even if the settings configure signing.
+    #[arg(long)]
+    pub unsigned: bool,
+    /// Sign even if the signing certificate has expired.
+    #[arg(long)]
+    pub allow_expired: bool,
+}
+
+#[derive(clap::Args)]
+pub struct DeviceArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Who owns the device; decides the MDM access rights.
+    #[arg(long, value_enum, default_value = "corporate")]
+    owner: Ownership,
+    /// The user's Managed Apple ID: makes it account-driven Device Enrollment.
+    #[arg(long, value_name = "ID")]
+    managed_apple_id: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct UserArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The user's Managed Apple ID (required).
+    #[arg(long, value_name = "ID")]
+    managed_apple_id: String,
+    /// Profile-based User Enrollment (ManagedAppleID key) for iOS 13.1–17 and
+    /// macOS 10.15–14 only: iOS 18 and macOS 15 refuse it.
+    #[arg(long)]
+    legacy: bool,
+}
+
+fn managed_apple_id(value: &str) -> Result<ManagedAppleId> {
+    ManagedAppleId::parse(value)
+        .map_err(|why| Error::invalid(format!("--managed-apple-id {value:?} {why}")))
+}
+
+pub fn run(cmd: Command) -> Result<()> {
+    let (common, enrollment) = match cmd {
+        Command::Device(a) => {
+            let id = a
+                .managed_apple_id
+                .as_deref()
+                .map(managed_apple_id)
+                .transpose()?;
+            let kind = match id {
+                Some(_) => EnrollmentKind::AccountDrivenDevice(a.owner),
+                None => EnrollmentKind::Device(a.owner),
+            };
+            (a.common, Enrollment::new(kind, id).map_err(Error::invalid)?)
+        }
+        Command::User(a) => {
+            let id = managed_apple_id(&a.managed_apple_id)?;
+            let kind = if a.legacy {
+                warn(
+                    "profile-based User Enrollment (ManagedAppleID) is refused by iOS 18 and macOS 15; it installs only on iOS 13.1–17 and macOS 10.15–14",
+                );
+                EnrollmentKind::LegacyUser
+            } else {
+                EnrollmentKind::AccountDrivenUser
+            };
+            (
+                a.common,
+                Enrollment::new(kind, Some(id)).map_err(Error::invalid)?,
+            )
+        }
+    };
+    let settings = Settings::load(&common.config)?;
+    let signer = load_signer(&settings, &common)?;
+    let bytes = profile::render(&settings, &enrollment, signer.as_ref())?;
+    write_output(common.output.as_deref(), &bytes)
+}
+
+/// The signer the settings configure, unless `--unsigned`; a note when the
+/// profile will be unsigned because nothing is configured.
+pub fn load_signer(settings: &Settings, common: &Common) -> Result<Option<Signer>> {
+    if common.unsigned {
+        return Ok(None);
+    }
+    match &settings.signing {
+        Some(source) => Signer::load(source, common.allow_expired).map(Some),
+        None => {
+            note(format!(
+                "{} has no [signing] section: the profile is unsigned (devices show it as \"Unverified\")",
+                settings.file.display()
+            ));
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+use crate::error::{Error, Result};
+use crate::output::write_output;
+use crate::sign::{KeySource, Passphrase, Signer};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("identity").required(true).args(["cert", "pkcs12"]))]
+pub struct Args {
+    /// The unsigned profile (.mobileconfig, XML or binary plist).
+    input: PathBuf,
+    /// Output file; stdout when absent or `-`.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Signer certificate (PEM).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Signer private key (PEM, optionally encrypted).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Intermediate certificate(s) to include (PEM); repeatable.
+    #[arg(long, requires = "cert")]
+    chain: Vec<PathBuf>,
+    /// Signer certificate, key and chain as PKCS#12.
+    #[arg(long, conflicts_with_all = ["cert", "key", "chain"])]
+    pkcs12: Option<PathBuf>,
+    /// Environment variable holding the key or PKCS#12 passphrase.
+    #[arg(long, value_name = "VAR", conflicts_with = "passphrase_file")]
+    passphrase_env: Option<String>,
+    /// File holding the key or PKCS#12 passphrase.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Sign even if the signing certificate has expired.
+    #[arg(long)]
+    allow_expired: bool,
+}
+
+/// Profiles bigger than this are not enrollment profiles.
+const MAX_INPUT: u64 = 16 << 20;
+
+pub fn run(args: Args) -> Result<()> {
+    let passphrase = match (args.passphrase_env, args.passphrase_file) {
+        (Some(var), _) => Some(Passphrase::Env(var)),
+        (None, Some(file)) => Some(Passphrase::File(file)),
+        (None, None) => None,
+    };
+    let source = match (args.pkcs12, args.cert, args.key) {
+        (Some(path), _, _) => KeySource::Pkcs12 { path, passphrase },
+        (None, Some(certificate), Some(key)) => KeySource::Pem {
+            certificate,
+            key,
+            chain: args.chain,
+            passphrase,
+        },
+        _ => return Err(Error::invalid("give --cert and --key, or --pkcs12")),
+    };
+    let content = read_profile(&args.input)?;
+    let signer = Signer::load(&source, args.allow_expired)?;
+    write_output(args.output.as_deref(), &signer.sign(&content)?)
+}
+
+/// Reads the profile to sign and checks it is one: a plist dictionary whose
+/// `PayloadType` is `Configuration`. The bytes are signed unchanged.
+fn read_profile(path: &std::path::Path) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if size > MAX_INPUT {
+        return Err(Error::invalid(format!(
+            "{}: is {size} bytes; a profile may be at most 16 MiB",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let fail = |why: &str| Error::invalid(format!("{}: {why}", path.display()));
+    if bytes.first() == Some(&0x30) {
+        return Err(fail(
+            "looks like a signed (DER) profile already; sign the unsigned plist",
+        ));
+    }
+    let value = plist::Value::from_reader(std::io::Cursor::new(&bytes))
+        .map_err(|e| fail(&format!("is not a property list: {e}")))?;
+    let payload_type = value
+        .as_dictionary()
+        .and_then(|d| d.get("PayloadType"))
+        .and_then(plist::Value::as_string);
+    if payload_type != Some(crate::profile::TOP_LEVEL_TYPE) {
+        return Err(fail(
+            "is not a configuration profile (top-level PayloadType is not \"Configuration\")",
+        ));
+    }
+    Ok(bytes)
+}

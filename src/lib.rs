@@ -1,0 +1,17 @@
+//! aspen: Apple enrollment profiles from one settings file — built, signed,
+//! checked and served.
+//!
+//! Data flows one way: [`settings::Settings`] (validated once) →
+//! [`model::Enrollment`] (which kind, whose Managed Apple ID) →
+//! [`profile::build`] → plist bytes → [`sign::Signer`] → output.
+
+pub mod cli;
+pub mod error;
+pub mod model;
+pub mod output;
+pub mod payload;
+pub mod profile;
+pub mod settings;
+pub mod sign;
+
+pub use error::{Error, Result};

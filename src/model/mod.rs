@@ -1,0 +1,11 @@
+//! The enrollment model: what kind of enrollment a profile is for, who owns the
+//! device, and (for policies) which user gets which.
+
+mod apple_id;
+pub mod directory;
+mod kind;
+pub mod policy;
+pub mod resolution;
+
+pub use apple_id::{ManagedAppleId, check_email};
+pub use kind::{Channel, Enrollment, EnrollmentKind, Management, Ownership};

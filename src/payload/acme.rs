@@ -1,0 +1,155 @@
+//! `com.apple.security.acme`: the device identity obtained over ACME
+//! (Apple: mdm/profiles/com.apple.security.acme.yaml; iOS 16+, macOS 13.1+).
+
+use super::{Common, Subject};
+use serde::Serialize;
+
+pub const PAYLOAD_TYPE: &str = "com.apple.security.acme";
+
+/// Apple: ACME `KeyType`, rangelist.
+pub const KEY_TYPES: [&str; 2] = ["RSA", "ECSECPrimeRandom"];
+
+/// Apple's rules tying `KeyType`, `KeySize`, `HardwareBound` and `Attest`:
+/// - RSA: `KeySize` a multiple of 8 in 1024–4096, and `HardwareBound` false;
+/// - ECSECPrimeRandom: `KeySize` 192, 256, 384 or 521; hardware-bound keys
+///   only 256 or 384;
+/// - `Attest` true needs `HardwareBound` true.
+///
+/// Errors name the key they are about, as `(key, reason)`.
+pub fn check_key(
+    key_type: &str,
+    key_size: i64,
+    hardware_bound: bool,
+    attest: bool,
+) -> Result<(), (&'static str, String)> {
+    match key_type {
+        "RSA" => {
+            if !(1024..=4096).contains(&key_size) || key_size % 8 != 0 {
+                return Err((
+                    "KeySize",
+                    "an RSA key size must be a multiple of 8 from 1024 to 4096".into(),
+                ));
+            }
+            if hardware_bound {
+                return Err((
+                    "HardwareBound",
+                    "an RSA key cannot be hardware-bound (use ECSECPrimeRandom 256 or 384)".into(),
+                ));
+            }
+        }
+        "ECSECPrimeRandom" => {
+            if ![192, 256, 384, 521].contains(&key_size) {
+                return Err((
+                    "KeySize",
+                    "an ECSECPrimeRandom key size must be 192, 256, 384 or 521".into(),
+                ));
+            }
+            if hardware_bound && ![256, 384].contains(&key_size) {
+                return Err((
+                    "KeySize",
+                    "a hardware-bound key must be 256 or 384 bits".into(),
+                ));
+            }
+        }
+        other => {
+            return Err((
+                "KeyType",
+                format!("{other:?} is not one of {}", KEY_TYPES.join(", ")),
+            ));
+        }
+    }
+    if attest && !hardware_bound {
+        return Err((
+            "Attest",
+            "attestation needs a hardware-bound key (HardwareBound true)".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct AcmeConfig {
+    pub directory_url: String,
+    pub client_identifier: String,
+    pub key_type: &'static str,
+    pub key_size: u32,
+    pub hardware_bound: bool,
+    pub attest: bool,
+    pub subject: Subject,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AcmePayload {
+    #[serde(flatten)]
+    pub common: Common,
+    #[serde(rename = "DirectoryURL")]
+    pub directory_url: String,
+    #[serde(rename = "ClientIdentifier")]
+    pub client_identifier: String,
+    #[serde(rename = "KeySize")]
+    pub key_size: u32,
+    #[serde(rename = "KeyType")]
+    pub key_type: &'static str,
+    #[serde(rename = "HardwareBound")]
+    pub hardware_bound: bool,
+    #[serde(rename = "Subject")]
+    pub subject: Subject,
+    #[serde(rename = "Attest")]
+    pub attest: bool,
+}
+
+impl AcmePayload {
+    pub fn new(common: Common, config: &AcmeConfig) -> AcmePayload {
+        AcmePayload {
+            common,
+            directory_url: config.directory_url.clone(),
+            client_identifier: config.client_identifier.clone(),
+            key_size: config.key_size,
+            key_type: config.key_type,
+            hardware_bound: config.hardware_bound,
+            subject: config.subject.clone(),
+            attest: config.attest,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_key;
+
+    #[test]
+    fn apple_key_rules() {
+        assert!(check_key("RSA", 2048, false, false).is_ok());
+        assert!(check_key("RSA", 3072, false, false).is_ok());
+        assert_eq!(
+            check_key("RSA", 2049, false, false).unwrap_err().0,
+            "KeySize"
+        );
+        assert_eq!(
+            check_key("RSA", 512, false, false).unwrap_err().0,
+            "KeySize"
+        );
+        assert_eq!(
+            check_key("RSA", 2048, true, false).unwrap_err().0,
+            "HardwareBound"
+        );
+        assert!(check_key("ECSECPrimeRandom", 384, true, true).is_ok());
+        assert!(check_key("ECSECPrimeRandom", 521, false, false).is_ok());
+        assert_eq!(
+            check_key("ECSECPrimeRandom", 521, true, false)
+                .unwrap_err()
+                .0,
+            "KeySize"
+        );
+        assert_eq!(
+            check_key("ECSECPrimeRandom", 256, false, true)
+                .unwrap_err()
+                .0,
+            "Attest"
+        );
+        assert_eq!(
+            check_key("DSA", 2048, false, false).unwrap_err().0,
+            "KeyType"
+        );
+    }
+}

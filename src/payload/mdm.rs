@@ -1,0 +1,274 @@
+//! `com.apple.mdm`: the MDM payload (Apple: mdm/profiles/com.apple.mdm.yaml).
+
+use super::Common;
+use crate::model::{Enrollment, EnrollmentKind, Ownership};
+use serde::Serialize;
+
+pub const PAYLOAD_TYPE: &str = "com.apple.mdm";
+
+/// Apple: `Topic` "must begin with the 'com.apple.mgmt.' prefix".
+pub const TOPIC_PREFIX: &str = "com.apple.mgmt.";
+
+/// Apple: `ServerCapabilities` items, rangelist.
+pub const SERVER_CAPABILITIES: [&str; 3] = [
+    "com.apple.mdm.per-user-connections",
+    "com.apple.mdm.bootstraptoken",
+    "com.apple.mdm.token",
+];
+
+pub fn check_topic(topic: &str) -> Result<(), String> {
+    match topic.strip_prefix(TOPIC_PREFIX) {
+        Some(rest)
+            if !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err("needs a non-empty topic without spaces after \"com.apple.mgmt.\"".into()),
+        None => Err(format!("must start with {TOPIC_PREFIX:?}")),
+    }
+}
+
+/// Apple: `ServerCapabilities` is "a unique array" of known strings.
+pub fn check_server_capabilities<S: AsRef<str>>(caps: &[S]) -> Result<(), String> {
+    for (i, c) in caps.iter().enumerate() {
+        let c = c.as_ref();
+        if !SERVER_CAPABILITIES.contains(&c) {
+            return Err(format!(
+                "{c:?} is not one of {}",
+                SERVER_CAPABILITIES.join(", ")
+            ));
+        }
+        if caps[..i].iter().any(|d| d.as_ref() == c) {
+            return Err(format!("{c:?} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+/// `AccessRights`: a logical OR of Apple's bit flags, in the order of Apple's
+/// documentation.
+pub const RIGHTS: [(u32, &str); 13] = [
+    (1, "inspect configuration profiles"),
+    (2, "install and remove configuration profiles"),
+    (4, "device lock and passcode removal"),
+    (8, "device erase"),
+    (16, "query device information"),
+    (32, "query network information"),
+    (64, "inspect provisioning profiles"),
+    (128, "install and remove provisioning profiles"),
+    (256, "inspect installed applications"),
+    (512, "restriction-related queries"),
+    (1024, "security-related queries"),
+    (2048, "manipulate settings"),
+    (4096, "app management"),
+];
+
+/// A checked `AccessRights` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessRights(u32);
+
+impl AccessRights {
+    /// Every right Apple defines.
+    pub const ALL: AccessRights = AccessRights(8191);
+    /// Default for a personally owned device under device enrollment: all
+    /// rights but device erase (8) and device lock / passcode removal (4).
+    pub const PERSONAL_DEFAULT: AccessRights = AccessRights(8191 & !8 & !4);
+
+    /// Apple: "Don't set to '0'. Specify '1' if you specify '2'. Specify '64'
+    /// if you specify '128'." Bits above 4096 are not defined.
+    pub fn new(bits: i64) -> Result<AccessRights, String> {
+        if bits == 0 {
+            return Err("must not be 0".into());
+        }
+        if !(1..=8191).contains(&bits) {
+            return Err("must be between 1 and 8191 (the sum of Apple's 13 rights)".into());
+        }
+        let bits = bits as u32;
+        if bits & 2 != 0 && bits & 1 == 0 {
+            return Err(
+                "has bit 2 (install/remove profiles) without bit 1 (inspect profiles)".into(),
+            );
+        }
+        if bits & 128 != 0 && bits & 64 == 0 {
+            return Err(
+                "has bit 128 (install/remove provisioning profiles) without bit 64 (inspect provisioning profiles)"
+                    .into(),
+            );
+        }
+        Ok(AccessRights(bits))
+    }
+
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The names of the rights set.
+    pub fn names(self) -> Vec<&'static str> {
+        RIGHTS
+            .iter()
+            .filter(|(bit, _)| self.0 & bit != 0)
+            .map(|&(_, name)| name)
+            .collect()
+    }
+}
+
+/// The settings that shape the MDM payload, validated.
+#[derive(Debug, Clone)]
+pub struct MdmConfig {
+    pub server_url: String,
+    pub check_in_url: Option<String>,
+    pub topic: String,
+    pub sign_message: bool,
+    pub check_out_when_removed: bool,
+    pub server_capabilities: Vec<String>,
+    /// Rights for a corporate device.
+    pub access_rights: AccessRights,
+    /// Rights for a personally owned device under device enrollment.
+    pub personal_access_rights: AccessRights,
+}
+
+impl MdmConfig {
+    pub fn access_rights_for(&self, ownership: Ownership) -> AccessRights {
+        match ownership {
+            Ownership::Corporate => self.access_rights,
+            Ownership::Personal => self.personal_access_rights,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MdmPayload {
+    #[serde(flatten)]
+    pub common: Common,
+    #[serde(rename = "IdentityCertificateUUID")]
+    pub identity_certificate_uuid: String,
+    #[serde(rename = "Topic")]
+    pub topic: String,
+    #[serde(rename = "ServerURL")]
+    pub server_url: String,
+    #[serde(
+        rename = "CheckInURL",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::some"
+    )]
+    pub check_in_url: Option<String>,
+    #[serde(rename = "SignMessage")]
+    pub sign_message: bool,
+    #[serde(rename = "CheckOutWhenRemoved")]
+    pub check_out_when_removed: bool,
+    #[serde(rename = "ServerCapabilities", skip_serializing_if = "Vec::is_empty")]
+    pub server_capabilities: Vec<String>,
+    #[serde(
+        rename = "AccessRights",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::some"
+    )]
+    pub access_rights: Option<u32>,
+    #[serde(
+        rename = "EnrollmentMode",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::some"
+    )]
+    pub enrollment_mode: Option<&'static str>,
+    #[serde(
+        rename = "AssignedManagedAppleID",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::some"
+    )]
+    pub assigned_managed_apple_id: Option<String>,
+    #[serde(
+        rename = "ManagedAppleID",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::some"
+    )]
+    pub managed_apple_id: Option<String>,
+    #[serde(
+        rename = "ServerURLPinningCertificateUUIDs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub server_url_pinning_certificate_uuids: Vec<String>,
+    #[serde(
+        rename = "CheckInURLPinningCertificateUUIDs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub check_in_url_pinning_certificate_uuids: Vec<String>,
+}
+
+impl MdmPayload {
+    /// The MDM payload for `enrollment`: the kind alone decides which of
+    /// `AccessRights`, `EnrollmentMode`, `AssignedManagedAppleID` and
+    /// `ManagedAppleID` are present.
+    pub fn new(
+        common: Common,
+        config: &MdmConfig,
+        enrollment: &Enrollment,
+        identity_uuid: String,
+        pinned: Vec<String>,
+    ) -> MdmPayload {
+        let kind = enrollment.kind();
+        let id = enrollment
+            .managed_apple_id()
+            .map(|id| id.as_str().to_owned());
+        let (assigned, legacy) = match kind {
+            EnrollmentKind::LegacyUser => (None, id),
+            _ => (id, None),
+        };
+        MdmPayload {
+            common,
+            identity_certificate_uuid: identity_uuid,
+            topic: config.topic.clone(),
+            server_url: config.server_url.clone(),
+            check_in_url: config.check_in_url.clone(),
+            sign_message: config.sign_message,
+            check_out_when_removed: config.check_out_when_removed,
+            server_capabilities: config.server_capabilities.clone(),
+            access_rights: kind
+                .has_access_rights()
+                .then(|| config.access_rights_for(kind.ownership()).bits()),
+            enrollment_mode: kind.enrollment_mode(),
+            assigned_managed_apple_id: assigned,
+            managed_apple_id: legacy,
+            server_url_pinning_certificate_uuids: pinned.clone(),
+            check_in_url_pinning_certificate_uuids: pinned,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rights_rules() {
+        assert!(AccessRights::new(0).is_err());
+        assert!(AccessRights::new(2).is_err());
+        assert!(AccessRights::new(3).is_ok());
+        assert!(AccessRights::new(128).is_err());
+        assert!(AccessRights::new(192).is_ok());
+        assert!(AccessRights::new(8192).is_err());
+        assert!(AccessRights::new(-1).is_err());
+        assert_eq!(AccessRights::PERSONAL_DEFAULT.bits(), 8179);
+        assert!(
+            !AccessRights::PERSONAL_DEFAULT
+                .names()
+                .contains(&"device erase")
+        );
+        assert_eq!(AccessRights::ALL.names().len(), 13);
+    }
+
+    #[test]
+    fn topic_rule() {
+        assert!(check_topic("com.apple.mgmt.External.2f7d0d3c").is_ok());
+        assert!(check_topic("com.apple.mgmt.").is_err());
+        assert!(check_topic("com.contoso.mdm").is_err());
+    }
+
+    #[test]
+    fn capabilities_rule() {
+        assert!(check_server_capabilities(&["com.apple.mdm.token"]).is_ok());
+        assert!(
+            check_server_capabilities(&["com.apple.mdm.token", "com.apple.mdm.token"]).is_err()
+        );
+        assert!(check_server_capabilities(&["com.apple.mdm.nope"]).is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! `com.apple.security.scep`: the device identity obtained over SCEP
+//! (Apple: mdm/profiles/com.apple.security.scep.yaml).
+
+use super::{Common, Subject};
+use serde::Serialize;
+
+pub const PAYLOAD_TYPE: &str = "com.apple.security.scep";
+
+/// Apple: SCEP `Keysize`, rangelist 1024, 2048, 4096 (RSA only: `Key Type` is
+/// "Always 'RSA'").
+pub const KEY_SIZES: [u32; 3] = [1024, 2048, 4096];
+
+/// Apple: SCEP `Key Usage` bitmask, 1 signing, 4 encryption.
+pub const KEY_USAGES: [u32; 4] = [0, 1, 4, 5];
+
+pub fn check_key_size(bits: i64) -> Result<u32, String> {
+    KEY_SIZES
+        .iter()
+        .copied()
+        .find(|&k| i64::from(k) == bits)
+        .ok_or_else(|| "must be 1024, 2048 or 4096 (Apple's SCEP Keysize values)".to_owned())
+}
+
+pub fn check_key_usage(bits: i64) -> Result<u32, String> {
+    KEY_USAGES
+        .iter()
+        .copied()
+        .find(|&k| i64::from(k) == bits)
+        .ok_or_else(|| "must be 0, 1 (signing), 4 (encryption) or 5 (both)".to_owned())
+}
+
+#[derive(Debug, Clone)]
+pub struct ScepConfig {
+    pub url: String,
+    pub name: Option<String>,
+    /// The pre-shared secret; a secret, never logged or shown by default.
+    pub challenge: Option<String>,
+    pub key_size: u32,
+    pub key_usage: u32,
+    pub subject: Subject,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScepPayload {
+    #[serde(flatten)]
+    pub common: Common,
+    #[serde(rename = "PayloadContent")]
+    pub content: ScepContent,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScepContent {
+    #[serde(rename = "URL")]
+    pub url: String,
+    #[serde(
+        rename = "Name",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::some"
+    )]
+    pub name: Option<String>,
+    #[serde(rename = "Subject")]
+    pub subject: Subject,
+    #[serde(
+        rename = "Challenge",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::some"
+    )]
+    pub challenge: Option<String>,
+    #[serde(rename = "Keysize")]
+    pub key_size: u32,
+    #[serde(rename = "Key Type")]
+    pub key_type: &'static str,
+    #[serde(rename = "Key Usage")]
+    pub key_usage: u32,
+}
+
+impl ScepPayload {
+    pub fn new(common: Common, config: &ScepConfig) -> ScepPayload {
+        ScepPayload {
+            common,
+            content: ScepContent {
+                url: config.url.clone(),
+                name: config.name.clone(),
+                subject: config.subject.clone(),
+                challenge: config.challenge.clone(),
+                key_size: config.key_size,
+                key_type: "RSA",
+                key_usage: config.key_usage,
+            },
+        }
+    }
+}

@@ -1,0 +1,695 @@
+//! The settings file (TOML): its model, and every rule checked once at load.
+//! Errors name the file, the line, the field and (unless secret) the value.
+
+use crate::error::{Error, FieldError, Result};
+use crate::model::policy::{Policy, PolicyType};
+use crate::payload::acme::{self, AcmeConfig};
+use crate::payload::cert::AnchorCert;
+use crate::payload::mdm::{self, AccessRights, MdmConfig};
+use crate::payload::scep::{self, ScepConfig};
+use crate::payload::{Subject, check_https_url, check_plist_text};
+use crate::sign::{KeySource, Passphrase};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Settings files are small; anything bigger is a mistake (or an attack).
+const MAX_SETTINGS_BYTES: u64 = 1 << 20;
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file they were read from.
+    pub file: PathBuf,
+    pub organization: Organization,
+    pub mdm: MdmConfig,
+    pub identity: Identity,
+    pub anchors: Vec<AnchorCert>,
+    pub signing: Option<KeySource>,
+    /// Enrollment type policies, highest priority (lowest number) first.
+    pub policies: Vec<Policy>,
+    /// `[directory] users`, resolved against the settings file's folder.
+    pub directory_users: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub name: String,
+    /// Reverse-DNS root of every `PayloadIdentifier`.
+    pub identifier: String,
+    pub description: Option<String>,
+    pub consent_text: Option<String>,
+}
+
+/// The identity payload the MDM payload's `IdentityCertificateUUID` points at.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    Scep(ScepConfig),
+    Acme(AcmeConfig),
+}
+
+// ---- The file as written (names are a contract) ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    organization: RawOrganization,
+    mdm: RawMdm,
+    identity: RawIdentity,
+    #[serde(default)]
+    anchor: Vec<RawAnchor>,
+    signing: Option<RawSigning>,
+    #[serde(default)]
+    policy: Vec<RawPolicy>,
+    directory: Option<RawDirectory>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrganization {
+    name: String,
+    identifier: String,
+    description: Option<String>,
+    consent_text: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMdm {
+    server_url: String,
+    check_in_url: Option<String>,
+    topic: String,
+    #[serde(default)]
+    sign_message: bool,
+    #[serde(default)]
+    check_out_when_removed: bool,
+    #[serde(default)]
+    server_capabilities: Vec<String>,
+    access_rights: Option<i64>,
+    personal_access_rights: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    kind: String,
+    // scep
+    url: Option<String>,
+    name: Option<String>,
+    challenge: Option<String>,
+    key_usage: Option<i64>,
+    // acme
+    directory_url: Option<String>,
+    client_identifier: Option<String>,
+    key_type: Option<String>,
+    hardware_bound: Option<bool>,
+    attest: Option<bool>,
+    // both
+    key_size: Option<i64>,
+    subject: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnchor {
+    certificate: String,
+    #[serde(default)]
+    pin: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    certificate: Option<String>,
+    key: Option<String>,
+    #[serde(default)]
+    chain: Vec<String>,
+    key_passphrase_env: Option<String>,
+    key_passphrase_file: Option<String>,
+    pkcs12: Option<String>,
+    pkcs12_passphrase_env: Option<String>,
+    pkcs12_passphrase_file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: String,
+    description: Option<String>,
+    #[serde(rename = "type")]
+    kind: PolicyType,
+    priority: i64,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    users: Option<String>,
+}
+
+impl Settings {
+    /// Reads and validates a settings file.
+    pub fn load(path: &Path) -> Result<Settings> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.len() > MAX_SETTINGS_BYTES {
+            return Err(Error::Settings {
+                file: path.to_owned(),
+                line: None,
+                message: format!(
+                    "is {} bytes; a settings file may be at most 1 MiB",
+                    meta.len()
+                ),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| Error::Settings {
+            file: path.to_owned(),
+            line: Some(line_of(
+                &String::from_utf8_lossy(e.as_bytes()),
+                e.utf8_error().valid_up_to(),
+            )),
+            message: "is not valid UTF-8".into(),
+        })?;
+        Settings::parse(&text, path)
+    }
+
+    /// Validates settings text; `path` names it in errors and anchors
+    /// relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Settings> {
+        let raw: RawSettings = toml::from_str(text).map_err(|e| Error::Settings {
+            file: path.to_owned(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim().to_owned(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("")).to_owned();
+        validate(raw, path, &base).map_err(|e| Error::Settings {
+            file: path.to_owned(),
+            line: locate(text, &e.field).map(|at| line_of(text, at)),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, FieldError> {
+    let organization = organization(raw.organization)?;
+    let mdm = mdm_config(raw.mdm)?;
+    let identity = identity(raw.identity)?;
+    let anchors = raw
+        .anchor
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| anchor(i, a, base))
+        .collect::<Result<_, _>>()?;
+    let signing = raw.signing.map(|s| signing(s, base)).transpose()?;
+    let policies = policies(raw.policy)?;
+    let directory_users = match raw.directory.and_then(|d| d.users) {
+        Some(users) => Some(relative_path(base, "directory.users", &users)?),
+        None => None,
+    };
+    Ok(Settings {
+        file: file.to_owned(),
+        organization,
+        mdm,
+        identity,
+        anchors,
+        signing,
+        policies,
+        directory_users,
+    })
+}
+
+fn fail<T>(field: &str, value: &str, reason: impl Into<String>) -> Result<T, FieldError> {
+    Err(FieldError::new(field, Some(value), reason))
+}
+
+/// Text that ends up in the plist: not empty, no characters a plist cannot hold.
+fn text(field: &str, value: String) -> Result<String, FieldError> {
+    if value.trim().is_empty() {
+        return fail(field, &value, "must not be empty");
+    }
+    check_plist_text(&value).map_err(|why| FieldError::new(field, Some(&value), why))?;
+    Ok(value)
+}
+
+fn optional_text(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
+    value.map(|v| text(field, v)).transpose()
+}
+
+/// A reverse-DNS identifier such as `com.contoso.mdm`.
+fn check_reverse_dns(field: &str, value: &str) -> Result<(), FieldError> {
+    let labels: Vec<&str> = value.split('.').collect();
+    let ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        fail(
+            field,
+            value,
+            "must be a reverse-DNS identifier such as \"com.contoso.mdm\"",
+        )
+    }
+}
+
+fn organization(raw: RawOrganization) -> Result<Organization, FieldError> {
+    check_reverse_dns("organization.identifier", &raw.identifier)?;
+    Ok(Organization {
+        name: text("organization.name", raw.name)?,
+        identifier: raw.identifier,
+        description: optional_text("organization.description", raw.description)?,
+        consent_text: optional_text("organization.consent_text", raw.consent_text)?,
+    })
+}
+
+fn https(field: &str, url: String) -> Result<String, FieldError> {
+    check_https_url(&url).map_err(|why| FieldError::new(field, Some(&url), why))?;
+    Ok(url)
+}
+
+fn mdm_config(raw: RawMdm) -> Result<MdmConfig, FieldError> {
+    let rights = |field: &str, value: Option<i64>, default: AccessRights| match value {
+        None => Ok(default),
+        Some(v) => {
+            AccessRights::new(v).map_err(|why| FieldError::new(field, Some(&v.to_string()), why))
+        }
+    };
+    mdm::check_topic(&raw.topic)
+        .map_err(|why| FieldError::new("mdm.topic", Some(&raw.topic), why))?;
+    mdm::check_server_capabilities(&raw.server_capabilities)
+        .map_err(|why| FieldError::new("mdm.server_capabilities", None, why))?;
+    Ok(MdmConfig {
+        server_url: https("mdm.server_url", raw.server_url)?,
+        check_in_url: raw
+            .check_in_url
+            .map(|u| https("mdm.check_in_url", u))
+            .transpose()?,
+        topic: raw.topic,
+        sign_message: raw.sign_message,
+        check_out_when_removed: raw.check_out_when_removed,
+        server_capabilities: raw.server_capabilities,
+        access_rights: rights("mdm.access_rights", raw.access_rights, AccessRights::ALL)?,
+        personal_access_rights: rights(
+            "mdm.personal_access_rights",
+            raw.personal_access_rights,
+            AccessRights::PERSONAL_DEFAULT,
+        )?,
+    })
+}
+
+fn subject(field: &str, value: Option<String>, default: &str) -> Result<Subject, FieldError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    Subject::parse(&value).map_err(|why| FieldError::new(field, Some(&value), why))
+}
+
+fn identity(raw: RawIdentity) -> Result<Identity, FieldError> {
+    // Keys that belong to the other kind are a mistake worth naming.
+    let scep_only = [
+        ("url", raw.url.is_some()),
+        ("name", raw.name.is_some()),
+        ("challenge", raw.challenge.is_some()),
+        ("key_usage", raw.key_usage.is_some()),
+    ];
+    let acme_only = [
+        ("directory_url", raw.directory_url.is_some()),
+        ("client_identifier", raw.client_identifier.is_some()),
+        ("key_type", raw.key_type.is_some()),
+        ("hardware_bound", raw.hardware_bound.is_some()),
+        ("attest", raw.attest.is_some()),
+    ];
+    let misplaced = |keys: &[(&str, bool)], kind: &str| -> Result<(), FieldError> {
+        match keys.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(FieldError::new(
+                format!("identity.{key}"),
+                None,
+                format!("is not a key of kind = \"{kind}\""),
+            )),
+            None => Ok(()),
+        }
+    };
+    let required = |field: &str, v: Option<String>| {
+        v.ok_or_else(|| FieldError::new(field, None, "is required"))
+    };
+    match raw.kind.as_str() {
+        "scep" => {
+            misplaced(&acme_only, "scep")?;
+            let key_size = raw.key_size.unwrap_or(2048);
+            let key_usage = raw.key_usage.unwrap_or(5);
+            Ok(Identity::Scep(ScepConfig {
+                url: https("identity.url", required("identity.url", raw.url)?)?,
+                name: optional_text("identity.name", raw.name)?,
+                // The challenge is a secret: errors never echo it.
+                challenge: match raw.challenge {
+                    Some(c) if c.is_empty() || check_plist_text(&c).is_err() => {
+                        return Err(FieldError::new(
+                            "identity.challenge",
+                            None,
+                            "must be non-empty text without control characters",
+                        ));
+                    }
+                    c => c,
+                },
+                key_size: scep::check_key_size(key_size).map_err(|why| {
+                    FieldError::new("identity.key_size", Some(&key_size.to_string()), why)
+                })?,
+                key_usage: scep::check_key_usage(key_usage).map_err(|why| {
+                    FieldError::new("identity.key_usage", Some(&key_usage.to_string()), why)
+                })?,
+                subject: subject("identity.subject", raw.subject, "CN=MDM Identity")?,
+            }))
+        }
+        "acme" => {
+            misplaced(&scep_only, "acme")?;
+            let key_type = raw.key_type.unwrap_or_else(|| "ECSECPrimeRandom".into());
+            let hardware_bound = raw.hardware_bound.unwrap_or(false);
+            let attest = raw.attest.unwrap_or(false);
+            let key_size = raw
+                .key_size
+                .unwrap_or(if key_type == "RSA" { 2048 } else { 256 });
+            if let Err((key, why)) = acme::check_key(&key_type, key_size, hardware_bound, attest) {
+                let (field, value) = match key {
+                    "KeyType" => ("identity.key_type", key_type.clone()),
+                    "KeySize" => ("identity.key_size", key_size.to_string()),
+                    "HardwareBound" => ("identity.hardware_bound", hardware_bound.to_string()),
+                    _ => ("identity.attest", attest.to_string()),
+                };
+                return fail(field, &value, why);
+            }
+            let key_type = acme::KEY_TYPES
+                .into_iter()
+                .find(|t| *t == key_type)
+                .unwrap_or("RSA");
+            Ok(Identity::Acme(AcmeConfig {
+                directory_url: https(
+                    "identity.directory_url",
+                    required("identity.directory_url", raw.directory_url)?,
+                )?,
+                client_identifier: text(
+                    "identity.client_identifier",
+                    required("identity.client_identifier", raw.client_identifier)?,
+                )?,
+                key_type,
+                key_size: key_size as u32,
+                hardware_bound,
+                attest,
+                subject: subject("identity.subject", raw.subject, "CN=MDM Identity")?,
+            }))
+        }
+        other => fail("identity.kind", other, "must be \"scep\" or \"acme\""),
+    }
+}
+
+fn relative_path(base: &Path, field: &str, value: &str) -> Result<PathBuf, FieldError> {
+    if value.is_empty() {
+        return fail(field, value, "must not be empty");
+    }
+    Ok(base.join(value))
+}
+
+fn anchor(i: usize, raw: RawAnchor, base: &Path) -> Result<AnchorCert, FieldError> {
+    let field = format!("anchor[{i}].certificate");
+    let path = relative_path(base, &field, &raw.certificate)?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        FieldError::new(
+            &field,
+            Some(&raw.certificate),
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let file_name = Path::new(&raw.certificate)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| raw.certificate.clone());
+    AnchorCert::parse(file_name, &bytes, raw.pin)
+        .map_err(|why| FieldError::new(&field, Some(&raw.certificate), why))
+}
+
+fn passphrase(
+    env_field: &str,
+    env: Option<String>,
+    file_field: &str,
+    file: Option<String>,
+    base: &Path,
+) -> Result<Option<Passphrase>, FieldError> {
+    match (env, file) {
+        (Some(_), Some(_)) => Err(FieldError::new(
+            file_field,
+            None,
+            format!("give either {env_field} or {file_field}, not both"),
+        )),
+        (Some(var), None) if var.is_empty() => {
+            fail(env_field, &var, "must name an environment variable")
+        }
+        (Some(var), None) => Ok(Some(Passphrase::Env(var))),
+        (None, Some(f)) => Ok(Some(Passphrase::File(relative_path(base, file_field, &f)?))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn signing(raw: RawSigning, base: &Path) -> Result<KeySource, FieldError> {
+    let path = |field: &str, v: &str| relative_path(base, field, v);
+    match (&raw.pkcs12, &raw.certificate, &raw.key) {
+        (Some(p12), None, None) => {
+            if !raw.chain.is_empty()
+                || raw.key_passphrase_env.is_some()
+                || raw.key_passphrase_file.is_some()
+            {
+                return Err(FieldError::new(
+                    "signing.pkcs12",
+                    Some(p12),
+                    "a PKCS#12 file carries its own chain and passphrase: use pkcs12_passphrase_env or pkcs12_passphrase_file, not chain or key_passphrase_*",
+                ));
+            }
+            Ok(KeySource::Pkcs12 {
+                path: path("signing.pkcs12", p12)?,
+                passphrase: passphrase(
+                    "signing.pkcs12_passphrase_env",
+                    raw.pkcs12_passphrase_env,
+                    "signing.pkcs12_passphrase_file",
+                    raw.pkcs12_passphrase_file,
+                    base,
+                )?,
+            })
+        }
+        (None, Some(cert), Some(key)) => {
+            if raw.pkcs12_passphrase_env.is_some() || raw.pkcs12_passphrase_file.is_some() {
+                return Err(FieldError::new(
+                    "signing.pkcs12_passphrase_env",
+                    None,
+                    "is only for pkcs12; a PEM key uses key_passphrase_env or key_passphrase_file",
+                ));
+            }
+            Ok(KeySource::Pem {
+                certificate: path("signing.certificate", cert)?,
+                key: path("signing.key", key)?,
+                chain: raw
+                    .chain
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| path(&format!("signing.chain[{i}]"), c))
+                    .collect::<Result<_, _>>()?,
+                passphrase: passphrase(
+                    "signing.key_passphrase_env",
+                    raw.key_passphrase_env,
+                    "signing.key_passphrase_file",
+                    raw.key_passphrase_file,
+                    base,
+                )?,
+            })
+        }
+        (Some(_), _, _) => Err(FieldError::new(
+            "signing.pkcs12",
+            None,
+            "give either pkcs12 or certificate + key, not both",
+        )),
+        (None, None, _) => Err(FieldError::new(
+            "signing.certificate",
+            None,
+            "is required (or give pkcs12)",
+        )),
+        (None, Some(_), None) => Err(FieldError::new(
+            "signing.key",
+            None,
+            "is required with signing.certificate",
+        )),
+    }
+}
+
+fn policies(raw: Vec<RawPolicy>) -> Result<Vec<Policy>, FieldError> {
+    let mut out: Vec<Policy> = Vec::with_capacity(raw.len());
+    for (i, p) in raw.into_iter().enumerate() {
+        let name = text(&format!("policy[{i}].name"), p.name)?;
+        if let Some(other) = out.iter().find(|o| o.name.eq_ignore_ascii_case(&name)) {
+            return fail(
+                &format!("policy[{i}].name"),
+                &name,
+                format!("is already the name of policy {:?}", other.name),
+            );
+        }
+        let field = format!("policy[{i}].priority");
+        let priority = u32::try_from(p.priority)
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| {
+                FieldError::new(
+                    &field,
+                    Some(&p.priority.to_string()),
+                    "must be 1 or more (1 is the highest)",
+                )
+            })?;
+        if let Some(other) = out.iter().find(|o| o.priority == priority) {
+            return fail(
+                &field,
+                &priority.to_string(),
+                format!(
+                    "is also the priority of policy {:?}; priorities must be unique",
+                    other.name
+                ),
+            );
+        }
+        let mut groups = Vec::with_capacity(p.groups.len());
+        for (j, g) in p.groups.into_iter().enumerate() {
+            let g = text(&format!("policy[{i}].groups[{j}]"), g.trim().to_owned())?;
+            groups.push(g);
+        }
+        out.push(Policy {
+            name,
+            description: optional_text(&format!("policy[{i}].description"), p.description)?,
+            kind: p.kind,
+            priority,
+            groups,
+        });
+    }
+    out.sort_by_key(|p| p.priority);
+    Ok(out)
+}
+
+// ---- Mapping a field path back to its line ----
+
+/// 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The byte offset where the value of `field` (e.g. `mdm.topic`,
+/// `anchor[1].certificate`, `signing.chain[0]`) is written, or where its
+/// nearest written parent is.
+fn locate(text: &str, field: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut table: &DeTable = doc.get_ref();
+    let mut found = None;
+    for part in field.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let (_, mut value) = table.iter().find(|(k, _)| k.get_ref() == key)?;
+        found = Some(value.span().start);
+        if let (Some(i), DeValue::Array(items)) = (index, value.get_ref()) {
+            value = items.get(i)?;
+            found = Some(value.span().start);
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[organization]
+name = "Contoso"
+identifier = "com.contoso.mdm"
+
+[mdm]
+server_url = "https://mdm.contoso.com/mdm"
+topic = "com.apple.mgmt.External.2f7d0d3c"
+
+[identity]
+kind = "scep"
+url = "https://mdm.contoso.com/scep"
+challenge = "s3cret"
+subject = "O=Contoso/CN=Contoso MDM Identity"
+"#;
+
+    fn parse(text: &str) -> Result<Settings> {
+        Settings::parse(text, Path::new("dir/aspen.toml"))
+    }
+
+    #[test]
+    fn minimal_settings_get_defaults() {
+        let s = parse(MINIMAL).unwrap();
+        assert_eq!(s.mdm.access_rights.bits(), 8191);
+        assert_eq!(s.mdm.personal_access_rights.bits(), 8179);
+        assert!(s.signing.is_none());
+        let Identity::Scep(scep) = &s.identity else {
+            panic!("scep expected")
+        };
+        assert_eq!((scep.key_size, scep.key_usage), (2048, 5));
+    }
+
+    #[test]
+    fn errors_name_file_line_field_and_value() {
+        let bad = MINIMAL.replace("com.apple.mgmt.External.2f7d0d3c", "com.contoso.push");
+        let msg = parse(&bad).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("dir/aspen.toml:8: mdm.topic = \"com.contoso.push\""),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let bad = MINIMAL.replace("[mdm]\n", "[mdm]\ncolour = \"blue\"\n");
+        let msg = parse(&bad).unwrap_err().to_string();
+        assert!(
+            msg.contains("dir/aspen.toml:7") && msg.contains("colour"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn challenge_is_never_echoed() {
+        let bad = MINIMAL.replace("s3cret", "s3cret\u{1}");
+        let bad = bad.replace("\u{1}", "\\u0001");
+        let msg = parse(&bad).unwrap_err().to_string();
+        assert!(
+            msg.contains("identity.challenge") && !msg.contains("s3cret"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn array_fields_are_located() {
+        let text = format!(
+            "{MINIMAL}\n[[policy]]\nname = \"a\"\ntype = \"user\"\npriority = 1\n\n[[policy]]\nname = \"b\"\ntype = \"device\"\npriority = 1\n"
+        );
+        let msg = parse(&text).unwrap_err().to_string();
+        let line = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("priority"))
+            .nth(1)
+            .unwrap()
+            .0
+            + 1;
+        assert!(
+            msg.starts_with(&format!("dir/aspen.toml:{line}: policy[1].priority")),
+            "{msg}"
+        );
+    }
+}

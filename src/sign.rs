@@ -1,0 +1,269 @@
+//! Loading the signing identity and signing profiles: CMS SignedData, DER,
+//! content attached, SHA-256, binary mode, signer certificate plus
+//! intermediates (never the root).
+
+use crate::error::{Error, Result};
+use openssl::asn1::Asn1Time;
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::nid::Nid;
+use openssl::pkcs12::Pkcs12;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::stack::Stack;
+use openssl::x509::{X509, X509NameRef, X509VerifyResult};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Where a passphrase comes from. Never from argv: it would show in `ps`
+/// and shell history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Passphrase {
+    /// The name of an environment variable holding it.
+    Env(String),
+    /// A file holding it (one trailing newline is ignored).
+    File(PathBuf),
+}
+
+impl Passphrase {
+    fn read(&self) -> Result<Zeroizing<Vec<u8>>> {
+        match self {
+            Passphrase::Env(var) => match std::env::var_os(var) {
+                Some(v) if !v.is_empty() => Ok(Zeroizing::new(v.into_encoded_bytes())),
+                _ => Err(Error::invalid(format!(
+                    "the passphrase environment variable {var} is not set"
+                ))),
+            },
+            Passphrase::File(path) => {
+                let mut bytes =
+                    Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    bytes.pop();
+                }
+                Ok(bytes)
+            }
+        }
+    }
+}
+
+/// Where the signing certificate and key come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Pem {
+        certificate: PathBuf,
+        key: PathBuf,
+        /// Intermediate certificates to include in signatures.
+        chain: Vec<PathBuf>,
+        passphrase: Option<Passphrase>,
+    },
+    Pkcs12 {
+        path: PathBuf,
+        passphrase: Option<Passphrase>,
+    },
+}
+
+/// A loaded, checked signing identity. Load once, sign many times; it is
+/// `Send + Sync` so parallel workers can share it.
+pub struct Signer {
+    cert: X509,
+    key: PKey<Private>,
+    chain: Stack<X509>,
+}
+
+impl std::fmt::Debug for Signer {
+    // Never print the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("subject", &name_to_string(self.cert.subject_name()))
+            .finish_non_exhaustive()
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn certs_from_pem(path: &Path) -> Result<Vec<X509>> {
+    let bytes = read(path)?;
+    let certs = X509::stack_from_pem(&bytes).map_err(|_| {
+        Error::invalid(format!("{}: is not a PEM certificate file", path.display()))
+    })?;
+    if certs.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+impl Signer {
+    /// Loads and checks the identity: the key must match the certificate, be
+    /// RSA or ECDSA (P-256/P-384/P-521), and the certificate must be valid now
+    /// (unless `allow_expired`).
+    pub fn load(source: &KeySource, allow_expired: bool) -> Result<Signer> {
+        match source {
+            KeySource::Pem {
+                certificate,
+                key,
+                chain,
+                passphrase,
+            } => {
+                let mut certs = certs_from_pem(certificate)?;
+                let cert = certs.remove(0);
+                // Further certificates in the signer's file count as chain.
+                let mut intermediates = certs;
+                for c in chain {
+                    intermediates.extend(certs_from_pem(c)?);
+                }
+                let key_bytes = Zeroizing::new(read(key)?);
+                let encrypted = contains(&key_bytes, b"ENCRYPTED");
+                let pass = match passphrase {
+                    Some(p) => p.read()?,
+                    None if encrypted => {
+                        return Err(Error::invalid(format!(
+                            "{}: the key is encrypted; give its passphrase in an environment variable or a file",
+                            key.display()
+                        )));
+                    }
+                    None => Zeroizing::new(Vec::new()),
+                };
+                // Always pass a passphrase (possibly empty) so OpenSSL never
+                // prompts on the terminal.
+                let pkey =
+                    PKey::private_key_from_pem_passphrase(&key_bytes, &pass).map_err(|_| {
+                        Error::invalid(if encrypted {
+                            format!(
+                                "{}: cannot decrypt the key: wrong passphrase?",
+                                key.display()
+                            )
+                        } else {
+                            format!("{}: is not a PEM private key", key.display())
+                        })
+                    })?;
+                Signer::new(cert, pkey, intermediates, allow_expired, certificate)
+            }
+            KeySource::Pkcs12 { path, passphrase } => {
+                let der = read(path)?;
+                let pass = match passphrase {
+                    Some(p) => p.read()?,
+                    None => Zeroizing::new(Vec::new()),
+                };
+                let pass = std::str::from_utf8(&pass).map_err(|_| {
+                    Error::invalid(format!("{}: the passphrase is not UTF-8", path.display()))
+                })?;
+                let parsed = Pkcs12::from_der(&der)
+                    .and_then(|p| p.parse2(pass))
+                    .map_err(|_| {
+                        Error::invalid(format!(
+                            "{}: cannot open the PKCS#12 file: wrong passphrase or not PKCS#12",
+                            path.display()
+                        ))
+                    })?;
+                let (Some(cert), Some(pkey)) = (parsed.cert, parsed.pkey) else {
+                    return Err(Error::invalid(format!(
+                        "{}: the PKCS#12 file holds no certificate with its private key",
+                        path.display()
+                    )));
+                };
+                let chain = parsed
+                    .ca
+                    .map(|s| s.into_iter().collect())
+                    .unwrap_or_default();
+                Signer::new(cert, pkey, chain, allow_expired, path)
+            }
+        }
+    }
+
+    /// Checks and assembles an identity; `origin` names it in errors.
+    pub fn new(
+        cert: X509,
+        key: PKey<Private>,
+        intermediates: Vec<X509>,
+        allow_expired: bool,
+        origin: &Path,
+    ) -> Result<Signer> {
+        let fail = |why: String| Error::invalid(format!("{}: {why}", origin.display()));
+        let cert_key = cert.public_key().map_err(|e| fail(e.to_string()))?;
+        if !key.public_eq(&cert_key) {
+            return Err(fail(format!(
+                "the private key does not match the certificate {}",
+                name_to_string(cert.subject_name())
+            )));
+        }
+        match key.id() {
+            Id::RSA => {}
+            Id::EC => {
+                let curve = key.ec_key().ok().and_then(|k| k.group().curve_name());
+                if !matches!(
+                    curve,
+                    Some(Nid::X9_62_PRIME256V1 | Nid::SECP384R1 | Nid::SECP521R1)
+                ) {
+                    return Err(fail(
+                        "only P-256, P-384 and P-521 EC keys can sign profiles".into(),
+                    ));
+                }
+            }
+            _ => return Err(fail("the signing key must be RSA or ECDSA".into())),
+        }
+        let now = Asn1Time::days_from_now(0).map_err(|e| fail(e.to_string()))?;
+        if cert.not_after() < now && !allow_expired {
+            return Err(fail(format!(
+                "the signing certificate {} expired on {} (use --allow-expired to sign anyway)",
+                name_to_string(cert.subject_name()),
+                cert.not_after()
+            )));
+        }
+        if cert.not_before() > now && !allow_expired {
+            return Err(fail(format!(
+                "the signing certificate {} is not valid before {}",
+                name_to_string(cert.subject_name()),
+                cert.not_before()
+            )));
+        }
+        let mut chain = Stack::new().map_err(|e| fail(e.to_string()))?;
+        for c in intermediates {
+            // Devices have the root; sending it only adds bytes.
+            let self_signed = c.issued(&c) == X509VerifyResult::OK;
+            if !self_signed && c.to_der().ok() != cert.to_der().ok() {
+                chain.push(c).map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        Ok(Signer { cert, key, chain })
+    }
+
+    pub fn certificate(&self) -> &X509 {
+        &self.cert
+    }
+
+    /// Signs `content` (the profile's plist bytes, unchanged).
+    pub fn sign(&self, content: &[u8]) -> Result<Vec<u8>> {
+        // BINARY: no line-ending canonicalisation, the signed bytes are the
+        // plist we wrote. NOSMIMECAP: the S/MIME capabilities attribute means
+        // nothing to a device.
+        let flags = CMSOptions::BINARY | CMSOptions::NOSMIMECAP;
+        CmsContentInfo::sign(
+            Some(&self.cert),
+            Some(&self.key),
+            Some(&self.chain),
+            Some(content),
+            flags,
+        )
+        .and_then(|cms| cms.to_der())
+        .map_err(|e| Error::crypto("signing the profile", e))
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `O=Contoso, CN=Name` for messages and reports.
+pub fn name_to_string(name: &X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?").to_owned();
+            let value = e.data().to_string().unwrap_or_else(|_| "?".into());
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
