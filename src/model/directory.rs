@@ -66,12 +66,18 @@ impl Rows {
         let header = match rows.next_record() {
             Some((_, Ok(fields))) => fields,
             Some((line, Err(e))) => return Err(format!("line {line}: {e}")),
-            None => return Err("is empty: expected the header email,managed_apple_id,groups".into()),
+            None => {
+                return Err("is empty: expected the header email,managed_apple_id,groups".into());
+            }
         };
         for (slot, name) in rows.columns.iter_mut().zip(COLUMNS) {
             *slot = header
                 .iter()
-                .position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
+                .position(|h| {
+                    h.trim()
+                        .trim_start_matches('\u{feff}')
+                        .eq_ignore_ascii_case(name)
+                })
                 .ok_or_else(|| {
                     format!(
                         "line 1: the header has no {name:?} column (expected {})",
@@ -263,11 +269,19 @@ mod tests {
 
     #[test]
     fn quoted_fields_and_crlf_keep_line_numbers() {
-        let got = rows("email,managed_apple_id,groups\r\n\r\n\"a@x.com\",,\"Staff;\r\nSales\"\r\nb@x.com,,\"Say \"\"hi\"\"\"\r\n");
+        let got = rows(
+            "email,managed_apple_id,groups\r\n\r\n\"a@x.com\",,\"Staff;\r\nSales\"\r\nb@x.com,,\"Say \"\"hi\"\"\"\r\n",
+        );
         let a = got[0].as_ref().unwrap();
-        assert_eq!((a.line, a.groups.clone()), (3, vec!["Staff".to_owned(), "Sales".to_owned()]));
+        assert_eq!(
+            (a.line, a.groups.clone()),
+            (3, vec!["Staff".to_owned(), "Sales".to_owned()])
+        );
         let b = got[1].as_ref().unwrap();
-        assert_eq!((b.line, b.groups.clone()), (5, vec!["Say \"hi\"".to_owned()]));
+        assert_eq!(
+            (b.line, b.groups.clone()),
+            (5, vec!["Say \"hi\"".to_owned()])
+        );
     }
 
     #[test]

@@ -1,0 +1,176 @@
+//! Shared helpers for the integration tests: run the `aspen` binary, locate
+//! fixtures, and check results with independent tools (openssl, python3's
+//! plistlib, plistutil).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("fixtures").join(rel)
+}
+
+pub fn cert(name: &str) -> PathBuf {
+    fixture("certs").join(name)
+}
+
+/// The demo settings, with certificate paths made absolute so the text can be
+/// written (and edited) anywhere.
+pub fn demo_settings() -> String {
+    let text = std::fs::read_to_string(fixture("demo/aspen.toml")).unwrap();
+    text.replace("../certs/", &format!("{}/", fixture("certs").display()))
+        .replace("users = \"users.csv\"", &format!("users = {:?}", fixture("demo/users.csv").display().to_string()))
+}
+
+/// A temporary folder holding `aspen.toml` with `text`.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(settings: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("aspen.toml"), settings).unwrap();
+        Workspace { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn settings(&self) -> PathBuf {
+        self.path("aspen.toml")
+    }
+
+    /// Every file name in the folder, sorted (to prove nothing partial was left).
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Runs `aspen` with `args`.
+pub fn aspen(args: &[&str]) -> Output {
+    aspen_env(args, &[])
+}
+
+pub fn aspen_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aspen"));
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run aspen")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(out: Output) -> Vec<u8> {
+    assert!(out.status.success(), "aspen failed: {}", stderr(&out));
+    out.stdout
+}
+
+/// Asserts exit status 1 and returns stderr.
+pub fn fails(out: Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "expected exit 1; stderr: {}", stderr(&out));
+    stderr(&out)
+}
+
+fn tool(name: &str, package: &str) -> Command {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "{name} is needed by this test: install {package} (bash .ci/run does)");
+    Command::new(name)
+}
+
+/// `openssl cms -verify` of a DER file against `ca` (intermediates must come
+/// from the file itself); returns the signed content, or Err(stderr).
+pub fn openssl_verify(signed: &Path, ca: &Path) -> Result<Vec<u8>, String> {
+    let out = tool("openssl", "openssl")
+        .args(["cms", "-verify", "-inform", "DER", "-binary", "-in"])
+        .arg(signed)
+        .arg("-CAfile")
+        .arg(ca)
+        .arg("-purpose")
+        .arg("any")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The certificates a CMS file carries, as `openssl` prints their subjects.
+pub fn openssl_cms_subjects(signed: &Path) -> Vec<String> {
+    let out = tool("openssl", "openssl")
+        .args(["pkcs7", "-inform", "DER", "-print_certs", "-noout", "-in"])
+        .arg(signed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("subject=").map(str::to_owned))
+        .collect()
+}
+
+/// Parses a plist with python3's plistlib and returns it as JSON (bytes
+/// become base64 strings, dates ISO strings).
+pub fn plistlib_json(plist: &[u8]) -> serde_json::Value {
+    let script = r#"
+import sys, plistlib, json, base64, datetime
+def conv(v):
+    if isinstance(v, dict): return {k: conv(x) for k, x in v.items()}
+    if isinstance(v, list): return [conv(x) for x in v]
+    if isinstance(v, bytes): return base64.b64encode(v).decode()
+    if isinstance(v, datetime.datetime): return v.isoformat()
+    return v
+print(json.dumps(conv(plistlib.loads(sys.stdin.buffer.read()))))
+"#;
+    let mut child = tool("python3", "python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(plist).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "plistlib rejected the plist: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Converts a plist file with `plistutil` (to XML) and returns the output;
+/// plistutil exits 0 even on failure, so the output itself is checked.
+pub fn plistutil_xml(path: &Path) -> String {
+    let out = tool("plistutil", "libplist-utils")
+        .args(["-f", "xml", "-i"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("<plist") && text.contains("</plist>"),
+        "plistutil could not parse {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
