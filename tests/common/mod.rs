@@ -23,7 +23,13 @@ pub fn cert(name: &str) -> PathBuf {
 pub fn demo_settings() -> String {
     let text = std::fs::read_to_string(fixture("demo/aspen.toml")).unwrap();
     text.replace("../certs/", &format!("{}/", fixture("certs").display()))
-        .replace("users = \"users.csv\"", &format!("users = {:?}", fixture("demo/users.csv").display().to_string()))
+        .replace(
+            "users = \"users.csv\"",
+            &format!(
+                "users = {:?}",
+                fixture("demo/users.csv").display().to_string()
+            ),
+        )
 }
 
 /// A temporary folder holding `aspen.toml` with `text`.
@@ -83,7 +89,12 @@ pub fn ok(out: Output) -> Vec<u8> {
 
 /// Asserts exit status 1 and returns stderr.
 pub fn fails(out: Output) -> String {
-    assert_eq!(out.status.code(), Some(1), "expected exit 1; stderr: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected exit 1; stderr: {}",
+        stderr(&out)
+    );
     stderr(&out)
 }
 
@@ -93,7 +104,10 @@ fn tool(name: &str, package: &str) -> Command {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "{name} is needed by this test: install {package} (bash .ci/run does)");
+    assert!(
+        found,
+        "{name} is needed by this test: install {package} (bash .ci/run does)"
+    );
     Command::new(name)
 }
 
@@ -123,7 +137,11 @@ pub fn openssl_cms_subjects(signed: &Path) -> Vec<String> {
         .arg(signed)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.strip_prefix("subject=").map(str::to_owned))
@@ -153,7 +171,11 @@ print(json.dumps(conv(plistlib.loads(sys.stdin.buffer.read()))))
     use std::io::Write;
     child.stdin.take().unwrap().write_all(plist).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "plistlib rejected the plist: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "plistlib rejected the plist: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

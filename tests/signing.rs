@@ -1,0 +1,188 @@
+//! Signing identities (RSA, P-256, P-384; PEM, encrypted PEM, PKCS#12) and
+//! `aspen sign`, all checked with `openssl cms -verify`.
+
+mod common;
+use common::*;
+
+fn certs_dir() -> String {
+    fixture("certs").display().to_string()
+}
+
+/// Demo settings whose [signing] section is replaced by `signing`.
+fn with_signing(signing: &str) -> String {
+    let text = demo_settings();
+    let start = text.find("[signing]").unwrap();
+    let end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
+    format!(
+        "{}{}{}",
+        &text[..start],
+        signing.replace("CERTS", &certs_dir()),
+        &text[end..]
+    )
+}
+
+fn sign_and_verify(settings: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let ws = Workspace::new(settings);
+    let out = ws.path("p.mobileconfig");
+    ok(aspen_env(
+        &[
+            "profile",
+            "device",
+            "-c",
+            ws.settings().to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        env,
+    ));
+    let content = openssl_verify(&out, &cert("ca.pem")).expect("verifies");
+    assert!(content.starts_with(b"<?xml"));
+    openssl_cms_subjects(&out)
+}
+
+#[test]
+fn carries_signer_and_intermediate_but_not_the_root() {
+    let subjects = sign_and_verify(&demo_settings(), &[]);
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects.iter().any(|s| s.contains("Profile Signer RSA")));
+    assert!(subjects.iter().any(|s| s.contains("Intermediate")));
+    assert!(!subjects.iter().any(|s| s.contains("Root CA")));
+}
+
+#[test]
+fn root_given_in_chain_is_left_out() {
+    let settings = with_signing(
+        "[signing]\ncertificate = \"CERTS/signer.pem\"\nkey = \"CERTS/signer.key\"\nchain = [\"CERTS/intermediate.pem\", \"CERTS/ca.pem\"]\n",
+    );
+    let subjects = sign_and_verify(&settings, &[]);
+    assert!(
+        !subjects.iter().any(|s| s.contains("Root CA")),
+        "{subjects:?}"
+    );
+}
+
+#[test]
+fn ecdsa_p256_and_p384_signers() {
+    for name in ["signer-ec", "signer-p384"] {
+        let settings = with_signing(&format!(
+            "[signing]\ncertificate = \"CERTS/{name}.pem\"\nkey = \"CERTS/{name}.key\"\nchain = [\"CERTS/intermediate.pem\"]\n"
+        ));
+        let subjects = sign_and_verify(&settings, &[]);
+        assert!(subjects.iter().any(|s| s.contains("P-")), "{subjects:?}");
+    }
+}
+
+#[test]
+fn encrypted_key_with_passphrase_from_env_or_file() {
+    let env_settings = with_signing(
+        "[signing]\ncertificate = \"CERTS/signer.pem\"\nkey = \"CERTS/signer-encrypted.key\"\nchain = [\"CERTS/intermediate.pem\"]\nkey_passphrase_env = \"ASPEN_TEST_PASS\"\n",
+    );
+    sign_and_verify(
+        &env_settings,
+        &[("ASPEN_TEST_PASS", "test-only-passphrase")],
+    );
+    let file_settings = with_signing(
+        "[signing]\ncertificate = \"CERTS/signer.pem\"\nkey = \"CERTS/signer-encrypted.key\"\nchain = [\"CERTS/intermediate.pem\"]\nkey_passphrase_file = \"CERTS/passphrase.txt\"\n",
+    );
+    sign_and_verify(&file_settings, &[]);
+}
+
+#[test]
+fn pkcs12_with_passphrase_file() {
+    let settings = with_signing(
+        "[signing]\npkcs12 = \"CERTS/signer.p12\"\npkcs12_passphrase_file = \"CERTS/passphrase.txt\"\n",
+    );
+    let subjects = sign_and_verify(&settings, &[]);
+    assert!(
+        subjects.iter().any(|s| s.contains("Intermediate")),
+        "chain from the p12: {subjects:?}"
+    );
+}
+
+#[test]
+fn no_signing_section_gives_unsigned_profile_and_a_note() {
+    let text = demo_settings();
+    let start = text.find("[signing]").unwrap();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let ws = Workspace::new(&format!("{}{}", &text[..start], &text[end..]));
+    let out = aspen(&["profile", "device", "-c", ws.settings().to_str().unwrap()]);
+    let err = stderr(&out);
+    let bytes = ok(out);
+    assert!(bytes.starts_with(b"<?xml"), "unsigned XML on stdout");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no [signing] section") && err.contains("unsigned"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sign_command_signs_an_existing_profile_unchanged() {
+    let ws = Workspace::new(&demo_settings());
+    let unsigned = ws.path("u.mobileconfig");
+    let signed = ws.path("s.mobileconfig");
+    ok(aspen(&[
+        "profile",
+        "device",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        "--unsigned",
+        "-o",
+        unsigned.to_str().unwrap(),
+    ]));
+    ok(aspen(&[
+        "sign",
+        unsigned.to_str().unwrap(),
+        "-o",
+        signed.to_str().unwrap(),
+        "--cert",
+        cert("signer-ec.pem").to_str().unwrap(),
+        "--key",
+        cert("signer-ec.key").to_str().unwrap(),
+        "--chain",
+        cert("intermediate.pem").to_str().unwrap(),
+    ]));
+    assert_eq!(
+        openssl_verify(&signed, &cert("ca.pem")).unwrap(),
+        std::fs::read(&unsigned).unwrap()
+    );
+
+    // PKCS#12 with the passphrase from the environment.
+    let p12 = ws.path("p12.mobileconfig");
+    ok(aspen_env(
+        &[
+            "sign",
+            unsigned.to_str().unwrap(),
+            "-o",
+            p12.to_str().unwrap(),
+            "--pkcs12",
+            cert("signer.p12").to_str().unwrap(),
+            "--passphrase-env",
+            "P12_PASS",
+        ],
+        &[("P12_PASS", "test-only-passphrase")],
+    ));
+    assert_eq!(
+        openssl_verify(&p12, &cert("ca.pem")).unwrap(),
+        std::fs::read(&unsigned).unwrap()
+    );
+}
+
+#[test]
+fn signed_output_is_not_verified_by_the_wrong_ca() {
+    let ws = Workspace::new(&demo_settings());
+    let out = ws.path("p.mobileconfig");
+    ok(aspen(&[
+        "profile",
+        "device",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    let err = openssl_verify(&out, &cert("other-ca.pem")).unwrap_err();
+    assert!(
+        err.contains("certificate verify error") || err.contains("unable to get"),
+        "{err}"
+    );
+}
