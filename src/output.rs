@@ -31,7 +31,14 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
     match path {
         Some(p) if p != Path::new("-") => write_atomic(p, bytes),
         _ => {
+            use std::io::IsTerminal;
             let mut out = std::io::stdout().lock();
+            // A signed profile is DER: binary on a terminal garbles it.
+            if out.is_terminal() && bytes.first() == Some(&0x30) {
+                return Err(Error::invalid(
+                    "refusing to write a signed (binary) profile to the terminal: give -o FILE or redirect stdout",
+                ));
+            }
             out.write_all(bytes)
                 .and_then(|()| out.flush())
                 .map_err(|e| Error::io("<stdout>", e))
