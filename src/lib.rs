@@ -5,12 +5,14 @@
 //! [`model::Enrollment`] (which kind, whose Managed Apple ID) →
 //! [`profile::build`] → plist bytes → [`sign::Signer`] → output.
 
+pub mod audit;
 pub mod cli;
 pub mod error;
 pub mod model;
 pub mod output;
 pub mod payload;
 pub mod profile;
+pub mod serve;
 pub mod settings;
 pub mod sign;
 

@@ -22,6 +22,11 @@ pub fn run(args: Args) -> Result<()> {
             path.display()
         )));
     }
+    // The portal's HMAC key, next to the settings (portal.secret_file).
+    let secret = args.dir.join("portal.secret");
+    if !secret.exists() {
+        crate::serve::tokens::write_secret(&secret)?;
+    }
     write_atomic(&path, TEMPLATE.as_bytes())?;
     note(format!(
         "wrote {}: edit [organization], [mdm] and [identity], then run `aspen profile device -c {}`",

@@ -2,7 +2,10 @@
 //! library. Errors are printed once, here, and mapped to the exit status.
 
 mod init;
+mod invite;
+mod issued;
 mod profile;
+mod serve;
 mod sign;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +31,12 @@ enum Command {
     Profile(profile::Command),
     /// Sign an existing profile (CMS SignedData, DER).
     Sign(sign::Args),
+    /// Serve the enrollment portal and Apple's account-driven enrollment.
+    Serve(serve::Args),
+    /// Print a sign-in link and a one-time code for a user.
+    Invite(invite::Args),
+    /// List recorded choices and issued profiles (the audit store).
+    Issued(issued::Args),
 }
 
 /// Parses the arguments, runs the command, prints any error and returns the
@@ -38,6 +47,9 @@ pub fn main() -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Profile(cmd) => profile::run(cmd),
         Command::Sign(args) => sign::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Invite(args) => invite::run(args),
+        Command::Issued(args) => issued::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

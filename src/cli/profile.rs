@@ -1,4 +1,5 @@
 use super::{note, warn};
+use crate::audit;
 use crate::error::{Error, Result};
 use crate::model::{Enrollment, EnrollmentKind, ManagedAppleId, Ownership};
 use crate::output::write_output;
@@ -100,7 +101,30 @@ pub fn run(cmd: Command) -> Result<()> {
     let settings = Settings::load(&common.config)?;
     let signer = load_signer(&settings, &common)?;
     let bytes = profile::render(&settings, &enrollment, signer.as_ref())?;
-    write_output(common.output.as_deref(), &bytes)
+    write_output(common.output.as_deref(), &bytes)?;
+    record_issued(&settings, &enrollment, None, &bytes)
+}
+
+/// Records a profile the CLI wrote in the audit store, when the settings
+/// have a `portal.state_dir`.
+pub fn record_issued(
+    settings: &Settings,
+    enrollment: &Enrollment,
+    policy: Option<&str>,
+    bytes: &[u8],
+) -> Result<()> {
+    let Some(dir) = settings.portal.as_ref().and_then(|p| p.state_dir.as_ref()) else {
+        return Ok(());
+    };
+    let record = audit::Record::issued(
+        audit::Source::Cli,
+        enrollment.managed_apple_id().map(|m| m.as_str()),
+        policy,
+        enrollment.kind(),
+        &profile::derive_uuid(&settings.organization.identifier, "profile", enrollment),
+        &audit::sha256_hex(bytes),
+    );
+    audit::Store::open(dir)?.record(&record)
 }
 
 /// The signer the settings configure, unless `--unsigned`; a note when the

@@ -1,0 +1,101 @@
+use super::warn;
+use crate::audit::{Store, format_utc};
+use crate::error::{Error, Result};
+use crate::model::directory::find_user;
+use crate::model::resolution::{Decision, resolve};
+use crate::serve::{service, tokens::Keys};
+use crate::settings::{PortalAuth, Settings};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Settings file (needs [portal] with state_dir, and [directory]).
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "aspen.toml",
+        env = "ASPEN_CONFIG"
+    )]
+    config: PathBuf,
+    /// The user (e-mail in the directory) the code is for.
+    #[arg(long, value_name = "EMAIL")]
+    user: String,
+    /// How long the code stays valid: e.g. 30m, 12h, 7d (at most 90d).
+    #[arg(long, default_value = "7d", value_parser = parse_ttl)]
+    ttl: i64,
+}
+
+/// `90s`, `30m`, `12h`, `7d` → seconds.
+pub fn parse_ttl(text: &str) -> Result<i64, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err("give a number and a unit: s, m, h or d (e.g. 7d)".into()),
+    };
+    let seconds = number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|s| (1..=90 * 86_400).contains(s))
+        .ok_or("must be between 1s and 90d")?;
+    Ok(seconds)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let settings = Settings::load(&args.config)?;
+    let file = settings.file.display().to_string();
+    let portal = settings
+        .portal
+        .as_ref()
+        .ok_or_else(|| Error::invalid(format!("{file}: aspen invite needs a [portal] section")))?;
+    if portal.auth != PortalAuth::Code {
+        return Err(Error::invalid(format!(
+            "{file}: portal.auth is \"header\": users sign in through the proxy, codes are not used"
+        )));
+    }
+    let state_dir = portal.state_dir.as_ref().ok_or_else(|| {
+        Error::invalid(format!("{file}: aspen invite needs portal.state_dir (codes are stored there)"))
+    })?;
+    let users = settings.directory_users.as_ref().ok_or_else(|| {
+        Error::invalid(format!("{file}: aspen invite needs [directory] users"))
+    })?;
+    let user = find_user(users, &args.user)?;
+    let resolution = resolve(&settings.policies, &user, None);
+    match &resolution.decision {
+        Decision::NoPolicy | Decision::NeedsManagedAppleId { .. } => {
+            warn(resolution.decision.explain(&user));
+        }
+        _ => {}
+    }
+    let keys = Keys::load(&portal.secret_file)?;
+    let store = Store::open(state_dir)?;
+    let (code, expires) = service::create_code(&keys, &store, &user.email, args.ttl)?;
+    println!("Sign-in link: {}/signin", portal.public_url);
+    println!("Code:         {code}");
+    println!("For:          {}", user.email);
+    if let Some(policy) = resolution.policy() {
+        println!("Policy:       {} ({})", policy.name, policy.kind);
+    }
+    println!("Valid until:  {} (works once)", format_utc(expires));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("7d"), Ok(7 * 86_400));
+        assert_eq!(parse_ttl("30m"), Ok(1800));
+        assert_eq!(parse_ttl("1s"), Ok(1));
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("91d").is_err());
+        assert!(parse_ttl("7").is_err());
+        assert!(parse_ttl("d").is_err());
+        assert!(parse_ttl("99999999999999999999d").is_err());
+    }
+}

@@ -1,0 +1,101 @@
+use crate::audit::{Entry, FILE_NAME, Store};
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Settings file (its portal.state_dir holds the audit store).
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "aspen.toml",
+        env = "ASPEN_CONFIG"
+    )]
+    config: PathBuf,
+    /// Only this user's choices and profiles.
+    #[arg(long, value_name = "EMAIL")]
+    user: Option<String>,
+    /// One JSON array, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let settings = Settings::load(&args.config)?;
+    let state_dir = settings
+        .portal
+        .as_ref()
+        .and_then(|p| p.state_dir.as_ref())
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: no portal.state_dir: nothing is recorded",
+                settings.file.display()
+            ))
+        })?;
+    // Listing must not create a store where none was.
+    let entries = if state_dir.join(FILE_NAME).exists() {
+        Store::open(state_dir)?.list(args.user.as_deref())?
+    } else {
+        Vec::new()
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&entries)
+            .map_err(|e| Error::invalid(format!("JSON: {e}")))?
+            + "\n"
+    } else {
+        table(&entries)
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("<stdout>", e))
+}
+
+/// Aligned columns, `-` for what does not apply.
+fn table(entries: &[Entry]) -> String {
+    let header = [
+        "TIME", "EVENT", "CHANNEL", "USER", "POLICY", "CHOICE", "KIND", "PAYLOAD UUID", "SHA-256",
+        "CLIENT",
+    ];
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let rows: Vec<[String; 10]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.time.clone(),
+                e.event.clone(),
+                e.channel.clone(),
+                dash(&e.user),
+                dash(&e.policy),
+                dash(&e.choice),
+                dash(&e.kind),
+                dash(&e.payload_uuid),
+                dash(&e.sha256),
+                dash(&e.client),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(parts.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(&header.map(String::from));
+    for row in &rows {
+        line(row);
+    }
+    out
+}

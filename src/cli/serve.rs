@@ -1,0 +1,163 @@
+use super::{note, warn};
+use crate::audit::{Store, format_utc};
+use crate::error::{Error, Result};
+use crate::serve::{self, demo, service};
+use crate::settings::{PortalAuth, Settings};
+use crate::sign::Signer;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Settings file (needs [portal] and [directory]).
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "aspen.toml",
+        env = "ASPEN_CONFIG"
+    )]
+    config: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Built-in demo settings and users, an ephemeral signing key, printed
+    /// sign-in codes: see the whole flow with one command.
+    #[arg(long)]
+    demo: bool,
+    /// Serve https directly with this certificate chain (PEM)…
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// …and this private key (PEM, unencrypted).
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+    /// Sign even if the signing certificate has expired.
+    #[arg(long)]
+    allow_expired: bool,
+    /// No access log line per request.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Sign-in codes printed by `--demo` stay valid this long.
+const DEMO_CODE_SECONDS: i64 = 24 * 60 * 60;
+
+pub fn run(args: Args) -> Result<()> {
+    let listener = std::net::TcpListener::bind(args.listen)
+        .map_err(|e| Error::invalid(format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::invalid(format!("cannot listen on {}: {e}", args.listen)))?;
+    let tls = args.tls_cert.clone().zip(args.tls_key.clone());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    // Kept alive until the server stops: dropping it deletes the demo folder.
+    let mut demo_dir = None;
+    let settings = if args.demo {
+        if tls.is_none() && !addr.ip().is_loopback() {
+            return Err(Error::invalid(
+                "--demo serves plain http on loopback addresses only; give --tls-cert and --tls-key to listen elsewhere",
+            ));
+        }
+        let host = if addr.ip().is_loopback() {
+            "localhost".to_owned()
+        } else {
+            addr.ip().to_string()
+        };
+        let d = demo::prepare(&format!("{scheme}://{host}:{}", addr.port()))?;
+        let settings = d.settings.clone();
+        print_demo(&d)?;
+        demo_dir = Some(d);
+        settings
+    } else {
+        Settings::load(&args.config)?
+    };
+    let signer = match &settings.signing {
+        Some(source) => Some(Signer::load(source, args.allow_expired)?),
+        None => {
+            warn(format!(
+                "{} has no [signing] section: profiles are served unsigned (devices show them as \"Unverified\")",
+                settings.file.display()
+            ));
+            None
+        }
+    };
+    if let Some(portal) = &settings.portal {
+        if let PortalAuth::Header(name) = &portal.auth {
+            note(format!(
+                "auth = \"header\": users are who the {name} header says; only a reverse proxy that sets it (and strips it from clients) may reach {addr}"
+            ));
+        }
+        if portal.public_url.starts_with("http://") && !args.demo {
+            note(format!(
+                "public_url {} is plain http: fine for testing on this machine; devices need https (see README: reverse proxy)",
+                portal.public_url
+            ));
+        }
+    }
+    let public_url = settings
+        .portal
+        .as_ref()
+        .map(|p| p.public_url.clone())
+        .unwrap_or_default();
+    let options = serve::Options {
+        listen: addr,
+        tls,
+        access_log: !args.quiet,
+    };
+    let result = serve::run(settings, signer, listener, options, |bound| {
+        note(format!(
+            "serving {public_url} (listening on {scheme}://{bound}); Ctrl-C stops"
+        ));
+    });
+    drop(demo_dir);
+    result
+}
+
+fn print_demo(d: &demo::Demo) -> Result<()> {
+    let portal = d
+        .settings
+        .portal
+        .as_ref()
+        .ok_or_else(|| Error::invalid("the demo settings have no [portal]"))?;
+    let state_dir = portal
+        .state_dir
+        .as_ref()
+        .ok_or_else(|| Error::invalid("the demo settings have no state_dir"))?;
+    let keys = serve::tokens::Keys::load(&portal.secret_file)?;
+    let store = Store::open(state_dir)?;
+    let url = &portal.public_url;
+    println!("aspen serve --demo: Contoso's enrollment portal with demo users.");
+    println!(
+        "Profiles are signed with a key made just now (root: {}).",
+        d.root_certificate.display()
+    );
+    println!();
+    println!("Open {url}/ in a browser and sign in with a one-time code:");
+    for (user, what) in demo::USERS_SHOWN {
+        let (code, _) = service::create_code(&keys, &store, user, DEMO_CODE_SECONDS)?;
+        println!("  {code}  {user:<18}  {what}");
+    }
+    println!("(codes work once, until {})", format_utc(crate::audit::now() + DEMO_CODE_SECONDS));
+    println!();
+    println!("Account-driven enrollment, step by step as a device does it:");
+    println!(
+        "  curl -s '{url}/.well-known/com.apple.remotemanagement?user-identifier=carol@contoso.com&model-family=iPhone'"
+    );
+    println!("  curl -si -X POST {url}{}", serve::account_driven::ENROLL_PATH);
+    println!(
+        "  then open {url}{}?user-identifier=carol@contoso.com and sign in with carol's code",
+        serve::account_driven::LOGIN_PATH
+    );
+    println!();
+    println!(
+        "Check a downloaded profile: openssl cms -verify -inform DER -purpose any -CAfile {} -in FILE -out /dev/null",
+        d.root_certificate.display()
+    );
+    println!(
+        "Audit log: aspen issued -c {}",
+        d.settings.file.display()
+    );
+    println!();
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    Ok(())
+}

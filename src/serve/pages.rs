@@ -1,0 +1,88 @@
+//! The portal's pages (askama templates in `templates/`) and what each shows.
+//! Values are escaped by askama; nothing here runs script.
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+/// What every page shows around its content.
+pub struct Chrome {
+    pub org: String,
+    /// The signed-in user, if any (shows "Sign out").
+    pub user: Option<String>,
+    /// The CSRF token of this browser's forms.
+    pub csrf: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "signin.html")]
+pub struct SignIn {
+    pub chrome: Chrome,
+    /// Where the form posts: the portal's or the account-driven sign-in.
+    pub action: &'static str,
+    pub user_identifier: Option<String>,
+    pub error: Option<&'static str>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "access.html")]
+pub struct Access {
+    pub chrome: Chrome,
+    pub policy: String,
+    pub description: Option<String>,
+    pub summary: String,
+    pub previous: Option<&'static str>,
+    pub next: &'static str,
+}
+
+pub struct ChoiceOption {
+    pub value: &'static str,
+    pub label: String,
+    pub help: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "choose.html")]
+pub struct Choose {
+    pub chrome: Chrome,
+    pub action: &'static str,
+    pub legend: String,
+    pub field: &'static str,
+    pub options: Vec<ChoiceOption>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "privacy.html")]
+pub struct Privacy {
+    pub chrome: Chrome,
+    pub kind: &'static str,
+    pub can: Vec<String>,
+    pub cannot: Vec<String>,
+    /// Whether the user chose (and may change the answer).
+    pub choice: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "download.html")]
+pub struct Download {
+    pub chrome: Chrome,
+    pub kind: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "user_enrollment.html")]
+pub struct UserEnrollment {
+    pub chrome: Chrome,
+    pub managed_apple_id: String,
+    pub code: String,
+    pub code_expires: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub chrome: Chrome,
+    pub title: String,
+    pub message: String,
+    /// (href, text) of the way on.
+    pub link: Option<(&'static str, &'static str)>,
+}

@@ -1,0 +1,309 @@
+//! What the server does, apart from HTTP: find the user, decide the
+//! enrollment from the policies and the recorded choice, issue (sign, cache,
+//! record) profiles, record choices, create and redeem one-time codes. The
+//! handlers only translate between this and requests.
+
+use super::directory::Directory;
+use super::tokens::{Keys, normalize_code};
+use crate::audit::{self, Record, Source, Store};
+use crate::error::{Error, Result};
+use crate::model::directory::User;
+use crate::model::policy::{Choice, Policy, PolicyType};
+use crate::model::resolution::{Decision, resolve};
+use crate::model::{Channel, Enrollment, EnrollmentKind, Management};
+use crate::profile;
+use crate::settings::{Portal, Settings};
+use crate::sign::Signer;
+use axum::body::Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How long a portal session lasts.
+pub const SESSION_SECONDS: i64 = 60 * 60;
+/// How long an access token from the account-driven sign-in is good for:
+/// the device uses it within seconds.
+pub const ACCESS_SECONDS: i64 = 15 * 60;
+/// How long a code shown on the User Enrollment page stays valid.
+pub const DEVICE_CODE_SECONDS: i64 = 30 * 60;
+/// Signed profiles kept in memory (one per kind and Managed Apple ID).
+const CACHE_ENTRIES: usize = 10_000;
+
+pub struct Service {
+    pub settings: Settings,
+    pub portal: Portal,
+    pub keys: Keys,
+    signer: Option<Arc<Signer>>,
+    store: Mutex<Store>,
+    directory: Directory,
+    cache: Mutex<HashMap<(EnrollmentKind, String), Arc<Issued>>>,
+}
+
+/// A profile ready to hand out.
+#[derive(Debug)]
+pub struct Issued {
+    pub bytes: Bytes,
+    pub payload_uuid: String,
+    pub sha256: String,
+    pub kind: EnrollmentKind,
+}
+
+/// What a user gets, given the policies and their recorded choice.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Enroll with this management under this policy.
+    Enroll {
+        policy: Policy,
+        management: Management,
+        /// The recorded answer, for user-choice policies.
+        choice: Option<Choice>,
+    },
+    /// A user-choice policy applies and the user has not answered.
+    NeedsChoice { policy: Policy },
+    /// The user cannot enroll; the message says why, for the user.
+    Cannot(String),
+}
+
+impl Service {
+    pub fn new(
+        settings: Settings,
+        portal: Portal,
+        keys: Keys,
+        signer: Option<Arc<Signer>>,
+        store: Store,
+    ) -> Result<Service> {
+        let users = settings.directory_users.clone().ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: aspen serve needs [directory] users (the CSV of who may enroll)",
+                settings.file.display()
+            ))
+        })?;
+        Ok(Service {
+            directory: Directory::open(&users)?,
+            settings,
+            portal,
+            keys,
+            signer,
+            store: Mutex::new(store),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn org(&self) -> &str {
+        &self.settings.organization.name
+    }
+
+    pub fn find_user(&self, identifier: &str) -> Option<Arc<User>> {
+        self.directory.find(identifier)
+    }
+
+    /// Runs `f` on the store on the blocking pool (SQLite does file I/O).
+    pub async fn with_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = this
+                .store
+                .lock()
+                .map_err(|_| Error::invalid("the audit store lock was poisoned"))?;
+            f(&store)
+        })
+        .await
+        .map_err(|e| Error::invalid(format!("store task: {e}")))?
+    }
+
+    /// The plan for `user`; `default_choice` stands in for a user-choice
+    /// user who has not answered (account-driven enrollment: BYOD).
+    pub async fn plan(
+        self: &Arc<Self>,
+        user: &Arc<User>,
+        default_choice: Option<Choice>,
+    ) -> Result<Plan> {
+        let matched = resolve(&self.settings.policies, user, None);
+        let recorded = match matched.policy() {
+            Some(p) if p.kind == PolicyType::UserChoice => {
+                let email = user.email.clone();
+                self.with_store(move |s| s.latest_choice(&email)).await?
+            }
+            _ => None,
+        };
+        let choice = recorded.or(default_choice);
+        let resolution = resolve(&self.settings.policies, user, choice);
+        Ok(match resolution.decision {
+            Decision::Enroll { policy, management } => Plan::Enroll {
+                policy: policy.clone(),
+                management,
+                choice: (policy.kind == PolicyType::UserChoice).then_some(choice).flatten(),
+            },
+            Decision::NeedsChoice { policy } => Plan::NeedsChoice {
+                policy: policy.clone(),
+            },
+            Decision::NeedsManagedAppleId { .. } => Plan::Cannot(format!(
+                "Your account has no Managed Apple Account, which {} needs for enrollment. Contact your IT department.",
+                self.org()
+            )),
+            Decision::NoPolicy => Plan::Cannot(format!(
+                "No enrollment policy of {} applies to your account. Contact your IT department.",
+                self.org()
+            )),
+        })
+    }
+
+    /// The enrollment for `user` over `channel`, with the answer `choice`.
+    pub fn enrollment(
+        &self,
+        user: &User,
+        choice: Option<Choice>,
+        channel: Channel,
+    ) -> Result<Enrollment> {
+        resolve(&self.settings.policies, user, choice)
+            .enrollment(user, channel)
+            .map_err(Error::invalid)
+    }
+
+    /// Records the user's answer; returns the kind it yields in the portal.
+    pub async fn record_choice(
+        self: &Arc<Self>,
+        user: &Arc<User>,
+        choice: Choice,
+        client: Option<String>,
+    ) -> Result<()> {
+        let resolution = resolve(&self.settings.policies, user, Some(choice));
+        let Decision::Enroll { policy, management } = resolution.decision else {
+            return Err(Error::invalid(resolution.decision.explain(user)));
+        };
+        if policy.kind != PolicyType::UserChoice {
+            return Err(Error::invalid(format!(
+                "user {}: policy {:?} offers no choice",
+                user.email, policy.name
+            )));
+        }
+        let record = Record::choice(
+            Source::Portal,
+            &user.email,
+            &policy.name,
+            choice,
+            management.kind(Channel::Profile),
+        )
+        .with_client(client);
+        self.with_store(move |s| s.record(&record)).await
+    }
+
+    /// The profile for `enrollment`, signed (off the async threads) and
+    /// cached, and its issue recorded.
+    pub async fn issue(
+        self: &Arc<Self>,
+        user: &User,
+        policy: &str,
+        enrollment: Enrollment,
+        source: Source,
+        client: Option<String>,
+    ) -> Result<Arc<Issued>> {
+        let key = (
+            enrollment.kind(),
+            enrollment
+                .managed_apple_id()
+                .map(|m| m.as_str().to_ascii_lowercase())
+                .unwrap_or_default(),
+        );
+        let cached = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned());
+        let issued = match cached {
+            Some(issued) => issued,
+            None => {
+                let this = self.clone();
+                let issued = tokio::task::spawn_blocking(move || {
+                    let bytes = profile::render(
+                        &this.settings,
+                        &enrollment,
+                        this.signer.as_deref(),
+                    )?;
+                    Ok::<_, Error>(Arc::new(Issued {
+                        sha256: audit::sha256_hex(&bytes),
+                        payload_uuid: profile::derive_uuid(
+                            &this.settings.organization.identifier,
+                            "profile",
+                            &enrollment,
+                        ),
+                        kind: enrollment.kind(),
+                        bytes: Bytes::from(bytes),
+                    }))
+                })
+                .await
+                .map_err(|e| Error::invalid(format!("signing task: {e}")))??;
+                if let Ok(mut cache) = self.cache.lock() {
+                    if cache.len() >= CACHE_ENTRIES {
+                        cache.clear();
+                    }
+                    cache.insert(key, issued.clone());
+                }
+                issued
+            }
+        };
+        let record = Record::issued(
+            source,
+            Some(&user.email),
+            Some(policy),
+            issued.kind,
+            &issued.payload_uuid,
+            &issued.sha256,
+        )
+        .with_client(client);
+        self.with_store(move |s| s.record(&record)).await?;
+        Ok(issued)
+    }
+
+    /// A new one-time code for `user` valid for `ttl` seconds; returns the
+    /// code and its expiry.
+    pub fn create_code(&self, store: &Store, user: &str, ttl: i64) -> Result<(String, i64)> {
+        create_code(&self.keys, store, user, ttl)
+    }
+
+    /// Redeems a typed code: the user it was issued to, once. `None` for
+    /// any failure (unknown, used, expired, malformed, or issued to someone
+    /// other than `expected_user`, whose code then stays usable), alike.
+    pub async fn redeem_code(
+        self: &Arc<Self>,
+        typed: &str,
+        expected_user: Option<String>,
+    ) -> Result<Option<String>> {
+        let Some(code) = normalize_code(typed) else {
+            return Ok(None);
+        };
+        let this = self.clone();
+        self.with_store(move |store| {
+            let now = audit::now();
+            let lookup = this.keys.code_lookup(&code);
+            let Ok(invite) = store.find_invite(&lookup, now)? else {
+                return Ok(None);
+            };
+            if !this
+                .keys
+                .check_code(&code, &invite.user, &invite.id, invite.expires)
+            {
+                return Ok(None);
+            }
+            if expected_user.is_some_and(|u| !u.eq_ignore_ascii_case(&invite.user)) {
+                return Ok(None);
+            }
+            Ok(store.use_invite(&lookup, now)?.then_some(invite.user))
+        })
+        .await
+    }
+}
+
+/// Creates a one-time code for `user` (shared by `aspen invite`, `--demo`
+/// and the User Enrollment page).
+pub fn create_code(keys: &Keys, store: &Store, user: &str, ttl: i64) -> Result<(String, i64)> {
+    let expires = audit::now() + ttl;
+    let id = super::tokens::b64url(&super::tokens::random(12)?);
+    let code = keys.code(user, &id, expires);
+    let normalized = normalize_code(&code)
+        .ok_or_else(|| Error::invalid("internal: a generated code did not normalise"))?;
+    store.add_invite(&keys.code_lookup(&normalized), &id, user, expires)?;
+    Ok((code, expires))
+}

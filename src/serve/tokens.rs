@@ -1,0 +1,403 @@
+//! HMAC-SHA256 tokens: sessions, access tokens, CSRF tokens and one-time
+//! enrollment codes. Each is bound to one purpose and (except CSRF) one user,
+//! carries its expiry, and is checked in constant time. Nothing is stored for
+//! sessions and access tokens; codes are one-time, so the store keeps a keyed
+//! hash of each (never the code).
+
+use crate::error::{Error, Result};
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// What a token may be used for. Part of every MAC, so a token minted for one
+/// purpose never passes as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The portal's session cookie.
+    Session,
+    /// Apple's account-driven enrollment: `Authorization: Bearer …`.
+    Access,
+    /// A form's CSRF token, bound to the browser's CSRF cookie.
+    Csrf,
+    /// A one-time enrollment code, bound to user, invite id and expiry.
+    Code,
+    /// The key under which a code's invite is stored.
+    CodeLookup,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Session => b"session",
+            Purpose::Access => b"access-token",
+            Purpose::Csrf => b"csrf",
+            Purpose::Code => b"code",
+            Purpose::CodeLookup => b"code-lookup",
+        }
+    }
+}
+
+/// Why a token was refused. Callers answer all of them the same way; the
+/// distinction is for tests and never reaches a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Malformed,
+    BadSignature,
+    Expired,
+}
+
+/// A verified token's claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    /// The user (lower-case e-mail) the token was issued to.
+    pub user: String,
+    pub expires: i64,
+    /// Random per token: the CSRF binding of a session.
+    pub nonce: String,
+}
+
+/// The portal's HMAC key (`[portal] secret_file`).
+pub struct Keys {
+    key: PKey<openssl::pkey::Private>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(…)")
+    }
+}
+
+/// Bytes of randomness in a fresh secret file.
+const SECRET_BYTES: usize = 32;
+
+/// A new secret for `secret_file`: 32 random bytes, hex, one line.
+pub fn generate_secret() -> Result<Zeroizing<String>> {
+    let bytes = random(SECRET_BYTES)?;
+    let mut hex = Zeroizing::new(String::with_capacity(SECRET_BYTES * 2 + 1));
+    for b in bytes.iter() {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex.push('\n');
+    Ok(hex)
+}
+
+/// Writes a new secret to `path` (mode 0600), refusing to overwrite one.
+pub fn write_secret(path: &Path) -> Result<()> {
+    use std::io::Write;
+    let secret = generate_secret()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| Error::io(path, e))?;
+    file.write_all(secret.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// `n` bytes from OpenSSL's CSPRNG.
+pub fn random(n: usize) -> Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(vec![0u8; n]);
+    openssl::rand::rand_bytes(&mut buf).map_err(|e| Error::crypto("random bytes", e))?;
+    Ok(buf)
+}
+
+impl Keys {
+    /// Reads the secret file: hex, at least 32 bytes once decoded. Errors
+    /// never show its content.
+    pub fn load(path: &Path) -> Result<Keys> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            Error::io(
+                path,
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    std::io::Error::new(
+                        e.kind(),
+                        "not found (aspen init writes one; or: openssl rand -hex 32 > FILE)",
+                    )
+                } else {
+                    e
+                },
+            )
+        })?);
+        let hex = text.trim();
+        let bytes = decode_hex(hex).filter(|b| b.len() >= SECRET_BYTES).ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: must hold at least 32 bytes as hex (64 hex digits)",
+                path.display()
+            ))
+        })?;
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o077 != 0 {
+                eprintln!(
+                    "aspen: warning: {}: others can read the portal secret; chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+        Keys::from_bytes(&bytes)
+    }
+
+    pub fn from_bytes(secret: &[u8]) -> Result<Keys> {
+        let key = PKey::hmac(secret).map_err(|e| Error::crypto("HMAC key", e))?;
+        Ok(Keys { key })
+    }
+
+    /// HMAC-SHA256 over the purpose and each part, length-prefixed so no two
+    /// different inputs share a MAC input.
+    fn mac(&self, purpose: Purpose, parts: &[&[u8]]) -> [u8; 32] {
+        let mut input = Vec::with_capacity(64);
+        input.extend_from_slice(b"aspen/v1");
+        for part in std::iter::once(purpose.label()).chain(parts.iter().copied()) {
+            input.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            input.extend_from_slice(part);
+        }
+        let mut out = [0u8; 32];
+        // With a valid HMAC key and SHA-256 these calls cannot fail; a
+        // failure would leave `out` zero, which then matches no real MAC
+        // because the comparison also needs the exact token bytes.
+        if let Ok(mut signer) = openssl::sign::Signer::new(MessageDigest::sha256(), &self.key) {
+            let _ = signer.update(&input);
+            let _ = signer.sign(&mut out);
+        }
+        out
+    }
+
+    /// A token for `user` and `purpose`, valid until `expires` (Unix seconds):
+    /// `user.expires.nonce.mac`, each part URL-safe.
+    pub fn issue(&self, purpose: Purpose, user: &str, expires: i64) -> Result<String> {
+        let user = user.to_ascii_lowercase();
+        let nonce = b64url(&random(12)?);
+        let exp = expires.to_string();
+        let mac = self.mac(
+            purpose,
+            &[user.as_bytes(), exp.as_bytes(), nonce.as_bytes()],
+        );
+        Ok(format!("{}.{exp}.{nonce}.{}", b64url(user.as_bytes()), b64url(&mac)))
+    }
+
+    /// Checks a token for `purpose` at time `now`.
+    pub fn verify(&self, purpose: Purpose, token: &str, now: i64) -> Result<Claims, Refused> {
+        if token.len() > 1024 {
+            return Err(Refused::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(user), Some(exp), Some(nonce), Some(mac), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(Refused::Malformed);
+        };
+        let user = b64url_decode(user)
+            .and_then(|u| String::from_utf8(u).ok())
+            .ok_or(Refused::Malformed)?;
+        let given = b64url_decode(mac).ok_or(Refused::Malformed)?;
+        let expected = self.mac(
+            purpose,
+            &[user.as_bytes(), exp.as_bytes(), nonce.as_bytes()],
+        );
+        if !same(&given, &expected) {
+            return Err(Refused::BadSignature);
+        }
+        let expires: i64 = exp.parse().map_err(|_| Refused::Malformed)?;
+        if expires <= now {
+            return Err(Refused::Expired);
+        }
+        Ok(Claims {
+            user,
+            expires,
+            nonce: nonce.to_owned(),
+        })
+    }
+
+    /// The CSRF token for forms of the browser holding CSRF cookie `binding`.
+    pub fn csrf(&self, binding: &str) -> String {
+        b64url(&self.mac(Purpose::Csrf, &[binding.as_bytes()]))
+    }
+
+
+    /// The short one-time code of invite `id` for `user`: ten Crockford
+    /// base32 characters (50 bits) shown as `XXXXX-XXXXX`.
+    pub fn code(&self, user: &str, id: &str, expires: i64) -> String {
+        let mac = self.mac(
+            Purpose::Code,
+            &[
+                user.to_ascii_lowercase().as_bytes(),
+                id.as_bytes(),
+                expires.to_string().as_bytes(),
+            ],
+        );
+        let mut bits: u64 = 0;
+        for b in &mac[..8] {
+            bits = bits << 8 | u64::from(*b);
+        }
+        let chars: String = (0..10)
+            .map(|i| CROCKFORD[((bits >> (64 - 5 * (i + 1))) & 31) as usize] as char)
+            .collect();
+        format!("{}-{}", &chars[..5], &chars[5..])
+    }
+
+    /// Whether `code` (normalised) is the code of this invite.
+    pub fn check_code(&self, code: &str, user: &str, id: &str, expires: i64) -> bool {
+        normalize_code(&self.code(user, id, expires))
+            .is_some_and(|expected| same(expected.as_bytes(), code.as_bytes()))
+    }
+
+    /// The key an invite is stored under: a MAC of the normalised code, so
+    /// the database never holds a usable code.
+    pub fn code_lookup(&self, normalized: &str) -> [u8; 32] {
+        self.mac(Purpose::CodeLookup, &[normalized.as_bytes()])
+    }
+}
+
+/// Constant-time equality (the length is not secret).
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a, b)
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A typed code as the user may enter it (lower case, spaces, dashes, O for
+/// 0, I or L for 1) in canonical form; `None` if it cannot be a code.
+pub fn normalize_code(input: &str) -> Option<String> {
+    let mut out = String::with_capacity(10);
+    for c in input.chars() {
+        let c = match c.to_ascii_uppercase() {
+            ' ' | '-' => continue,
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !CROCKFORD.contains(&(c as u8)) {
+            return None;
+        }
+        out.push(c);
+        if out.len() > 10 {
+            return None;
+        }
+    }
+    (out.len() == 10).then_some(out)
+}
+
+/// Base64url without padding (RFC 4648 §5).
+pub fn b64url(bytes: &[u8]) -> String {
+    openssl::base64::encode_block(bytes)
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    let mut std: String = s
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while std.len() % 4 != 0 {
+        std.push('=');
+    }
+    openssl::base64::decode_block(&std).ok()
+}
+
+fn decode_hex(s: &str) -> Option<Zeroizing<Vec<u8>>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(s.len() / 2));
+    for pair in s.as_bytes().chunks(2) {
+        let text = std::str::from_utf8(pair).ok()?;
+        out.push(u8::from_str_radix(text, 16).ok()?);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::from_bytes(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_token_is_bound_to_purpose_user_and_time() {
+        let k = keys();
+        let t = k.issue(Purpose::Access, "Alice@Contoso.com", 1000).unwrap();
+        let c = k.verify(Purpose::Access, &t, 999).unwrap();
+        assert_eq!((c.user.as_str(), c.expires), ("alice@contoso.com", 1000));
+        assert_eq!(k.verify(Purpose::Access, &t, 1000), Err(Refused::Expired));
+        assert_eq!(k.verify(Purpose::Session, &t, 1), Err(Refused::BadSignature));
+        // Another key refuses it.
+        let other = Keys::from_bytes(&[8u8; 32]).unwrap();
+        assert_eq!(other.verify(Purpose::Access, &t, 1), Err(Refused::BadSignature));
+        // Swapping in another user (or a later expiry) breaks the MAC.
+        let parts: Vec<&str> = t.split('.').collect();
+        let bob = format!("{}.{}.{}.{}", b64url(b"bob@contoso.com"), parts[1], parts[2], parts[3]);
+        assert_eq!(k.verify(Purpose::Access, &bob, 1), Err(Refused::BadSignature));
+        let later = format!("{}.{}.{}.{}", parts[0], 99999, parts[2], parts[3]);
+        assert_eq!(k.verify(Purpose::Access, &later, 1), Err(Refused::BadSignature));
+        for bad in ["", "a.b.c", "a.b.c.d.e", "!!.1.x.y"] {
+            assert_eq!(k.verify(Purpose::Access, bad, 1), Err(Refused::Malformed), "{bad}");
+        }
+        // Two tokens for the same claims differ (random nonce).
+        assert_ne!(t, k.issue(Purpose::Access, "alice@contoso.com", 1000).unwrap());
+    }
+
+    #[test]
+    fn codes_are_short_typable_and_bound() {
+        let k = keys();
+        let code = k.code("alice@contoso.com", "id1", 1000);
+        assert_eq!(code.len(), 11);
+        assert_eq!(&code[5..6], "-");
+        let typed = normalize_code(&code.to_lowercase().replace('-', " ")).unwrap();
+        assert!(k.check_code(&typed, "Alice@contoso.com", "id1", 1000));
+        assert!(!k.check_code(&typed, "bob@contoso.com", "id1", 1000));
+        assert!(!k.check_code(&typed, "alice@contoso.com", "id1", 1001));
+        assert_eq!(normalize_code("oooooiiiii").as_deref(), Some("0000011111"));
+        assert_eq!(normalize_code("UUUUU-UUUUU"), None);
+        assert_eq!(normalize_code("12345"), None);
+        assert_ne!(k.code_lookup("0000011111"), k.code_lookup("0000011112"));
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_cookie() {
+        let k = keys();
+        let t = k.csrf("cookie-a");
+        assert!(same(k.csrf("cookie-a").as_bytes(), t.as_bytes()));
+        assert_ne!(k.csrf("cookie-b"), t);
+        assert!(!same(b"", t.as_bytes()));
+    }
+
+    #[test]
+    fn secrets_are_hex_and_long_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portal.secret");
+        write_secret(&path).unwrap();
+        assert!(write_secret(&path).is_err(), "never overwrites");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.trim().len(), 64);
+        Keys::load(&path).unwrap();
+        std::fs::write(&path, "abcd\n").unwrap();
+        let msg = Keys::load(&path).unwrap_err().to_string();
+        assert!(msg.contains("64 hex digits") && !msg.contains("abcd"), "{msg}");
+    }
+}
