@@ -1,0 +1,162 @@
+//! Starting `aspen serve` on a free loopback port for the integration tests,
+//! and small HTTP helpers (cookies, form fields) shared by them.
+#![allow(dead_code)]
+
+use crate::common::{self, Workspace};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+/// The portal secret the tests write, so they can mint tokens themselves.
+pub const SECRET: [u8; 32] = [0x5a; 32];
+
+pub fn keys() -> aspen::serve::tokens::Keys {
+    aspen::serve::tokens::Keys::from_bytes(&SECRET).unwrap()
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub ws: Workspace,
+    pub log: Arc<Mutex<String>>,
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// The demo settings plus a `[portal]` on a free port; `portal_extra` is
+    /// appended to the `[portal]` table.
+    pub fn start(portal_extra: &str) -> Server {
+        Server::start_with(portal_extra, &[])
+    }
+
+    pub fn start_with(portal_extra: &str, args: &[&str]) -> Server {
+        let port = free_port();
+        let scheme = if args.contains(&"--tls-cert") { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        let settings = format!(
+            "{}\n[portal]\npublic_url = \"{url}\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n{portal_extra}\n",
+            common::demo_settings()
+        );
+        let ws = Workspace::new(&settings);
+        let hex: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(ws.path("portal.secret"), hex + "\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(ws.path("portal.secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let listen = format!("127.0.0.1:{port}");
+        let settings_path = ws.settings();
+        let mut cmd_args = vec!["serve", "-c", settings_path.to_str().unwrap(), "--listen", &listen];
+        cmd_args.extend_from_slice(args);
+        let (child, log) = spawn(&cmd_args, "serving");
+        Server { child, url, ws, log }
+    }
+
+    /// Runs `aspen invite` for `user` and returns the printed code.
+    pub fn invite(&self, user: &str) -> String {
+        invite(&self.ws, user, "7d")
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+pub fn invite(ws: &Workspace, user: &str, ttl: &str) -> String {
+    let out = common::ok(common::aspen(&[
+        "invite", "-c", ws.settings().to_str().unwrap(), "--user", user, "--ttl", ttl,
+    ]));
+    let text = String::from_utf8(out).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("Code:"))
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_else(|| panic!("no code in: {text}"))
+}
+
+/// Starts `aspen ARGS`, collecting stderr, and waits until a line contains
+/// `ready` (the server prints it once it listens).
+pub fn spawn(args: &[&str], ready: &str) -> (Child, Arc<Mutex<String>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aspen"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    let ready = ready.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let hit = line.contains(&ready);
+            sink.lock().unwrap().push_str(&(line + "\n"));
+            if hit {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        let _ = child.kill();
+        panic!("aspen did not start: {}", log.lock().unwrap());
+    }
+    (child, log)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client that never follows redirects: the tests read every hop.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` of cookie `name` from a response's Set-Cookie headers,
+/// after checking the flags every aspen cookie must carry.
+pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+                assert!(v.split("; ").any(|f| f == flag), "{name} cookie lacks {flag}: {v}");
+            }
+            v.split(';').next().unwrap().to_owned()
+        })
+}
+
+/// The value of `<input name="NAME" value="…">` in a page.
+pub fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+pub fn header(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
