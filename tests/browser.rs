@@ -1,0 +1,242 @@
+//! The portal in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver + fantoccini). Signs in with a code, walks the user-choice
+//! flow both ways (work-only User Enrollment, and an organisation-owned
+//! device), downloads the device profile with the browser and verifies it
+//! with openssl. Each page is checked for a language, one heading and a
+//! label on every field, and saved as a screenshot (into docs/screenshots/
+//! when ASPEN_SCREENSHOTS=1, otherwise into the target folder).
+
+mod common;
+mod server;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use server::Server;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let port = server::free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is needed by this test: install chromium-driver (bash .ci/run does)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Driver { child, port };
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("chromedriver did not start");
+}
+
+async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=412,1100",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": {
+                "download.default_directory": downloads.display().to_string(),
+                "download.prompt_for_download": false,
+                "safebrowsing.enabled": false,
+            },
+        }
+    });
+    let caps = caps.as_object().unwrap().clone();
+    ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("connect to chromedriver")
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = if std::env::var_os("ASPEN_SCREENSHOTS").is_some() {
+        common::root().join("docs/screenshots")
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Checks the page is the one expected and accessible, and saves its
+/// screenshot as `name`.png.
+async fn check_page(c: &Client, name: &str, heading: &str) {
+    let facts = c
+        .execute(
+            r#"const fields = [...document.querySelectorAll('input:not([type=hidden])')];
+               return {
+                 lang: document.documentElement.lang,
+                 h1: [...document.querySelectorAll('h1')].map(h => h.textContent.trim()),
+                 unlabelled: fields.filter(f => f.labels.length === 0).map(f => f.name),
+                 viewport: !!document.querySelector('meta[name=viewport]'),
+                 overflow: document.documentElement.scrollWidth > window.innerWidth,
+                 scripts: document.scripts.length,
+               };"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(facts["lang"], "en", "{name}");
+    assert_eq!(facts["h1"], serde_json::json!([heading]), "{name}");
+    assert_eq!(facts["unlabelled"], serde_json::json!([]), "{name}: every field has a label");
+    assert_eq!(facts["viewport"], true, "{name}");
+    assert_eq!(facts["overflow"], false, "{name}: no sideways scrolling on a phone");
+    assert_eq!(facts["scripts"], 0, "{name}: no JavaScript");
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name}");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+/// The current path, once navigation has settled on it (a form POST's
+/// redirect may still be in flight right after the click).
+async fn path(c: &Client) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        let now = c.current_url().await.unwrap().path().to_owned();
+        if now == last {
+            return now;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
+async fn text(c: &Client) -> String {
+    c.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_user_walks_the_portal_in_chromium() {
+    let s = Server::start("");
+    let driver = chromedriver();
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let c = browser(&driver, &tmp.path().join("profile"), &downloads).await;
+    let result = walk(&c, &s, &downloads).await;
+    c.close().await.unwrap();
+    result.unwrap_or_else(|e: String| panic!("{e}\nserver log:\n{}", s.log()));
+}
+
+async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
+    // Sign in with the invite code, typed as a person might.
+    c.goto(&format!("{}/", s.url)).await.unwrap();
+    assert_eq!(path(c).await, "/signin");
+    check_page(c, "01-sign-in", "Set up Contoso access").await;
+    let code = s.invite("alice@contoso.com");
+    c.find(Locator::Id("code")).await.unwrap().send_keys(&code.to_lowercase()).await.unwrap();
+    click(c, "main button[type=submit]").await;
+    assert_eq!(path(c).await, "/access");
+    check_page(c, "02-set-up-access", "Set up Contoso access").await;
+    assert!(text(c).await.contains("BYOD staff"));
+
+    // Way 1: my own device, work-related apps and data only.
+    click(c, "a.button").await;
+    assert_eq!(path(c).await, "/choose");
+    check_page(c, "03-who-owns-this-device", "Select device and enrollment type").await;
+    click(c, "label[for=personal]").await;
+    click(c, "main button[type=submit]").await;
+    assert_eq!(path(c).await, "/choose/scope", "{}", text(c).await);
+    check_page(c, "04-what-to-secure", "Select device and enrollment type").await;
+    click(c, "label[for=work]").await;
+    click(c, "main button[type=submit]").await;
+    assert_eq!(path(c).await, "/privacy");
+    check_page(c, "05-privacy-user-enrollment", "Device management and your privacy").await;
+    let t = text(c).await;
+    assert!(t.contains("User Enrollment") && t.contains("Erase your device"), "{t}");
+    click(c, "a.button").await;
+    assert_eq!(path(c).await, "/enroll");
+    check_page(c, "06-user-enrollment-steps", "Sign in with your work account").await;
+    let t = text(c).await;
+    assert!(t.contains("VPN & Device Management") && t.contains("alice@contoso.com"), "{t}");
+    // The code on the page is what the device's sign-in sheet asks for.
+    let device_code = c.find(Locator::Css(".code")).await.unwrap().text().await.unwrap();
+    c.goto(&format!(
+        "{}/account-driven/login?user-identifier=alice@contoso.com",
+        s.url
+    ))
+    .await
+    .unwrap();
+    check_page(c, "07-account-driven-sign-in", "Set up Contoso access").await;
+    assert!(!device_code.is_empty());
+
+    // Way 2: Contoso owns this device → device enrollment download.
+    c.goto(&format!("{}/choose", s.url)).await.unwrap();
+    click(c, "label[for=corporate]").await;
+    click(c, "main button[type=submit]").await;
+    assert_eq!(path(c).await, "/privacy");
+    check_page(c, "08-privacy-corporate-device", "Device management and your privacy").await;
+    assert!(text(c).await.contains("Erase the entire device"));
+    click(c, "a.button").await;
+    assert_eq!(path(c).await, "/enroll");
+    check_page(c, "09-download", "Install the Contoso profile").await;
+    click(c, "a.button").await;
+    let file = wait_for_download(downloads).await.ok_or("the browser downloaded nothing")?;
+    assert!(file.extension().is_some_and(|e| e == "mobileconfig"), "{}", file.display());
+    let xml = common::openssl_verify(&file, &common::cert("ca.pem"))?;
+    let profile = common::plistlib_json(&xml);
+    let mdm = profile["PayloadContent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["PayloadType"] == "com.apple.mdm")
+        .unwrap()
+        .clone();
+    assert_eq!(mdm["AccessRights"], 8191, "corporate rights");
+
+    // Someone no policy covers is told why, in a page of its own.
+    c.goto(&format!("{}/", s.url)).await.unwrap();
+    click(c, ".signout button").await;
+    assert_eq!(path(c).await, "/signout");
+    check_page(c, "10-signed-out", "Signed out").await;
+    c.goto(&format!("{}/signin", s.url)).await.unwrap();
+    let code = s.invite("erin@contoso.com");
+    c.find(Locator::Id("code")).await.unwrap().send_keys(&code).await.unwrap();
+    click(c, "main button[type=submit]").await;
+    assert_eq!(path(c).await, "/access");
+    check_page(c, "11-cannot-enroll", "You cannot enroll yet").await;
+    assert!(text(c).await.contains("No enrollment policy"));
+    Ok(())
+}
+
+/// The finished download (Chromium writes `*.crdownload` first).
+async fn wait_for_download(dir: &Path) -> Option<PathBuf> {
+    for _ in 0..100 {
+        let done = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|e| e != "crdownload" && e != "tmp"));
+        if done.is_some() {
+            return done;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
