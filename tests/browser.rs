@@ -199,7 +199,11 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     check_page(c, "09-download", "Install the Contoso profile").await;
     click(c, "a.button").await;
     let file = wait_for_download(downloads).await.ok_or("the browser downloaded nothing")?;
-    assert!(file.extension().is_some_and(|e| e == "mobileconfig"), "{}", file.display());
+    assert_eq!(
+        file.file_name().unwrap(),
+        "com.contoso.mdm.device-corporate.mobileconfig",
+        "the name from Content-Disposition"
+    );
     let xml = common::openssl_verify(&file, &common::cert("ca.pem"))?;
     let profile = common::plistlib_json(&xml);
     let mdm = profile["PayloadContent"]
@@ -226,13 +230,14 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The finished download (Chromium writes `*.crdownload` first).
+/// The finished download: Chromium writes temporary files first and renames
+/// the finished one to its name from Content-Disposition.
 async fn wait_for_download(dir: &Path) -> Option<PathBuf> {
     for _ in 0..100 {
         let done = std::fs::read_dir(dir)
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|e| e != "crdownload" && e != "tmp"));
+            .find(|p| p.extension().is_some_and(|e| e == "mobileconfig"));
         if done.is_some() {
             return done;
         }

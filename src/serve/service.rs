@@ -34,6 +34,7 @@ pub struct Service {
     pub keys: Keys,
     signer: Option<Arc<Signer>>,
     store: Mutex<Store>,
+    recorder: Recorder,
     directory: Directory,
     cache: Mutex<HashMap<(EnrollmentKind, String), Arc<Issued>>>,
 }
@@ -77,7 +78,10 @@ impl Service {
                 settings.file.display()
             ))
         })?;
+        let state_dir = store.path().parent().unwrap_or(std::path::Path::new("."));
+        let recorder = Recorder::start(Store::open(state_dir)?);
         Ok(Service {
+            recorder,
             directory: Directory::open(&users)?,
             settings,
             portal,
@@ -187,7 +191,7 @@ impl Service {
             management.kind(Channel::Profile),
         )
         .with_client(client);
-        self.with_store(move |s| s.record(&record)).await
+        self.recorder.record(record).await
     }
 
     /// The profile for `enrollment`, signed (off the async threads) and
@@ -253,7 +257,7 @@ impl Service {
             &issued.sha256,
         )
         .with_client(client);
-        self.with_store(move |s| s.record(&record)).await?;
+        self.recorder.record(record).await?;
         Ok(issued)
     }
 
@@ -293,6 +297,53 @@ impl Service {
             Ok(store.use_invite(&lookup, now)?.then_some(invite.user))
         })
         .await
+    }
+}
+
+type Ack = tokio::sync::oneshot::Sender<Result<()>>;
+
+/// Writes audit records on a thread of its own, committing whatever arrived
+/// together in one transaction (group commit): under load one commit serves
+/// many requests. Each request still waits for its own record to be written
+/// before it answers, so nothing is handed out unrecorded.
+struct Recorder {
+    queue: std::sync::mpsc::Sender<(Record, Ack)>,
+}
+
+/// Records committed in one transaction at most.
+const BATCH: usize = 256;
+
+impl Recorder {
+    fn start(mut store: Store) -> Recorder {
+        let (queue, incoming) = std::sync::mpsc::channel::<(Record, Ack)>();
+        std::thread::spawn(move || {
+            while let Ok(first) = incoming.recv() {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match incoming.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let result = store.record_many(batch.iter().map(|(r, _)| r));
+                for (_, ack) in batch {
+                    let _ = ack.send(match &result {
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(Error::invalid(e.to_string())),
+                    });
+                }
+            }
+        });
+        Recorder { queue }
+    }
+
+    async fn record(&self, record: Record) -> Result<()> {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((record, ack))
+            .map_err(|_| Error::invalid("the audit writer stopped"))?;
+        done.await
+            .map_err(|_| Error::invalid("the audit writer stopped"))?
     }
 }
 
