@@ -343,8 +343,10 @@ impl Store {
             .conn
             .prepare_cached("SELECT id, user, expires, used FROM invites WHERE lookup = ?1")
             .and_then(|mut s| {
-                s.query_row([lookup], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                    .optional()
+                s.query_row([lookup], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
             })
             .map_err(|e| self.fail(e))?;
         Ok(match row {
@@ -444,7 +446,11 @@ mod tests {
             bob[0].sha256.as_deref(),
             Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
-        assert!(bob[0].time.ends_with('Z') && bob[0].time.len() == 20, "{}", bob[0].time);
+        assert!(
+            bob[0].time.ends_with('Z') && bob[0].time.len() == 20,
+            "{}",
+            bob[0].time
+        );
         // Reopening keeps the rows.
         drop(store);
         let store = Store::open(&dir.path().join("state")).unwrap();
@@ -462,10 +468,15 @@ mod tests {
     fn an_invite_is_used_once_and_expires() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.add_invite(b"k1", "id1", "Alice@contoso.com", 1000).unwrap();
+        store
+            .add_invite(b"k1", "id1", "Alice@contoso.com", 1000)
+            .unwrap();
         let found = store.find_invite(b"k1", 999).unwrap().unwrap();
         assert_eq!(found.user, "alice@contoso.com");
-        assert_eq!(store.find_invite(b"k1", 1000).unwrap(), Err(Redeem::Expired));
+        assert_eq!(
+            store.find_invite(b"k1", 1000).unwrap(),
+            Err(Redeem::Expired)
+        );
         assert_eq!(store.find_invite(b"nope", 1).unwrap(), Err(Redeem::Unknown));
         assert!(!store.use_invite(b"k1", 1000).unwrap());
         assert!(store.use_invite(b"k1", 999).unwrap());

@@ -627,7 +627,9 @@ pub fn check_public_url(url: &str) -> Result<String, String> {
     }
     let host_part = trimmed.split_once("://").map_or("", |(_, rest)| rest);
     if host_part.contains(['/', '?', '#']) {
-        return Err("must be an origin such as \"https://enroll.contoso.com\", without a path".into());
+        return Err(
+            "must be an origin such as \"https://enroll.contoso.com\", without a path".into(),
+        );
     }
     // It is quoted into headers and pages: only host-name characters.
     if !host_part
@@ -658,15 +660,13 @@ fn portal(raw: RawPortal, base: &Path) -> Result<Portal, FieldError> {
     let auth = match raw.auth.as_str() {
         "code" => PortalAuth::Code,
         "header" => {
-            let name = raw
-                .trusted_header
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "portal.trusted_header",
-                        None,
-                        "is required with auth = \"header\"",
-                    )
-                })?;
+            let name = raw.trusted_header.ok_or_else(|| {
+                FieldError::new(
+                    "portal.trusted_header",
+                    None,
+                    "is required with auth = \"header\"",
+                )
+            })?;
             check_header_name(&name)
                 .map_err(|why| FieldError::new("portal.trusted_header", Some(&name), why))?;
             PortalAuth::Header(name)
@@ -795,7 +795,11 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
             "{MINIMAL}\n[portal]\npublic_url = \"http://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\n"
         );
         let msg = parse(&text).unwrap_err().to_string();
-        let line = text.lines().position(|l| l.starts_with("public_url")).unwrap() + 1;
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("public_url"))
+            .unwrap()
+            + 1;
         assert!(
             msg.starts_with(&format!(
                 "dir/aspen.toml:{line}: portal.public_url = \"http://enroll.contoso.com\""
@@ -812,7 +816,12 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
         assert_eq!(p.secret_file, Path::new("dir/portal.secret"));
         assert_eq!(p.state_dir.as_deref(), Some(Path::new("dir/state")));
         let bad = ok.replace("X-Remote-User", "X Remote");
-        assert!(parse(&bad).unwrap_err().to_string().contains("portal.trusted_header"));
+        assert!(
+            parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("portal.trusted_header")
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl Drop for Driver {
 
 fn chromedriver() -> Driver {
     let port = server::free_port();
-    let child = Command::new("chromedriver")
+    let mut child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -42,6 +42,8 @@ fn chromedriver() -> Driver {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("chromedriver did not start");
 }
 
@@ -100,9 +102,16 @@ async fn check_page(c: &Client, name: &str, heading: &str) {
         .unwrap();
     assert_eq!(facts["lang"], "en", "{name}");
     assert_eq!(facts["h1"], serde_json::json!([heading]), "{name}");
-    assert_eq!(facts["unlabelled"], serde_json::json!([]), "{name}: every field has a label");
+    assert_eq!(
+        facts["unlabelled"],
+        serde_json::json!([]),
+        "{name}: every field has a label"
+    );
     assert_eq!(facts["viewport"], true, "{name}");
-    assert_eq!(facts["overflow"], false, "{name}: no sideways scrolling on a phone");
+    assert_eq!(
+        facts["overflow"], false,
+        "{name}: no sideways scrolling on a phone"
+    );
     assert_eq!(facts["scripts"], 0, "{name}: no JavaScript");
     let png = c.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "{name}");
@@ -110,7 +119,12 @@ async fn check_page(c: &Client, name: &str, heading: &str) {
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
 }
 
 /// The current path, once navigation has settled on it (a form POST's
@@ -129,7 +143,12 @@ async fn path(c: &Client) -> String {
 }
 
 async fn text(c: &Client) -> String {
-    c.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -151,7 +170,12 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     assert_eq!(path(c).await, "/signin");
     check_page(c, "01-sign-in", "Set up Contoso access").await;
     let code = s.invite("alice@contoso.com");
-    c.find(Locator::Id("code")).await.unwrap().send_keys(&code.to_lowercase()).await.unwrap();
+    c.find(Locator::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code.to_lowercase())
+        .await
+        .unwrap();
     click(c, "main button[type=submit]").await;
     assert_eq!(path(c).await, "/access");
     check_page(c, "02-set-up-access", "Set up Contoso access").await;
@@ -160,7 +184,12 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     // Way 1: my own device, work-related apps and data only.
     click(c, "a.button").await;
     assert_eq!(path(c).await, "/choose");
-    check_page(c, "03-who-owns-this-device", "Select device and enrollment type").await;
+    check_page(
+        c,
+        "03-who-owns-this-device",
+        "Select device and enrollment type",
+    )
+    .await;
     click(c, "label[for=personal]").await;
     click(c, "main button[type=submit]").await;
     assert_eq!(path(c).await, "/choose/scope", "{}", text(c).await);
@@ -168,16 +197,38 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     click(c, "label[for=work]").await;
     click(c, "main button[type=submit]").await;
     assert_eq!(path(c).await, "/privacy");
-    check_page(c, "05-privacy-user-enrollment", "Device management and your privacy").await;
+    check_page(
+        c,
+        "05-privacy-user-enrollment",
+        "Device management and your privacy",
+    )
+    .await;
     let t = text(c).await;
-    assert!(t.contains("User Enrollment") && t.contains("Erase your device"), "{t}");
+    assert!(
+        t.contains("User Enrollment") && t.contains("Erase your device"),
+        "{t}"
+    );
     click(c, "a.button").await;
     assert_eq!(path(c).await, "/enroll");
-    check_page(c, "06-user-enrollment-steps", "Sign in with your work account").await;
+    check_page(
+        c,
+        "06-user-enrollment-steps",
+        "Sign in with your work account",
+    )
+    .await;
     let t = text(c).await;
-    assert!(t.contains("VPN & Device Management") && t.contains("alice@contoso.com"), "{t}");
+    assert!(
+        t.contains("VPN & Device Management") && t.contains("alice@contoso.com"),
+        "{t}"
+    );
     // The code on the page is what the device's sign-in sheet asks for.
-    let device_code = c.find(Locator::Css(".code")).await.unwrap().text().await.unwrap();
+    let device_code = c
+        .find(Locator::Css(".code"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     c.goto(&format!(
         "{}/account-driven/login?user-identifier=alice@contoso.com",
         s.url
@@ -192,13 +243,20 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     click(c, "label[for=corporate]").await;
     click(c, "main button[type=submit]").await;
     assert_eq!(path(c).await, "/privacy");
-    check_page(c, "08-privacy-corporate-device", "Device management and your privacy").await;
+    check_page(
+        c,
+        "08-privacy-corporate-device",
+        "Device management and your privacy",
+    )
+    .await;
     assert!(text(c).await.contains("Erase the entire device"));
     click(c, "a.button").await;
     assert_eq!(path(c).await, "/enroll");
     check_page(c, "09-download", "Install the Contoso profile").await;
     click(c, "a.button").await;
-    let file = wait_for_download(downloads).await.ok_or("the browser downloaded nothing")?;
+    let file = wait_for_download(downloads)
+        .await
+        .ok_or("the browser downloaded nothing")?;
     assert_eq!(
         file.file_name().unwrap(),
         "com.contoso.mdm.device-corporate.mobileconfig",
@@ -222,7 +280,12 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     check_page(c, "10-signed-out", "Signed out").await;
     c.goto(&format!("{}/signin", s.url)).await.unwrap();
     let code = s.invite("erin@contoso.com");
-    c.find(Locator::Id("code")).await.unwrap().send_keys(&code).await.unwrap();
+    c.find(Locator::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
     click(c, "main button[type=submit]").await;
     assert_eq!(path(c).await, "/access");
     check_page(c, "11-cannot-enroll", "You cannot enroll yet").await;

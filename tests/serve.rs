@@ -69,7 +69,10 @@ async fn sign_in_device(s: &Server, user: &str, code: &str) -> (String, String, 
     assert_eq!(res.status(), 200);
     let csrf_cookie = set_cookie(&res, "aspen_csrf").unwrap();
     let html = res.text().await.unwrap();
-    assert!(html.contains(&format!("Signing in as <strong>{user}</strong>")), "{html}");
+    assert!(
+        html.contains(&format!("Signing in as <strong>{user}</strong>")),
+        "{html}"
+    );
     let res = client()
         .post(&login)
         .header("cookie", &csrf_cookie)
@@ -105,12 +108,21 @@ async fn fetch_profile(base: &str, token: &str) -> reqwest::Response {
 
 /// Checks a profile download's headers, verifies its signature with
 /// openssl and returns the MDM payload as plistlib reads it.
-async fn check_profile(s: &Server, res: reqwest::Response, name: &str) -> (serde_json::Value, Vec<u8>) {
+async fn check_profile(
+    s: &Server,
+    res: reqwest::Response,
+    name: &str,
+) -> (serde_json::Value, Vec<u8>) {
     assert_eq!(res.status(), 200);
-    assert_eq!(header(&res, "content-type"), "application/x-apple-aspen-config");
+    assert_eq!(
+        header(&res, "content-type"),
+        "application/x-apple-aspen-config"
+    );
     assert_eq!(header(&res, "x-content-type-options"), "nosniff");
     assert_eq!(header(&res, "cache-control"), "no-store");
-    assert!(header(&res, "content-disposition").starts_with("attachment; filename=\"com.contoso.mdm."));
+    assert!(
+        header(&res, "content-disposition").starts_with("attachment; filename=\"com.contoso.mdm.")
+    );
     let length: usize = header(&res, "content-length").parse().unwrap();
     let bytes = res.bytes().await.unwrap().to_vec();
     assert_eq!(length, bytes.len());
@@ -131,7 +143,12 @@ async fn check_profile(s: &Server, res: reqwest::Response, name: &str) -> (serde
 
 fn issued_json(s: &Server, user: &str) -> Vec<serde_json::Value> {
     let out = common::ok(common::aspen(&[
-        "issued", "-c", s.ws.settings().to_str().unwrap(), "--user", user, "--json",
+        "issued",
+        "-c",
+        s.ws.settings().to_str().unwrap(),
+        "--user",
+        user,
+        "--json",
     ]));
     serde_json::from_slice(&out).unwrap()
 }
@@ -146,10 +163,14 @@ async fn a_device_enrolls_a_user_through_account_driven_enrollment() {
     let code = s.invite("carol@contoso.com");
     let (base, version, token) = sign_in_device(&s, "carol@contoso.com", &code).await;
     assert_eq!(version, "mdm-byod");
-    let (mdm, bytes) = check_profile(&s, fetch_profile(&base, &token).await, "carol.mobileconfig").await;
+    let (mdm, bytes) =
+        check_profile(&s, fetch_profile(&base, &token).await, "carol.mobileconfig").await;
     assert_eq!(mdm["EnrollmentMode"], "BYOD");
     assert_eq!(mdm["AssignedManagedAppleID"], "carol@contoso.com");
-    assert!(mdm.get("AccessRights").is_none(), "BYOD must not carry AccessRights: {mdm}");
+    assert!(
+        mdm.get("AccessRights").is_none(),
+        "BYOD must not carry AccessRights: {mdm}"
+    );
     assert!(mdm.get("ManagedAppleID").is_none());
 
     let rows = issued_json(&s, "carol@contoso.com");
@@ -163,7 +184,10 @@ async fn a_device_enrolls_a_user_through_account_driven_enrollment() {
     // Tokens and codes never reach the log.
     let log = s.log();
     assert!(log.contains("POST /account-driven/enroll 200"), "{log}");
-    assert!(!log.contains(&token) && !log.contains(&code) && !log.contains("carol@"), "{log}");
+    assert!(
+        !log.contains(&token) && !log.contains(&code) && !log.contains("carol@"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -187,11 +211,18 @@ struct Browser<'a> {
 
 impl<'a> Browser<'a> {
     fn new(s: &'a Server) -> Self {
-        Browser { s, cookies: HashMap::new() }
+        Browser {
+            s,
+            cookies: HashMap::new(),
+        }
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn keep(&mut self, res: &reqwest::Response) {
@@ -255,15 +286,24 @@ async fn the_portal_downloads_a_signed_device_profile() {
     let mut b = Browser::new(&s);
     b.sign_in(&s.invite("bob@contoso.com")).await;
     let html = b.page("/access").await;
-    assert!(html.contains("Executives") && html.contains("href=\"/privacy\""), "{html}");
+    assert!(
+        html.contains("Executives") && html.contains("href=\"/privacy\""),
+        "{html}"
+    );
     let html = b.page("/privacy").await;
-    assert!(html.contains("Erase the entire device"), "corporate rights include erase: {html}");
+    assert!(
+        html.contains("Erase the entire device"),
+        "corporate rights include erase: {html}"
+    );
     let html = b.page("/enroll").await;
     assert!(html.contains("/enroll/profile.mobileconfig"), "{html}");
     let res = b.get("/enroll/profile.mobileconfig").await;
     let (mdm, bytes) = check_profile(&s, res, "bob-portal.mobileconfig").await;
     assert_eq!(mdm["AccessRights"], 8191);
-    assert!(mdm.get("EnrollmentMode").is_none(), "a downloaded profile is not account-driven");
+    assert!(
+        mdm.get("EnrollmentMode").is_none(),
+        "a downloaded profile is not account-driven"
+    );
     assert!(mdm.get("AssignedManagedAppleID").is_none());
     let rows = issued_json(&s, "bob@contoso.com");
     assert_eq!(rows.last().unwrap()["channel"], "portal");
@@ -275,14 +315,21 @@ async fn the_portal_downloads_a_signed_device_profile() {
 async fn user_choice_is_recorded_and_steers_discovery() {
     let s = Server::start("");
     // No answer yet: account-driven discovery offers BYOD.
-    let body: serde_json::Value = well_known(&s, "alice@contoso.com").await.json().await.unwrap();
+    let body: serde_json::Value = well_known(&s, "alice@contoso.com")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["Servers"][0]["Version"], "mdm-byod");
 
     let mut b = Browser::new(&s);
     b.sign_in(&s.invite("alice@contoso.com")).await;
     // Without an answer the later pages send the user to the choice.
     let res = b.get("/privacy").await;
-    assert_eq!((res.status().as_u16(), header(&res, "location")), (303, "/choose".into()));
+    assert_eq!(
+        (res.status().as_u16(), header(&res, "location")),
+        (303, "/choose".into())
+    );
     let html = b.page("/choose").await;
     assert!(html.contains("I own this device") && html.contains("Contoso owns this device"));
     let res = b.post("/choose", &html, &[("owner", "personal")]).await;
@@ -291,29 +338,51 @@ async fn user_choice_is_recorded_and_steers_discovery() {
     let res = b.post("/choose/scope", &html, &[("scope", "device")]).await;
     assert_eq!(header(&res, "location"), "/privacy");
     let html = b.page("/privacy").await;
-    assert!(html.contains("device enrollment of your own device"), "{html}");
+    assert!(
+        html.contains("device enrollment of your own device"),
+        "{html}"
+    );
     let cannot = &html[html.find("id=\"cannot\"").unwrap()..];
-    assert!(cannot.contains("Erase the entire device"), "personal rights exclude erase: {cannot}");
+    assert!(
+        cannot.contains("Erase the entire device"),
+        "personal rights exclude erase: {cannot}"
+    );
     let res = b.get("/enroll/profile.mobileconfig").await;
     let (mdm, _) = check_profile(&s, res, "alice-device.mobileconfig").await;
     assert_eq!(mdm["AccessRights"], 8179);
-    let body: serde_json::Value = well_known(&s, "alice@contoso.com").await.json().await.unwrap();
+    let body: serde_json::Value = well_known(&s, "alice@contoso.com")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["Servers"][0]["Version"], "mdm-adde");
 
     // Changing the answer to work-only: no download, steps and a fresh code.
     let html = b.page("/choose/scope").await;
     b.post("/choose/scope", &html, &[("scope", "work")]).await;
     let res = b.get("/enroll/profile.mobileconfig").await;
-    assert_eq!((res.status().as_u16(), header(&res, "location")), (303, "/enroll".into()));
+    assert_eq!(
+        (res.status().as_u16(), header(&res, "location")),
+        (303, "/enroll".into())
+    );
     let html = b.page("/enroll").await;
     assert!(html.contains("VPN &amp; Device Management"), "{html}");
     let start = html.find("class=\"code mono\">").unwrap() + "class=\"code mono\">".len();
     let device_code = html[start..start + 11].to_owned();
-    let body: serde_json::Value = well_known(&s, "alice@contoso.com").await.json().await.unwrap();
+    let body: serde_json::Value = well_known(&s, "alice@contoso.com")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["Servers"][0]["Version"], "mdm-byod");
     // The code from the page signs the device in.
     let (base, _, token) = sign_in_device(&s, "alice@contoso.com", &device_code).await;
-    let (mdm, _) = check_profile(&s, fetch_profile(&base, &token).await, "alice-byod.mobileconfig").await;
+    let (mdm, _) = check_profile(
+        &s,
+        fetch_profile(&base, &token).await,
+        "alice-byod.mobileconfig",
+    )
+    .await;
     assert_eq!(mdm["EnrollmentMode"], "BYOD");
 
     let rows = issued_json(&s, "alice@contoso.com");
@@ -334,13 +403,22 @@ async fn wrong_expired_tampered_and_missing_tokens_are_refused() {
     let login = format!("{}/account-driven/login", s.url);
 
     // Carol's code does not sign in Bob's device, and is not used up by trying.
-    let res = client().get(&login).query(&[("user-identifier", "bob@contoso.com")]).send().await.unwrap();
+    let res = client()
+        .get(&login)
+        .query(&[("user-identifier", "bob@contoso.com")])
+        .send()
+        .await
+        .unwrap();
     let cookie = set_cookie(&res, "aspen_csrf").unwrap();
     let html = res.text().await.unwrap();
     let res = client()
         .post(&login)
         .header("cookie", &cookie)
-        .form(&[("csrf", field(&html, "csrf").as_str()), ("user_identifier", "bob@contoso.com"), ("code", &carol)])
+        .form(&[
+            ("csrf", field(&html, "csrf").as_str()),
+            ("user_identifier", "bob@contoso.com"),
+            ("code", &carol),
+        ])
         .send()
         .await
         .unwrap();
@@ -349,13 +427,22 @@ async fn wrong_expired_tampered_and_missing_tokens_are_refused() {
     let (_, _, token) = sign_in_device(&s, "carol@contoso.com", &carol).await;
 
     // A used code does not work twice.
-    let res = client().get(&login).query(&[("user-identifier", "carol@contoso.com")]).send().await.unwrap();
+    let res = client()
+        .get(&login)
+        .query(&[("user-identifier", "carol@contoso.com")])
+        .send()
+        .await
+        .unwrap();
     let cookie = set_cookie(&res, "aspen_csrf").unwrap();
     let html = res.text().await.unwrap();
     let res = client()
         .post(&login)
         .header("cookie", &cookie)
-        .form(&[("csrf", field(&html, "csrf").as_str()), ("user_identifier", "carol@contoso.com"), ("code", &carol)])
+        .form(&[
+            ("csrf", field(&html, "csrf").as_str()),
+            ("user_identifier", "carol@contoso.com"),
+            ("code", &carol),
+        ])
         .send()
         .await
         .unwrap();
@@ -378,14 +465,38 @@ async fn wrong_expired_tampered_and_missing_tokens_are_refused() {
     );
     let foreign = aspen::serve::tokens::Keys::from_bytes(&[1u8; 32])
         .unwrap()
-        .issue(aspen::serve::tokens::Purpose::Access, "carol@contoso.com", now + 600)
+        .issue(
+            aspen::serve::tokens::Purpose::Access,
+            "carol@contoso.com",
+            now + 600,
+        )
         .unwrap();
     let cases = [
         ("missing", None),
         ("tampered", Some(String::from_utf8(tampered).unwrap())),
         ("other user", Some(other_user)),
-        ("expired", Some(k.issue(aspen::serve::tokens::Purpose::Access, "carol@contoso.com", now - 1).unwrap())),
-        ("session token", Some(k.issue(aspen::serve::tokens::Purpose::Session, "carol@contoso.com", now + 600).unwrap())),
+        (
+            "expired",
+            Some(
+                k.issue(
+                    aspen::serve::tokens::Purpose::Access,
+                    "carol@contoso.com",
+                    now - 1,
+                )
+                .unwrap(),
+            ),
+        ),
+        (
+            "session token",
+            Some(
+                k.issue(
+                    aspen::serve::tokens::Purpose::Session,
+                    "carol@contoso.com",
+                    now + 600,
+                )
+                .unwrap(),
+            ),
+        ),
         ("other key", Some(foreign)),
         ("garbage", Some("not-a-token".into())),
     ];
@@ -396,12 +507,25 @@ async fn wrong_expired_tampered_and_missing_tokens_are_refused() {
         }
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), 401, "{what}");
-        assert!(header(&res, "www-authenticate").contains("apple-as-web"), "{what}");
-        assert!(res.headers().get("content-type").is_none_or(|v| v != "application/x-apple-aspen-config"));
+        assert!(
+            header(&res, "www-authenticate").contains("apple-as-web"),
+            "{what}"
+        );
+        assert!(
+            res.headers()
+                .get("content-type")
+                .is_none_or(|v| v != "application/x-apple-aspen-config")
+        );
     }
     // A genuine token minted with the server's key works: the refusals above
     // were about the token, not the setup.
-    let good = k.issue(aspen::serve::tokens::Purpose::Access, "carol@contoso.com", now + 600).unwrap();
+    let good = k
+        .issue(
+            aspen::serve::tokens::Purpose::Access,
+            "carol@contoso.com",
+            now + 600,
+        )
+        .unwrap();
     assert_eq!(fetch_profile(&base, &good).await.status(), 200);
     assert_eq!(fetch_profile(&base, &token).await.status(), 200);
 }
@@ -409,7 +533,12 @@ async fn wrong_expired_tampered_and_missing_tokens_are_refused() {
 #[tokio::test]
 async fn discovery_refuses_who_cannot_enroll_with_apples_error() {
     let s = Server::start("");
-    for user in ["nobody@contoso.com", "erin@contoso.com", "dave@contoso.com", ""] {
+    for user in [
+        "nobody@contoso.com",
+        "erin@contoso.com",
+        "dave@contoso.com",
+        "",
+    ] {
         let res = well_known(&s, user).await;
         assert_eq!(res.status(), 403, "{user}");
         assert_eq!(header(&res, "content-type"), "application/json");
@@ -429,10 +558,26 @@ async fn the_portal_refuses_forged_sessions_bad_codes_and_missing_csrf() {
     // a session: back to sign-in, no profile.
     let forged = aspen::serve::tokens::Keys::from_bytes(&[2u8; 32])
         .unwrap()
-        .issue(aspen::serve::tokens::Purpose::Session, "bob@contoso.com", now + 600)
+        .issue(
+            aspen::serve::tokens::Purpose::Session,
+            "bob@contoso.com",
+            now + 600,
+        )
         .unwrap();
-    let access = k.issue(aspen::serve::tokens::Purpose::Access, "bob@contoso.com", now + 600).unwrap();
-    let expired = k.issue(aspen::serve::tokens::Purpose::Session, "bob@contoso.com", now - 5).unwrap();
+    let access = k
+        .issue(
+            aspen::serve::tokens::Purpose::Access,
+            "bob@contoso.com",
+            now + 600,
+        )
+        .unwrap();
+    let expired = k
+        .issue(
+            aspen::serve::tokens::Purpose::Session,
+            "bob@contoso.com",
+            now - 5,
+        )
+        .unwrap();
     for cookie in [forged, access, expired] {
         let res = client()
             .get(format!("{}/enroll/profile.mobileconfig", s.url))
@@ -444,7 +589,13 @@ async fn the_portal_refuses_forged_sessions_bad_codes_and_missing_csrf() {
         assert_eq!(header(&res, "location"), "/signin");
     }
     // The real key's session works (so the refusals were about the cookie).
-    let good = k.issue(aspen::serve::tokens::Purpose::Session, "bob@contoso.com", now + 600).unwrap();
+    let good = k
+        .issue(
+            aspen::serve::tokens::Purpose::Session,
+            "bob@contoso.com",
+            now + 600,
+        )
+        .unwrap();
     let res = client()
         .get(format!("{}/enroll/profile.mobileconfig", s.url))
         .header("cookie", format!("aspen_session={good}"))
@@ -496,9 +647,16 @@ async fn path_traversal_and_unknown_paths_are_404() {
         // Sent raw: no client-side normalisation of the dots.
         let res = raw_get(&s, path).await;
         assert!(res.starts_with("HTTP/1.1 404"), "{path}: {res}");
-        assert!(!res.contains("root:") && !res.contains("5a5a5a") && !res.contains("[portal]"), "{path}");
+        assert!(
+            !res.contains("root:") && !res.contains("5a5a5a") && !res.contains("[portal]"),
+            "{path}"
+        );
     }
-    assert!(raw_get(&s, "/assets/aspen.css").await.starts_with("HTTP/1.1 200"));
+    assert!(
+        raw_get(&s, "/assets/aspen.css")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
 }
 
 /// A GET with the path exactly as given, over a plain socket.
@@ -507,7 +665,9 @@ async fn raw_get(s: &Server, path: &str) -> String {
     let addr = s.url.strip_prefix("http://").unwrap();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await
         .unwrap();
     let mut out = Vec::new();
@@ -548,12 +708,23 @@ async fn an_authenticating_proxy_header_signs_users_in() {
         .await
         .unwrap();
     assert_eq!(res.status(), 308);
-    let token = header(&res, "location").rsplit('=').next().unwrap().to_owned();
-    let (mdm, _) = check_profile(&s, fetch_profile(&format!("{}{BASE}", s.url), &token).await, "proxy.mobileconfig").await;
+    let token = header(&res, "location")
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (mdm, _) = check_profile(
+        &s,
+        fetch_profile(&format!("{}{BASE}", s.url), &token).await,
+        "proxy.mobileconfig",
+    )
+    .await;
     assert_eq!(mdm["AssignedManagedAppleID"], "carol@contoso.com");
     // Signed in as someone else, or not at all: no token.
     for who in [Some("bob@contoso.com"), None] {
-        let mut req = client().get(&login).query(&[("user-identifier", "carol@contoso.com")]);
+        let mut req = client()
+            .get(&login)
+            .query(&[("user-identifier", "carol@contoso.com")]);
         if let Some(w) = who {
             req = req.header("x-remote-user", w);
         }
@@ -570,10 +741,20 @@ async fn an_authenticating_proxy_header_signs_users_in() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("bob@contoso.com"));
-    let res = client().get(format!("{}/access", s.url)).send().await.unwrap();
+    let res = client()
+        .get(format!("{}/access", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     // Codes are not used in this mode.
-    let out = common::aspen(&["invite", "-c", s.ws.settings().to_str().unwrap(), "--user", "bob@contoso.com"]);
+    let out = common::aspen(&[
+        "invite",
+        "-c",
+        s.ws.settings().to_str().unwrap(),
+        "--user",
+        "bob@contoso.com",
+    ]);
     assert!(common::fails(out).contains("portal.auth is \"header\""));
 }
 
@@ -587,11 +768,20 @@ fn the_cli_records_profiles_and_lists_them() {
     let settings = settings.to_str().unwrap();
     let out = ws.path("p.mobileconfig");
     common::ok(common::aspen(&[
-        "profile", "user", "-c", settings, "--managed-apple-id", "alice@contoso.com", "-o", out.to_str().unwrap(),
+        "profile",
+        "user",
+        "-c",
+        settings,
+        "--managed-apple-id",
+        "alice@contoso.com",
+        "-o",
+        out.to_str().unwrap(),
     ]));
     let bytes = std::fs::read(&out).unwrap();
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_slice(&common::ok(common::aspen(&["issued", "-c", settings, "--json"]))).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&common::ok(common::aspen(&[
+        "issued", "-c", settings, "--json",
+    ])))
+    .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["channel"], "cli");
     assert_eq!(rows[0]["user"], "alice@contoso.com");
@@ -600,13 +790,34 @@ fn the_cli_records_profiles_and_lists_them() {
     let mut lines = table.lines();
     assert!(lines.next().unwrap().starts_with("TIME"));
     let row = lines.next().unwrap();
-    assert!(row.contains("issued") && row.contains("user-byod") && row.contains(&sha256_hex(&bytes)), "{row}");
+    assert!(
+        row.contains("issued") && row.contains("user-byod") && row.contains(&sha256_hex(&bytes)),
+        "{row}"
+    );
     // Unknown users get no code.
-    let msg = common::fails(common::aspen(&["invite", "-c", settings, "--user", "zed@contoso.com"]));
-    assert!(msg.contains("no user with email \"zed@contoso.com\""), "{msg}");
+    let msg = common::fails(common::aspen(&[
+        "invite",
+        "-c",
+        settings,
+        "--user",
+        "zed@contoso.com",
+    ]));
+    assert!(
+        msg.contains("no user with email \"zed@contoso.com\""),
+        "{msg}"
+    );
     // ...and a missing secret is named.
-    let msg = common::fails(common::aspen(&["invite", "-c", settings, "--user", "bob@contoso.com"]));
-    assert!(msg.contains("portal.secret") && msg.contains("aspen init"), "{msg}");
+    let msg = common::fails(common::aspen(&[
+        "invite",
+        "-c",
+        settings,
+        "--user",
+        "bob@contoso.com",
+    ]));
+    assert!(
+        msg.contains("portal.secret") && msg.contains("aspen init"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -620,7 +831,10 @@ fn init_writes_a_private_portal_secret() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let toml = std::fs::read_to_string(dir.path().join("aspen.toml")).unwrap();
     assert!(toml.contains("[portal]") && toml.contains("secret_file = \"portal.secret\""));
@@ -631,8 +845,23 @@ async fn tls_is_served_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (crt, key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -641,14 +870,29 @@ async fn tls_is_served_with_the_given_certificate() {
         .status()
         .unwrap();
     assert!(status.success());
-    let s = Server::start_with("", &["--tls-cert", crt.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let s = Server::start_with(
+        "",
+        &[
+            "--tls-cert",
+            crt.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
     let out = std::process::Command::new("curl")
         .args(["-s", "--cacert"])
         .arg(&crt)
-        .arg(format!("{}/.well-known/com.apple.remotemanagement?user-identifier=carol@contoso.com", s.url))
+        .arg(format!(
+            "{}/.well-known/com.apple.remotemanagement?user-identifier=carol@contoso.com",
+            s.url
+        ))
         .output()
         .unwrap();
-    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["Servers"][0]["BaseURL"], format!("{}{BASE}", s.url));
     // Plain http to the TLS port gets nothing useful.
@@ -709,7 +953,10 @@ async fn the_demo_serves_everything_with_one_command() {
     let res = client()
         .post(format!("{url}/signin"))
         .header("cookie", &csrf)
-        .form(&[("csrf", field(&html, "csrf").as_str()), ("code", codes["bob@contoso.com"].as_str())])
+        .form(&[
+            ("csrf", field(&html, "csrf").as_str()),
+            ("code", codes["bob@contoso.com"].as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -727,8 +974,14 @@ async fn the_demo_serves_everything_with_one_command() {
     std::fs::write(&file, res.bytes().await.unwrap()).unwrap();
     let xml = openssl_verify(&file, &root).expect("verifies against the demo's ephemeral root");
     let signers = common::openssl_cms_subjects(&file);
-    assert!(signers.iter().any(|s| s.contains("ephemeral")), "{signers:?}");
-    assert!(!signers.iter().any(|s| s.contains("Test")), "the fixture's test key is not used: {signers:?}");
+    assert!(
+        signers.iter().any(|s| s.contains("ephemeral")),
+        "{signers:?}"
+    );
+    assert!(
+        !signers.iter().any(|s| s.contains("Test")),
+        "the fixture's test key is not used: {signers:?}"
+    );
     assert_eq!(plistlib_json(&xml)["PayloadOrganization"], "Contoso");
     // Ctrl-C removes the demo folder.
     let demo_dir = root.parent().unwrap().to_owned();
@@ -739,6 +992,9 @@ async fn the_demo_serves_everything_with_one_command() {
 }
 
 fn unsafe_sigint(pid: u32) {
-    let ok = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }

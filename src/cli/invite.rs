@@ -27,7 +27,10 @@ pub struct Args {
 
 /// `90s`, `30m`, `12h`, `7d` → seconds.
 pub fn parse_ttl(text: &str) -> Result<i64, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let scale = match unit {
         "s" => 1,
         "m" => 60,
@@ -57,11 +60,14 @@ pub fn run(args: Args) -> Result<()> {
         )));
     }
     let state_dir = portal.state_dir.as_ref().ok_or_else(|| {
-        Error::invalid(format!("{file}: aspen invite needs portal.state_dir (codes are stored there)"))
+        Error::invalid(format!(
+            "{file}: aspen invite needs portal.state_dir (codes are stored there)"
+        ))
     })?;
-    let users = settings.directory_users.as_ref().ok_or_else(|| {
-        Error::invalid(format!("{file}: aspen invite needs [directory] users"))
-    })?;
+    let users = settings
+        .directory_users
+        .as_ref()
+        .ok_or_else(|| Error::invalid(format!("{file}: aspen invite needs [directory] users")))?;
     let user = find_user(users, &args.user)?;
     let resolution = resolve(&settings.policies, &user, None);
     match &resolution.decision {

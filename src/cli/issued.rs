@@ -41,8 +41,7 @@ pub fn run(args: Args) -> Result<()> {
         Vec::new()
     };
     let text = if args.json {
-        serde_json::to_string_pretty(&entries)
-            .map_err(|e| Error::invalid(format!("JSON: {e}")))?
+        serde_json::to_string_pretty(&entries).map_err(|e| Error::invalid(format!("JSON: {e}")))?
             + "\n"
     } else {
         table(&entries)
@@ -56,7 +55,15 @@ pub fn run(args: Args) -> Result<()> {
 /// Aligned columns, `-` for what does not apply.
 fn table(entries: &[Entry]) -> String {
     let header = [
-        "TIME", "EVENT", "CHANNEL", "USER", "POLICY", "CHOICE", "KIND", "PAYLOAD UUID", "SHA-256",
+        "TIME",
+        "EVENT",
+        "CHANNEL",
+        "USER",
+        "POLICY",
+        "CHOICE",
+        "KIND",
+        "PAYLOAD UUID",
+        "SHA-256",
         "CLIENT",
     ];
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());

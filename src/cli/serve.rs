@@ -136,13 +136,19 @@ fn print_demo(d: &demo::Demo) -> Result<()> {
         let (code, _) = service::create_code(&keys, &store, user, DEMO_CODE_SECONDS)?;
         println!("  {code}  {user:<18}  {what}");
     }
-    println!("(codes work once, until {})", format_utc(crate::audit::now() + DEMO_CODE_SECONDS));
+    println!(
+        "(codes work once, until {})",
+        format_utc(crate::audit::now() + DEMO_CODE_SECONDS)
+    );
     println!();
     println!("Account-driven enrollment, step by step as a device does it:");
     println!(
         "  curl -s '{url}/.well-known/com.apple.remotemanagement?user-identifier=carol@contoso.com&model-family=iPhone'"
     );
-    println!("  curl -si -X POST {url}{}", serve::account_driven::ENROLL_PATH);
+    println!(
+        "  curl -si -X POST {url}{}",
+        serve::account_driven::ENROLL_PATH
+    );
     println!(
         "  then open {url}{}?user-identifier=carol@contoso.com and sign in with carol's code",
         serve::account_driven::LOGIN_PATH
@@ -152,10 +158,7 @@ fn print_demo(d: &demo::Demo) -> Result<()> {
         "Check a downloaded profile: openssl cms -verify -inform DER -purpose any -CAfile {} -in FILE -out /dev/null",
         d.root_certificate.display()
     );
-    println!(
-        "Audit log: aspen issued -c {}",
-        d.settings.file.display()
-    );
+    println!("Audit log: aspen issued -c {}", d.settings.file.display());
     println!();
     use std::io::Write;
     let _ = std::io::stdout().flush();

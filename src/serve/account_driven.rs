@@ -119,8 +119,7 @@ pub async fn enroll(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let Some(claims) =
-        token.and_then(|t| svc.keys.verify(Purpose::Access, t, audit::now()).ok())
+    let Some(claims) = token.and_then(|t| svc.keys.verify(Purpose::Access, t, audit::now()).ok())
     else {
         return challenge(&svc);
     };
@@ -137,13 +136,20 @@ pub async fn enroll(
     let Plan::Enroll { policy, choice, .. } = plan else {
         return StatusCode::FORBIDDEN.into_response();
     };
-    let enrollment = match svc.enrollment(&user, choice.or(Some(Choice::Work)), Channel::AccountDriven) {
-        Ok(e) => e,
-        Err(_) => return StatusCode::FORBIDDEN.into_response(),
-    };
+    let enrollment =
+        match svc.enrollment(&user, choice.or(Some(Choice::Work)), Channel::AccountDriven) {
+            Ok(e) => e,
+            Err(_) => return StatusCode::FORBIDDEN.into_response(),
+        };
     let client = client(&svc, &headers, &peer);
     match svc
-        .issue(&user, &policy.name, enrollment, Source::AccountDriven, client)
+        .issue(
+            &user,
+            &policy.name,
+            enrollment,
+            Source::AccountDriven,
+            client,
+        )
         .await
     {
         Ok(issued) => web::profile_response(&svc, &issued),
@@ -264,7 +270,10 @@ pub async fn login(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeFor
     if svc.portal.auth != PortalAuth::Code {
         return wrong_account(&svc, &csrf);
     }
-    match svc.redeem_code(&form.code, Some(target.email.clone())).await {
+    match svc
+        .redeem_code(&form.code, Some(target.email.clone()))
+        .await
+    {
         Ok(Some(email)) => authenticated(&svc, &email),
         Ok(None) => login_form(
             &svc,

@@ -28,7 +28,10 @@ pub const USERS_SHOWN: [(&str, &str); 5] = [
         "alice@contoso.com",
         "user-choice policy: own device or Contoso's, device or work-only",
     ),
-    ("bob@contoso.com", "device policy (Executives): corporate device enrollment"),
+    (
+        "bob@contoso.com",
+        "device policy (Executives): corporate device enrollment",
+    ),
     (
         "carol@contoso.com",
         "user policy (Contractors): account-driven User Enrollment",
@@ -74,7 +77,9 @@ fn certificate(
 ) -> Result<X509> {
     let mut b = X509Builder::new().map_err(fail)?;
     let mut serial = BigNum::new().map_err(fail)?;
-    serial.rand(127, MsbOption::MAYBE_ZERO, false).map_err(fail)?;
+    serial
+        .rand(127, MsbOption::MAYBE_ZERO, false)
+        .map_err(fail)?;
     let serial = Asn1Integer::from_bn(&serial).map_err(fail)?;
     let subject_name = name(subject)?;
     b.set_version(2).map_err(fail)?;
@@ -101,7 +106,11 @@ fn certificate(
     .map_err(fail)?;
     b.append_extension(constraints).map_err(fail)?;
     let usage = if is_ca {
-        KeyUsage::new().critical().key_cert_sign().crl_sign().build()
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()
     } else {
         KeyUsage::new().critical().digital_signature().build()
     }

@@ -79,7 +79,10 @@ impl Directory {
     /// The user whose e-mail or Managed Apple ID is `identifier`
     /// (case-insensitive).
     pub fn find(&self, identifier: &str) -> Option<Arc<User>> {
-        self.current().by_key.get(&identifier.to_ascii_lowercase()).cloned()
+        self.current()
+            .by_key
+            .get(&identifier.to_ascii_lowercase())
+            .cloned()
     }
 
     /// The loaded directory, read again first if the file changed. A file

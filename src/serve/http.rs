@@ -36,7 +36,8 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<Arc<SslAcceptor>> {
     };
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
         .map_err(|e| Error::crypto("TLS", e))?;
-    b.set_certificate_chain_file(cert).map_err(|e| fail(cert, e))?;
+    b.set_certificate_chain_file(cert)
+        .map_err(|e| fail(cert, e))?;
     b.set_private_key_file(key, SslFiletype::PEM)
         .map_err(|e| fail(key, e))?;
     b.check_private_key().map_err(|e| fail(key, e))?;
@@ -82,10 +83,10 @@ pub async fn serve(
                     let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, stream) else {
                         return;
                     };
-                    match tokio::time::timeout(TLS_TIMEOUT, Pin::new(&mut stream).accept()).await
-                    {
-                        Ok(Ok(())) => connection(stream, peer, app).await,
-                        _ => {} // failed or slow handshakes are not worth a log line each
+                    // Failed or slow handshakes are not worth a log line each.
+                    let handshake = Pin::new(&mut stream).accept();
+                    if let Ok(Ok(())) = tokio::time::timeout(TLS_TIMEOUT, handshake).await {
+                        connection(stream, peer, app).await;
                     }
                 }
             }

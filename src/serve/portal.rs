@@ -2,24 +2,25 @@
 //! (user-choice) who owns the device, how much to secure → privacy notice →
 //! device-enrollment download, or the steps for account-driven User
 //! Enrollment. Every form carries a CSRF token; pages work without script.
+// `Err(Response)` is a handler's early answer (a redirect or an error page),
+// built once per request: boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
 
 use super::pages::{
     Access, ChoiceOption, Choose, Chrome, Download, Message, Privacy, SignIn, UserEnrollment,
 };
 use super::service::{DEVICE_CODE_SECONDS, Plan, SESSION_SECONDS, Service};
 use super::tokens::Purpose;
-use super::web::{
-    self, Csrf, SESSION_COOKIE, client, cookie_header, expired_cookie, see_other,
-};
+use super::web::{self, Csrf, SESSION_COOKIE, client, cookie_header, expired_cookie, see_other};
 use crate::audit::{self, Source};
 use crate::model::directory::User;
 use crate::model::policy::{Choice, PolicyType};
 use crate::model::{Channel, EnrollmentKind, Management, Ownership};
 use crate::settings::PortalAuth;
+use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -122,7 +123,9 @@ pub async fn signin_page(State(svc): Svc, headers: HeaderMap) -> Response {
     }
     let csrf = Csrf::for_request(&svc.keys, &headers);
     if let PortalAuth::Header(_) = svc.portal.auth {
-        return require(&svc, &headers, &csrf).err().unwrap_or_else(|| see_other("/access"));
+        return require(&svc, &headers, &csrf)
+            .err()
+            .unwrap_or_else(|| see_other("/access"));
     }
     page(
         StatusCode::OK,
@@ -174,10 +177,11 @@ pub async fn signin(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeFo
             },
         );
     };
-    let token = match svc
-        .keys
-        .issue(Purpose::Session, &user.email, audit::now() + SESSION_SECONDS)
-    {
+    let token = match svc.keys.issue(
+        Purpose::Session,
+        &user.email,
+        audit::now() + SESSION_SECONDS,
+    ) {
         Ok(t) => t,
         Err(e) => return internal(&svc, &csrf, e),
     };
@@ -280,7 +284,11 @@ fn choice_label(choice: Choice) -> &'static str {
 }
 
 /// The user-choice user, or the way on for anyone else.
-async fn chooser(svc: &Arc<Service>, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<User>, Response> {
+async fn chooser(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    csrf: &Csrf,
+) -> Result<Arc<User>, Response> {
     let user = require(svc, headers, csrf)?;
     match svc.plan(&user, None).await {
         Ok(Plan::NeedsChoice { .. }) => Ok(user),
@@ -345,7 +353,16 @@ pub async fn choose(
     };
     match form.owner.as_str() {
         "personal" => see_other("/choose/scope"),
-        "corporate" => record(&svc, &user, &csrf, Choice::Corporate, client(&svc, &headers, &peer)).await,
+        "corporate" => {
+            record(
+                &svc,
+                &user,
+                &csrf,
+                Choice::Corporate,
+                client(&svc, &headers, &peer),
+            )
+            .await
+        }
         _ => bad_answer(&svc, &user, &csrf, "/choose"),
     }
 }
@@ -487,16 +504,28 @@ fn kind_label(kind: EnrollmentKind) -> &'static str {
 /// `AccessRights` bits), in the user's words.
 const RIGHT_WORDS: [(u32, &str); 13] = [
     (1, "see which configuration profiles are installed"),
-    (2, "install and remove configuration profiles (Wi-Fi, VPN, e-mail, restrictions)"),
+    (
+        2,
+        "install and remove configuration profiles (Wi-Fi, VPN, e-mail, restrictions)",
+    ),
     (4, "lock the device and remove its passcode"),
     (8, "erase the entire device"),
-    (16, "see device details: model, serial number, UDID, storage, OS version"),
-    (32, "see network details: phone number, carrier, Wi-Fi and Bluetooth addresses"),
+    (
+        16,
+        "see device details: model, serial number, UDID, storage, OS version",
+    ),
+    (
+        32,
+        "see network details: phone number, carrier, Wi-Fi and Bluetooth addresses",
+    ),
     (64, "see installed provisioning profiles"),
     (128, "install and remove provisioning profiles"),
     (256, "see every app installed on the device"),
     (512, "see which restrictions are in force"),
-    (1024, "see security settings such as whether a passcode is set"),
+    (
+        1024,
+        "see security settings such as whether a passcode is set",
+    ),
     (2048, "change device settings"),
     (4096, "install, configure and remove apps"),
 ];
@@ -504,7 +533,8 @@ const RIGHT_WORDS: [(u32, &str); 13] = [
 /// What the organisation can and cannot see or do under `kind`.
 pub fn privacy(svc: &Service, kind: EnrollmentKind) -> (Vec<String>, Vec<String>) {
     let personal_data =
-        "read your personal e-mail, messages, photos, files, contacts or browsing history".to_owned();
+        "read your personal e-mail, messages, photos, files, contacts or browsing history"
+            .to_owned();
     if kind.is_user_enrollment() {
         let can = [
             "install, configure and remove the work apps and accounts it provides",
@@ -640,8 +670,14 @@ pub async fn download(
 pub async fn stylesheet() -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
         ],
         include_str!("../../assets/aspen.css"),
     )

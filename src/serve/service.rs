@@ -138,7 +138,9 @@ impl Service {
             Decision::Enroll { policy, management } => Plan::Enroll {
                 policy: policy.clone(),
                 management,
-                choice: (policy.kind == PolicyType::UserChoice).then_some(choice).flatten(),
+                choice: (policy.kind == PolicyType::UserChoice)
+                    .then_some(choice)
+                    .flatten(),
             },
             Decision::NeedsChoice { policy } => Plan::NeedsChoice {
                 policy: policy.clone(),
@@ -211,21 +213,14 @@ impl Service {
                 .map(|m| m.as_str().to_ascii_lowercase())
                 .unwrap_or_default(),
         );
-        let cached = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&key).cloned());
+        let cached = self.cache.lock().ok().and_then(|c| c.get(&key).cloned());
         let issued = match cached {
             Some(issued) => issued,
             None => {
                 let this = self.clone();
                 let issued = tokio::task::spawn_blocking(move || {
-                    let bytes = profile::render(
-                        &this.settings,
-                        &enrollment,
-                        this.signer.as_deref(),
-                    )?;
+                    let bytes =
+                        profile::render(&this.settings, &enrollment, this.signer.as_deref())?;
                     Ok::<_, Error>(Arc::new(Issued {
                         sha256: audit::sha256_hex(&bytes),
                         payload_uuid: profile::derive_uuid(

@@ -121,12 +121,14 @@ impl Keys {
             )
         })?);
         let hex = text.trim();
-        let bytes = decode_hex(hex).filter(|b| b.len() >= SECRET_BYTES).ok_or_else(|| {
-            Error::invalid(format!(
-                "{}: must hold at least 32 bytes as hex (64 hex digits)",
-                path.display()
-            ))
-        })?;
+        let bytes = decode_hex(hex)
+            .filter(|b| b.len() >= SECRET_BYTES)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{}: must hold at least 32 bytes as hex (64 hex digits)",
+                    path.display()
+                ))
+            })?;
         #[cfg(unix)]
         if let Ok(meta) = std::fs::metadata(path) {
             use std::os::unix::fs::PermissionsExt;
@@ -175,7 +177,11 @@ impl Keys {
             purpose,
             &[user.as_bytes(), exp.as_bytes(), nonce.as_bytes()],
         );
-        Ok(format!("{}.{exp}.{nonce}.{}", b64url(user.as_bytes()), b64url(&mac)))
+        Ok(format!(
+            "{}.{exp}.{nonce}.{}",
+            b64url(user.as_bytes()),
+            b64url(&mac)
+        ))
     }
 
     /// Checks a token for `purpose` at time `now`.
@@ -219,7 +225,6 @@ impl Keys {
     pub fn csrf(&self, binding: &str) -> String {
         b64url(&self.mac(Purpose::Csrf, &[binding.as_bytes()]))
     }
-
 
     /// The short one-time code of invite `id` for `user`: ten Crockford
     /// base32 characters (50 bits) shown as `XXXXX-XXXXX`.
@@ -312,14 +317,14 @@ fn b64url_decode(s: &str) -> Option<Vec<u8>> {
             c => c,
         })
         .collect();
-    while std.len() % 4 != 0 {
+    while !std.len().is_multiple_of(4) {
         std.push('=');
     }
     openssl::base64::decode_block(&std).ok()
 }
 
 fn decode_hex(s: &str) -> Option<Zeroizing<Vec<u8>>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let mut out = Zeroizing::new(Vec::with_capacity(s.len() / 2));
@@ -345,21 +350,46 @@ mod tests {
         let c = k.verify(Purpose::Access, &t, 999).unwrap();
         assert_eq!((c.user.as_str(), c.expires), ("alice@contoso.com", 1000));
         assert_eq!(k.verify(Purpose::Access, &t, 1000), Err(Refused::Expired));
-        assert_eq!(k.verify(Purpose::Session, &t, 1), Err(Refused::BadSignature));
+        assert_eq!(
+            k.verify(Purpose::Session, &t, 1),
+            Err(Refused::BadSignature)
+        );
         // Another key refuses it.
         let other = Keys::from_bytes(&[8u8; 32]).unwrap();
-        assert_eq!(other.verify(Purpose::Access, &t, 1), Err(Refused::BadSignature));
+        assert_eq!(
+            other.verify(Purpose::Access, &t, 1),
+            Err(Refused::BadSignature)
+        );
         // Swapping in another user (or a later expiry) breaks the MAC.
         let parts: Vec<&str> = t.split('.').collect();
-        let bob = format!("{}.{}.{}.{}", b64url(b"bob@contoso.com"), parts[1], parts[2], parts[3]);
-        assert_eq!(k.verify(Purpose::Access, &bob, 1), Err(Refused::BadSignature));
+        let bob = format!(
+            "{}.{}.{}.{}",
+            b64url(b"bob@contoso.com"),
+            parts[1],
+            parts[2],
+            parts[3]
+        );
+        assert_eq!(
+            k.verify(Purpose::Access, &bob, 1),
+            Err(Refused::BadSignature)
+        );
         let later = format!("{}.{}.{}.{}", parts[0], 99999, parts[2], parts[3]);
-        assert_eq!(k.verify(Purpose::Access, &later, 1), Err(Refused::BadSignature));
+        assert_eq!(
+            k.verify(Purpose::Access, &later, 1),
+            Err(Refused::BadSignature)
+        );
         for bad in ["", "a.b.c", "a.b.c.d.e", "!!.1.x.y"] {
-            assert_eq!(k.verify(Purpose::Access, bad, 1), Err(Refused::Malformed), "{bad}");
+            assert_eq!(
+                k.verify(Purpose::Access, bad, 1),
+                Err(Refused::Malformed),
+                "{bad}"
+            );
         }
         // Two tokens for the same claims differ (random nonce).
-        assert_ne!(t, k.issue(Purpose::Access, "alice@contoso.com", 1000).unwrap());
+        assert_ne!(
+            t,
+            k.issue(Purpose::Access, "alice@contoso.com", 1000).unwrap()
+        );
     }
 
     #[test]
@@ -398,6 +428,9 @@ mod tests {
         Keys::load(&path).unwrap();
         std::fs::write(&path, "abcd\n").unwrap();
         let msg = Keys::load(&path).unwrap_err().to_string();
-        assert!(msg.contains("64 hex digits") && !msg.contains("abcd"), "{msg}");
+        assert!(
+            msg.contains("64 hex digits") && !msg.contains("abcd"),
+            "{msg}"
+        );
     }
 }

@@ -29,7 +29,9 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A `Set-Cookie` value: never readable by script, never sent over plain
 /// http (browsers treat loopback as secure), never sent cross-site.
 pub fn cookie_header(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    let age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; Secure; SameSite=Strict{age}"
     ))
@@ -59,8 +61,7 @@ impl Csrf {
     pub fn for_request(keys: &Keys, headers: &HeaderMap) -> Csrf {
         match cookie(headers, CSRF_COOKIE).filter(|v| {
             v.len() == 22
-                && v
-                    .bytes()
+                && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         }) {
             Some(binding) => Csrf {
@@ -131,7 +132,10 @@ pub fn profile_response(svc: &Service, issued: &Issued) -> Response {
                 HeaderValue::from_static(PROFILE_CONTENT_TYPE),
             ),
             (header::CONTENT_DISPOSITION, disposition),
-            (header::CONTENT_LENGTH, HeaderValue::from(issued.bytes.len())),
+            (
+                header::CONTENT_LENGTH,
+                HeaderValue::from(issued.bytes.len()),
+            ),
             (
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),

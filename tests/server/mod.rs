@@ -40,7 +40,11 @@ impl Server {
 
     pub fn start_with(portal_extra: &str, args: &[&str]) -> Server {
         let port = free_port();
-        let scheme = if args.contains(&"--tls-cert") { "https" } else { "http" };
+        let scheme = if args.contains(&"--tls-cert") {
+            "https"
+        } else {
+            "http"
+        };
         let url = format!("{scheme}://127.0.0.1:{port}");
         let settings = format!(
             "{}\n[portal]\npublic_url = \"{url}\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n{portal_extra}\n",
@@ -52,14 +56,29 @@ impl Server {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(ws.path("portal.secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::fs::set_permissions(
+                ws.path("portal.secret"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
         }
         let listen = format!("127.0.0.1:{port}");
         let settings_path = ws.settings();
-        let mut cmd_args = vec!["serve", "-c", settings_path.to_str().unwrap(), "--listen", &listen];
+        let mut cmd_args = vec![
+            "serve",
+            "-c",
+            settings_path.to_str().unwrap(),
+            "--listen",
+            &listen,
+        ];
         cmd_args.extend_from_slice(args);
         let (child, log) = spawn(&cmd_args, "serving");
-        Server { child, url, ws, log }
+        Server {
+            child,
+            url,
+            ws,
+            log,
+        }
     }
 
     /// Runs `aspen invite` for `user` and returns the printed code.
@@ -74,7 +93,13 @@ impl Server {
 
 pub fn invite(ws: &Workspace, user: &str, ttl: &str) -> String {
     let out = common::ok(common::aspen(&[
-        "invite", "-c", ws.settings().to_str().unwrap(), "--user", user, "--ttl", ttl,
+        "invite",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        "--user",
+        user,
+        "--ttl",
+        ttl,
     ]));
     let text = String::from_utf8(out).unwrap();
     text.lines()
@@ -139,7 +164,10 @@ pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
         .find(|v| v.starts_with(&format!("{name}=")))
         .map(|v| {
             for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
-                assert!(v.split("; ").any(|f| f == flag), "{name} cookie lacks {flag}: {v}");
+                assert!(
+                    v.split("; ").any(|f| f == flag),
+                    "{name} cookie lacks {flag}: {v}"
+                );
             }
             v.split(';').next().unwrap().to_owned()
         })
@@ -148,7 +176,10 @@ pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
 /// The value of `<input name="NAME" value="…">` in a page.
 pub fn field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
