@@ -2,13 +2,15 @@
 //! content attached, SHA-256, binary mode, signer certificate plus
 //! intermediates (never the root).
 
+mod cms;
+
 use crate::error::{Error, Result};
 use openssl::asn1::Asn1Time;
-use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::md::Md;
 use openssl::nid::Nid;
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{Id, PKey, Private};
-use openssl::stack::Stack;
+use openssl::pkey_ctx::PkeyCtx;
 use openssl::x509::{X509, X509NameRef, X509VerifyResult};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -65,7 +67,9 @@ pub enum KeySource {
 pub struct Signer {
     cert: X509,
     key: PKey<Private>,
-    chain: Stack<X509>,
+    /// What every signature shares, encoded once (certificates, signer
+    /// identifier, algorithms).
+    template: cms::Template,
 }
 
 impl std::fmt::Debug for Signer {
@@ -219,36 +223,70 @@ impl Signer {
                 cert.not_before()
             )));
         }
-        let mut chain = Stack::new().map_err(|e| fail(e.to_string()))?;
+        let mut chain = Vec::new();
         for c in intermediates {
             // Devices have the root; sending it only adds bytes.
             let self_signed = c.issued(&c) == X509VerifyResult::OK;
             if !self_signed && c.to_der().ok() != cert.to_der().ok() {
-                chain.push(c).map_err(|e| fail(e.to_string()))?;
+                chain.push(c);
             }
         }
-        Ok(Signer { cert, key, chain })
+        let template = cms::Template::new(&cert, &chain, &key)?;
+        Ok(Signer {
+            cert,
+            key,
+            template,
+        })
     }
 
     pub fn certificate(&self) -> &X509 {
         &self.cert
     }
 
-    /// Signs `content` (the profile's plist bytes, unchanged).
+    /// Signs `content` (the profile's plist bytes, unchanged): CMS
+    /// SignedData as OpenSSL's `CMS_sign` with `CMS_BINARY | CMS_NOSMIMECAP`
+    /// writes it — binary, so no line-ending canonicalisation, and no S/MIME
+    /// capabilities attribute, which means nothing to a device. To sign many
+    /// profiles, use one [`Session`] per thread.
     pub fn sign(&self, content: &[u8]) -> Result<Vec<u8>> {
-        // BINARY: no line-ending canonicalisation, the signed bytes are the
-        // plist we wrote. NOSMIMECAP: the S/MIME capabilities attribute means
-        // nothing to a device.
-        let flags = CMSOptions::BINARY | CMSOptions::NOSMIMECAP;
-        CmsContentInfo::sign(
-            Some(&self.cert),
-            Some(&self.key),
-            Some(&self.chain),
-            Some(content),
-            flags,
-        )
-        .and_then(|cms| cms.to_der())
-        .map_err(|e| Error::crypto("signing the profile", e))
+        self.session()?.sign(content)
+    }
+
+    /// A signing context for one thread: reusing it saves setting up
+    /// OpenSSL's key context for every profile.
+    pub fn session(&self) -> Result<Session<'_>> {
+        let fail = |e| Error::crypto("preparing to sign", e);
+        let mut ctx = PkeyCtx::new(&self.key).map_err(fail)?;
+        ctx.sign_init().map_err(fail)?;
+        ctx.set_signature_md(Md::sha256()).map_err(fail)?;
+        Ok(Session {
+            signer: self,
+            ctx,
+            signature: Vec::with_capacity(512),
+        })
+    }
+}
+
+/// Signs profiles with one [`Signer`] on one thread (see [`Signer::session`]).
+pub struct Session<'a> {
+    signer: &'a Signer,
+    ctx: PkeyCtx<Private>,
+    signature: Vec<u8>,
+}
+
+impl Session<'_> {
+    /// Signs `content`; see [`Signer::sign`].
+    pub fn sign(&mut self, content: &[u8]) -> Result<Vec<u8>> {
+        let digest = openssl::sha::sha256(content);
+        let attrs = cms::Template::signed_attributes(&digest, std::time::SystemTime::now());
+        self.signature.clear();
+        self.ctx
+            .sign_to_vec(&openssl::sha::sha256(&attrs), &mut self.signature)
+            .map_err(|e| Error::crypto("signing the profile", e))?;
+        Ok(self
+            .signer
+            .template
+            .assemble(content, &attrs, &self.signature))
     }
 }
 
