@@ -240,9 +240,19 @@ fn der_set_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
         .unwrap_or(std::cmp::Ordering::Equal)
 }
 
-/// Splits one DER element off the front of `der`: (tag, whole element,
-/// contents, rest). Definite lengths only, as DER requires.
-fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// One DER element split off the front of a byte string.
+struct Element<'a> {
+    tag: u8,
+    /// Tag, length and contents.
+    whole: &'a [u8],
+    contents: &'a [u8],
+    /// What follows the element.
+    rest: &'a [u8],
+}
+
+/// Splits one DER element off the front of `der` (definite lengths only, as
+/// DER requires).
+fn element(der: &[u8]) -> Option<Element<'_>> {
     let tag = *der.first()?;
     let first = *der.get(1)? as usize;
     let (len, head) = if first < 0x80 {
@@ -260,23 +270,27 @@ fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
     };
     let end = head.checked_add(len)?;
     let whole = der.get(..end)?;
-    Some((tag, whole, &whole[head..], &der[end..]))
+    Some(Element {
+        tag,
+        whole,
+        contents: &whole[head..],
+        rest: &der[end..],
+    })
 }
 
 /// The issuer Name and serialNumber INTEGER of a certificate, as encoded in
 /// it (RFC 5280: Certificate → tbsCertificate → [0] version?, serialNumber,
 /// signature, issuer).
 fn issuer_and_serial(cert: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (_, _, certificate, _) = element(cert)?;
-    let (_, _, tbs, _) = element(certificate)?;
-    let (tag, mut whole, _, mut rest) = element(tbs)?;
-    if tag == CONTEXT_0 {
-        (_, whole, _, rest) = element(rest)?;
+    let certificate = element(cert)?.contents;
+    let tbs = element(certificate)?.contents;
+    let mut serial = element(tbs)?;
+    if serial.tag == CONTEXT_0 {
+        serial = element(serial.rest)?;
     }
-    let serial = whole;
-    let (_, _, _, rest) = element(rest)?; // signature algorithm
-    let (_, issuer, _, _) = element(rest)?;
-    Some((issuer, serial))
+    let signature_algorithm = element(serial.rest)?;
+    let issuer = element(signature_algorithm.rest)?;
+    Some((issuer.whole, serial.whole))
 }
 
 /// RFC 5652 11.3: signing-time is UTCTime for 1950–2049, GeneralizedTime
@@ -351,9 +365,9 @@ mod tests {
             assert_eq!(out.len(), header_len(len), "{len}");
             let mut body = out.clone();
             body.resize(out.len() + len, 0);
-            let (_, whole, contents, rest) = element(&body).unwrap();
+            let e = element(&body).unwrap();
             assert_eq!(
-                (whole.len(), contents.len(), rest.len()),
+                (e.whole.len(), e.contents.len(), e.rest.len()),
                 (body.len(), len, 0)
             );
         }
