@@ -6,6 +6,7 @@
 //! [`profile::build`] → plist bytes → [`sign::Signer`] → output.
 
 pub mod audit;
+pub mod bulk;
 pub mod cli;
 pub mod error;
 pub mod model;

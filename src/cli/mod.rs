@@ -1,10 +1,12 @@
 //! The command line: one file per subcommand, each a thin layer over the
 //! library. Errors are printed once, here, and mapped to the exit status.
 
+mod bulk;
 mod init;
 mod invite;
 mod issued;
 mod profile;
+mod resolve;
 mod serve;
 mod sign;
 
@@ -37,6 +39,10 @@ enum Command {
     Invite(invite::Args),
     /// List recorded choices and issued profiles (the audit store).
     Issued(issued::Args),
+    /// Explain which enrollment policy applies to a directory user, and why.
+    Resolve(resolve::Args),
+    /// Write one profile per directory user, and manifest.csv.
+    Bulk(bulk::Args),
 }
 
 /// Parses the arguments, runs the command, prints any error and returns the
@@ -50,6 +56,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Invite(args) => invite::run(args),
         Command::Issued(args) => issued::run(args),
+        Command::Resolve(args) => resolve::run(args),
+        Command::Bulk(args) => bulk::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,9 @@ pub enum Command {
     Device(DeviceArgs),
     /// User Enrollment (BYOD): account-driven, for the user's Managed Apple ID.
     User(UserArgs),
+    /// The profile a directory user's enrollment policy gives them (see
+    /// `aspen resolve`).
+    For(ForArgs),
 }
 
 #[derive(clap::Args)]
@@ -63,6 +66,14 @@ pub struct UserArgs {
     legacy: bool,
 }
 
+#[derive(clap::Args)]
+pub struct ForArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    lookup: super::resolve::Lookup,
+}
+
 fn managed_apple_id(value: &str) -> Result<ManagedAppleId> {
     ManagedAppleId::parse(value)
         .map_err(|why| Error::invalid(format!("--managed-apple-id {value:?} {why}")))
@@ -97,12 +108,27 @@ pub fn run(cmd: Command) -> Result<()> {
                 Enrollment::new(kind, Some(id)).map_err(Error::invalid)?,
             )
         }
+        Command::For(a) => {
+            let settings = Settings::load(&a.common.config)?;
+            let (enrollment, policy) = a.lookup.enrollment(&settings)?;
+            return write_profile(&settings, &a.common, &enrollment, Some(&policy));
+        }
     };
     let settings = Settings::load(&common.config)?;
-    let signer = load_signer(&settings, &common)?;
-    let bytes = profile::render(&settings, &enrollment, signer.as_ref())?;
+    write_profile(&settings, &common, &enrollment, None)
+}
+
+/// Builds, signs (unless `--unsigned`), writes and records one profile.
+fn write_profile(
+    settings: &Settings,
+    common: &Common,
+    enrollment: &Enrollment,
+    policy: Option<&str>,
+) -> Result<()> {
+    let signer = load_signer(settings, common)?;
+    let bytes = profile::render(settings, enrollment, signer.as_ref())?;
     write_output(common.output.as_deref(), &bytes)?;
-    record_issued(&settings, &enrollment, None, &bytes)
+    record_issued(settings, enrollment, policy, &bytes)
 }
 
 /// Records a profile the CLI wrote in the audit store, when the settings
@@ -130,11 +156,16 @@ pub fn record_issued(
 /// The signer the settings configure, unless `--unsigned`; a note when the
 /// profile will be unsigned because nothing is configured.
 pub fn load_signer(settings: &Settings, common: &Common) -> Result<Option<Signer>> {
-    if common.unsigned {
+    signer(settings, common.unsigned, common.allow_expired)
+}
+
+/// [`load_signer`] for commands without the [`Common`] arguments.
+pub fn signer(settings: &Settings, unsigned: bool, allow_expired: bool) -> Result<Option<Signer>> {
+    if unsigned {
         return Ok(None);
     }
     match &settings.signing {
-        Some(source) => Signer::load(source, common.allow_expired).map(Some),
+        Some(source) => Signer::load(source, allow_expired).map(Some),
         None => {
             note(format!(
                 "{} has no [signing] section: the profile is unsigned (devices show it as \"Unverified\")",

@@ -1,0 +1,369 @@
+//! Bulk generation: one profile per directory user, built and signed in
+//! parallel, plus `manifest.csv`.
+//!
+//! The pipeline keeps memory flat whatever the directory's size:
+//! - the calling thread reads the CSV as a stream, resolves each user's
+//!   policy and file name, and hands out chunks of users;
+//! - `jobs` workers build, sign and write the profiles (each file written
+//!   atomically: a temporary file renamed into place);
+//! - a collector puts the outcomes back in CSV order, writes the manifest
+//!   rows and reports progress.
+//!
+//! At most [`WINDOW_PER_JOB`] × `jobs` chunks are in flight: the reader waits
+//! for the collector to hand a slot back before it reads on, so neither the
+//! queue nor the re-ordering buffer can grow.
+//!
+//! Profiles are not flushed to disk one by one: a flush costs milliseconds,
+//! a thousand times the work of building and signing one. Each is still
+//! atomic (never seen half-written, never left half-written by an error);
+//! after a power cut, compare the files with `manifest.csv`'s SHA-256 or
+//! simply run again. The manifest is written last, flushed, and renamed into
+//! place.
+
+pub mod file_name;
+
+use crate::error::{Error, Result};
+use crate::model::directory::{RowError, User};
+use crate::model::policy::{Choice, Policy};
+use crate::model::resolution::{Decision, resolve};
+use crate::model::{Channel, Enrollment, EnrollmentKind};
+use crate::output::write_atomic_unsynced;
+use crate::profile;
+use crate::settings::Settings;
+use crate::sign::Signer;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
+
+/// The manifest's file name inside the output folder.
+pub const MANIFEST: &str = "manifest.csv";
+
+/// The manifest's header row.
+pub const MANIFEST_HEADER: &str = "user,managed_apple_id,policy,kind,ownership,file,sha256";
+
+/// Users per chunk handed to a worker: enough to make the hand-over cost
+/// negligible, few enough to keep all workers busy to the end.
+const CHUNK: usize = 64;
+
+/// Chunks in flight per worker.
+const WINDOW_PER_JOB: usize = 4;
+
+/// What a bulk run needs besides the users.
+pub struct Options<'a> {
+    pub settings: &'a Settings,
+    /// `None` writes unsigned profiles.
+    pub signer: Option<&'a Signer>,
+    /// The answer for every user under a user-choice policy; without it they
+    /// wait for their own.
+    pub choice: Option<Choice>,
+    pub out_dir: &'a Path,
+    /// Worker threads (at least 1).
+    pub jobs: usize,
+}
+
+/// A profile written: one manifest row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub line: u64,
+    pub email: String,
+    pub managed_apple_id: Option<String>,
+    pub policy: String,
+    pub kind: EnrollmentKind,
+    /// File name inside the output folder.
+    pub file: String,
+    pub sha256: [u8; 32],
+}
+
+/// What happened to one row of the directory, reported in CSV order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Written(Written),
+    /// Under a user-choice policy, without `--choice`: no file, the user
+    /// answers on the portal.
+    Waiting {
+        line: u64,
+        email: String,
+        policy: String,
+    },
+    /// A bad row, or a user who cannot enroll: no file.
+    Failed(RowError),
+}
+
+/// Counts over a whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub written: u64,
+    pub waiting: u64,
+    pub failed: u64,
+}
+
+/// One user whose profile a worker builds.
+struct Task<'p> {
+    line: u64,
+    email: String,
+    policy: &'p Policy,
+    enrollment: Enrollment,
+    file: String,
+}
+
+enum Item<'p> {
+    Build(Task<'p>),
+    Done(Outcome),
+}
+
+/// A chunk of rows, numbered in CSV order.
+type Chunk<'p> = (u64, Vec<Item<'p>>);
+
+/// Writes one profile per user of `rows` into `opts.out_dir`, and
+/// `manifest.csv`; `report` sees every outcome, in CSV order. Per-row
+/// problems are outcomes; I/O and signing errors stop the run.
+pub fn run<I>(opts: &Options, rows: I, mut report: impl FnMut(&Outcome)) -> Result<Summary>
+where
+    I: Iterator<Item = Result<User, RowError>> + Send,
+{
+    let dir = opts.out_dir;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let manifest_path = dir.join(MANIFEST);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".aspen-manifest-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let mut manifest = builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(&manifest_path, e))?;
+    let jobs = opts.jobs.max(1);
+    let window = WINDOW_PER_JOB * jobs;
+
+    let (work_tx, work_rx) = channel::<Chunk>();
+    let work_rx = Mutex::new(work_rx);
+    let summary = std::thread::scope(|scope| -> Result<Summary> {
+        let (done_tx, done_rx) = channel::<Result<(u64, Vec<Outcome>)>>();
+        let (slot_tx, slot_rx) = sync_channel::<()>(window);
+        for _ in 0..window {
+            slot_tx.send(()).expect("the slot channel holds the window");
+        }
+        for _ in 0..jobs {
+            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+            scope.spawn(move || work(opts, work_rx, done_tx));
+        }
+        drop(done_tx);
+        scope.spawn(move || read(opts, rows, work_tx, slot_rx));
+
+        let mut out = BufWriter::with_capacity(64 << 10, manifest.as_file_mut());
+        writeln!(out, "{MANIFEST_HEADER}").map_err(|e| Error::io(&manifest_path, e))?;
+        let mut summary = Summary::default();
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        for done in done_rx {
+            let (seq, outcomes) = done?;
+            pending.insert(seq, outcomes);
+            while let Some(outcomes) = pending.remove(&next) {
+                for outcome in outcomes {
+                    match &outcome {
+                        Outcome::Written(w) => {
+                            summary.written += 1;
+                            write_row(&mut out, w).map_err(|e| Error::io(&manifest_path, e))?;
+                        }
+                        Outcome::Waiting { .. } => summary.waiting += 1,
+                        Outcome::Failed(_) => summary.failed += 1,
+                    }
+                    report(&outcome);
+                }
+                next += 1;
+                // The reader may have stopped already; then nobody needs it.
+                let _ = slot_tx.send(());
+            }
+        }
+        out.flush().map_err(|e| Error::io(&manifest_path, e))?;
+        Ok(summary)
+    })?;
+
+    manifest
+        .as_file()
+        .sync_all()
+        .map_err(|e| Error::io(&manifest_path, e))?;
+    manifest
+        .persist(&manifest_path)
+        .map_err(|e| Error::io(&manifest_path, e.error))?;
+    // The renames, the manifest's included, are entries of the folder.
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))?;
+    Ok(summary)
+}
+
+/// The reader: resolves every row and hands chunks to the workers.
+fn read<'p, I>(opts: &Options<'p>, rows: I, work: Sender<Chunk<'p>>, slots: Receiver<()>)
+where
+    I: Iterator<Item = Result<User, RowError>>,
+{
+    // File name → the line that claimed it: duplicates (and hash collisions)
+    // are reported, never written twice.
+    let mut claimed: HashMap<String, u64> = HashMap::new();
+    let mut rows = rows.peekable();
+    let mut seq = 0;
+    while rows.peek().is_some() {
+        if slots.recv().is_err() {
+            return; // the collector stopped: an error is on its way
+        }
+        let chunk: Vec<Item> = rows
+            .by_ref()
+            .take(CHUNK)
+            .map(|row| plan(opts, row, &mut claimed))
+            .collect();
+        if work.send((seq, chunk)).is_err() {
+            return;
+        }
+        seq += 1;
+    }
+}
+
+/// Decides what to do with one row.
+fn plan<'p>(
+    opts: &Options<'p>,
+    row: Result<User, RowError>,
+    claimed: &mut HashMap<String, u64>,
+) -> Item<'p> {
+    let user = match row {
+        Ok(user) => user,
+        Err(e) => return Item::Done(Outcome::Failed(e)),
+    };
+    let failed = |message: String| {
+        Item::Done(Outcome::Failed(RowError {
+            line: user.line,
+            email: user.email.clone(),
+            message,
+        }))
+    };
+    let resolution = resolve(&opts.settings.policies, &user, opts.choice);
+    let policy = match &resolution.decision {
+        Decision::Enroll { policy, .. } => *policy,
+        Decision::NeedsChoice { policy } => {
+            return Item::Done(Outcome::Waiting {
+                line: user.line,
+                email: user.email.clone(),
+                policy: policy.name.clone(),
+            });
+        }
+        other => return failed(other.explain(&user)),
+    };
+    let enrollment = match resolution.enrollment(&user, Channel::Profile) {
+        Ok(e) => e,
+        Err(why) => return failed(why),
+    };
+    let file = file_name::for_email(&user.email);
+    if let Some(first) = claimed.get(&file) {
+        return failed(format!(
+            "user {} gets the same file name as the user on line {first} (the same e-mail address twice?)",
+            user.email
+        ));
+    }
+    claimed.insert(file.clone(), user.line);
+    Item::Build(Task {
+        line: user.line,
+        email: user.email,
+        policy,
+        enrollment,
+        file,
+    })
+}
+
+/// A worker: builds, signs and writes the profiles of each chunk it takes.
+fn work(opts: &Options, tasks: &Mutex<Receiver<Chunk>>, done: Sender<Result<(u64, Vec<Outcome>)>>) {
+    let mut session = match opts.signer.map(Signer::session).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = done.send(Err(e));
+            return;
+        }
+    };
+    // Unsigned bytes of the enrollments that carry no Managed Apple ID: they
+    // depend on the kind alone, so every such user gets the same profile.
+    let mut shared: HashMap<EnrollmentKind, Vec<u8>> = HashMap::new();
+    loop {
+        // Hold the lock only to take the next chunk.
+        let next = tasks.lock().map(|rx| rx.recv());
+        let Ok(Ok((seq, items))) = next else { return };
+        let outcomes = items
+            .into_iter()
+            .map(|item| match item {
+                Item::Done(outcome) => Ok(outcome),
+                Item::Build(task) => {
+                    let kind = task.enrollment.kind();
+                    let xml = if task.enrollment.managed_apple_id().is_some() {
+                        Cow::Owned(profile::build(opts.settings, &task.enrollment).to_xml()?)
+                    } else {
+                        if !shared.contains_key(&kind) {
+                            let xml = profile::build(opts.settings, &task.enrollment).to_xml()?;
+                            shared.insert(kind, xml);
+                        }
+                        Cow::Borrowed(&shared[&kind])
+                    };
+                    let bytes = match session.as_mut() {
+                        Some(s) => Cow::Owned(s.sign(&xml)?),
+                        None => xml,
+                    };
+                    write_atomic_unsynced(&opts.out_dir.join(&task.file), &bytes)?;
+                    Ok(Outcome::Written(Written {
+                        line: task.line,
+                        email: task.email,
+                        managed_apple_id: task
+                            .enrollment
+                            .managed_apple_id()
+                            .map(|id| id.as_str().to_owned()),
+                        policy: task.policy.name.clone(),
+                        kind,
+                        file: task.file,
+                        sha256: openssl::sha::sha256(&bytes),
+                    }))
+                }
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(|outcomes| (seq, outcomes));
+        if done.send(outcomes).is_err() {
+            return;
+        }
+    }
+}
+
+/// One manifest row (RFC 4180).
+fn write_row(out: &mut impl Write, w: &Written) -> std::io::Result<()> {
+    let mut hex = [0u8; 64];
+    for (i, b) in w.sha256.iter().enumerate() {
+        hex[2 * i] = HEX[(b >> 4) as usize];
+        hex[2 * i + 1] = HEX[(b & 15) as usize];
+    }
+    let fields = [
+        w.email.as_str(),
+        w.managed_apple_id.as_deref().unwrap_or(""),
+        w.policy.as_str(),
+        w.kind.slug(),
+        w.kind.ownership().as_str(),
+        w.file.as_str(),
+        std::str::from_utf8(&hex).unwrap_or_default(),
+    ];
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        write_csv_field(out, field)?;
+    }
+    out.write_all(b"\n")
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn write_csv_field(out: &mut impl Write, field: &str) -> std::io::Result<()> {
+    if field.contains([',', '"', '\n', '\r']) {
+        write!(out, "\"{}\"", field.replace('"', "\"\""))
+    } else {
+        out.write_all(field.as_bytes())
+    }
+}

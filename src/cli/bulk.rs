@@ -1,0 +1,144 @@
+//! `aspen bulk`: one profile per directory user, and `manifest.csv`.
+
+use super::note;
+use super::resolve::users_csv;
+use crate::bulk::{self, Options, Outcome};
+use crate::error::{Error, Result};
+use crate::model::directory::Rows;
+use crate::model::policy::Choice;
+use crate::settings::Settings;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Settings file.
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "aspen.toml",
+        env = "ASPEN_CONFIG"
+    )]
+    config: PathBuf,
+    /// The user directory (CSV: email,managed_apple_id,groups); overrides
+    /// `[directory] users` in the settings.
+    #[arg(long, value_name = "CSV")]
+    users: Option<PathBuf>,
+    /// Folder to write the profiles and manifest.csv into (created if
+    /// missing; files of the same users are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The answer for every user under a user-choice policy; without it those
+    /// users wait for their own choice and get no file.
+    #[arg(long, value_enum)]
+    choice: Option<Choice>,
+    /// Profiles built and signed at once (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// Write unsigned profiles even if the settings configure signing.
+    #[arg(long)]
+    unsigned: bool,
+    /// Sign even if the signing certificate has expired.
+    #[arg(long)]
+    allow_expired: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let settings = Settings::load(&args.config)?;
+    let csv = users_csv(&settings, args.users)?;
+    let rows = Rows::open(&csv)?;
+    let signer = super::profile::signer(&settings, args.unsigned, args.allow_expired)?;
+    let jobs = match args.jobs {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let bar = progress_bar(&csv);
+    let mut waiting = Vec::new();
+    let options = Options {
+        settings: &settings,
+        signer: signer.as_ref(),
+        choice: args.choice,
+        out_dir: &args.out,
+        jobs,
+    };
+    let summary = bulk::run(&options, rows, |outcome| {
+        bar.inc(1);
+        match outcome {
+            Outcome::Written(_) => {}
+            Outcome::Waiting {
+                line,
+                email,
+                policy,
+            } => waiting.push(format!("  line {line}: {email} (policy {policy:?})")),
+            Outcome::Failed(e) => bar.suspend(|| {
+                eprintln!(
+                    "aspen: {}:{}: {}; skipped",
+                    csv.display(),
+                    e.line,
+                    e.message
+                )
+            }),
+        }
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+
+    note(format!(
+        "wrote {} {} profile{} and {} to {}",
+        summary.written,
+        if signer.is_some() {
+            "signed"
+        } else {
+            "unsigned"
+        },
+        if summary.written == 1 { "" } else { "s" },
+        bulk::MANIFEST,
+        args.out.display()
+    ));
+    if !waiting.is_empty() {
+        note(format!(
+            "{} user{} under a user-choice policy wait{} for their own choice (collected by the portal, or give --choice); no file written:",
+            waiting.len(),
+            if waiting.len() == 1 { "" } else { "s" },
+            if waiting.len() == 1 { "s" } else { "" },
+        ));
+        for w in &waiting {
+            eprintln!("{w}");
+        }
+    }
+    if summary.failed > 0 {
+        return Err(Error::invalid(format!(
+            "{} row{} of {} failed (reported above with their line numbers) and got no profile",
+            summary.failed,
+            if summary.failed == 1 { "" } else { "s" },
+            csv.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal; a hidden one otherwise (logs and pipes get
+/// only the summary).
+fn progress_bar(csv: &Path) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    // The row count, for the bar's length: one cheap pass over the file
+    // (quoted fields spanning lines make it an estimate, which is fine here).
+    let rows = std::fs::File::open(csv)
+        .map(|f| {
+            std::io::BufReader::new(f)
+                .split(b'\n')
+                .count()
+                .saturating_sub(1)
+        })
+        .unwrap_or(0);
+    let bar = ProgressBar::new(rows as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} users  {per_sec}  eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
