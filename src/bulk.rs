@@ -32,6 +32,7 @@ use crate::profile;
 use crate::settings::Settings;
 use crate::sign::Signer;
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -300,11 +301,13 @@ fn work(opts: &Options, tasks: &Mutex<Receiver<Chunk>>, done: Sender<Result<(u64
                     let xml = if task.enrollment.managed_apple_id().is_some() {
                         Cow::Owned(profile::build(opts.settings, &task.enrollment).to_xml()?)
                     } else {
-                        if !shared.contains_key(&kind) {
-                            let xml = profile::build(opts.settings, &task.enrollment).to_xml()?;
-                            shared.insert(kind, xml);
-                        }
-                        Cow::Borrowed(&shared[&kind])
+                        let xml = match shared.entry(kind) {
+                            Entry::Occupied(e) => e.into_mut(),
+                            Entry::Vacant(v) => {
+                                v.insert(profile::build(opts.settings, &task.enrollment).to_xml()?)
+                            }
+                        };
+                        Cow::Borrowed(xml.as_slice())
                     };
                     let bytes = match session.as_mut() {
                         Some(s) => Cow::Owned(s.sign(&xml)?),
