@@ -136,7 +136,7 @@ fn progress_bar(csv: &Path) -> ProgressBar {
         .unwrap_or(0);
     let bar = ProgressBar::new(rows as u64);
     if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} users  {per_sec}  eta {eta}")
+        ProgressStyle::with_template("{spinner} {bar:40} {human_pos}/{human_len} users  eta {eta}")
     {
         bar.set_style(style);
     }
