@@ -370,3 +370,31 @@ fn write_csv_field(out: &mut impl Write, field: &str) -> std::io::Result<()> {
         out.write_all(field.as_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Ownership;
+
+    #[test]
+    fn manifest_rows_quote_what_csv_needs_quoted() {
+        let w = Written {
+            line: 2,
+            email: "a@contoso.com".into(),
+            managed_apple_id: None,
+            policy: "BYOD, \"staff\"".into(),
+            kind: EnrollmentKind::Device(Ownership::Personal),
+            file: "a@contoso.com.mobileconfig".into(),
+            sha256: [0xab; 32],
+        };
+        let mut out = Vec::new();
+        write_row(&mut out, &w).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "a@contoso.com,,\"BYOD, \"\"staff\"\"\",device-personal,personal,a@contoso.com.mobileconfig,{}\n",
+                "ab".repeat(32)
+            )
+        );
+    }
+}
