@@ -21,6 +21,9 @@ users=${USERS:-10000}
 sample=${SAMPLE:-200}
 speed_seconds=${SECONDS_:-2}
 cores=$(nproc)
+for tool in openssl bc awk /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "benches/bulk.sh needs $tool (apt-get install openssl bc gawk time)" >&2; exit 1; }
+done
 
 cargo build --release -q
 cargo bench --bench profiles --no-run -q 2>/dev/null
