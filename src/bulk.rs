@@ -70,12 +70,24 @@ pub struct Options<'a> {
 pub struct Written {
     pub line: u64,
     pub email: String,
-    pub managed_apple_id: Option<String>,
+    pub enrollment: Enrollment,
     pub policy: String,
-    pub kind: EnrollmentKind,
     /// File name inside the output folder.
     pub file: String,
+    /// Of the file's bytes, signed or not.
     pub sha256: [u8; 32],
+}
+
+impl Written {
+    /// The SHA-256 in lower-case hex, as `sha256sum` prints it.
+    pub fn sha256_hex(&self) -> String {
+        let mut hex = String::with_capacity(64);
+        for b in self.sha256 {
+            hex.push(HEX[(b >> 4) as usize] as char);
+            hex.push(HEX[(b & 15) as usize] as char);
+        }
+        hex
+    }
 }
 
 /// What happened to one row of the directory, reported in CSV order.
@@ -317,14 +329,10 @@ fn work(opts: &Options, tasks: &Mutex<Receiver<Chunk>>, done: Sender<Result<(u64
                     Ok(Outcome::Written(Written {
                         line: task.line,
                         email: task.email,
-                        managed_apple_id: task
-                            .enrollment
-                            .managed_apple_id()
-                            .map(|id| id.as_str().to_owned()),
-                        policy: task.policy.name.clone(),
-                        kind,
-                        file: task.file,
                         sha256: openssl::sha::sha256(&bytes),
+                        enrollment: task.enrollment,
+                        policy: task.policy.name.clone(),
+                        file: task.file,
                     }))
                 }
             })
@@ -338,19 +346,15 @@ fn work(opts: &Options, tasks: &Mutex<Receiver<Chunk>>, done: Sender<Result<(u64
 
 /// One manifest row (RFC 4180).
 fn write_row(out: &mut impl Write, w: &Written) -> std::io::Result<()> {
-    let mut hex = [0u8; 64];
-    for (i, b) in w.sha256.iter().enumerate() {
-        hex[2 * i] = HEX[(b >> 4) as usize];
-        hex[2 * i + 1] = HEX[(b & 15) as usize];
-    }
+    let kind = w.enrollment.kind();
     let fields = [
         w.email.as_str(),
-        w.managed_apple_id.as_deref().unwrap_or(""),
+        w.enrollment.managed_apple_id().map_or("", |id| id.as_str()),
         w.policy.as_str(),
-        w.kind.slug(),
-        w.kind.ownership().as_str(),
+        kind.slug(),
+        kind.ownership().as_str(),
         w.file.as_str(),
-        std::str::from_utf8(&hex).unwrap_or_default(),
+        &w.sha256_hex(),
     ];
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {
@@ -381,9 +385,8 @@ mod tests {
         let w = Written {
             line: 2,
             email: "a@contoso.com".into(),
-            managed_apple_id: None,
+            enrollment: Enrollment::new(EnrollmentKind::Device(Ownership::Personal), None).unwrap(),
             policy: "BYOD, \"staff\"".into(),
-            kind: EnrollmentKind::Device(Ownership::Personal),
             file: "a@contoso.com.mobileconfig".into(),
             sha256: [0xab; 32],
         };

@@ -339,3 +339,53 @@ fn progress_goes_nowhere_when_stderr_is_not_a_terminal() {
     );
     assert!(!err.contains('\u{1b}'), "{err:?}");
 }
+
+#[test]
+fn with_an_audit_store_every_profile_written_is_recorded() {
+    let ws = Workspace::new(&format!(
+        "{}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n",
+        demo_settings()
+    ));
+    std::fs::write(
+        ws.path("users.csv"),
+        "email,managed_apple_id,groups\nalice@contoso.com,alice@contoso.com,Staff\nbob@contoso.com,,Leadership\n",
+    )
+    .unwrap();
+    let out = ws.path("out");
+    ok(bulk(&ws, &out, &["--unsigned", "--choice", "work"]));
+    let settings = ws.settings();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&ok(aspen(&[
+        "issued",
+        "-c",
+        settings.to_str().unwrap(),
+        "--json",
+    ])))
+    .unwrap();
+    let mut got: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r["channel"], "cli");
+            (
+                r["user"].as_str().unwrap().to_owned(),
+                r["policy"].as_str().unwrap().to_owned(),
+                r["kind"].as_str().unwrap().to_owned(),
+                r["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String, String, String)> = manifest(&out)
+        .iter()
+        .map(|r| {
+            (
+                r["user"].clone(),
+                r["policy"].clone(),
+                r["kind"].clone(),
+                r["sha256"].clone(),
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 2);
+}

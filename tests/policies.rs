@@ -382,3 +382,27 @@ fn unknown_user_and_missing_directory_are_clear_errors() {
     ]));
     assert!(err.contains("give --users"), "{err}");
 }
+
+#[test]
+fn profile_for_records_the_user_and_policy_in_the_audit_store() {
+    let ws = workspace();
+    let text = std::fs::read_to_string(ws.settings()).unwrap();
+    std::fs::write(
+        ws.settings(),
+        format!("{text}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n"),
+    )
+    .unwrap();
+    profile_for(&ws, "Corp@contoso.com", &[]);
+    let settings = ws.settings();
+    let rows: Vec<Value> = serde_json::from_slice(&ok(aspen(&[
+        "issued",
+        "-c",
+        settings.to_str().unwrap(),
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["user"], "corp@contoso.com");
+    assert_eq!(rows[0]["policy"], "Corporate phones");
+    assert_eq!(rows[0]["kind"], "device-corporate");
+}

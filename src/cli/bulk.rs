@@ -2,10 +2,12 @@
 
 use super::note;
 use super::resolve::users_csv;
-use crate::bulk::{self, Options, Outcome};
+use crate::audit;
+use crate::bulk::{self, Options, Outcome, Written};
 use crate::error::{Error, Result};
 use crate::model::directory::Rows;
 use crate::model::policy::Choice;
+use crate::profile;
 use crate::settings::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, IsTerminal};
@@ -55,6 +57,10 @@ pub fn run(args: Args) -> Result<()> {
     };
     let bar = progress_bar(&csv);
     let mut waiting = Vec::new();
+    let mut audit = match settings.portal.as_ref().and_then(|p| p.state_dir.as_ref()) {
+        Some(dir) => Some(Audit::new(audit::Store::open(dir)?)),
+        None => None,
+    };
     let options = Options {
         settings: &settings,
         signer: signer.as_ref(),
@@ -65,7 +71,11 @@ pub fn run(args: Args) -> Result<()> {
     let summary = bulk::run(&options, rows, |outcome| {
         bar.inc(1);
         match outcome {
-            Outcome::Written(_) => {}
+            Outcome::Written(w) => {
+                if let Some(a) = audit.as_mut() {
+                    a.issued(&settings, w);
+                }
+            }
             Outcome::Waiting {
                 line,
                 email,
@@ -83,6 +93,9 @@ pub fn run(args: Args) -> Result<()> {
     });
     bar.finish_and_clear();
     let summary = summary?;
+    if let Some(a) = audit {
+        a.finish()?;
+    }
 
     note(format!(
         "wrote {} {} profile{} and {} to {}",
@@ -116,6 +129,57 @@ pub fn run(args: Args) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Records every profile written in the audit store, a transaction per
+/// batch so memory stays flat and a run costs a few commits.
+struct Audit {
+    store: audit::Store,
+    batch: Vec<audit::Record>,
+    error: Option<Error>,
+}
+
+impl Audit {
+    const BATCH: usize = 4096;
+
+    fn new(store: audit::Store) -> Audit {
+        Audit {
+            store,
+            batch: Vec::with_capacity(Self::BATCH),
+            error: None,
+        }
+    }
+
+    fn issued(&mut self, settings: &Settings, w: &Written) {
+        let uuid =
+            profile::derive_uuid(&settings.organization.identifier, "profile", &w.enrollment);
+        self.batch.push(audit::Record::issued(
+            audit::Source::Cli,
+            Some(&w.email),
+            Some(&w.policy),
+            w.enrollment.kind(),
+            &uuid,
+            &w.sha256_hex(),
+        ));
+        if self.batch.len() >= Self::BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_none()
+            && let Err(e) = self.store.record_many(&self.batch)
+        {
+            self.error = Some(e);
+        }
+        self.batch.clear();
+    }
+
+    /// Records the rest; the first error of the run, if any.
+    fn finish(mut self) -> Result<()> {
+        self.flush();
+        self.error.map_or(Ok(()), Err)
+    }
 }
 
 /// A progress bar on a terminal; a hidden one otherwise (logs and pipes get

@@ -111,24 +111,26 @@ pub fn run(cmd: Command) -> Result<()> {
         Command::For(a) => {
             let settings = Settings::load(&a.common.config)?;
             let (enrollment, policy) = a.lookup.enrollment(&settings)?;
-            return write_profile(&settings, &a.common, &enrollment, Some(&policy));
+            let user = Some((a.lookup.email(), policy.as_str()));
+            return write_profile(&settings, &a.common, &enrollment, user);
         }
     };
     let settings = Settings::load(&common.config)?;
     write_profile(&settings, &common, &enrollment, None)
 }
 
-/// Builds, signs (unless `--unsigned`), writes and records one profile.
+/// Builds, signs (unless `--unsigned`), writes and records one profile;
+/// `user` is the directory user and their policy, for `profile for`.
 fn write_profile(
     settings: &Settings,
     common: &Common,
     enrollment: &Enrollment,
-    policy: Option<&str>,
+    user: Option<(&str, &str)>,
 ) -> Result<()> {
     let signer = load_signer(settings, common)?;
     let bytes = profile::render(settings, enrollment, signer.as_ref())?;
     write_output(common.output.as_deref(), &bytes)?;
-    record_issued(settings, enrollment, policy, &bytes)
+    record_issued(settings, enrollment, user, &bytes)
 }
 
 /// Records a profile the CLI wrote in the audit store, when the settings
@@ -136,15 +138,19 @@ fn write_profile(
 pub fn record_issued(
     settings: &Settings,
     enrollment: &Enrollment,
-    policy: Option<&str>,
+    user: Option<(&str, &str)>,
     bytes: &[u8],
 ) -> Result<()> {
     let Some(dir) = settings.portal.as_ref().and_then(|p| p.state_dir.as_ref()) else {
         return Ok(());
     };
+    let (email, policy) = match user {
+        Some((email, policy)) => (Some(email), Some(policy)),
+        None => (enrollment.managed_apple_id().map(|m| m.as_str()), None),
+    };
     let record = audit::Record::issued(
         audit::Source::Cli,
-        enrollment.managed_apple_id().map(|m| m.as_str()),
+        email,
         policy,
         enrollment.kind(),
         &profile::derive_uuid(&settings.organization.identifier, "profile", enrollment),

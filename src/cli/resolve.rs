@@ -63,6 +63,11 @@ impl Lookup {
         Ok((csv, user))
     }
 
+    /// The user's e-mail address as given.
+    pub fn email(&self) -> &str {
+        &self.user
+    }
+
     /// The enrollment for a profile downloaded by the user and the name of
     /// the policy that gave it, or why there is none.
     pub fn enrollment(&self, settings: &Settings) -> Result<(Enrollment, String)> {
