@@ -8,13 +8,18 @@
 pub mod audit;
 pub mod bulk;
 pub mod cli;
+pub mod encrypt;
 pub mod error;
+pub mod inspect;
+pub mod lint;
 pub mod model;
 pub mod output;
 pub mod payload;
 pub mod profile;
+pub mod read;
 pub mod serve;
 pub mod settings;
 pub mod sign;
+pub mod verify;
 
 pub use error::{Error, Result};

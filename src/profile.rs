@@ -16,6 +16,32 @@ use uuid::Uuid;
 /// Apple: TopLevel `PayloadType`, rangelist `Configuration`.
 pub const TOP_LEVEL_TYPE: &str = "Configuration";
 
+/// Apple: TopLevel keys, their types and presence. `PayloadContent` is
+/// required unless `IsEncrypted` (then `EncryptedPayloadContent` holds it).
+pub const TOP_LEVEL_KEYS: &[crate::payload::KeySpec] = {
+    use crate::payload::{KeySpec as K, ValueType as T};
+    &[
+        K::required("PayloadIdentifier", T::String),
+        K::required("PayloadUUID", T::String),
+        K::required("PayloadType", T::String),
+        K::required("PayloadVersion", T::Integer),
+        K::required("PayloadContent", T::Array),
+        K::optional("IsEncrypted", T::Boolean),
+        K::optional("EncryptedPayloadContent", T::Data),
+        K::optional("PayloadDescription", T::String),
+        K::optional("PayloadDisplayName", T::String),
+        K::optional("PayloadOrganization", T::String),
+        K::optional("HasRemovalPasscode", T::Boolean),
+        K::optional("PayloadRemovalDisallowed", T::Boolean),
+        K::optional("PayloadScope", T::String),
+        K::optional("RemovalDate", T::Date),
+        K::optional("DurationUntilRemoval", T::Real),
+        K::optional("PayloadExpirationDate", T::Date),
+        K::optional("TargetDeviceType", T::Integer),
+        K::optional("ConsentText", T::Dictionary),
+    ]
+};
+
 /// aspen's UUIDv5 namespace (a fixed random UUID; changing it would change
 /// every payload UUID aspen ever issued).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_4a0e_9a57_4f3b_b0c2_5e8f_71a3_d942);
@@ -161,6 +187,40 @@ pub fn render(
     signer: Option<&crate::sign::Signer>,
 ) -> Result<Vec<u8>> {
     let xml = build(settings, enrollment).to_xml()?;
+    match signer {
+        Some(s) => s.sign(&xml),
+        None => Ok(xml),
+    }
+}
+
+impl Profile {
+    /// The profile as an XML plist with its payloads encrypted for one
+    /// device ([`crate::encrypt`]); the rest of the profile stays readable.
+    pub fn to_xml_encrypted(&self, recipient: &crate::encrypt::Recipient) -> Result<Vec<u8>> {
+        let value = plist::to_value(self)
+            .map_err(|e| Error::invalid(format!("writing the plist: {e}")))?;
+        let mut dict = value
+            .into_dictionary()
+            .ok_or_else(|| Error::invalid("the profile is not a dictionary"))?;
+        crate::encrypt::encrypt_profile(&mut dict, recipient)?;
+        let mut out = Vec::with_capacity(4096);
+        plist::Value::Dictionary(dict)
+            .to_writer_xml(&mut out)
+            .map_err(|e| Error::invalid(format!("writing the plist: {e}")))?;
+        out.push(b'\n');
+        Ok(out)
+    }
+}
+
+/// Like [`render`], with `PayloadContent` encrypted for `recipient` before
+/// the outer profile is signed.
+pub fn render_encrypted(
+    settings: &Settings,
+    enrollment: &Enrollment,
+    signer: Option<&crate::sign::Signer>,
+    recipient: &crate::encrypt::Recipient,
+) -> Result<Vec<u8>> {
+    let xml = build(settings, enrollment).to_xml_encrypted(recipient)?;
     match signer {
         Some(s) => s.sign(&xml),
         None => Ok(xml),

@@ -2,13 +2,17 @@
 //! library. Errors are printed once, here, and mapped to the exit status.
 
 mod bulk;
+mod decrypt;
 mod init;
 mod invite;
 mod issued;
+mod inspect;
+mod lint;
 mod profile;
 mod resolve;
 mod serve;
 mod sign;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +47,14 @@ enum Command {
     Resolve(resolve::Args),
     /// Write one profile per directory user, and manifest.csv.
     Bulk(bulk::Args),
+    /// Check a signed profile's signature (and, with --ca, its chain).
+    Verify(verify::Args),
+    /// Show what a profile holds: payloads, enrollment kind, signer.
+    Inspect(inspect::Args),
+    /// Check profiles against Apple's rules, including User Enrollment.
+    Lint(lint::Args),
+    /// Decrypt a profile's encrypted payloads with the device identity.
+    Decrypt(decrypt::Args),
 }
 
 /// Parses the arguments, runs the command, prints any error and returns the
@@ -58,6 +70,10 @@ pub fn main() -> ExitCode {
         Command::Issued(args) => issued::run(args),
         Command::Resolve(args) => resolve::run(args),
         Command::Bulk(args) => bulk::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Lint(args) => lint::run(args),
+        Command::Decrypt(args) => decrypt::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,6 +93,11 @@ pub fn main() -> ExitCode {
 /// A one-line note on stderr (never on stdout, which may carry a profile).
 fn note(message: impl std::fmt::Display) {
     eprintln!("aspen: note: {message}");
+}
+
+/// Writes a report to stdout.
+fn print(text: &str) -> crate::Result<()> {
+    crate::output::write_output(None, text.as_bytes())
 }
 
 fn warn(message: impl std::fmt::Display) {

@@ -1,5 +1,6 @@
 use super::{note, warn};
 use crate::audit;
+use crate::encrypt::Recipient;
 use crate::error::{Error, Result};
 use crate::model::{Enrollment, EnrollmentKind, ManagedAppleId, Ownership};
 use crate::output::write_output;
@@ -39,6 +40,10 @@ pub struct Common {
     /// Sign even if the signing certificate has expired.
     #[arg(long)]
     pub allow_expired: bool,
+    /// Encrypt the payloads for this device identity certificate (PEM, RSA):
+    /// EncryptedPayloadContent, as Apple's profile encryption specifies.
+    #[arg(long, value_name = "CERT.pem")]
+    pub encrypt_for: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -127,8 +132,16 @@ fn write_profile(
     enrollment: &Enrollment,
     user: Option<(&str, &str)>,
 ) -> Result<()> {
+    let recipient = common
+        .encrypt_for
+        .as_deref()
+        .map(Recipient::load)
+        .transpose()?;
     let signer = load_signer(settings, common)?;
-    let bytes = profile::render(settings, enrollment, signer.as_ref())?;
+    let bytes = match &recipient {
+        Some(r) => profile::render_encrypted(settings, enrollment, signer.as_ref(), r)?,
+        None => profile::render(settings, enrollment, signer.as_ref())?,
+    };
     write_output(common.output.as_deref(), &bytes)?;
     record_issued(settings, enrollment, user, &bytes)
 }

@@ -1,10 +1,30 @@
 //! `com.apple.security.acme`: the device identity obtained over ACME
 //! (Apple: mdm/profiles/com.apple.security.acme.yaml; iOS 16+, macOS 13.1+).
 
-use super::{Common, Subject};
+use super::{Common, KeySpec, Subject, ValueType as T};
 use serde::Serialize;
 
 pub const PAYLOAD_TYPE: &str = "com.apple.security.acme";
+
+/// Apple: com.apple.security.acme payload keys.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec::required("DirectoryURL", T::String),
+    KeySpec::required("ClientIdentifier", T::String),
+    KeySpec::required("KeySize", T::Integer),
+    KeySpec::required("KeyType", T::String),
+    KeySpec::required("HardwareBound", T::Boolean),
+    KeySpec::required("Subject", T::Array),
+    KeySpec::optional("SubjectAltName", T::Dictionary),
+    KeySpec::optional("UsageFlags", T::Integer),
+    KeySpec::optional("ExtendedKeyUsage", T::Array),
+    KeySpec::optional("Attest", T::Boolean),
+    KeySpec::optional("KeyIsExtractable", T::Boolean),
+    KeySpec::optional("AllowAllAppsAccess", T::Boolean),
+];
+
+/// Apple: `ClientIdentifier` proves the device may get a certificate ("an
+/// anti-replay code"); whoever reads it can request one.
+pub const SECRET_KEYS: &[&str] = &["ClientIdentifier"];
 
 /// Apple: ACME `KeyType`, rangelist.
 pub const KEY_TYPES: [&str; 2] = ["RSA", "ECSECPrimeRandom"];

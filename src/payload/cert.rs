@@ -4,7 +4,7 @@
 //! pinned in the MDM payload's `ServerURLPinningCertificateUUIDs` and
 //! `CheckInURLPinningCertificateUUIDs`.
 
-use super::Common;
+use super::{Common, KeySpec, ValueType as T};
 use openssl::x509::X509;
 use serde::Serialize;
 
@@ -12,6 +12,24 @@ pub const ROOT: &str = "com.apple.security.root";
 pub const PEM: &str = "com.apple.security.pem";
 pub const PKCS1: &str = "com.apple.security.pkcs1";
 pub const PKCS12: &str = "com.apple.security.pkcs12";
+
+/// Apple: keys of the root, pem and pkcs1 certificate payloads.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec::optional("PayloadCertificateFileName", T::String),
+    KeySpec::required("PayloadContent", T::Data),
+];
+
+/// Apple: keys of the pkcs12 identity payload.
+pub const PKCS12_KEYS: &[KeySpec] = &[
+    KeySpec::optional("PayloadCertificateFileName", T::String),
+    KeySpec::required("PayloadContent", T::Data),
+    KeySpec::optional("Password", T::String),
+    KeySpec::optional("AllowAllAppsAccess", T::Boolean),
+    KeySpec::optional("KeyIsExtractable", T::Boolean),
+];
+
+/// A PKCS#12 payload's content holds a private key; `Password` opens it.
+pub const PKCS12_SECRET_KEYS: &[&str] = &["PayloadContent", "Password"];
 
 /// A certificate loaded from the settings, ready to embed.
 #[derive(Debug, Clone)]

@@ -1,10 +1,89 @@
 //! `com.apple.mdm`: the MDM payload (Apple: mdm/profiles/com.apple.mdm.yaml).
 
-use super::Common;
+use super::{Common, KeySpec, ValueType as T};
 use crate::model::{Enrollment, EnrollmentKind, Ownership};
 use serde::Serialize;
 
 pub const PAYLOAD_TYPE: &str = "com.apple.mdm";
+
+/// Apple: com.apple.mdm payload keys, their types and presence.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec::required("IdentityCertificateUUID", T::String),
+    KeySpec::required("Topic", T::String),
+    KeySpec::required("ServerURL", T::String),
+    KeySpec::optional("CheckInURL", T::String),
+    KeySpec::optional("SignMessage", T::Boolean),
+    KeySpec::optional("AccessRights", T::Integer),
+    KeySpec::optional("UseDevelopmentAPNS", T::Boolean),
+    KeySpec::optional("ManagedAppleID", T::String),
+    KeySpec::optional("AssignedManagedAppleID", T::String),
+    KeySpec::optional("EnrollmentMode", T::String),
+    KeySpec::optional("ServerURLPinningCertificateUUIDs", T::Array),
+    KeySpec::optional("CheckInURLPinningCertificateUUIDs", T::Array),
+    KeySpec::optional("PinningRevocationCheckRequired", T::Boolean),
+    KeySpec::optional("ServerCapabilities", T::Array),
+    KeySpec::optional("CheckOutWhenRemoved", T::Boolean),
+    KeySpec::optional("RequiredAppIDForMDM", T::Integer),
+    KeySpec::optional("PromptUserToAllowBootstrapTokenForAuthentication", T::Boolean),
+];
+
+/// Apple: `IdentityCertificateUUID` is "the UUID of the certificate payload
+/// for the device's identity. It may also point to a SCEP payload": a payload
+/// that carries a private key.
+pub const IDENTITY_TYPES: [&str; 3] = [
+    super::scep::PAYLOAD_TYPE,
+    super::acme::PAYLOAD_TYPE,
+    super::cert::PKCS12,
+];
+
+/// Apple: `ServerURLPinningCertificateUUIDs` and
+/// `CheckInURLPinningCertificateUUIDs` name certificate payloads.
+pub const PINNABLE_TYPES: [&str; 3] = [super::cert::ROOT, super::cert::PEM, super::cert::PKCS1];
+
+/// Apple: `EnrollmentMode`, rangelist.
+pub const ENROLLMENT_MODES: [&str; 2] = ["BYOD", "ADDE"];
+
+/// The enrollment an MDM payload describes, read back from its keys (the
+/// reverse of [`MdmPayload::new`]; ownership cannot be read from a profile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Detected {
+    /// No `EnrollmentMode`, no `ManagedAppleID`: device enrollment.
+    Device,
+    /// `EnrollmentMode` `ADDE`: account-driven Device Enrollment.
+    Adde,
+    /// `EnrollmentMode` `BYOD`: account-driven User Enrollment.
+    UserByod,
+    /// `ManagedAppleID`: profile-based User Enrollment (iOS 13.1–17).
+    UserLegacy,
+}
+
+impl Detected {
+    /// Reads the kind from an MDM payload dictionary.
+    pub fn of(mdm: &plist::Dictionary) -> Detected {
+        match mdm.get("EnrollmentMode").and_then(plist::Value::as_string) {
+            Some("BYOD") => Detected::UserByod,
+            Some("ADDE") => Detected::Adde,
+            _ if mdm.contains_key("ManagedAppleID") => Detected::UserLegacy,
+            _ => Detected::Device,
+        }
+    }
+
+    pub fn is_user_enrollment(self) -> bool {
+        matches!(self, Detected::UserByod | Detected::UserLegacy)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Detected::Device => "device enrollment",
+            Detected::Adde => "account-driven device enrollment (ADDE)",
+            Detected::UserByod => "account-driven User Enrollment (BYOD)",
+            Detected::UserLegacy => {
+                "profile-based User Enrollment (legacy; refused by iOS 18 and macOS 15)"
+            }
+        }
+    }
+}
 
 /// Apple: `Topic` "must begin with the 'com.apple.mgmt.' prefix".
 pub const TOPIC_PREFIX: &str = "com.apple.mgmt.";

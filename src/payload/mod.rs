@@ -33,6 +33,147 @@ pub struct Common {
     pub organization: String,
 }
 
+/// A plist value type, named as Apple's schema names them (`<string>`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+    Integer,
+    Real,
+    Boolean,
+    Date,
+    Data,
+    Array,
+    Dictionary,
+    Any,
+}
+
+impl ValueType {
+    /// Apple's schema notation, e.g. `<string>`.
+    pub fn parse(s: &str) -> Option<ValueType> {
+        Some(match s {
+            "<string>" => ValueType::String,
+            "<integer>" => ValueType::Integer,
+            "<real>" => ValueType::Real,
+            "<boolean>" => ValueType::Boolean,
+            "<date>" => ValueType::Date,
+            "<data>" => ValueType::Data,
+            "<array>" => ValueType::Array,
+            "<dictionary>" => ValueType::Dictionary,
+            "<any>" => ValueType::Any,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+            ValueType::Integer => "integer",
+            ValueType::Real => "real",
+            ValueType::Boolean => "boolean",
+            ValueType::Date => "date",
+            ValueType::Data => "data",
+            ValueType::Array => "array",
+            ValueType::Dictionary => "dictionary",
+            ValueType::Any => "any",
+        }
+    }
+
+    /// The type of a plist value (`None` for a keyed-archive UID, which no
+    /// profile key takes).
+    pub fn of(value: &plist::Value) -> Option<ValueType> {
+        use plist::Value as V;
+        Some(match value {
+            V::String(_) => ValueType::String,
+            V::Integer(_) => ValueType::Integer,
+            V::Real(_) => ValueType::Real,
+            V::Boolean(_) => ValueType::Boolean,
+            V::Date(_) => ValueType::Date,
+            V::Data(_) => ValueType::Data,
+            V::Array(_) => ValueType::Array,
+            V::Dictionary(_) => ValueType::Dictionary,
+            _ => return None,
+        })
+    }
+
+    /// Whether `value` has this type. A `<real>` key also takes an integer
+    /// (a plist writes `1.0` as `<real>` but tools often write `<integer>`).
+    pub fn accepts(self, value: &plist::Value) -> bool {
+        match (self, ValueType::of(value)) {
+            (ValueType::Any, _) => true,
+            (ValueType::Real, Some(ValueType::Integer)) => true,
+            (want, Some(got)) => want == got,
+            (_, None) => false,
+        }
+    }
+}
+
+/// One key of a payload dictionary: Apple's name, type and presence.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    pub name: &'static str,
+    pub ty: ValueType,
+    pub required: bool,
+}
+
+impl KeySpec {
+    pub const fn required(name: &'static str, ty: ValueType) -> KeySpec {
+        KeySpec {
+            name,
+            ty,
+            required: true,
+        }
+    }
+
+    pub const fn optional(name: &'static str, ty: ValueType) -> KeySpec {
+        KeySpec {
+            name,
+            ty,
+            required: false,
+        }
+    }
+}
+
+/// Apple: CommonPayloadKeys — every payload dictionary has these.
+pub const COMMON_KEYS: &[KeySpec] = &[
+    KeySpec::required("PayloadType", ValueType::String),
+    KeySpec::required("PayloadVersion", ValueType::Integer),
+    KeySpec::required("PayloadIdentifier", ValueType::String),
+    KeySpec::required("PayloadUUID", ValueType::String),
+    KeySpec::optional("PayloadDisplayName", ValueType::String),
+    KeySpec::optional("PayloadDescription", ValueType::String),
+    KeySpec::optional("PayloadOrganization", ValueType::String),
+];
+
+/// The payload-specific keys of the payload types aspen writes (and
+/// therefore knows completely), or `None` for any other type.
+pub fn keys_of(payload_type: &str) -> Option<&'static [KeySpec]> {
+    Some(match payload_type {
+        mdm::PAYLOAD_TYPE => mdm::KEYS,
+        scep::PAYLOAD_TYPE => scep::KEYS,
+        acme::PAYLOAD_TYPE => acme::KEYS,
+        cert::ROOT | cert::PEM | cert::PKCS1 => cert::KEYS,
+        cert::PKCS12 => cert::PKCS12_KEYS,
+        _ => return None,
+    })
+}
+
+/// Whether a key holds a secret that reports must not show by default: the
+/// payloads' own lists, and for payload types aspen does not know, any key
+/// whose name says password, secret or passphrase.
+pub fn is_secret(payload_type: &str, key: &str) -> bool {
+    let listed: &[&str] = match payload_type {
+        scep::PAYLOAD_TYPE => scep::SECRET_KEYS,
+        acme::PAYLOAD_TYPE => acme::SECRET_KEYS,
+        cert::PKCS12 => cert::PKCS12_SECRET_KEYS,
+        _ => &[],
+    };
+    let lower = key.to_ascii_lowercase();
+    listed.contains(&key)
+        || ["password", "secret", "passphrase", "sharedkey"]
+            .iter()
+            .any(|w| lower.contains(w))
+}
+
 /// Writes the value inside a `Some`. Used with `skip_serializing_if =
 /// "Option::is_none"` on optional keys: under `#[serde(flatten)]` the `plist`
 /// serializer would otherwise write `Some(x)` as a `{"Some": x}` dictionary.
@@ -103,6 +244,36 @@ pub fn is_uuid_syntax(s: &str) -> bool {
 pub struct Subject(Vec<(String, String)>);
 
 impl Subject {
+    /// Reads Apple's plist form (array of RDNs, each an array of `[OID,
+    /// value]` pairs) with the same rules as [`Subject::parse`].
+    pub fn from_plist(value: &plist::Value) -> Result<Subject, String> {
+        let rdns = value
+            .as_array()
+            .ok_or("must be an array of RDNs (arrays of [OID, value] pairs)")?;
+        let mut parts = Vec::new();
+        for (i, rdn) in rdns.iter().enumerate() {
+            let pairs = rdn
+                .as_array()
+                .ok_or_else(|| format!("item {i} must be an array of [OID, value] pairs"))?;
+            for pair in pairs {
+                match pair.as_array().map(Vec::as_slice) {
+                    Some([oid, value]) => match (oid.as_string(), value.as_string()) {
+                        (Some(oid), Some(value)) => {
+                            check_rdn(oid, value)?;
+                            parts.push((oid.to_owned(), value.to_owned()));
+                        }
+                        _ => return Err(format!("item {i}: OID and value must be strings")),
+                    },
+                    _ => return Err(format!("item {i}: each pair must be [OID, value]")),
+                }
+            }
+        }
+        if parts.is_empty() {
+            return Err("is empty".into());
+        }
+        Ok(Subject(parts))
+    }
+
     pub fn parse(s: &str) -> Result<Subject, String> {
         let body = s.strip_prefix('/').unwrap_or(s);
         if body.trim().is_empty() {
@@ -114,23 +285,7 @@ impl Subject {
                 return Err(format!("part {rdn:?} is not of the form KEY=value"));
             };
             let oid = oid.trim();
-            let known = ["C", "L", "ST", "O", "OU", "CN"].contains(&oid);
-            let dotted = !oid.is_empty()
-                && oid.split('.').count() >= 2
-                && oid
-                    .split('.')
-                    .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            if !known && !dotted {
-                return Err(format!(
-                    "{oid:?} is neither C, L, ST, O, OU, CN nor a dotted OID"
-                ));
-            }
-            if value.is_empty() {
-                return Err(format!("{oid} has an empty value"));
-            }
-            if value.chars().any(char::is_control) {
-                return Err(format!("{oid} contains control characters"));
-            }
+            check_rdn(oid, value)?;
             parts.push((oid.to_owned(), value.to_owned()));
         }
         Ok(Subject(parts))
@@ -139,6 +294,29 @@ impl Subject {
     pub fn parts(&self) -> &[(String, String)] {
         &self.0
     }
+}
+
+/// One `OID=value` part of a subject: OIDs are dotted numbers or one of
+/// Apple's shortcuts C, L, ST, O, OU, CN; values are non-empty text.
+fn check_rdn(oid: &str, value: &str) -> Result<(), String> {
+    let known = ["C", "L", "ST", "O", "OU", "CN"].contains(&oid);
+    let dotted = !oid.is_empty()
+        && oid.split('.').count() >= 2
+        && oid
+            .split('.')
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !known && !dotted {
+        return Err(format!(
+            "{oid:?} is neither C, L, ST, O, OU, CN nor a dotted OID"
+        ));
+    }
+    if value.is_empty() {
+        return Err(format!("{oid} has an empty value"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{oid} contains control characters"));
+    }
+    Ok(())
 }
 
 impl Serialize for Subject {

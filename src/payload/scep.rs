@@ -1,10 +1,33 @@
 //! `com.apple.security.scep`: the device identity obtained over SCEP
 //! (Apple: mdm/profiles/com.apple.security.scep.yaml).
 
-use super::{Common, Subject};
+use super::{Common, KeySpec, Subject, ValueType as T};
 use serde::Serialize;
 
 pub const PAYLOAD_TYPE: &str = "com.apple.security.scep";
+
+/// Apple: the SCEP payload's own key; its settings live in `PayloadContent`.
+pub const KEYS: &[KeySpec] = &[KeySpec::required("PayloadContent", T::Dictionary)];
+
+/// Apple: the keys of the SCEP `PayloadContent` dictionary.
+pub const CONTENT_KEYS: &[KeySpec] = &[
+    KeySpec::required("URL", T::String),
+    KeySpec::optional("Name", T::String),
+    KeySpec::optional("Subject", T::Array),
+    KeySpec::optional("Challenge", T::String),
+    KeySpec::optional("Keysize", T::Integer),
+    KeySpec::optional("Key Type", T::String),
+    KeySpec::optional("Key Usage", T::Integer),
+    KeySpec::optional("CAFingerprint", T::Data),
+    KeySpec::optional("Retries", T::Integer),
+    KeySpec::optional("RetryDelay", T::Integer),
+    KeySpec::optional("SubjectAltName", T::Dictionary),
+    KeySpec::optional("KeyIsExtractable", T::Boolean),
+    KeySpec::optional("AllowAllAppsAccess", T::Boolean),
+];
+
+/// Apple: `Challenge` is "a preshared secret".
+pub const SECRET_KEYS: &[&str] = &["Challenge"];
 
 /// Apple: SCEP `Keysize`, rangelist 1024, 2048, 4096 (RSA only: `Key Type` is
 /// "Always 'RSA'").

@@ -1,0 +1,347 @@
+//! `aspen lint`: findings about a profile, each with a stable code, a
+//! severity, the payload and key path it concerns and a one-line reason.
+//!
+//! Built-in rules come from Apple's published facts and need nothing else;
+//! `--schema DIR` adds every check Apple's own schema files allow (see
+//! [`schema`]). Rules are grouped by what they concern:
+//! [`structure`] (top level, common keys, identifiers), [`payloads`] (the
+//! payload types aspen writes), [`enrollment`] (the MDM enrollment modes),
+//! [`user_enrollment`] (what Apple forbids or ignores under User Enrollment)
+//! and [`signature`].
+
+pub mod enrollment;
+pub mod payloads;
+pub mod schema;
+pub mod signature;
+pub mod structure;
+pub mod user_enrollment;
+mod yaml;
+
+use crate::payload::mdm::Detected;
+use crate::read::Document;
+use plist::{Dictionary, Value};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A rule: its stable code, severity and what it is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+}
+
+const fn error(code: &'static str, title: &'static str) -> Rule {
+    Rule {
+        code,
+        severity: Severity::Error,
+        title,
+    }
+}
+
+const fn warning(code: &'static str, title: &'static str) -> Rule {
+    Rule {
+        code,
+        severity: Severity::Warning,
+        title,
+    }
+}
+
+/// Every rule, by code. Codes never change meaning; new rules get new codes.
+pub mod rules {
+    use super::{Rule, error, warning};
+
+    pub const UNREADABLE: Rule = error("ASP000", "the file is not a readable profile");
+    pub const NOT_A_PROFILE: Rule = error("ASP001", "the root is not a dictionary");
+    pub const MISSING_KEY: Rule = error("ASP002", "a required key is missing");
+    pub const WRONG_TYPE: Rule = error("ASP003", "a value has the wrong type");
+    pub const NOT_ALLOWED: Rule = error("ASP004", "a value is not one Apple allows");
+    pub const BAD_FORMAT: Rule = error("ASP005", "a value does not have the required format");
+    pub const DUPLICATE_UUID: Rule = error("ASP006", "two payloads share a PayloadUUID");
+    pub const DUPLICATE_IDENTIFIER: Rule =
+        error("ASP007", "two payloads share a PayloadIdentifier");
+    pub const UNKNOWN_KEY: Rule = warning("ASP008", "a key the payload type does not define");
+    pub const UUID_SYNTAX: Rule = warning("ASP009", "a PayloadUUID is not a UUID");
+    pub const ENCRYPTED: Rule = warning("ASP010", "the payloads are encrypted and not checked");
+    pub const OUT_OF_RANGE: Rule = error("ASP011", "a value is outside its range");
+    pub const DUPLICATE_KEY: Rule = warning("ASP012", "a dictionary has the same key twice");
+    pub const BAD_ENCRYPTION: Rule = error("ASP013", "the encrypted content is malformed");
+    pub const NO_PAYLOADS: Rule = warning("ASP014", "the profile has no payloads");
+    pub const UNKNOWN_PAYLOAD: Rule = warning("ASP015", "a payload type Apple's schema does not define");
+
+    pub const DANGLING_REFERENCE: Rule = error("ASP020", "a UUID reference points at no payload");
+    pub const WRONG_REFERENCE: Rule =
+        error("ASP021", "a UUID reference points at a payload of the wrong type");
+    pub const TOPIC: Rule = error("ASP022", "the MDM Topic lacks the com.apple.mgmt. prefix");
+    pub const HTTPS: Rule = error("ASP023", "a URL that must be https:// is not");
+    pub const ACCESS_RIGHTS: Rule = error("ASP024", "AccessRights breaks Apple's bit rules");
+    pub const SERVER_CAPABILITIES: Rule = error("ASP025", "ServerCapabilities is invalid");
+    pub const SECOND_MDM: Rule = error("ASP026", "more than one MDM payload");
+
+    pub const BYOD_WITHOUT_ID: Rule =
+        error("ASP030", "BYOD enrollment without AssignedManagedAppleID");
+    pub const BYOD_ACCESS_RIGHTS: Rule = error("ASP031", "BYOD enrollment with AccessRights");
+    pub const LEGACY_USER: Rule =
+        warning("ASP032", "profile-based User Enrollment: refused by iOS 18 and macOS 15");
+    pub const ADDE_WITHOUT_ID: Rule =
+        error("ASP033", "ADDE enrollment without AssignedManagedAppleID");
+    pub const BAD_MANAGED_APPLE_ID: Rule = error("ASP034", "a Managed Apple ID is malformed");
+    pub const ID_WITHOUT_MODE: Rule =
+        warning("ASP035", "AssignedManagedAppleID without EnrollmentMode is ignored");
+    pub const MIXED_MODES: Rule =
+        error("ASP036", "ManagedAppleID together with EnrollmentMode");
+
+    pub const ACME_KEY: Rule = error("ASP040", "the ACME key settings break Apple's rules");
+    pub const SCEP_KEY: Rule = error("ASP041", "the SCEP key settings break Apple's rules");
+    pub const SUBJECT: Rule = error("ASP042", "a certificate Subject is malformed");
+    pub const CERTIFICATE: Rule = error("ASP043", "a certificate payload holds no certificate");
+
+    pub const UE_FORBIDDEN_PAYLOAD: Rule =
+        error("ASP050", "a payload type Apple forbids under User Enrollment");
+    pub const UE_FORBIDDEN_KEY: Rule =
+        error("ASP051", "a key Apple forbids under User Enrollment");
+    pub const UE_IGNORED_KEY: Rule =
+        warning("ASP052", "a key Apple ignores under User Enrollment");
+
+    pub const BAD_SIGNATURE: Rule = error("ASP060", "the signature does not verify");
+    pub const SIGNER_EXPIRED: Rule =
+        warning("ASP061", "the signing certificate is outside its validity period");
+
+    /// All rules, for documentation and tests.
+    pub const ALL: &[Rule] = &[
+        UNREADABLE, NOT_A_PROFILE, MISSING_KEY, WRONG_TYPE, NOT_ALLOWED, BAD_FORMAT,
+        DUPLICATE_UUID, DUPLICATE_IDENTIFIER, UNKNOWN_KEY, UUID_SYNTAX, ENCRYPTED,
+        OUT_OF_RANGE, DUPLICATE_KEY, BAD_ENCRYPTION, NO_PAYLOADS, UNKNOWN_PAYLOAD,
+        DANGLING_REFERENCE, WRONG_REFERENCE, TOPIC, HTTPS, ACCESS_RIGHTS,
+        SERVER_CAPABILITIES, SECOND_MDM, BYOD_WITHOUT_ID, BYOD_ACCESS_RIGHTS, LEGACY_USER,
+        ADDE_WITHOUT_ID, BAD_MANAGED_APPLE_ID, ID_WITHOUT_MODE, MIXED_MODES, ACME_KEY,
+        SCEP_KEY, SUBJECT, CERTIFICATE, UE_FORBIDDEN_PAYLOAD, UE_FORBIDDEN_KEY,
+        UE_IGNORED_KEY, BAD_SIGNATURE, SIGNER_EXPIRED,
+    ];
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    /// Where: `PayloadContent[2].AccessRights`, or empty for the whole file.
+    pub path: String,
+    /// The payload it concerns, when it concerns one.
+    pub payload_type: Option<String>,
+    pub payload_identifier: Option<String>,
+    pub message: String,
+}
+
+/// Which enrollment the User Enrollment rules assume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Enrollment {
+    /// Apply the User Enrollment rules.
+    User,
+    /// Do not apply them.
+    Device,
+}
+
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Forced mode; detected from the profile's MDM payload when absent.
+    pub enrollment: Option<Enrollment>,
+    pub schema: Option<&'a schema::Schema>,
+}
+
+/// What `lint` found in one document.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    /// The enrollment the profile's MDM payload describes, if it has one.
+    pub detected: Option<Detected>,
+    /// Whether the User Enrollment rules were applied.
+    pub user_enrollment_rules: bool,
+    pub encrypted: bool,
+}
+
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.count(Severity::Error)
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.count(Severity::Warning)
+    }
+
+    fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
+    }
+}
+
+/// A payload of the profile, as the rules see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Payload<'a> {
+    pub index: usize,
+    pub dict: &'a Dictionary,
+}
+
+impl<'a> Payload<'a> {
+    pub fn payload_type(&self) -> Option<&'a str> {
+        self.str("PayloadType")
+    }
+
+    pub fn str(&self, key: &str) -> Option<&'a str> {
+        self.dict.get(key).and_then(Value::as_string)
+    }
+
+    pub fn path(&self, key: &str) -> String {
+        if key.is_empty() {
+            format!("PayloadContent[{}]", self.index)
+        } else {
+            format!("PayloadContent[{}].{key}", self.index)
+        }
+    }
+}
+
+/// Collects findings. Rules run in passes (specific built-in rules, then the
+/// User Enrollment lists, then the schema); a later pass does not repeat a
+/// path an earlier pass already reported, so one fact gets one finding.
+pub struct Sink {
+    findings: Vec<Finding>,
+    earlier: std::collections::HashSet<String>,
+}
+
+impl Sink {
+    fn new() -> Sink {
+        Sink {
+            findings: Vec::new(),
+            earlier: Default::default(),
+        }
+    }
+
+    /// Starts the next pass.
+    fn next_pass(&mut self) {
+        self.earlier
+            .extend(self.findings.iter().map(|f| f.path.clone()));
+    }
+
+    pub fn top(&mut self, rule: Rule, path: impl Into<String>, message: impl Into<String>) {
+        self.push(rule, path.into(), None, message.into());
+    }
+
+    pub fn at(&mut self, rule: Rule, payload: &Payload<'_>, key: &str, message: impl Into<String>) {
+        self.push(rule, payload.path(key), Some(payload), message.into());
+    }
+
+    /// A finding at a path inside a payload (nested keys, array items).
+    pub fn nested(
+        &mut self,
+        rule: Rule,
+        payload: Option<&Payload<'_>>,
+        path: String,
+        message: impl Into<String>,
+    ) {
+        self.push(rule, path, payload, message.into());
+    }
+
+    fn push(&mut self, rule: Rule, path: String, payload: Option<&Payload<'_>>, message: String) {
+        if self.earlier.contains(&path)
+            || self
+                .findings
+                .iter()
+                .any(|f| f.code == rule.code && f.path == path)
+        {
+            return;
+        }
+        self.findings.push(Finding {
+            code: rule.code,
+            severity: rule.severity,
+            path,
+            payload_type: payload.and_then(|p| p.payload_type()).map(str::to_owned),
+            payload_identifier: payload.and_then(|p| p.str("PayloadIdentifier")).map(str::to_owned),
+            message,
+        });
+    }
+}
+
+/// The payload dictionaries of a profile (items that are not dictionaries
+/// are reported by [`structure`] and skipped here).
+pub fn payloads(root: &Dictionary) -> Vec<Payload<'_>> {
+    root.get("PayloadContent")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(index, v)| v.as_dictionary().map(|dict| Payload { index, dict }))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The profile's MDM payload, if any (the first, when there are several).
+pub fn mdm_payload<'a>(payloads: &[Payload<'a>]) -> Option<Payload<'a>> {
+    payloads
+        .iter()
+        .find(|p| p.payload_type() == Some(crate::payload::mdm::PAYLOAD_TYPE))
+        .copied()
+}
+
+/// Lints one document.
+pub fn lint(doc: &Document, options: &Options<'_>) -> Report {
+    let mut sink = Sink::new();
+    let Some(root) = doc.dictionary() else {
+        sink.top(
+            rules::NOT_A_PROFILE,
+            "",
+            "the plist's root is not a dictionary, so this is not a configuration profile",
+        );
+        return Report {
+            findings: sink.findings,
+            detected: None,
+            user_enrollment_rules: false,
+            encrypted: false,
+        };
+    };
+    let payloads = payloads(root);
+    let detected = mdm_payload(&payloads).map(|p| Detected::of(p.dict));
+    let ue = match options.enrollment {
+        Some(Enrollment::User) => true,
+        Some(Enrollment::Device) => false,
+        None => detected.is_some_and(Detected::is_user_enrollment),
+    };
+    let encrypted = structure::check(doc, root, &payloads, &mut sink);
+    payloads::check(&payloads, &mut sink);
+    enrollment::check(&payloads, &mut sink);
+    signature::check(doc, &mut sink);
+    sink.next_pass();
+    if ue {
+        user_enrollment::check(root, &payloads, &mut sink);
+    }
+    sink.next_pass();
+    if let Some(schema) = options.schema {
+        schema.check(root, &payloads, ue, &mut sink);
+    }
+    Report {
+        findings: sink.findings,
+        detected,
+        user_enrollment_rules: ue,
+        encrypted,
+    }
+}
+
+/// A short description of a value's type for messages.
+pub fn type_name(value: &Value) -> &'static str {
+    crate::payload::ValueType::of(value).map_or("UID", |t| t.name())
+}

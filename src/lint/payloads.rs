@@ -1,0 +1,219 @@
+//! Rules for the payload types aspen writes (mdm, scep, acme, certificates).
+//! Each calls the rule function that lives with its payload in
+//! `crate::payload`, so settings validation and lint agree.
+
+use super::{Payload, Sink, rules};
+use crate::payload::mdm::{self, AccessRights, IDENTITY_TYPES, PINNABLE_TYPES};
+use crate::payload::{Subject, acme, cert, check_https_url, is_uuid_syntax, scep};
+use plist::Value;
+
+pub fn check(payloads: &[Payload<'_>], sink: &mut Sink) {
+    let mut seen_mdm = false;
+    for p in payloads {
+        match p.payload_type() {
+            Some(mdm::PAYLOAD_TYPE) => {
+                if seen_mdm {
+                    // Apple: com.apple.mdm `multiple: false`.
+                    sink.at(
+                        rules::SECOND_MDM,
+                        p,
+                        "",
+                        "a profile may hold only one MDM payload",
+                    );
+                }
+                seen_mdm = true;
+                mdm_rules(p, payloads, sink);
+            }
+            Some(scep::PAYLOAD_TYPE) => scep_rules(p, sink),
+            Some(acme::PAYLOAD_TYPE) => acme_rules(p, sink),
+            Some(cert::ROOT | cert::PEM | cert::PKCS1 | cert::PKCS12) => certificate(p, sink),
+            _ => {}
+        }
+    }
+}
+
+fn https(p: &Payload<'_>, key: &str, sink: &mut Sink) {
+    if let Some(url) = p.str(key)
+        && let Err(why) = check_https_url(url)
+    {
+        sink.at(rules::HTTPS, p, key, format!("{url:?} {why}"));
+    }
+}
+
+/// Apple: com.apple.mdm.
+fn mdm_rules(p: &Payload<'_>, payloads: &[Payload<'_>], sink: &mut Sink) {
+    // `IdentityCertificateUUID`: format of a UUID, naming an identity payload.
+    if let Some(u) = p.str("IdentityCertificateUUID") {
+        reference(p, "IdentityCertificateUUID".into(), u, &IDENTITY_TYPES, payloads, sink);
+    }
+    // `ServerURLPinningCertificateUUIDs`, `CheckInURLPinningCertificateUUIDs`:
+    // UUIDs of certificate payloads.
+    for key in [
+        "ServerURLPinningCertificateUUIDs",
+        "CheckInURLPinningCertificateUUIDs",
+    ] {
+        let Some(items) = p.dict.get(key).and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{key}[{i}]");
+            match item.as_string() {
+                Some(u) => reference(p, path, u, &PINNABLE_TYPES, payloads, sink),
+                None => sink.at(rules::WRONG_TYPE, p, &path, "must be a string (a payload UUID)"),
+            }
+        }
+    }
+    // `Topic`: "must begin with the 'com.apple.mgmt.' prefix".
+    if let Some(t) = p.str("Topic")
+        && let Err(why) = mdm::check_topic(t)
+    {
+        sink.at(rules::TOPIC, p, "Topic", format!("{t:?} {why}"));
+    }
+    // `ServerURL`, `CheckInURL`: format `^https://.*$`.
+    https(p, "ServerURL", sink);
+    https(p, "CheckInURL", sink);
+    // `AccessRights`: "Don't set to '0'. Specify '1' if you specify '2'…".
+    if let Some(bits) = p.dict.get("AccessRights").and_then(Value::as_signed_integer)
+        && let Err(why) = AccessRights::new(bits)
+    {
+        sink.at(rules::ACCESS_RIGHTS, p, "AccessRights", format!("{bits} {why}"));
+    }
+    // `ServerCapabilities`: a unique array of known strings.
+    if let Some(items) = p.dict.get("ServerCapabilities").and_then(Value::as_array) {
+        let strings: Option<Vec<&str>> = items.iter().map(Value::as_string).collect();
+        let result = match strings {
+            Some(caps) => mdm::check_server_capabilities(&caps),
+            None => Err("must hold only strings".into()),
+        };
+        if let Err(why) = result {
+            sink.at(rules::SERVER_CAPABILITIES, p, "ServerCapabilities", why);
+        }
+    }
+    // `EnrollmentMode`: rangelist BYOD, ADDE.
+    if let Some(mode) = p.str("EnrollmentMode")
+        && !mdm::ENROLLMENT_MODES.contains(&mode)
+    {
+        sink.at(
+            rules::NOT_ALLOWED,
+            p,
+            "EnrollmentMode",
+            format!("is {mode:?}; Apple allows \"BYOD\" or \"ADDE\""),
+        );
+    }
+}
+
+/// A UUID naming another payload of the profile, which must be one of `types`.
+fn reference(
+    p: &Payload<'_>,
+    key_path: String,
+    uuid: &str,
+    types: &[&str],
+    payloads: &[Payload<'_>],
+    sink: &mut Sink,
+) {
+    if !is_uuid_syntax(uuid) {
+        sink.at(
+            rules::BAD_FORMAT,
+            p,
+            &key_path,
+            format!("{uuid:?} is not a UUID (8-4-4-4-12 letters and digits)"),
+        );
+        return;
+    }
+    let target = payloads.iter().find(|t| {
+        t.str("PayloadUUID")
+            .is_some_and(|u| u.eq_ignore_ascii_case(uuid))
+    });
+    match target {
+        None => sink.at(
+            rules::DANGLING_REFERENCE,
+            p,
+            &key_path,
+            format!("{uuid} is the PayloadUUID of no payload in this profile"),
+        ),
+        Some(t) if !t.payload_type().is_some_and(|ty| types.contains(&ty)) => sink.at(
+            rules::WRONG_REFERENCE,
+            p,
+            &key_path,
+            format!(
+                "{uuid} is PayloadContent[{}], a {}; it must be one of {}",
+                t.index,
+                t.payload_type().unwrap_or("payload without PayloadType"),
+                types.join(", ")
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+fn subject(p: &Payload<'_>, value: Option<&Value>, key: &str, sink: &mut Sink) {
+    if let Some(v) = value
+        && let Err(why) = Subject::from_plist(v)
+    {
+        sink.at(rules::SUBJECT, p, key, why);
+    }
+}
+
+/// Apple: com.apple.security.scep `PayloadContent` keys.
+fn scep_rules(p: &Payload<'_>, sink: &mut Sink) {
+    let Some(content) = p.dict.get("PayloadContent").and_then(Value::as_dictionary) else {
+        return;
+    };
+    if let Some(bits) = content.get("Keysize").and_then(Value::as_signed_integer)
+        && let Err(why) = scep::check_key_size(bits)
+    {
+        sink.at(rules::SCEP_KEY, p, "PayloadContent.Keysize", format!("{bits} {why}"));
+    }
+    if let Some(bits) = content.get("Key Usage").and_then(Value::as_signed_integer)
+        && let Err(why) = scep::check_key_usage(bits)
+    {
+        sink.at(rules::SCEP_KEY, p, "PayloadContent.Key Usage", format!("{bits} {why}"));
+    }
+    // `Key Type`: "Always 'RSA'".
+    if let Some(t) = content.get("Key Type").and_then(Value::as_string)
+        && t != "RSA"
+    {
+        sink.at(
+            rules::SCEP_KEY,
+            p,
+            "PayloadContent.Key Type",
+            format!("is {t:?}; SCEP keys are always \"RSA\""),
+        );
+    }
+    subject(p, content.get("Subject"), "PayloadContent.Subject", sink);
+}
+
+/// Apple: com.apple.security.acme.
+fn acme_rules(p: &Payload<'_>, sink: &mut Sink) {
+    https(p, "DirectoryURL", sink);
+    let d = p.dict;
+    if let (Some(key_type), Some(size), Some(bound)) = (
+        d.get("KeyType").and_then(Value::as_string),
+        d.get("KeySize").and_then(Value::as_signed_integer),
+        d.get("HardwareBound").and_then(Value::as_boolean),
+    ) {
+        let attest = d.get("Attest").and_then(Value::as_boolean).unwrap_or(false);
+        if let Err((key, why)) = acme::check_key(key_type, size, bound, attest) {
+            sink.at(rules::ACME_KEY, p, key, why);
+        }
+    }
+    subject(p, d.get("Subject"), "Subject", sink);
+}
+
+/// Apple: root and pkcs1 payloads hold a DER certificate, pem a PEM one,
+/// pkcs12 a PKCS#12 identity.
+fn certificate(p: &Payload<'_>, sink: &mut Sink) {
+    let Some(bytes) = p.dict.get("PayloadContent").and_then(Value::as_data) else {
+        return;
+    };
+    let result = if p.payload_type() == Some(cert::PKCS12) {
+        openssl::pkcs12::Pkcs12::from_der(bytes)
+            .map(|_| ())
+            .map_err(|_| "is not PKCS#12 data".to_owned())
+    } else {
+        cert::AnchorCert::parse(String::new(), bytes, false).map(|_| ())
+    };
+    if let Err(why) = result {
+        sink.at(rules::CERTIFICATE, p, "PayloadContent", why);
+    }
+}

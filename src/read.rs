@@ -1,0 +1,313 @@
+//! Reading profiles from strangers: the only way outside bytes enter aspen's
+//! `verify`, `inspect`, `lint` and `decrypt`.
+//!
+//! A profile is a plist (XML or binary), possibly wrapped in CMS SignedData
+//! (DER). Everything here is bounded: the input size, the plist's nesting
+//! depth, the number of values and the bytes they expand to (a binary plist
+//! may reference one object many times, so a small file can describe a huge
+//! tree), and the CMS nesting. Errors say what is wrong, never panic.
+
+mod ber;
+pub mod cms;
+
+use crate::error::{Error, Result};
+use plist::stream::Event;
+use plist::{Dictionary, Value};
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+/// Profiles bigger than this are not enrollment or settings profiles.
+pub const MAX_PROFILE_BYTES: u64 = 16 << 20;
+/// Real profiles nest a handful of levels; 64 leaves room and keeps every
+/// recursive walk over a [`Value`] (including its `Drop`) far from the stack's end.
+pub const MAX_DEPTH: usize = 64;
+/// At most this many plist values (keys included) in one profile.
+const MAX_VALUES: usize = 1_000_000;
+/// At most this many bytes of strings and data once binary-plist references
+/// are expanded.
+const MAX_EXPANDED_BYTES: usize = 64 << 20;
+
+/// How the plist was encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Xml,
+    Binary,
+}
+
+/// A profile read from outside.
+#[derive(Debug)]
+pub struct Document {
+    /// The plist's root value (a dictionary for any real profile).
+    pub value: Value,
+    pub format: Format,
+    /// Present when the file is CMS SignedData: its raw DER and parts.
+    pub signed: Option<Signed>,
+    /// Dictionary keys written twice, as `path` strings: the plist reader
+    /// keeps the last one, a device may not.
+    pub duplicate_keys: Vec<String>,
+}
+
+/// The CMS wrapper of a signed profile, as found (not yet verified).
+#[derive(Debug)]
+pub struct Signed {
+    pub der: Vec<u8>,
+    pub data: cms::SignedData,
+}
+
+impl Document {
+    /// The root dictionary, or `None` when the root is something else.
+    pub fn dictionary(&self) -> Option<&Dictionary> {
+        self.value.as_dictionary()
+    }
+}
+
+/// Reads at most [`MAX_PROFILE_BYTES`] from `path`, whatever the file claims
+/// its size is (it may be a pipe or `/dev/zero`).
+pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::invalid(format!(
+            "{}: is larger than {} MiB; that is not a profile",
+            path.display(),
+            max >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Reads and parses the profile at `path`.
+pub fn read_file(path: &Path) -> Result<Document> {
+    let bytes = read_capped(path, MAX_PROFILE_BYTES)?;
+    parse(&bytes).map_err(|why| Error::invalid(format!("{}: {why}", path.display())))
+}
+
+/// Parses profile bytes: CMS-signed (DER) or a bare plist (XML or binary).
+pub fn parse(bytes: &[u8]) -> Result<Document, String> {
+    if bytes.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(format!(
+            "is larger than {} MiB; that is not a profile",
+            MAX_PROFILE_BYTES >> 20
+        ));
+    }
+    if bytes.is_empty() {
+        return Err("is empty".into());
+    }
+    let trimmed = bytes.trim_ascii_start();
+    if trimmed.starts_with(b"-----BEGIN") {
+        return Err(
+            "is PEM text; a signed profile is DER (convert with `openssl cms -in FILE -inform PEM -outform DER -out FILE.der`)"
+                .into(),
+        );
+    }
+    if bytes[0] == 0x30 {
+        let data = cms::signed_data(bytes).map_err(|e| format!("is not a readable signed profile: {e}"))?;
+        let (value, format, duplicate_keys) = parse_plist(&data.content)
+            .map_err(|e| format!("is signed, but the signed content is not a profile: {e}"))?;
+        return Ok(Document {
+            value,
+            format,
+            signed: Some(Signed {
+                der: bytes.to_vec(),
+                data,
+            }),
+            duplicate_keys,
+        });
+    }
+    let (value, format, duplicate_keys) = parse_plist(bytes)?;
+    Ok(Document {
+        value,
+        format,
+        signed: None,
+        duplicate_keys,
+    })
+}
+
+/// Parses a plist (XML or binary; not the old ASCII form, which devices do
+/// not accept for profiles) within the limits above.
+pub fn parse_plist(bytes: &[u8]) -> Result<(Value, Format, Vec<String>), String> {
+    if bytes.starts_with(b"bplist") {
+        if !bytes.starts_with(b"bplist00") {
+            return Err("is a binary plist of an unsupported version".into());
+        }
+        let events = plist::stream::BinaryReader::new(Cursor::new(bytes));
+        build(events).map(|(v, d)| (v, Format::Binary, d))
+    } else {
+        if let Err(e) = std::str::from_utf8(bytes) {
+            return Err(format!(
+                "is not UTF-8 text (invalid byte at offset {}), a binary plist or a signed (DER) profile",
+                e.valid_up_to()
+            ));
+        }
+        let events = plist::stream::XmlReader::new(Cursor::new(bytes));
+        build(events).map(|(v, d)| (v, Format::Xml, d))
+    }
+}
+
+enum Open {
+    Array(Vec<Value>),
+    /// A dictionary and, when a key was read, the key awaiting its value.
+    Dict(Dictionary, Option<String>),
+}
+
+/// Builds a [`Value`] from plist events, enforcing depth, count and size limits.
+fn build<I>(events: I) -> Result<(Value, Vec<String>), String>
+where
+    I: Iterator<Item = std::result::Result<Event<'static>, plist::Error>>,
+{
+    let mut stack: Vec<Open> = Vec::new();
+    let mut duplicates = Vec::new();
+    let mut values = 0usize;
+    let mut expanded = 0usize;
+    let mut root = None;
+    for event in events {
+        let event = event.map_err(|e| format!("is not a valid plist: {e}"))?;
+        values += 1;
+        if values > MAX_VALUES {
+            return Err(format!("holds more than {MAX_VALUES} values"));
+        }
+        let value = match event {
+            Event::StartArray(_) | Event::StartDictionary(_) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!("nests deeper than {MAX_DEPTH} levels"));
+                }
+                stack.push(match event {
+                    Event::StartArray(_) => Open::Array(Vec::new()),
+                    _ => Open::Dict(Dictionary::new(), None),
+                });
+                continue;
+            }
+            Event::EndCollection => match stack.pop() {
+                Some(Open::Array(items)) => Value::Array(items),
+                Some(Open::Dict(dict, None)) => Value::Dictionary(dict),
+                Some(Open::Dict(_, Some(key))) => {
+                    return Err(format!("dictionary key {key:?} has no value"));
+                }
+                None => return Err("is not a valid plist: unbalanced collection".into()),
+            },
+            Event::Boolean(b) => Value::Boolean(b),
+            Event::Data(d) => {
+                expanded += d.len();
+                Value::Data(d.into_owned())
+            }
+            Event::Date(d) => Value::Date(d),
+            Event::Integer(i) => Value::Integer(i),
+            Event::Real(r) => Value::Real(r),
+            Event::String(s) => {
+                expanded += s.len();
+                Value::String(s.into_owned())
+            }
+            Event::Uid(u) => Value::Uid(u),
+            _ => return Err("is not a valid plist: unknown element".into()),
+        };
+        if expanded > MAX_EXPANDED_BYTES {
+            return Err(format!(
+                "expands to more than {} MiB of text and data",
+                MAX_EXPANDED_BYTES >> 20
+            ));
+        }
+        match stack.last_mut() {
+            None => {
+                root = Some(value);
+                break;
+            }
+            Some(Open::Array(items)) => items.push(value),
+            Some(Open::Dict(_, key @ None)) => match value {
+                Value::String(s) => *key = Some(s),
+                _ => return Err("is not a valid plist: a dictionary key is not a string".into()),
+            },
+            Some(Open::Dict(dict, key @ Some(_))) => {
+                let k = key.take().unwrap_or_default();
+                if dict.contains_key(&k) {
+                    duplicates.push(k.clone());
+                }
+                dict.insert(k, value);
+            }
+        }
+    }
+    let root = root.ok_or("is not a valid plist: it ends early")?;
+    Ok((root, duplicates))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xml(body: &str) -> Vec<u8> {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">{body}</plist>"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep = format!("{}{}", "<array>".repeat(10_000), "</array>".repeat(10_000));
+        let err = parse(&xml(&deep)).unwrap_err();
+        assert!(err.contains("nests deeper than 64"), "{err}");
+        let ok = format!("{}{}", "<array>".repeat(10), "</array>".repeat(10));
+        assert!(parse(&xml(&ok)).is_ok());
+    }
+
+    #[test]
+    fn duplicate_keys_are_recorded() {
+        let doc = parse(&xml(
+            "<dict><key>A</key><string>1</string><key>A</key><string>2</string></dict>",
+        ))
+        .unwrap();
+        assert_eq!(doc.duplicate_keys, ["A"]);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bad in [
+            &b"\xff\xfe\x00garbage"[..],
+            b"bplist00",
+            b"bplist00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+            b"\x30\x80",
+            b"\x30\x03\x06\x01",
+            b"-----BEGIN PKCS7-----",
+            b"<plist><dict><key>a</key></dict></plist>",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// A binary plist whose objects reference each other in a cycle, and one
+    /// that references a shared array so often it would expand to 2^40 values.
+    #[test]
+    fn binary_cycles_and_reference_bombs_are_refused() {
+        // Object 0: array [ref 0] — refers to itself.
+        let cycle = bplist(&[vec![0xA1, 0x00]], 0);
+        let err = parse(&cycle).unwrap_err();
+        assert!(err.contains("valid plist"), "{err}");
+        // Objects 0..40: each an array holding object i+1 twice; 40 is a string.
+        let mut objects: Vec<Vec<u8>> = (0..40u8).map(|i| vec![0xA2, i + 1, i + 1]).collect();
+        objects.push(vec![0x51, b'x']);
+        let err = parse(&bplist(&objects, 0)).unwrap_err();
+        assert!(err.contains("nests deeper") || err.contains("more than"), "{err}");
+    }
+
+    /// Encodes `objects` (already serialized, 1-byte references) as bplist00.
+    fn bplist(objects: &[Vec<u8>], root: u64) -> Vec<u8> {
+        let mut out = b"bplist00".to_vec();
+        let mut offsets = Vec::new();
+        for o in objects {
+            offsets.push(out.len() as u8);
+            out.extend_from_slice(o);
+        }
+        let table = out.len() as u64;
+        out.extend_from_slice(&offsets);
+        out.extend_from_slice(&[0; 6]);
+        out.push(1); // offset size
+        out.push(1); // ref size
+        out.extend_from_slice(&(objects.len() as u64).to_be_bytes());
+        out.extend_from_slice(&root.to_be_bytes());
+        out.extend_from_slice(&table.to_be_bytes());
+        out
+    }
+}
