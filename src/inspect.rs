@@ -146,7 +146,10 @@ pub fn inspect(doc: &Document, show_secrets: bool) -> Inspection {
     });
     let uuid_index: Vec<(String, usize)> = items
         .iter()
-        .filter_map(|p| p.str("PayloadUUID").map(|u| (u.to_ascii_uppercase(), p.index)))
+        .filter_map(|p| {
+            p.str("PayloadUUID")
+                .map(|u| (u.to_ascii_uppercase(), p.index))
+        })
         .collect();
     let payloads = items
         .iter()

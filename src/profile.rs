@@ -197,8 +197,8 @@ impl Profile {
     /// The profile as an XML plist with its payloads encrypted for one
     /// device ([`crate::encrypt`]); the rest of the profile stays readable.
     pub fn to_xml_encrypted(&self, recipient: &crate::encrypt::Recipient) -> Result<Vec<u8>> {
-        let value = plist::to_value(self)
-            .map_err(|e| Error::invalid(format!("writing the plist: {e}")))?;
+        let value =
+            plist::to_value(self).map_err(|e| Error::invalid(format!("writing the plist: {e}")))?;
         let mut dict = value
             .into_dictionary()
             .ok_or_else(|| Error::invalid("the profile is not a dictionary"))?;

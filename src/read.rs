@@ -105,7 +105,8 @@ pub fn parse(bytes: &[u8]) -> Result<Document, String> {
         );
     }
     if bytes[0] == 0x30 {
-        let data = cms::signed_data(bytes).map_err(|e| format!("is not a readable signed profile: {e}"))?;
+        let data = cms::signed_data(bytes)
+            .map_err(|e| format!("is not a readable signed profile: {e}"))?;
         let (value, format, duplicate_keys) = parse_plist(&data.content)
             .map_err(|e| format!("is signed, but the signed content is not a profile: {e}"))?;
         return Ok(Document {
@@ -238,10 +239,8 @@ mod tests {
     use super::*;
 
     fn xml(body: &str) -> Vec<u8> {
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">{body}</plist>"
-        )
-        .into_bytes()
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">{body}</plist>")
+            .into_bytes()
     }
 
     #[test]
@@ -289,7 +288,10 @@ mod tests {
         let mut objects: Vec<Vec<u8>> = (0..40u8).map(|i| vec![0xA2, i + 1, i + 1]).collect();
         objects.push(vec![0x51, b'x']);
         let err = parse(&bplist(&objects, 0)).unwrap_err();
-        assert!(err.contains("nests deeper") || err.contains("more than"), "{err}");
+        assert!(
+            err.contains("nests deeper") || err.contains("more than"),
+            "{err}"
+        );
     }
 
     /// Encodes `objects` (already serialized, 1-byte references) as bplist00.

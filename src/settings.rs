@@ -203,7 +203,8 @@ impl Settings {
                 ),
             });
         }
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        // The size on disk may lie (a pipe, /dev/zero): read at most the cap.
+        let bytes = crate::read::read_capped(path, MAX_SETTINGS_BYTES)?;
         let text = String::from_utf8(bytes).map_err(|e| Error::Settings {
             file: path.to_owned(),
             line: Some(line_of(
@@ -456,13 +457,9 @@ fn relative_path(base: &Path, field: &str, value: &str) -> Result<PathBuf, Field
 fn anchor(i: usize, raw: RawAnchor, base: &Path) -> Result<AnchorCert, FieldError> {
     let field = format!("anchor[{i}].certificate");
     let path = relative_path(base, &field, &raw.certificate)?;
-    let bytes = std::fs::read(&path).map_err(|e| {
-        FieldError::new(
-            &field,
-            Some(&raw.certificate),
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    // Capped: a certificate path may name a pipe or /dev/zero.
+    let bytes = crate::read::read_capped(&path, 1 << 20)
+        .map_err(|e| FieldError::new(&field, Some(&raw.certificate), format!("cannot read {e}")))?;
     let file_name = Path::new(&raw.certificate)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -33,7 +33,11 @@ pub fn run(args: Args) -> Result<()> {
 fn render(v: &Inspection) -> String {
     let mut out = String::new();
     let mut line = |indent: usize, k: &str, val: &str| {
-        out.push_str(&format!("{:indent$}{k:<14}{val}\n", "", indent = indent * 2));
+        out.push_str(&format!(
+            "{:indent$}{k:<14}{val}\n",
+            "",
+            indent = indent * 2
+        ));
     };
     let format = match v.format {
         Format::Xml => "XML plist",
@@ -54,7 +58,11 @@ fn render(v: &Inspection) -> String {
                 if let Some(c) = &s.certificate {
                     line(1, "signer:", &c.subject);
                     line(1, "issuer:", &c.issuer);
-                    line(1, "validity:", &format!("{} to {}", c.not_before, c.not_after));
+                    line(
+                        1,
+                        "validity:",
+                        &format!("{} to {}", c.not_before, c.not_after),
+                    );
                 }
                 line(1, "digest:", &s.digest_algorithm);
             }
@@ -66,7 +74,11 @@ fn render(v: &Inspection) -> String {
         line(
             0,
             "encrypted:",
-            &format!("payloads encrypted with {} for {}", env.cipher, env.recipients.join("; ")),
+            &format!(
+                "payloads encrypted with {} for {}",
+                env.cipher,
+                env.recipients.join("; ")
+            ),
         );
     }
     match &v.enrollment {
@@ -132,7 +144,10 @@ fn render(v: &Inspection) -> String {
             line(&r.key, &format!("{} {target}", r.uuid));
         }
         for (k, val) in &p.settings {
-            if p.references.iter().any(|r| r.key.split('[').next() == Some(k)) {
+            if p.references
+                .iter()
+                .any(|r| r.key.split('[').next() == Some(k))
+            {
                 continue;
             }
             value(&mut out, 3, k, val);
@@ -174,7 +189,10 @@ fn value(out: &mut String, indent: usize, key: &str, v: &Json) {
 fn scalar(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),
-        Json::Array(items) => format!("[{}]", items.iter().map(scalar).collect::<Vec<_>>().join(", ")),
+        Json::Array(items) => format!(
+            "[{}]",
+            items.iter().map(scalar).collect::<Vec<_>>().join(", ")
+        ),
         other => other.to_string(),
     }
 }

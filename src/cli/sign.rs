@@ -34,9 +34,6 @@ pub struct Args {
     allow_expired: bool,
 }
 
-/// Profiles bigger than this are not enrollment profiles.
-const MAX_INPUT: u64 = 16 << 20;
-
 pub fn run(args: Args) -> Result<()> {
     let passphrase = match (args.passphrase_env, args.passphrase_file) {
         (Some(var), _) => Some(Passphrase::Env(var)),
@@ -58,27 +55,18 @@ pub fn run(args: Args) -> Result<()> {
     write_output(args.output.as_deref(), &signer.sign(&content)?)
 }
 
-/// Reads the profile to sign and checks it is one: a plist dictionary whose
-/// `PayloadType` is `Configuration`. The bytes are signed unchanged.
+/// Reads the profile to sign (through [`crate::read`], size-capped and
+/// bounded) and checks it is one: a plist dictionary whose `PayloadType` is
+/// `Configuration`. The bytes are signed unchanged.
 fn read_profile(path: &std::path::Path) -> Result<Vec<u8>> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
-    if size > MAX_INPUT {
-        return Err(Error::invalid(format!(
-            "{}: is {size} bytes; a profile may be at most 16 MiB",
-            path.display()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::read::read_capped(path, crate::read::MAX_PROFILE_BYTES)?;
     let fail = |why: &str| Error::invalid(format!("{}: {why}", path.display()));
     if bytes.first() == Some(&0x30) {
         return Err(fail(
             "looks like a signed (DER) profile already; sign the unsigned plist",
         ));
     }
-    let value = plist::Value::from_reader(std::io::Cursor::new(&bytes))
-        .map_err(|e| fail(&format!("is not a property list: {e}")))?;
+    let (value, _, _) = crate::read::parse_plist(&bytes).map_err(|e| fail(&e))?;
     let payload_type = value
         .as_dictionary()
         .and_then(|d| d.get("PayloadType"))

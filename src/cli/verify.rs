@@ -89,13 +89,19 @@ fn render(r: &Report, chain_checked: bool) -> String {
         }
         line(
             "algorithms:",
-            &format!("{} digest, {} signature", s.digest_algorithm, s.signature_algorithm),
+            &format!(
+                "{} digest, {} signature",
+                s.digest_algorithm, s.signature_algorithm
+            ),
         );
         if let Some(t) = &s.signing_time {
             line("signed at:", t);
         }
     }
-    line("carries:", &format!("{} certificate(s)", r.certificates.len()));
+    line(
+        "carries:",
+        &format!("{} certificate(s)", r.certificates.len()),
+    );
     for c in &r.certificates {
         line("", &format!("- {}", cert_line(c)));
     }

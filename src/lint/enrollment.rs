@@ -74,7 +74,12 @@ pub fn check(payloads: &[Payload<'_>], sink: &mut Sink) {
         if let Some(id) = p.str(key)
             && let Err(why) = ManagedAppleId::parse(id)
         {
-            sink.at(rules::BAD_MANAGED_APPLE_ID, &p, key, format!("{id:?} {why}"));
+            sink.at(
+                rules::BAD_MANAGED_APPLE_ID,
+                &p,
+                key,
+                format!("{id:?} {why}"),
+            );
         }
     }
 }

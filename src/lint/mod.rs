@@ -82,11 +82,14 @@ pub mod rules {
     pub const DUPLICATE_KEY: Rule = warning("ASP012", "a dictionary has the same key twice");
     pub const BAD_ENCRYPTION: Rule = error("ASP013", "the encrypted content is malformed");
     pub const NO_PAYLOADS: Rule = warning("ASP014", "the profile has no payloads");
-    pub const UNKNOWN_PAYLOAD: Rule = warning("ASP015", "a payload type Apple's schema does not define");
+    pub const UNKNOWN_PAYLOAD: Rule =
+        warning("ASP015", "a payload type Apple's schema does not define");
 
     pub const DANGLING_REFERENCE: Rule = error("ASP020", "a UUID reference points at no payload");
-    pub const WRONG_REFERENCE: Rule =
-        error("ASP021", "a UUID reference points at a payload of the wrong type");
+    pub const WRONG_REFERENCE: Rule = error(
+        "ASP021",
+        "a UUID reference points at a payload of the wrong type",
+    );
     pub const TOPIC: Rule = error("ASP022", "the MDM Topic lacks the com.apple.mgmt. prefix");
     pub const HTTPS: Rule = error("ASP023", "a URL that must be https:// is not");
     pub const ACCESS_RIGHTS: Rule = error("ASP024", "AccessRights breaks Apple's bit rules");
@@ -96,42 +99,78 @@ pub mod rules {
     pub const BYOD_WITHOUT_ID: Rule =
         error("ASP030", "BYOD enrollment without AssignedManagedAppleID");
     pub const BYOD_ACCESS_RIGHTS: Rule = error("ASP031", "BYOD enrollment with AccessRights");
-    pub const LEGACY_USER: Rule =
-        warning("ASP032", "profile-based User Enrollment: refused by iOS 18 and macOS 15");
+    pub const LEGACY_USER: Rule = warning(
+        "ASP032",
+        "profile-based User Enrollment: refused by iOS 18 and macOS 15",
+    );
     pub const ADDE_WITHOUT_ID: Rule =
         error("ASP033", "ADDE enrollment without AssignedManagedAppleID");
     pub const BAD_MANAGED_APPLE_ID: Rule = error("ASP034", "a Managed Apple ID is malformed");
-    pub const ID_WITHOUT_MODE: Rule =
-        warning("ASP035", "AssignedManagedAppleID without EnrollmentMode is ignored");
-    pub const MIXED_MODES: Rule =
-        error("ASP036", "ManagedAppleID together with EnrollmentMode");
+    pub const ID_WITHOUT_MODE: Rule = warning(
+        "ASP035",
+        "AssignedManagedAppleID without EnrollmentMode is ignored",
+    );
+    pub const MIXED_MODES: Rule = error("ASP036", "ManagedAppleID together with EnrollmentMode");
 
     pub const ACME_KEY: Rule = error("ASP040", "the ACME key settings break Apple's rules");
     pub const SCEP_KEY: Rule = error("ASP041", "the SCEP key settings break Apple's rules");
     pub const SUBJECT: Rule = error("ASP042", "a certificate Subject is malformed");
     pub const CERTIFICATE: Rule = error("ASP043", "a certificate payload holds no certificate");
 
-    pub const UE_FORBIDDEN_PAYLOAD: Rule =
-        error("ASP050", "a payload type Apple forbids under User Enrollment");
-    pub const UE_FORBIDDEN_KEY: Rule =
-        error("ASP051", "a key Apple forbids under User Enrollment");
-    pub const UE_IGNORED_KEY: Rule =
-        warning("ASP052", "a key Apple ignores under User Enrollment");
+    pub const UE_FORBIDDEN_PAYLOAD: Rule = error(
+        "ASP050",
+        "a payload type Apple forbids under User Enrollment",
+    );
+    pub const UE_FORBIDDEN_KEY: Rule = error("ASP051", "a key Apple forbids under User Enrollment");
+    pub const UE_IGNORED_KEY: Rule = warning("ASP052", "a key Apple ignores under User Enrollment");
 
     pub const BAD_SIGNATURE: Rule = error("ASP060", "the signature does not verify");
-    pub const SIGNER_EXPIRED: Rule =
-        warning("ASP061", "the signing certificate is outside its validity period");
+    pub const SIGNER_EXPIRED: Rule = warning(
+        "ASP061",
+        "the signing certificate is outside its validity period",
+    );
 
     /// All rules, for documentation and tests.
     pub const ALL: &[Rule] = &[
-        UNREADABLE, NOT_A_PROFILE, MISSING_KEY, WRONG_TYPE, NOT_ALLOWED, BAD_FORMAT,
-        DUPLICATE_UUID, DUPLICATE_IDENTIFIER, UNKNOWN_KEY, UUID_SYNTAX, ENCRYPTED,
-        OUT_OF_RANGE, DUPLICATE_KEY, BAD_ENCRYPTION, NO_PAYLOADS, UNKNOWN_PAYLOAD,
-        DANGLING_REFERENCE, WRONG_REFERENCE, TOPIC, HTTPS, ACCESS_RIGHTS,
-        SERVER_CAPABILITIES, SECOND_MDM, BYOD_WITHOUT_ID, BYOD_ACCESS_RIGHTS, LEGACY_USER,
-        ADDE_WITHOUT_ID, BAD_MANAGED_APPLE_ID, ID_WITHOUT_MODE, MIXED_MODES, ACME_KEY,
-        SCEP_KEY, SUBJECT, CERTIFICATE, UE_FORBIDDEN_PAYLOAD, UE_FORBIDDEN_KEY,
-        UE_IGNORED_KEY, BAD_SIGNATURE, SIGNER_EXPIRED,
+        UNREADABLE,
+        NOT_A_PROFILE,
+        MISSING_KEY,
+        WRONG_TYPE,
+        NOT_ALLOWED,
+        BAD_FORMAT,
+        DUPLICATE_UUID,
+        DUPLICATE_IDENTIFIER,
+        UNKNOWN_KEY,
+        UUID_SYNTAX,
+        ENCRYPTED,
+        OUT_OF_RANGE,
+        DUPLICATE_KEY,
+        BAD_ENCRYPTION,
+        NO_PAYLOADS,
+        UNKNOWN_PAYLOAD,
+        DANGLING_REFERENCE,
+        WRONG_REFERENCE,
+        TOPIC,
+        HTTPS,
+        ACCESS_RIGHTS,
+        SERVER_CAPABILITIES,
+        SECOND_MDM,
+        BYOD_WITHOUT_ID,
+        BYOD_ACCESS_RIGHTS,
+        LEGACY_USER,
+        ADDE_WITHOUT_ID,
+        BAD_MANAGED_APPLE_ID,
+        ID_WITHOUT_MODE,
+        MIXED_MODES,
+        ACME_KEY,
+        SCEP_KEY,
+        SUBJECT,
+        CERTIFICATE,
+        UE_FORBIDDEN_PAYLOAD,
+        UE_FORBIDDEN_KEY,
+        UE_IGNORED_KEY,
+        BAD_SIGNATURE,
+        SIGNER_EXPIRED,
     ];
 }
 
@@ -236,6 +275,21 @@ impl Sink {
             .extend(self.findings.iter().map(|f| f.path.clone()));
     }
 
+    /// Whether an earlier pass reported `path` or a key or payload that
+    /// contains it (the whole-file path `""` covers only itself).
+    fn covered(&self, path: &str) -> bool {
+        let mut at = path;
+        loop {
+            if self.earlier.contains(at) {
+                return true;
+            }
+            match at.rfind(['.', '[']) {
+                Some(i) if i > 0 => at = &at[..i],
+                _ => return false,
+            }
+        }
+    }
+
     pub fn top(&mut self, rule: Rule, path: impl Into<String>, message: impl Into<String>) {
         self.push(rule, path.into(), None, message.into());
     }
@@ -256,7 +310,7 @@ impl Sink {
     }
 
     fn push(&mut self, rule: Rule, path: String, payload: Option<&Payload<'_>>, message: String) {
-        if self.earlier.contains(&path)
+        if self.covered(&path)
             || self
                 .findings
                 .iter()
@@ -269,7 +323,9 @@ impl Sink {
             severity: rule.severity,
             path,
             payload_type: payload.and_then(|p| p.payload_type()).map(str::to_owned),
-            payload_identifier: payload.and_then(|p| p.str("PayloadIdentifier")).map(str::to_owned),
+            payload_identifier: payload
+                .and_then(|p| p.str("PayloadIdentifier"))
+                .map(str::to_owned),
             message,
         });
     }

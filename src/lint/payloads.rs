@@ -44,7 +44,14 @@ fn https(p: &Payload<'_>, key: &str, sink: &mut Sink) {
 fn mdm_rules(p: &Payload<'_>, payloads: &[Payload<'_>], sink: &mut Sink) {
     // `IdentityCertificateUUID`: format of a UUID, naming an identity payload.
     if let Some(u) = p.str("IdentityCertificateUUID") {
-        reference(p, "IdentityCertificateUUID".into(), u, &IDENTITY_TYPES, payloads, sink);
+        reference(
+            p,
+            "IdentityCertificateUUID".into(),
+            u,
+            &IDENTITY_TYPES,
+            payloads,
+            sink,
+        );
     }
     // `ServerURLPinningCertificateUUIDs`, `CheckInURLPinningCertificateUUIDs`:
     // UUIDs of certificate payloads.
@@ -59,7 +66,12 @@ fn mdm_rules(p: &Payload<'_>, payloads: &[Payload<'_>], sink: &mut Sink) {
             let path = format!("{key}[{i}]");
             match item.as_string() {
                 Some(u) => reference(p, path, u, &PINNABLE_TYPES, payloads, sink),
-                None => sink.at(rules::WRONG_TYPE, p, &path, "must be a string (a payload UUID)"),
+                None => sink.at(
+                    rules::WRONG_TYPE,
+                    p,
+                    &path,
+                    "must be a string (a payload UUID)",
+                ),
             }
         }
     }
@@ -73,10 +85,18 @@ fn mdm_rules(p: &Payload<'_>, payloads: &[Payload<'_>], sink: &mut Sink) {
     https(p, "ServerURL", sink);
     https(p, "CheckInURL", sink);
     // `AccessRights`: "Don't set to '0'. Specify '1' if you specify '2'…".
-    if let Some(bits) = p.dict.get("AccessRights").and_then(Value::as_signed_integer)
+    if let Some(bits) = p
+        .dict
+        .get("AccessRights")
+        .and_then(Value::as_signed_integer)
         && let Err(why) = AccessRights::new(bits)
     {
-        sink.at(rules::ACCESS_RIGHTS, p, "AccessRights", format!("{bits} {why}"));
+        sink.at(
+            rules::ACCESS_RIGHTS,
+            p,
+            "AccessRights",
+            format!("{bits} {why}"),
+        );
     }
     // `ServerCapabilities`: a unique array of known strings.
     if let Some(items) = p.dict.get("ServerCapabilities").and_then(Value::as_array) {
@@ -162,12 +182,22 @@ fn scep_rules(p: &Payload<'_>, sink: &mut Sink) {
     if let Some(bits) = content.get("Keysize").and_then(Value::as_signed_integer)
         && let Err(why) = scep::check_key_size(bits)
     {
-        sink.at(rules::SCEP_KEY, p, "PayloadContent.Keysize", format!("{bits} {why}"));
+        sink.at(
+            rules::SCEP_KEY,
+            p,
+            "PayloadContent.Keysize",
+            format!("{bits} {why}"),
+        );
     }
     if let Some(bits) = content.get("Key Usage").and_then(Value::as_signed_integer)
         && let Err(why) = scep::check_key_usage(bits)
     {
-        sink.at(rules::SCEP_KEY, p, "PayloadContent.Key Usage", format!("{bits} {why}"));
+        sink.at(
+            rules::SCEP_KEY,
+            p,
+            "PayloadContent.Key Usage",
+            format!("{bits} {why}"),
+        );
     }
     // `Key Type`: "Always 'RSA'".
     if let Some(t) = content.get("Key Type").and_then(Value::as_string)

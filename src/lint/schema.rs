@@ -47,6 +47,14 @@ struct PayloadDef {
     ue: Option<Mode>,
 }
 
+/// See [`Schema::user_enrollment_facts`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UserEnrollmentFacts {
+    pub forbidden_payloads: Vec<String>,
+    pub forbidden_keys: Vec<(String, String)>,
+    pub ignored_keys: Vec<(String, String)>,
+}
+
 /// Apple's schema, loaded.
 #[derive(Debug)]
 pub struct Schema {
@@ -122,14 +130,18 @@ impl Schema {
         match payload_type.as_str() {
             "TopLevel" => self.top_level = keys,
             "CommonPayloadKeys" => self.common = keys,
-            _ => self.payloads.entry(payload_type).or_default().push(PayloadDef {
-                file: path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                keys,
-                ue,
-            }),
+            _ => self
+                .payloads
+                .entry(payload_type)
+                .or_default()
+                .push(PayloadDef {
+                    file: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    keys,
+                    ue,
+                }),
         }
         Ok(())
     }
@@ -186,6 +198,37 @@ impl Schema {
         self.payloads.len()
     }
 
+    /// What the schema says about User Enrollment on iOS, at the level the
+    /// built-in lists work: payload types forbidden, and (payload type, key)
+    /// pairs forbidden or ignored among a payload's own keys (`TopLevel` for
+    /// the profile's), leaving out keys of payloads that are forbidden whole.
+    pub fn user_enrollment_facts(&self) -> UserEnrollmentFacts {
+        let mut facts = UserEnrollmentFacts::default();
+        let keys = |ty: &str, list: usize, facts: &mut UserEnrollmentFacts| {
+            for k in &self.lists[list] {
+                match k.ue {
+                    Some(Mode::Forbidden) => facts.forbidden_keys.push((ty.into(), k.name.clone())),
+                    Some(Mode::Ignored) => facts.ignored_keys.push((ty.into(), k.name.clone())),
+                    _ => {}
+                }
+            }
+        };
+        keys("TopLevel", self.top_level, &mut facts);
+        for (ty, defs) in &self.payloads {
+            if defs.iter().any(|d| d.ue == Some(Mode::Forbidden)) {
+                facts.forbidden_payloads.push(ty.clone());
+                continue;
+            }
+            for d in defs {
+                keys(ty, d.keys, &mut facts);
+            }
+        }
+        facts.forbidden_payloads.sort();
+        facts.forbidden_keys.sort();
+        facts.ignored_keys.sort();
+        facts
+    }
+
     /// Checks a profile's top level and every payload.
     pub fn check(&self, root: &Dictionary, payloads: &[Payload<'_>], ue: bool, sink: &mut Sink) {
         let encrypted = root.contains_key(crate::encrypt::ENCRYPTED_KEY);
@@ -197,9 +240,13 @@ impl Schema {
         };
         // Each payload is checked against its own type below, not against
         // TopLevel's generic description of PayloadContent.
-        top.dict(root, &[self.top_level], "", &|k| {
-            k == "PayloadContent" && encrypted
-        }, true);
+        top.dict(
+            root,
+            &[self.top_level],
+            "",
+            &|k| k == "PayloadContent" && encrypted,
+            true,
+        );
         for p in payloads {
             let Some(ty) = p.payload_type() else { continue };
             let Some(defs) = self.payloads.get(ty) else {
@@ -207,7 +254,10 @@ impl Schema {
                     rules::UNKNOWN_PAYLOAD,
                     p,
                     "",
-                    format!("{ty} is not a payload type in Apple's schema ({})", self.dir.display()),
+                    format!(
+                        "{ty} is not a payload type in Apple's schema ({})",
+                        self.dir.display()
+                    ),
                 );
                 continue;
             };
@@ -296,7 +346,9 @@ impl<'a> Checker<'a, '_> {
                 ),
                 // TopLevel describes PayloadContent generically; payloads are
                 // checked one by one against their own types.
-                Some(spec) if path.is_empty() && key == "PayloadContent" && self.payload.is_none() => {
+                Some(spec)
+                    if path.is_empty() && key == "PayloadContent" && self.payload.is_none() =>
+                {
                     if let Some(t) = spec.ty
                         && !t.accepts(value)
                     {
@@ -430,7 +482,9 @@ impl<'a> Checker<'a, '_> {
     /// look through it.
     fn unwrap_item(&self, list: usize, name: &str) -> usize {
         match self.schema.lists[list].as_slice() {
-            [only] if only.name == format!("{name}Item") && only.ty == Some(ValueType::Dictionary) => {
+            [only]
+                if only.name == format!("{name}Item") && only.ty == Some(ValueType::Dictionary) =>
+            {
                 only.subkeys.unwrap_or(list)
             }
             _ => list,
@@ -454,10 +508,12 @@ fn in_range(value: &Value, spec: &Key) -> bool {
         return false;
     }
     let n = match value {
-        Value::Integer(i) => i.as_signed().map(|i| i as f64).or(i.as_unsigned().map(|u| u as f64)),
+        Value::Integer(i) => i
+            .as_signed()
+            .map(|i| i as f64)
+            .or(i.as_unsigned().map(|u| u as f64)),
         Value::Real(r) => Some(*r),
         _ => None,
     };
     n.is_some_and(|n| spec.min.is_none_or(|m| n >= m) && spec.max.is_none_or(|m| n <= m))
 }
-

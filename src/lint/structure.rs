@@ -16,7 +16,9 @@ pub fn check(doc: &Document, root: &Dictionary, payloads: &[Payload<'_>], sink: 
         sink.top(
             rules::DUPLICATE_KEY,
             key.clone(),
-            format!("the key {key:?} appears twice in one dictionary; devices may read either value"),
+            format!(
+                "the key {key:?} appears twice in one dictionary; devices may read either value"
+            ),
         );
     }
     let encrypted = encryption(root, sink);
@@ -37,14 +39,21 @@ pub fn check(doc: &Document, root: &Dictionary, payloads: &[Payload<'_>], sink: 
     version(root.get("PayloadVersion"), "PayloadVersion", None, sink);
     if let Some(items) = root.get("PayloadContent").and_then(Value::as_array) {
         if items.is_empty() && !encrypted {
-            sink.top(rules::NO_PAYLOADS, "PayloadContent", "is empty: the profile installs nothing");
+            sink.top(
+                rules::NO_PAYLOADS,
+                "PayloadContent",
+                "is empty: the profile installs nothing",
+            );
         }
         for (i, item) in items.iter().enumerate() {
             if item.as_dictionary().is_none() {
                 sink.top(
                     rules::WRONG_TYPE,
                     format!("PayloadContent[{i}]"),
-                    format!("is a {}; each payload must be a dictionary", type_name(item)),
+                    format!(
+                        "is a {}; each payload must be a dictionary",
+                        type_name(item)
+                    ),
                 );
             }
         }
@@ -163,12 +172,33 @@ fn common(p: &Payload<'_>, sink: &mut Sink) {
     let specific = p.payload_type().and_then(payload::keys_of);
     let mut specs: Vec<KeySpec> = COMMON_KEYS.to_vec();
     specs.extend(specific.unwrap_or_default());
-    keys(p.dict, &specs, specific.is_some(), Some(p), "", sink, |_| false);
-    version(p.dict.get("PayloadVersion"), "PayloadVersion", Some(p), sink);
+    keys(
+        p.dict,
+        &specs,
+        specific.is_some(),
+        Some(p),
+        "",
+        sink,
+        |_| false,
+    );
+    version(
+        p.dict.get("PayloadVersion"),
+        "PayloadVersion",
+        Some(p),
+        sink,
+    );
     if p.payload_type() == Some(scep::PAYLOAD_TYPE)
         && let Some(content) = p.dict.get("PayloadContent").and_then(Value::as_dictionary)
     {
-        keys(content, scep::CONTENT_KEYS, true, Some(p), "PayloadContent", sink, |_| false);
+        keys(
+            content,
+            scep::CONTENT_KEYS,
+            true,
+            Some(p),
+            "PayloadContent",
+            sink,
+            |_| false,
+        );
     }
 }
 
@@ -178,7 +208,12 @@ fn version(value: Option<&Value>, key: &str, p: Option<&Payload<'_>>, sink: &mut
         && v != 1
     {
         let path = p.map_or_else(|| key.to_owned(), |p| p.path(key));
-        sink.nested(rules::NOT_ALLOWED, p, path, format!("is {v}; Apple allows only 1"));
+        sink.nested(
+            rules::NOT_ALLOWED,
+            p,
+            path,
+            format!("is {v}; Apple allows only 1"),
+        );
     }
 }
 

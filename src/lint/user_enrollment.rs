@@ -16,18 +16,30 @@ pub const FORBIDDEN_PAYLOADS: &[(&str, &str)] = &[
     ("com.apple.apn.managed", "APN (cellular access point)"),
     ("com.apple.app.lock", "single app mode"),
     ("com.apple.cellular", "cellular settings"),
-    ("com.apple.declarations", "declarative management declarations"),
+    (
+        "com.apple.declarations",
+        "declarative management declarations",
+    ),
     ("com.apple.dnsSettings.managed", "device-wide encrypted DNS"),
     ("com.apple.domains", "managed domains"),
     ("com.apple.homescreenlayout", "home screen layout"),
     ("com.apple.networkusagerules", "network usage rules"),
     ("com.apple.notificationsettings", "notification settings"),
     ("com.apple.osxserver.account", "macOS Server account"),
-    ("com.apple.profileRemovalPassword", "profile removal password"),
+    (
+        "com.apple.profileRemovalPassword",
+        "profile removal password",
+    ),
     ("com.apple.proxy.http.global", "global HTTP proxy"),
-    ("com.apple.shareddeviceconfiguration", "Shared iPad / lock screen message"),
+    (
+        "com.apple.shareddeviceconfiguration",
+        "Shared iPad / lock screen message",
+    ),
     ("com.apple.tvremote", "Apple TV remote"),
-    ("com.apple.vpn.managed", "device-wide VPN (per-app VPN is allowed)"),
+    (
+        "com.apple.vpn.managed",
+        "device-wide VPN (per-app VPN is allowed)",
+    ),
 ];
 
 /// Top-level keys forbidden under User Enrollment on iOS (Apple: TopLevel).
@@ -215,6 +227,36 @@ pub const RESTRICTIONS_FORBIDDEN: &[&str] = &[
     "safariAllowPopups",
     "whitelistedAppBundleIDs",
 ];
+
+/// The lists above in the shape of
+/// [`super::schema::Schema::user_enrollment_facts`], for comparing them.
+pub fn facts() -> super::schema::UserEnrollmentFacts {
+    let pairs = |table: &[(&str, &[&str])]| {
+        let mut v: Vec<(String, String)> = table
+            .iter()
+            .flat_map(|(t, keys)| keys.iter().map(move |k| ((*t).to_owned(), (*k).to_owned())))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut forbidden_keys = pairs(FORBIDDEN_KEYS);
+    forbidden_keys.extend(
+        FORBIDDEN_TOP_LEVEL_KEYS
+            .iter()
+            .map(|k| ("TopLevel".to_owned(), (*k).to_owned())),
+    );
+    forbidden_keys.sort();
+    let mut forbidden_payloads: Vec<String> = FORBIDDEN_PAYLOADS
+        .iter()
+        .map(|(t, _)| (*t).to_owned())
+        .collect();
+    forbidden_payloads.sort();
+    super::schema::UserEnrollmentFacts {
+        forbidden_payloads,
+        forbidden_keys,
+        ignored_keys: pairs(IGNORED_KEYS),
+    }
+}
 
 fn listed<'a>(table: &'a [(&str, &[&str])], payload_type: &str) -> &'a [&'a str] {
     table

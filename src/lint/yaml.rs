@@ -137,10 +137,7 @@ mod tests {
 
     #[test]
     fn recursive_alias_is_an_index() {
-        let doc = Doc::parse(
-            "keys: &a\n- key: item\n  subkeys: *a\nother: *a\n",
-        )
-        .unwrap();
+        let doc = Doc::parse("keys: &a\n- key: item\n  subkeys: *a\nother: *a\n").unwrap();
         let keys = doc.get(doc.root(), "keys").unwrap();
         let item = doc.items(keys)[0];
         assert_eq!(doc.get(item, "subkeys"), Some(keys));

@@ -24,7 +24,10 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec::optional("ServerCapabilities", T::Array),
     KeySpec::optional("CheckOutWhenRemoved", T::Boolean),
     KeySpec::optional("RequiredAppIDForMDM", T::Integer),
-    KeySpec::optional("PromptUserToAllowBootstrapTokenForAuthentication", T::Boolean),
+    KeySpec::optional(
+        "PromptUserToAllowBootstrapTokenForAuthentication",
+        T::Boolean,
+    ),
 ];
 
 /// Apple: `IdentityCertificateUUID` is "the UUID of the certificate payload

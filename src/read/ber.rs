@@ -103,7 +103,10 @@ impl<'a> Tlv<'a> {
 pub fn parse(input: &[u8]) -> Result<Tlv<'_>, String> {
     let (tlv, rest) = read(input, 0)?;
     if !rest.is_empty() {
-        return Err(format!("{} bytes after the end of the structure", rest.len()));
+        return Err(format!(
+            "{} bytes after the end of the structure",
+            rest.len()
+        ));
     }
     Ok(tlv)
 }
@@ -150,7 +153,9 @@ fn read(input: &[u8], depth: usize) -> Result<(Tlv<'_>, &[u8]), String> {
         }
         let bytes = input.get(2..2 + n).ok_or_else(truncated)?;
         at += n;
-        bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+        bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
     };
     let end = at.checked_add(len).ok_or_else(truncated)?;
     let body = input.get(at..end).ok_or_else(truncated)?;
@@ -174,13 +179,19 @@ mod tests {
             0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
         ];
         let seq = parse(&der).unwrap();
-        assert_eq!(seq.children().unwrap()[0].oid().unwrap(), "1.2.840.113549.1.7.1");
+        assert_eq!(
+            seq.children().unwrap()[0].oid().unwrap(),
+            "1.2.840.113549.1.7.1"
+        );
         let mut ber = vec![0x30, 0x80];
         ber.extend_from_slice(&der[2..]);
         ber.extend_from_slice(&[0, 0]);
         let seq = parse(&ber).unwrap();
         assert_eq!(seq.raw.len(), ber.len());
-        assert_eq!(seq.children().unwrap()[0].oid().unwrap(), "1.2.840.113549.1.7.1");
+        assert_eq!(
+            seq.children().unwrap()[0].oid().unwrap(),
+            "1.2.840.113549.1.7.1"
+        );
     }
 
     #[test]

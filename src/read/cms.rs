@@ -71,7 +71,10 @@ pub struct SignerInfo {
 #[derive(Debug, Clone)]
 pub enum SignerId {
     /// `issuerAndSerialNumber`: the issuer's DER Name and the serial's bytes.
-    IssuerSerial { issuer: Vec<u8>, serial: Vec<u8> },
+    IssuerSerial {
+        issuer: Vec<u8>,
+        serial: Vec<u8>,
+    },
     SubjectKeyId(Vec<u8>),
 }
 
@@ -132,9 +135,7 @@ pub fn signed_data(der: &[u8]) -> Result<SignedData, String> {
     let (content_type, body) = content_info(der)?;
     if content_type != SIGNED_DATA {
         return Err(match content_type.as_str() {
-            ENVELOPED_DATA => {
-                "is CMS EnvelopedData (encrypted), not a signed profile".to_owned()
-            }
+            ENVELOPED_DATA => "is CMS EnvelopedData (encrypted), not a signed profile".to_owned(),
             other => format!("is CMS of type {other}, not SignedData"),
         });
     }
@@ -145,10 +146,7 @@ pub fn signed_data(der: &[u8]) -> Result<SignedData, String> {
         .get(2)
         .ok_or("SignedData is truncated (no encapContentInfo)")?;
     let encap = expect(encap, ber::SEQUENCE, "encapContentInfo")?.children()?;
-    let inner_type = encap
-        .first()
-        .ok_or("encapContentInfo is empty")?
-        .oid()?;
+    let inner_type = encap.first().ok_or("encapContentInfo is empty")?.oid()?;
     if inner_type != DATA {
         return Err(format!("signs content of type {inner_type}, not data"));
     }
@@ -334,7 +332,9 @@ pub fn envelope(der: &[u8]) -> Result<Envelope, String> {
             .unwrap_or_else(|| "a recipient named by key identifier".to_owned());
         recipients.push(described);
     }
-    let enc = rest.get(1).ok_or("EnvelopedData has no encryptedContentInfo")?;
+    let enc = rest
+        .get(1)
+        .ok_or("EnvelopedData has no encryptedContentInfo")?;
     let enc = expect(enc, ber::SEQUENCE, "encryptedContentInfo")?.children()?;
     let cipher = algorithm_name(&algorithm(enc.get(1), "contentEncryptionAlgorithm")?);
     Ok(Envelope { cipher, recipients })

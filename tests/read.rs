@@ -1,0 +1,193 @@
+//! Untrusted input: every reader (verify, inspect, lint, decrypt, sign, the
+//! settings loader) turns hostile files into one clear error, exit 1, no
+//! panic, hang or memory blow-up. Cases found by fuzzing live in
+//! fixtures/fuzz/ and run here too.
+
+mod common;
+use common::*;
+
+/// Runs every profile reader on `path`; each must fail cleanly with `want`
+/// in its message.
+fn all_readers_refuse(path: &std::path::Path, want: &str) {
+    let p = path.display().to_string();
+    let device = cert("device.pem").display().to_string();
+    let key = cert("device.key").display().to_string();
+    for args in [
+        vec!["inspect", &p],
+        vec!["verify", &p],
+        vec!["decrypt", &p, "--cert", &device, "--key", &key],
+    ] {
+        let err = fails(aspen(&args));
+        assert!(
+            err.starts_with("aspen: error: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+    }
+    let out = aspen(&["lint", "--json", &p]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = &json["files"][0]["findings"][0];
+    assert_eq!(finding["code"], "ASP000");
+    assert!(
+        finding["message"].as_str().unwrap().contains(want),
+        "{finding}"
+    );
+}
+
+fn write(ws: &Workspace, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = ws.path(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn deep_nesting_bad_utf8_and_empty_files() {
+    let ws = Workspace::new("");
+    let deep = format!(
+        "<?xml version=\"1.0\"?><plist version=\"1.0\">{}{}</plist>",
+        "<array>".repeat(100_000),
+        "</array>".repeat(100_000)
+    );
+    all_readers_refuse(
+        &write(&ws, "deep.plist", deep.as_bytes()),
+        "nests deeper than 64 levels",
+    );
+    let mut bad = b"<?xml version=\"1.0\"?><plist><string>".to_vec();
+    bad.extend_from_slice(b"\xc3\x28</string></plist>");
+    all_readers_refuse(
+        &write(&ws, "utf8.plist", &bad),
+        "is not UTF-8 text (invalid byte at offset 36)",
+    );
+    all_readers_refuse(&write(&ws, "empty.plist", b""), "is empty");
+}
+
+#[test]
+fn size_is_capped_even_for_endless_files() {
+    let ws = Workspace::new("");
+    let big = ws.path("big.mobileconfig");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((16 << 20) + 1)
+        .unwrap();
+    all_readers_refuse(&big, "is larger than 16 MiB");
+    // /dev/zero claims size 0 and never ends.
+    #[cfg(target_os = "linux")]
+    all_readers_refuse(std::path::Path::new("/dev/zero"), "is larger than 16 MiB");
+}
+
+/// bplist00 with 1-byte offsets and references.
+fn bplist(objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"bplist00".to_vec();
+    let mut offsets = Vec::new();
+    for o in objects {
+        offsets.push(out.len() as u8);
+        out.extend_from_slice(o);
+    }
+    let table = out.len() as u64;
+    out.extend_from_slice(&offsets);
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 1, 1]);
+    out.extend_from_slice(&(objects.len() as u64).to_be_bytes());
+    out.extend_from_slice(&0u64.to_be_bytes());
+    out.extend_from_slice(&table.to_be_bytes());
+    out
+}
+
+#[test]
+fn binary_plist_cycles_and_reference_bombs() {
+    let ws = Workspace::new("");
+    // A dictionary whose value is the dictionary itself.
+    let cycle = bplist(&[vec![0xD1, 0x01, 0x00], vec![0x51, b'k']]);
+    all_readers_refuse(&write(&ws, "cycle.plist", &cycle), "is not a valid plist");
+    // 40 arrays, each holding the next twice: 2^40 values once expanded.
+    let mut objects: Vec<Vec<u8>> = (0..40u8).map(|i| vec![0xA2, i + 1, i + 1]).collect();
+    objects.push(vec![0x51, b'x']);
+    all_readers_refuse(
+        &write(&ws, "bomb.plist", &bplist(&objects)),
+        "holds more than 1000000 values",
+    );
+}
+
+#[test]
+fn pem_armoured_and_enveloped_cms_are_named() {
+    let ws = Workspace::new("");
+    all_readers_refuse(
+        &write(
+            &ws,
+            "pem.mobileconfig",
+            b"-----BEGIN PKCS7-----\nMIIB\n-----END PKCS7-----\n",
+        ),
+        "is PEM text; a signed profile is DER",
+    );
+    // CMS EnvelopedData where a signed profile should be.
+    let enc = ws.path("enc.der");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "cms", "-encrypt", "-aes256", "-binary", "-outform", "DER", "-in",
+        ])
+        .arg(cert("ca.pem"))
+        .arg("-out")
+        .arg(&enc)
+        .arg(cert("device.pem"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    all_readers_refuse(
+        &enc,
+        "is CMS EnvelopedData (encrypted), not a signed profile",
+    );
+}
+
+#[test]
+fn sign_and_settings_read_through_the_caps() {
+    let ws = Workspace::new(
+        &demo_settings().replace(&cert("ca.pem").display().to_string(), "/dev/zero"),
+    );
+    let config = ws.settings().display().to_string();
+    let err = fails(aspen(&["profile", "device", "-c", &config]));
+    assert!(
+        err.contains("anchor[0].certificate") && err.contains("larger than 1 MiB"),
+        "{err}"
+    );
+    let signer = cert("signer.pem").display().to_string();
+    let key = cert("signer.key").display().to_string();
+    let err = fails(aspen(&[
+        "sign",
+        "/dev/zero",
+        "--cert",
+        &signer,
+        "--key",
+        &key,
+    ]));
+    assert!(err.contains("is larger than 16 MiB"), "{err}");
+}
+
+/// Inputs the fuzzers found or that exercise what they found (see
+/// fixtures/fuzz/README.md): each is refused cleanly by every reader.
+#[test]
+fn fuzz_regressions_fail_cleanly() {
+    let dir = fixture("fuzz");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            continue;
+        }
+        for cmd in ["inspect", "lint", "verify"] {
+            let out = aspen(&[cmd, &path.display().to_string()]);
+            let code = out.status.code();
+            assert!(
+                code == Some(0) || code == Some(1),
+                "{cmd} {}: {code:?} {}",
+                path.display(),
+                stderr(&out)
+            );
+            assert!(
+                !stderr(&out).contains("panicked"),
+                "{cmd} {}",
+                path.display()
+            );
+        }
+        n += 1;
+    }
+    assert!(n > 0, "no fuzz regression inputs in {}", dir.display());
+}

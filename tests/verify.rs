@@ -1,0 +1,221 @@
+//! `aspen verify` against OpenSSL: what openssl signs, aspen verifies; what
+//! aspen signs, openssl verifies; tampering, wrong roots, expired signers,
+//! unsigned and detached files fail with the reason.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn demo_profile(ws: &Workspace, name: &str, extra: &[&str]) -> String {
+    let out = ws.path(name).display().to_string();
+    let config = ws.settings().display().to_string();
+    let mut args = vec!["profile", "device", "-c", &config, "-o", &out];
+    args.extend_from_slice(extra);
+    ok(aspen(&args));
+    out
+}
+
+/// Signs `input` with `openssl smime -sign -nodetach -outform der -binary`.
+fn openssl_sign(input: &str, output: &Path, signer: &str, extra: &[&str]) {
+    let status = Command::new("openssl")
+        .args([
+            "smime",
+            "-sign",
+            "-nodetach",
+            "-outform",
+            "der",
+            "-binary",
+            "-in",
+            input,
+        ])
+        .arg("-out")
+        .arg(output)
+        .arg("-signer")
+        .arg(cert(&format!("{signer}.pem")))
+        .arg("-inkey")
+        .arg(cert(&format!("{signer}.key")))
+        .arg("-certfile")
+        .arg(cert("intermediate.pem"))
+        .args(extra)
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+}
+
+fn ca() -> String {
+    cert("ca.pem").display().to_string()
+}
+
+#[test]
+fn aspens_signature_verifies_with_openssl_and_aspen() {
+    let ws = Workspace::new(&demo_settings());
+    let signed = demo_profile(&ws, "signed.mobileconfig", &[]);
+    let content = openssl_verify(Path::new(&signed), &cert("ca.pem")).expect("openssl verifies");
+    assert!(content.starts_with(b"<?xml"));
+    let text = String::from_utf8(ok(aspen(&["verify", &signed, "--ca", &ca()]))).unwrap();
+    for want in [
+        "signature:  matches the content",
+        "signer:     O=Aspen TEST ONLY, CN=Aspen Test Profile Signer RSA (TEST ONLY)",
+        "issuer:     O=Aspen TEST ONLY, CN=Aspen Test Intermediate CA (TEST ONLY)",
+        "SHA-256 digest, RSA signature",
+        "carries:    2 certificate(s)",
+        "chain:      trusted: O=Aspen TEST ONLY, CN=Aspen Test Profile Signer RSA (TEST ONLY) → O=Aspen TEST ONLY, CN=Aspen Test Intermediate CA (TEST ONLY) → O=Aspen TEST ONLY, CN=Aspen Test Root CA (TEST ONLY)",
+        "result:     OK",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // JSON, checked field by field.
+    let json: serde_json::Value =
+        serde_json::from_slice(&ok(aspen(&["verify", "--json", &signed]))).unwrap();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["chain"], serde_json::Value::Null);
+    assert_eq!(json["signers"][0]["digest_algorithm"], "SHA-256");
+    assert_eq!(json["signers"][0]["validity"], "valid");
+    assert_eq!(json["certificates"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn openssl_signed_profiles_verify_rsa_ecdsa_and_ber() {
+    let ws = Workspace::new(&demo_settings());
+    let plain = demo_profile(&ws, "plain.mobileconfig", &["--unsigned"]);
+    for (signer, extra, digest) in [
+        ("signer", &[][..], "SHA-256"),
+        ("signer-ec", &[][..], "SHA-256"),
+        ("signer-p384", &["-md", "sha384"][..], "SHA-384"),
+        // -stream writes indefinite-length BER: aspen's reader must cope.
+        ("signer", &["-stream"][..], "SHA-256"),
+    ] {
+        let out = ws.path(&format!("{signer}-{}.der", extra.len()));
+        openssl_sign(&plain, &out, signer, extra);
+        let out = out.display().to_string();
+        let json: serde_json::Value =
+            serde_json::from_slice(&ok(aspen(&["verify", "--json", &out, "--ca", &ca()]))).unwrap();
+        assert_eq!(json["valid"], true, "{signer} {extra:?}");
+        assert_eq!(
+            json["signers"][0]["digest_algorithm"], digest,
+            "{signer} {extra:?}"
+        );
+        assert_eq!(json["chain"].as_array().unwrap().len(), 3);
+        // And the content is the plist we signed.
+        let inspected: serde_json::Value =
+            serde_json::from_slice(&ok(aspen(&["inspect", "--json", &out]))).unwrap();
+        assert_eq!(inspected["enrollment"]["kind"], "device");
+    }
+}
+
+#[test]
+fn a_flipped_byte_fails() {
+    let ws = Workspace::new(&demo_settings());
+    let signed = demo_profile(&ws, "signed.mobileconfig", &[]);
+    let mut bytes = std::fs::read(&signed).unwrap();
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"Contoso")
+        .expect("content is in the DER");
+    bytes[at] = b'K';
+    let tampered = ws.path("tampered.mobileconfig");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let tampered = tampered.display().to_string();
+    assert!(openssl_verify(Path::new(&tampered), &cert("ca.pem")).is_err());
+    let err = fails(aspen(&["verify", &tampered, "--ca", &ca()]));
+    assert!(
+        err.contains(
+            "the signature does not match the content: the profile was changed after signing"
+        ),
+        "{err}"
+    );
+    // Lint reports it too.
+    let out = aspen(&["lint", &tampered]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ASP060"));
+}
+
+#[test]
+fn wrong_ca_fails() {
+    let ws = Workspace::new(&demo_settings());
+    let signed = demo_profile(&ws, "signed.mobileconfig", &[]);
+    let other = cert("other-ca.pem").display().to_string();
+    let err = fails(aspen(&["verify", &signed, "--ca", &other]));
+    assert!(
+        err.contains(
+            "the certificate chain does not verify: unable to get local issuer certificate"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn expired_signer_fails_unless_allowed() {
+    let ws = Workspace::new(&demo_settings());
+    let plain = demo_profile(&ws, "plain.mobileconfig", &["--unsigned"]);
+    let out = ws.path("expired.der");
+    openssl_sign(&plain, &out, "expired", &[]);
+    let out = out.display().to_string();
+    let err = fails(aspen(&["verify", &out]));
+    assert!(
+        err.contains("the signing certificate O=Aspen TEST ONLY, CN=Aspen Test Expired Signer (TEST ONLY) is expired"),
+        "{err}"
+    );
+    let err = fails(aspen(&["verify", &out, "--ca", &ca()]));
+    assert!(err.contains("is expired"), "{err}");
+    ok(aspen(&["verify", &out, "--allow-expired"]));
+    let text = String::from_utf8(ok(aspen(&[
+        "verify",
+        &out,
+        "--allow-expired",
+        "--ca",
+        &ca(),
+    ])))
+    .unwrap();
+    assert!(
+        text.contains("(expired)") && text.contains("chain:      trusted"),
+        "{text}"
+    );
+    // Lint warns about it.
+    let out = aspen(&["lint", "--json", &out]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["files"][0]["findings"][0]["code"], "ASP061");
+}
+
+#[test]
+fn unsigned_detached_and_truncated_files_fail() {
+    let ws = Workspace::new(&demo_settings());
+    let plain = demo_profile(&ws, "plain.mobileconfig", &["--unsigned"]);
+    let err = fails(aspen(&["verify", &plain]));
+    assert!(err.contains("is not signed"), "{err}");
+
+    // A detached signature: valid CMS, but no profile inside.
+    let detached = ws.path("detached.der");
+    let status = Command::new("openssl")
+        .args([
+            "smime", "-sign", "-outform", "der", "-binary", "-in", &plain,
+        ])
+        .arg("-out")
+        .arg(&detached)
+        .arg("-signer")
+        .arg(cert("signer.pem"))
+        .arg("-inkey")
+        .arg(cert("signer.key"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let err = fails(aspen(&["verify", &detached.display().to_string()]));
+    assert!(
+        err.contains("carries no content (a detached signature)"),
+        "{err}"
+    );
+
+    let signed = demo_profile(&ws, "signed.mobileconfig", &[]);
+    let bytes = std::fs::read(&signed).unwrap();
+    for cut in [1, 2, 100, bytes.len() / 2, bytes.len() - 1] {
+        let t = ws.path("truncated.der");
+        std::fs::write(&t, &bytes[..cut]).unwrap();
+        let err = fails(aspen(&["verify", &t.display().to_string()]));
+        assert!(
+            err.contains("is not a readable signed profile"),
+            "cut {cut}: {err}"
+        );
+    }
+}
