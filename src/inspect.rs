@@ -166,7 +166,7 @@ pub fn inspect(doc: &Document, show_secrets: bool) -> Inspection {
                     .dict
                     .get("PayloadContent")
                     .and_then(Value::as_data)
-                    .and_then(|b| certificate(b)),
+                    .and_then(certificate),
                 _ => None,
             };
             let mut references = Vec::new();

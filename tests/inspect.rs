@@ -46,10 +46,18 @@ fn tree_shows_signer_kind_payloads_and_masks_the_challenge() {
     );
 }
 
+/// Profile arguments, expected kind, Managed Apple ID and number of rights.
+type Case = (
+    &'static [&'static str],
+    &'static str,
+    Option<&'static str>,
+    Option<usize>,
+);
+
 #[test]
 fn json_is_stable_and_decodes_each_kind() {
     let ws = Workspace::new(&demo_settings());
-    let cases: &[(&[&str], &str, Option<&str>, Option<usize>)] = &[
+    let cases: &[Case] = &[
         (&["device"], "device", None, Some(13)),
         (&["device", "--owner", "personal"], "device", None, Some(11)),
         (

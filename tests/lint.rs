@@ -50,6 +50,9 @@ fn lint(args: &[&str]) -> (i32, Vec<(String, String)>) {
     (code, findings)
 }
 
+/// A fixture, its expected exit status and findings (code, path).
+type Case = (&'static str, i32, &'static [(&'static str, &'static str)]);
+
 fn codes(findings: &[(String, String)]) -> Vec<&str> {
     findings.iter().map(|(c, _)| c.as_str()).collect()
 }
@@ -58,7 +61,7 @@ fn codes(findings: &[(String, String)]) -> Vec<&str> {
 /// of the built-in rules.
 #[test]
 fn corpus_gives_exact_codes_and_exit_status() {
-    let cases: &[(&str, i32, &[(&str, &str)])] = &[
+    let cases: &[Case] = &[
         ("ok-device", 0, &[]),
         ("ok-device-binary", 0, &[]),
         ("ok-byod", 0, &[]),
@@ -287,7 +290,7 @@ fn text_output_names_code_severity_path_and_payload() {
 fn schema_checks_what_the_built_in_rules_do_not_know() {
     let Some(dir) = schema_dir() else { return };
     let dir = dir.display().to_string();
-    let cases: &[(&str, i32, &[(&str, &str)])] = &[
+    let cases: &[Case] = &[
         (
             "schema-target-device-type",
             1,

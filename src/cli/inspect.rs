@@ -137,7 +137,13 @@ fn render(v: &Inspection) -> String {
             let target = match r.target {
                 Some(i) => format!(
                     "→ [{i}] {}",
-                    v.payloads[i].payload_type.as_deref().unwrap_or("?")
+                    // `i` is the PayloadContent index; items that are not
+                    // dictionaries have no view, so look it up.
+                    v.payloads
+                        .iter()
+                        .find(|p| p.index == i)
+                        .and_then(|p| p.payload_type.as_deref())
+                        .unwrap_or("?")
                 ),
                 None => "→ NO SUCH PAYLOAD".into(),
             };

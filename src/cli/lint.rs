@@ -95,6 +95,7 @@ fn render(out: &Output) -> String {
     let mut text = String::new();
     for f in &out.files {
         let mode = match (&f.report.detected, f.report.user_enrollment_rules) {
+            _ if f.report.encrypted => "payloads encrypted".to_owned(),
             (Some(d), true) => format!("{}; User Enrollment rules applied", d.describe()),
             (Some(d), false) => d.describe().to_owned(),
             (None, true) => "no MDM payload; User Enrollment rules applied".into(),

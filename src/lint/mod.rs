@@ -401,3 +401,13 @@ pub fn lint(doc: &Document, options: &Options<'_>) -> Report {
 pub fn type_name(value: &Value) -> &'static str {
     crate::payload::ValueType::of(value).map_or("UID", |t| t.name())
 }
+
+/// `an integer`, `a string`: a type name with its article.
+pub fn a(name: &str) -> String {
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
+}

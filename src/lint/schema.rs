@@ -5,7 +5,7 @@
 //! Nothing of Apple's files is built into aspen.
 
 use super::yaml::{Doc, NodeId};
-use super::{Payload, Sink, rules, type_name};
+use super::{Payload, Sink, a, rules, type_name};
 use crate::error::{Error, Result};
 use crate::payload::ValueType;
 use plist::{Dictionary, Value};
@@ -355,7 +355,7 @@ impl<'a> Checker<'a, '_> {
                         self.report(
                             rules::WRONG_TYPE,
                             here,
-                            format!("must be a {}, not a {}", t.name(), type_name(value)),
+                            format!("must be {}, not {}", a(t.name()), a(type_name(value))),
                         );
                     }
                 }
@@ -401,7 +401,7 @@ impl<'a> Checker<'a, '_> {
             self.report(
                 rules::WRONG_TYPE,
                 path,
-                format!("must be a {}, not a {}", t.name(), type_name(value)),
+                format!("must be {}, not {}", a(t.name()), a(type_name(value))),
             );
             return;
         }

@@ -2,7 +2,7 @@
 //! payload has (Apple: CommonPayloadKeys), identifiers and UUIDs, and the
 //! key types of the payloads aspen writes.
 
-use super::{Payload, Sink, rules, type_name};
+use super::{Payload, Sink, a, rules, type_name};
 use crate::encrypt::{ENCRYPTED_KEY, IS_ENCRYPTED_KEY};
 use crate::payload::{self, COMMON_KEYS, KeySpec, is_uuid_syntax, scep};
 use crate::profile::{TOP_LEVEL_KEYS, TOP_LEVEL_TYPE};
@@ -51,8 +51,8 @@ pub fn check(doc: &Document, root: &Dictionary, payloads: &[Payload<'_>], sink: 
                     rules::WRONG_TYPE,
                     format!("PayloadContent[{i}]"),
                     format!(
-                        "is a {}; each payload must be a dictionary",
-                        type_name(item)
+                        "is {}; each payload must be a dictionary",
+                        a(type_name(item))
                     ),
                 );
             }
@@ -146,7 +146,7 @@ pub fn keys(
                 rules::WRONG_TYPE,
                 payload,
                 path(key),
-                format!("must be a {}, not a {}", spec.ty.name(), type_name(value)),
+                format!("must be {}, not {}", a(spec.ty.name()), a(type_name(value))),
             ),
             Some(_) => {}
             None if complete => {

@@ -268,7 +268,7 @@ fn listed<'a>(table: &'a [(&str, &[&str])], payload_type: &str) -> &'a [&'a str]
 
 pub fn check(root: &Dictionary, payloads: &[Payload<'_>], sink: &mut Sink) {
     for key in FORBIDDEN_TOP_LEVEL_KEYS {
-        if root.contains_key(*key) {
+        if root.contains_key(key) {
             sink.top(
                 rules::UE_FORBIDDEN_KEY,
                 *key,

@@ -287,7 +287,7 @@ fn format_time(t: &str) -> String {
 pub struct Envelope {
     /// Content encryption algorithm (e.g. `AES-256-CBC`).
     pub cipher: String,
-    /// Each recipient as `issuer, serial` (key transport recipients only).
+    /// Each recipient's certificate as `serial … (issuer …)`.
     pub recipients: Vec<String>,
 }
 
@@ -324,9 +324,9 @@ pub fn envelope(der: &[u8]) -> Result<Envelope, String> {
                 let issuer = openssl::x509::X509Name::from_der(ias.first()?.raw).ok()?;
                 let serial = ias.get(1)?;
                 Some(format!(
-                    "{}, serial {}",
-                    crate::sign::name_to_string(&issuer),
-                    hex(serial.body)
+                    "serial {} (issuer {})",
+                    hex(serial.body),
+                    crate::sign::name_to_string(&issuer)
                 ))
             })
             .unwrap_or_else(|| "a recipient named by key identifier".to_owned());
