@@ -4,9 +4,9 @@
 mod bulk;
 mod decrypt;
 mod init;
+mod inspect;
 mod invite;
 mod issued;
-mod inspect;
 mod lint;
 mod profile;
 mod resolve;

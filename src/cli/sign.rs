@@ -66,7 +66,12 @@ fn read_profile(path: &std::path::Path) -> Result<Vec<u8>> {
             "looks like a signed (DER) profile already; sign the unsigned plist",
         ));
     }
-    let (value, _, _) = crate::read::parse_plist(&bytes).map_err(|e| fail(&e))?;
+    let (value, _, _) = crate::read::parse_plist(&bytes).map_err(|e| {
+        fail(&format!(
+            "is not a property list ({})",
+            e.trim_start_matches("is ")
+        ))
+    })?;
     let payload_type = value
         .as_dictionary()
         .and_then(|d| d.get("PayloadType"))
