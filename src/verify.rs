@@ -6,7 +6,7 @@
 use crate::read::cms::{self, SignedData};
 use crate::read::{Document, Signed};
 use crate::sign::name_to_string;
-use openssl::asn1::{Asn1Time, Asn1TimeRef};
+use openssl::asn1::Asn1Time;
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::stack::Stack;
 use openssl::x509::X509PurposeId;
@@ -45,15 +45,11 @@ impl CertInfo {
                 .to_bn()
                 .map(|b| cms::hex(&b.to_vec()))
                 .unwrap_or_default(),
-            not_before: time(cert.not_before()),
-            not_after: time(cert.not_after()),
+            not_before: cert.not_before().to_string(),
+            not_after: cert.not_after().to_string(),
             self_signed: cert.issued(cert) == X509VerifyResult::OK,
         }
     }
-}
-
-fn time(t: &Asn1TimeRef) -> String {
-    t.to_string()
 }
 
 /// One signer, as the file describes it.

@@ -405,6 +405,18 @@ impl<'a> Checker<'a, '_> {
             );
             return;
         }
+        // Secrets (passwords, challenges) are never echoed in findings.
+        let secret = crate::payload::is_secret(
+            self.payload.and_then(|p| p.payload_type()).unwrap_or(""),
+            &spec.name,
+        );
+        let shown = |v: &Value| {
+            if secret {
+                crate::inspect::MASK.to_owned()
+            } else {
+                scalar_text(v).unwrap_or_default()
+            }
+        };
         if !spec.rangelist.is_empty()
             && let Some(text) = scalar_text(value)
             && !spec.rangelist.contains(&text)
@@ -413,7 +425,11 @@ impl<'a> Checker<'a, '_> {
             self.report(
                 rules::NOT_ALLOWED,
                 path.clone(),
-                format!("is {text}; Apple allows {}", spec.rangelist.join(", ")),
+                format!(
+                    "is {}; Apple allows {}",
+                    if secret { crate::inspect::MASK } else { &text },
+                    spec.rangelist.join(", ")
+                ),
             );
         } else if spec.rangelist.is_empty()
             && (spec.min.is_some() || spec.max.is_some())
@@ -424,7 +440,7 @@ impl<'a> Checker<'a, '_> {
                 path.clone(),
                 format!(
                     "is {}; Apple allows {} to {}",
-                    scalar_text(value).unwrap_or_default(),
+                    shown(value),
                     spec.min.map_or("-∞".into(), |m| m.to_string()),
                     spec.max.map_or("∞".into(), |m| m.to_string())
                 ),
@@ -436,7 +452,15 @@ impl<'a> Checker<'a, '_> {
             self.report(
                 rules::BAD_FORMAT,
                 path.clone(),
-                format!("{s:?} does not match Apple's format {}", re.as_str()),
+                format!(
+                    "{} does not match Apple's format {}",
+                    if secret {
+                        crate::inspect::MASK.to_owned()
+                    } else {
+                        format!("{s:?}")
+                    },
+                    re.as_str()
+                ),
             );
         }
         let Some(list) = spec.subkeys else { return };

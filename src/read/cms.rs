@@ -124,11 +124,6 @@ fn expect<'a, 'b>(tlv: &'b Tlv<'a>, tag: u8, what: &str) -> Result<&'b Tlv<'a>, 
     }
 }
 
-/// The content type OID of a CMS structure (e.g. [`SIGNED_DATA`]).
-pub fn content_type(der: &[u8]) -> Result<String, String> {
-    content_info(der).map(|(t, _)| t)
-}
-
 /// Reads a SignedData. Fails when the structure is malformed or carries no
 /// content (a detached signature is not a profile).
 pub fn signed_data(der: &[u8]) -> Result<SignedData, String> {
