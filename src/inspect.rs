@@ -11,6 +11,7 @@ use crate::verify::{self, CertInfo, SignerReport};
 use plist::Value;
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
+use std::collections::HashMap;
 
 /// Shown instead of a secret.
 pub const MASK: &str = "********";
@@ -144,13 +145,13 @@ pub fn inspect(doc: &Document, show_secrets: bool) -> Inspection {
                 .map(rights),
         }
     });
-    let uuid_index: Vec<(String, usize)> = items
-        .iter()
-        .filter_map(|p| {
-            p.str("PayloadUUID")
-                .map(|u| (u.to_ascii_uppercase(), p.index))
-        })
-        .collect();
+    // First payload of each upper-case UUID, so references resolve in O(1).
+    let mut uuid_index: HashMap<String, usize> = HashMap::new();
+    for p in &items {
+        if let Some(u) = p.str("PayloadUUID") {
+            uuid_index.entry(u.to_ascii_uppercase()).or_insert(p.index);
+        }
+    }
     let payloads = items
         .iter()
         .map(|p| {
@@ -171,10 +172,7 @@ pub fn inspect(doc: &Document, show_secrets: bool) -> Inspection {
             };
             let mut references = Vec::new();
             let mut refer = |key: String, uuid: &str| {
-                let target = uuid_index
-                    .iter()
-                    .find(|(u, _)| *u == uuid.to_ascii_uppercase())
-                    .map(|&(_, i)| i);
+                let target = uuid_index.get(&uuid.to_ascii_uppercase()).copied();
                 references.push(Reference {
                     key,
                     uuid: uuid.to_owned(),

@@ -191,3 +191,51 @@ fn fuzz_regressions_fail_cleanly() {
     }
     assert!(n > 0, "no fuzz regression inputs in {}", dir.display());
 }
+
+/// Thousands of payloads and references: every check stays linear (an
+/// O(n²) duplicate or reference lookup would take minutes here).
+#[test]
+fn many_payloads_and_references() {
+    let ws = Workspace::new("");
+    let n = 20_000;
+    let mut payloads = String::new();
+    let mut pins = String::new();
+    for i in 0..n {
+        let uuid = format!("00000000-0000-4000-8000-{i:012}");
+        payloads.push_str(&format!(
+            "<dict><key>PayloadType</key><string>com.apple.security.root</string><key>PayloadVersion</key><integer>1</integer><key>PayloadIdentifier</key><string>same</string><key>PayloadUUID</key><string>{uuid}</string></dict>"
+        ));
+        pins.push_str(&format!("<string>{uuid}</string>"));
+    }
+    let mdm = format!(
+        "<dict><key>PayloadType</key><string>com.apple.mdm</string><key>PayloadVersion</key><integer>1</integer><key>PayloadIdentifier</key><string>mdm</string><key>PayloadUUID</key><string>11111111-0000-4000-8000-000000000000</string><key>IdentityCertificateUUID</key><string>00000000-0000-4000-8000-000000000000</string><key>Topic</key><string>com.apple.mgmt.x</string><key>ServerURL</key><string>https://mdm.example.com</string><key>ServerURLPinningCertificateUUIDs</key><array>{pins}</array></dict>"
+    );
+    let xml = format!(
+        "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>PayloadType</key><string>Configuration</string><key>PayloadVersion</key><integer>1</integer><key>PayloadIdentifier</key><string>p</string><key>PayloadUUID</key><string>22222222-0000-4000-8000-000000000000</string><key>PayloadContent</key><array>{payloads}{mdm}</array></dict></plist>"
+    );
+    let path = write(&ws, "many.mobileconfig", xml.as_bytes());
+    let out = aspen(&["lint", "--json", &path.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = json["files"][0]["findings"].as_array().unwrap();
+    let count = |code: &str| findings.iter().filter(|f| f["code"] == code).count();
+    // Every root payload after the first repeats the identifier "same"; each
+    // lacks its certificate; the identity reference names a root payload.
+    assert_eq!(count("ASP007"), n - 1);
+    assert_eq!(count("ASP002"), n);
+    assert_eq!(count("ASP021"), 1);
+    assert_eq!(count("ASP020"), 0);
+    let inspected: serde_json::Value = serde_json::from_slice(&ok(aspen(&[
+        "inspect",
+        "--json",
+        &path.display().to_string(),
+    ])))
+    .unwrap();
+    assert_eq!(
+        inspected["payloads"][n]["references"]
+            .as_array()
+            .unwrap()
+            .len(),
+        n + 1
+    );
+}

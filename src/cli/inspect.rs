@@ -140,9 +140,9 @@ fn render(v: &Inspection) -> String {
                     // `i` is the PayloadContent index; items that are not
                     // dictionaries have no view, so look it up.
                     v.payloads
-                        .iter()
-                        .find(|p| p.index == i)
-                        .and_then(|p| p.payload_type.as_deref())
+                        .binary_search_by_key(&i, |p| p.index)
+                        .ok()
+                        .and_then(|at| v.payloads[at].payload_type.as_deref())
                         .unwrap_or("?")
                 ),
                 None => "→ NO SUCH PAYLOAD".into(),

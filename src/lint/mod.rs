@@ -258,6 +258,8 @@ impl<'a> Payload<'a> {
 /// path an earlier pass already reported, so one fact gets one finding.
 pub struct Sink {
     findings: Vec<Finding>,
+    /// (code, path) of every finding so far, to drop exact repeats.
+    seen: std::collections::HashSet<(&'static str, String)>,
     earlier: std::collections::HashSet<String>,
 }
 
@@ -265,6 +267,7 @@ impl Sink {
     fn new() -> Sink {
         Sink {
             findings: Vec::new(),
+            seen: Default::default(),
             earlier: Default::default(),
         }
     }
@@ -310,12 +313,7 @@ impl Sink {
     }
 
     fn push(&mut self, rule: Rule, path: String, payload: Option<&Payload<'_>>, message: String) {
-        if self.covered(&path)
-            || self
-                .findings
-                .iter()
-                .any(|f| f.code == rule.code && f.path == path)
-        {
+        if self.covered(&path) || !self.seen.insert((rule.code, path.clone())) {
             return;
         }
         self.findings.push(Finding {

@@ -6,8 +6,18 @@ use super::{Payload, Sink, rules};
 use crate::payload::mdm::{self, AccessRights, IDENTITY_TYPES, PINNABLE_TYPES};
 use crate::payload::{Subject, acme, cert, check_https_url, is_uuid_syntax, scep};
 use plist::Value;
+use std::collections::HashMap;
+
+/// Payloads by upper-case `PayloadUUID` (the first, when one repeats).
+type ByUuid<'a> = HashMap<String, Payload<'a>>;
 
 pub fn check(payloads: &[Payload<'_>], sink: &mut Sink) {
+    let mut by_uuid = ByUuid::new();
+    for p in payloads {
+        if let Some(u) = p.str("PayloadUUID") {
+            by_uuid.entry(u.to_ascii_uppercase()).or_insert(*p);
+        }
+    }
     let mut seen_mdm = false;
     for p in payloads {
         match p.payload_type() {
@@ -22,7 +32,7 @@ pub fn check(payloads: &[Payload<'_>], sink: &mut Sink) {
                     );
                 }
                 seen_mdm = true;
-                mdm_rules(p, payloads, sink);
+                mdm_rules(p, &by_uuid, sink);
             }
             Some(scep::PAYLOAD_TYPE) => scep_rules(p, sink),
             Some(acme::PAYLOAD_TYPE) => acme_rules(p, sink),
@@ -41,7 +51,7 @@ fn https(p: &Payload<'_>, key: &str, sink: &mut Sink) {
 }
 
 /// Apple: com.apple.mdm.
-fn mdm_rules(p: &Payload<'_>, payloads: &[Payload<'_>], sink: &mut Sink) {
+fn mdm_rules(p: &Payload<'_>, payloads: &ByUuid<'_>, sink: &mut Sink) {
     // `IdentityCertificateUUID`: format of a UUID, naming an identity payload.
     if let Some(u) = p.str("IdentityCertificateUUID") {
         reference(
@@ -128,7 +138,7 @@ fn reference(
     key_path: String,
     uuid: &str,
     types: &[&str],
-    payloads: &[Payload<'_>],
+    payloads: &ByUuid<'_>,
     sink: &mut Sink,
 ) {
     if !is_uuid_syntax(uuid) {
@@ -140,10 +150,7 @@ fn reference(
         );
         return;
     }
-    let target = payloads.iter().find(|t| {
-        t.str("PayloadUUID")
-            .is_some_and(|u| u.eq_ignore_ascii_case(uuid))
-    });
+    let target = payloads.get(&uuid.to_ascii_uppercase());
     match target {
         None => sink.at(
             rules::DANGLING_REFERENCE,

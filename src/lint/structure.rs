@@ -220,17 +220,18 @@ fn version(value: Option<&Value>, key: &str, p: Option<&Payload<'_>>, sink: &mut
 /// Apple: CommonPayloadKeys `PayloadIdentifier` "must be unique within the
 /// profile"; `PayloadUUID` "must be globally unique".
 fn uniqueness(root: &Dictionary, payloads: &[Payload<'_>], sink: &mut Sink) {
-    let mut uuids: HashMap<&str, String> = HashMap::new();
+    // UUIDs compare case-insensitively; keyed upper-case so thousands of
+    // payloads stay linear.
+    let mut uuids: HashMap<String, String> = HashMap::new();
     if let Some(u) = root.get("PayloadUUID").and_then(Value::as_string) {
         uuid_syntax(u, "PayloadUUID".into(), None, sink);
-        uuids.insert(u, "the profile itself".into());
+        uuids.insert(u.to_ascii_uppercase(), "the profile itself".into());
     }
     let mut identifiers: HashMap<&str, usize> = HashMap::new();
     for p in payloads {
         if let Some(u) = p.str("PayloadUUID") {
             uuid_syntax(u, p.path("PayloadUUID"), Some(p), sink);
-            let key = uuids.keys().find(|k| k.eq_ignore_ascii_case(u)).copied();
-            match key.and_then(|k| uuids.get(k)) {
+            match uuids.get(&u.to_ascii_uppercase()) {
                 Some(first) => sink.at(
                     rules::DUPLICATE_UUID,
                     p,
@@ -238,7 +239,10 @@ fn uniqueness(root: &Dictionary, payloads: &[Payload<'_>], sink: &mut Sink) {
                     format!("{u} is also the PayloadUUID of {first}"),
                 ),
                 None => {
-                    uuids.insert(u, format!("PayloadContent[{}]", p.index));
+                    uuids.insert(
+                        u.to_ascii_uppercase(),
+                        format!("PayloadContent[{}]", p.index),
+                    );
                 }
             }
         }
