@@ -12,7 +12,11 @@ fn schema_dir() -> Option<PathBuf> {
     if dir.join("mdm/profiles/TopLevel.yaml").is_file() {
         Some(dir)
     } else {
-        eprintln!(
+        // Straight to stderr, past the test harness's capture, so the skip
+        // shows in every `cargo test` run.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "skipped: {} is absent, so the --schema checks did not run",
             dir.display()
         );
