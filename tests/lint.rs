@@ -455,3 +455,41 @@ fn every_rule_code_is_unique_and_documented_in_the_readme() {
         );
     }
 }
+
+/// Apple's YAML defines an app item's `subApps` as app items (an alias
+/// inside its own anchor): the schema follows it to any depth.
+#[test]
+fn schema_follows_recursive_definitions() {
+    let Some(dir) = schema_dir() else { return };
+    let item = |inner: &str| {
+        format!(
+            "<dict><key>bundleID</key><string>com.example.app</string><key>appID</key><data>AAAA</data>{inner}</dict>"
+        )
+    };
+    let deepest = item("<key>bogus</key><integer>1</integer>");
+    let nested = item(&format!(
+        "<key>subApps</key><array>{}</array>",
+        item(&format!("<key>subApps</key><array>{deepest}</array>"))
+    ));
+    let xml = format!(
+        "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>PayloadType</key><string>Configuration</string><key>PayloadVersion</key><integer>1</integer><key>PayloadIdentifier</key><string>p</string><key>PayloadUUID</key><string>22222222-0000-4000-8000-000000000000</string><key>PayloadContent</key><array><dict><key>PayloadType</key><string>com.apple.applicationaccess.new</string><key>PayloadVersion</key><integer>1</integer><key>PayloadIdentifier</key><string>a</string><key>PayloadUUID</key><string>33333333-0000-4000-8000-000000000000</string><key>familyControlsEnabled</key><true/><key>whiteList</key><array>{nested}</array></dict></array></dict></plist>"
+    );
+    let ws = Workspace::new("");
+    let path = ws.path("apps.mobileconfig");
+    std::fs::write(&path, xml).unwrap();
+    let (exit, findings) = lint(&[
+        "--schema",
+        &dir.display().to_string(),
+        &path.display().to_string(),
+    ]);
+    assert_eq!(
+        (exit, findings),
+        (
+            0,
+            vec![(
+                "ASP008".to_owned(),
+                "PayloadContent[0].whiteList[0].subApps[0].subApps[0].bogus".to_owned()
+            )]
+        )
+    );
+}
