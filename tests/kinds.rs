@@ -25,7 +25,15 @@ fn signed_profile(args: &[&str]) -> (Value, String) {
     let err = stderr(&result);
     ok(result);
     let content = openssl_verify(&out, &cert("ca.pem")).expect("openssl cms -verify");
-    (plistlib_json(&content), err)
+    let profile = plistlib_json(&content);
+    let detected = match args {
+        ["user", .., "--legacy"] => "user-legacy",
+        ["user", ..] => "user-byod",
+        _ if args.contains(&"--managed-apple-id") => "adde",
+        _ => "device",
+    };
+    lints_clean(&out, detected);
+    (profile, err)
 }
 
 fn mdm(profile: &Value) -> &Value {

@@ -6,22 +6,20 @@ mod common;
 use common::*;
 use std::path::PathBuf;
 
-/// Apple's schema beside the repository, when present (CI has it).
+/// Apple's schema beside the repository, when present (CI has it); when
+/// absent, says so straight to stderr, past the test harness's capture, so
+/// the skip shows in every `cargo test` run.
 fn schema_dir() -> Option<PathBuf> {
-    let dir = root().join("../shared/apple-device-management");
-    if dir.join("mdm/profiles/TopLevel.yaml").is_file() {
-        Some(dir)
-    } else {
-        // Straight to stderr, past the test harness's capture, so the skip
-        // shows in every `cargo test` run.
+    let dir = common::schema_dir();
+    if dir.is_none() {
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
             "skipped: {} is absent, so the --schema checks did not run",
-            dir.display()
+            root().join("../shared/apple-device-management").display()
         );
-        None
     }
+    dir
 }
 
 fn profile(name: &str) -> String {

@@ -196,3 +196,50 @@ pub fn plistutil_xml(path: &Path) -> String {
     );
     text
 }
+
+/// Apple's schema beside the repository (`../shared/apple-device-management`),
+/// when present; CI has it.
+pub fn schema_dir() -> Option<PathBuf> {
+    let dir = root().join("../shared/apple-device-management");
+    dir.join("mdm/profiles/TopLevel.yaml")
+        .is_file()
+        .then_some(dir)
+}
+
+/// Asserts that `aspen lint` finds nothing in `file` (built-in rules, and
+/// Apple's schema when present) and that it detects `kind` (e.g. "user-byod").
+/// The one expected finding: legacy User Enrollment's ASP032 warning that
+/// iOS 18 and macOS 15 refuse it.
+pub fn lints_clean(file: &Path, kind: &str) {
+    let mut runs = vec![vec!["lint".to_owned(), "--json".to_owned()]];
+    if let Some(dir) = schema_dir() {
+        runs.push(vec![
+            "lint".into(),
+            "--json".into(),
+            "--schema".into(),
+            dir.display().to_string(),
+        ]);
+    }
+    for mut args in runs {
+        args.push(file.display().to_string());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = aspen(&args);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("lint printed no JSON ({e}): {}", stderr(&out)));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {json:#}");
+        let f = &json["files"][0];
+        let codes: Vec<&str> = f["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["code"].as_str().unwrap())
+            .collect();
+        let expected: &[&str] = if kind == "user-legacy" {
+            &["ASP032"]
+        } else {
+            &[]
+        };
+        assert_eq!(codes, expected, "{args:?}: {json:#}");
+        assert_eq!(f["detected"], kind, "{args:?}");
+    }
+}
