@@ -5,7 +5,7 @@
 use super::{ManagedAppleId, check_email};
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::{fmt, path::Path};
 
 /// One user of the directory, checked.
@@ -35,8 +35,8 @@ impl fmt::Display for RowError {
 
 const COLUMNS: [&str; 3] = ["email", "managed_apple_id", "groups"];
 
-/// A streaming reader over the rows of a directory CSV (RFC 4180: commas,
-/// double quotes, `""` inside quotes, quoted fields may span lines).
+/// A streaming reader over the rows of a directory CSV (RFC 4180 fields:
+/// commas, double quotes, `""` inside quotes; one record per line).
 ///
 /// Lines are counted here rather than by the `csv` crate, whose record
 /// positions skip blank lines and so would report the wrong line.
@@ -88,33 +88,53 @@ impl Rows {
         Ok(rows)
     }
 
-    /// The next non-blank record and the line it starts on.
+    /// The next non-blank record and its line. One line is one record: a
+    /// quote left open is an error for that line alone, so one stray `"`
+    /// can never swallow the rows after it. Lines are capped at
+    /// [`MAX_LINE`] bytes so a file without newlines cannot exhaust memory.
     fn next_record(&mut self) -> Option<(u64, Result<Vec<String>, String>)> {
         loop {
             self.buf.clear();
-            let start = self.line + 1;
-            // Read physical lines until the quotes balance.
-            loop {
-                match self.input.read_until(b'\n', &mut self.buf) {
-                    Ok(0) if self.buf.is_empty() => return None,
-                    Ok(0) => break,
-                    Ok(_) => self.line += 1,
-                    Err(e) => return Some((start, Err(format!("cannot read: {e}")))),
+            let read = (&mut self.input)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut self.buf);
+            match read {
+                Ok(0) => return None,
+                Ok(_) => self.line += 1,
+                Err(e) => return Some((self.line + 1, Err(format!("cannot read: {e}")))),
+            }
+            let line = self.line;
+            if self.buf.len() > MAX_LINE {
+                // Skip the rest of the over-long line.
+                loop {
+                    let chunk = match self.input.fill_buf() {
+                        Ok(c) if !c.is_empty() => c,
+                        _ => break,
+                    };
+                    let (used, done) = match chunk.iter().position(|&b| b == b'\n') {
+                        Some(i) => (i + 1, true),
+                        None => (chunk.len(), false),
+                    };
+                    self.input.consume(used);
+                    if done {
+                        break;
+                    }
                 }
-                if self.buf.iter().filter(|&&b| b == b'"').count() % 2 == 0 {
-                    break;
-                }
+                return Some((line, Err(format!("is longer than {MAX_LINE} bytes"))));
             }
             let Ok(text) = std::str::from_utf8(&self.buf) else {
-                return Some((start, Err("is not valid UTF-8".into())));
+                return Some((line, Err("is not valid UTF-8".into())));
             };
             if text.trim().is_empty() {
                 continue;
             }
-            return Some((start, split_fields(text)));
+            return Some((line, split_fields(text)));
         }
     }
 }
+
+/// The longest line a directory may have.
+const MAX_LINE: usize = 64 * 1024;
 
 /// Splits one CSV record into fields.
 fn split_fields(record: &str) -> Result<Vec<String>, String> {
@@ -140,7 +160,7 @@ fn split_fields(record: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err("has an unterminated quoted field".into());
+        return Err("has a quoted field that is not closed on its line".into());
     }
     fields.push(field);
     Ok(fields)
@@ -270,7 +290,7 @@ mod tests {
     #[test]
     fn quoted_fields_and_crlf_keep_line_numbers() {
         let got = rows(
-            "email,managed_apple_id,groups\r\n\r\n\"a@x.com\",,\"Staff;\r\nSales\"\r\nb@x.com,,\"Say \"\"hi\"\"\"\r\n",
+            "email,managed_apple_id,groups\r\n\r\n\"a@x.com\",,\"Staff;Sales\"\r\nb@x.com,,\"Say \"\"hi\"\"\"\r\n",
         );
         let a = got[0].as_ref().unwrap();
         assert_eq!(
@@ -280,8 +300,37 @@ mod tests {
         let b = got[1].as_ref().unwrap();
         assert_eq!(
             (b.line, b.groups.clone()),
-            (5, vec!["Say \"hi\"".to_owned()])
+            (4, vec!["Say \"hi\"".to_owned()])
         );
+    }
+
+    #[test]
+    fn a_stray_quote_costs_only_its_own_line() {
+        let got = rows(
+            "email,managed_apple_id,groups\na@x.com,,Staff\nbo\"b@x.com,,Staff\nc@x.com,,\"Staff\nd@x.com,,Staff\n",
+        );
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0].as_ref().unwrap().email, "a@x.com");
+        let e = got[1].as_ref().unwrap_err();
+        assert_eq!(e.line, 3);
+        let e = got[2].as_ref().unwrap_err();
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("not closed"), "{}", e.message);
+        assert_eq!(got[3].as_ref().unwrap().line, 5);
+    }
+
+    #[test]
+    fn an_over_long_line_is_one_bad_row() {
+        let long = format!(
+            "email,managed_apple_id,groups\n{}@x.com,,\nb@x.com,,\n",
+            "a".repeat(MAX_LINE)
+        );
+        let got: Vec<_> = Rows::from_reader(Box::new(std::io::Cursor::new(long)))
+            .unwrap()
+            .collect();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].as_ref().unwrap_err().message.contains("longer than"));
+        assert_eq!(got[1].as_ref().unwrap().line, 3);
     }
 
     #[test]
