@@ -17,6 +17,7 @@ pub mod output;
 pub mod payload;
 pub mod profile;
 pub mod read;
+pub mod secret;
 pub mod serve;
 pub mod settings;
 pub mod sign;

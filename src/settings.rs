@@ -8,6 +8,7 @@ use crate::payload::cert::AnchorCert;
 use crate::payload::mdm::{self, AccessRights, MdmConfig};
 use crate::payload::scep::{self, ScepConfig};
 use crate::payload::{Subject, check_https_url, check_plist_text};
+use crate::secret::Secret;
 use crate::sign::{KeySource, Passphrase};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -121,11 +122,11 @@ struct RawIdentity {
     // scep
     url: Option<String>,
     name: Option<String>,
-    challenge: Option<String>,
+    challenge: Option<Secret>,
     key_usage: Option<i64>,
     // acme
     directory_url: Option<String>,
-    client_identifier: Option<String>,
+    client_identifier: Option<Secret>,
     key_type: Option<String>,
     hardware_bound: Option<bool>,
     attest: Option<bool>,
@@ -276,6 +277,20 @@ fn text(field: &str, value: String) -> Result<String, FieldError> {
     Ok(value)
 }
 
+/// A secret that ends up in the plist: the same rule as [`text`], but the
+/// error never shows the value.
+fn secret_text(field: &str, value: Secret) -> Result<Secret, FieldError> {
+    let v = value.expose();
+    if v.trim().is_empty() || check_plist_text(v).is_err() {
+        return Err(FieldError::new(
+            field,
+            None,
+            "must be non-empty text without control characters",
+        ));
+    }
+    Ok(value)
+}
+
 fn optional_text(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
     value.map(|v| text(field, v)).transpose()
 }
@@ -387,16 +402,10 @@ fn identity(raw: RawIdentity) -> Result<Identity, FieldError> {
                 url: https("identity.url", required("identity.url", raw.url)?)?,
                 name: optional_text("identity.name", raw.name)?,
                 // The challenge is a secret: errors never echo it.
-                challenge: match raw.challenge {
-                    Some(c) if c.is_empty() || check_plist_text(&c).is_err() => {
-                        return Err(FieldError::new(
-                            "identity.challenge",
-                            None,
-                            "must be non-empty text without control characters",
-                        ));
-                    }
-                    c => c,
-                },
+                challenge: raw
+                    .challenge
+                    .map(|c| secret_text("identity.challenge", c))
+                    .transpose()?,
                 key_size: scep::check_key_size(key_size).map_err(|why| {
                     FieldError::new("identity.key_size", Some(&key_size.to_string()), why)
                 })?,
@@ -432,9 +441,11 @@ fn identity(raw: RawIdentity) -> Result<Identity, FieldError> {
                     "identity.directory_url",
                     required("identity.directory_url", raw.directory_url)?,
                 )?,
-                client_identifier: text(
+                client_identifier: secret_text(
                     "identity.client_identifier",
-                    required("identity.client_identifier", raw.client_identifier)?,
+                    raw.client_identifier.ok_or_else(|| {
+                        FieldError::new("identity.client_identifier", None, "is required")
+                    })?,
                 )?,
                 key_type,
                 key_size: key_size as u32,

@@ -254,6 +254,14 @@ fn control_characters_are_refused_and_challenge_never_echoed() {
         err.contains("identity.challenge") && !err.contains("hunter2"),
         "{err}"
     );
+
+    // Not even a wrongly typed challenge is echoed (serde would quote it).
+    let s = demo_settings().replace("\"demo-challenge-not-secret\"", "98765432");
+    let err = fails_cleanly(&s, &["device"], &[]);
+    assert!(
+        err.contains("quoted string") && !err.contains("98765432"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! (Apple: mdm/profiles/com.apple.security.acme.yaml; iOS 16+, macOS 13.1+).
 
 use super::{Common, KeySpec, Subject, ValueType as T};
+use crate::secret::Secret;
 use serde::Serialize;
 
 pub const PAYLOAD_TYPE: &str = "com.apple.security.acme";
@@ -90,7 +91,7 @@ pub fn check_key(
 #[derive(Debug, Clone)]
 pub struct AcmeConfig {
     pub directory_url: String,
-    pub client_identifier: String,
+    pub client_identifier: Secret,
     pub key_type: &'static str,
     pub key_size: u32,
     pub hardware_bound: bool,
@@ -105,7 +106,7 @@ pub struct AcmePayload {
     #[serde(rename = "DirectoryURL")]
     pub directory_url: String,
     #[serde(rename = "ClientIdentifier")]
-    pub client_identifier: String,
+    pub client_identifier: Secret,
     #[serde(rename = "KeySize")]
     pub key_size: u32,
     #[serde(rename = "KeyType")]

@@ -2,6 +2,7 @@
 //! (Apple: mdm/profiles/com.apple.security.scep.yaml).
 
 use super::{Common, KeySpec, Subject, ValueType as T};
+use crate::secret::Secret;
 use serde::Serialize;
 
 pub const PAYLOAD_TYPE: &str = "com.apple.security.scep";
@@ -57,7 +58,7 @@ pub struct ScepConfig {
     pub url: String,
     pub name: Option<String>,
     /// The pre-shared secret; a secret, never logged or shown by default.
-    pub challenge: Option<String>,
+    pub challenge: Option<Secret>,
     pub key_size: u32,
     pub key_usage: u32,
     pub subject: Subject,
@@ -88,7 +89,7 @@ pub struct ScepContent {
         skip_serializing_if = "Option::is_none",
         serialize_with = "super::some"
     )]
-    pub challenge: Option<String>,
+    pub challenge: Option<Secret>,
     #[serde(rename = "Keysize")]
     pub key_size: u32,
     #[serde(rename = "Key Type")]
