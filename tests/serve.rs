@@ -640,6 +640,52 @@ async fn an_expired_invite_does_not_sign_in() {
     assert_eq!(res.status(), 401);
 }
 
+/// A row whose Managed Apple ID is another user's e-mail must not make that
+/// user's code, session or identifier lead to the row's user.
+#[tokio::test]
+async fn an_apple_id_equal_to_another_users_email_takes_nothing_over() {
+    let s = Server::start_users(
+        "email,managed_apple_id,groups\n\
+         mallory@contoso.com,alice@contoso.com,Staff\n\
+         alice@contoso.com,alice@appleid.contoso.com,Staff\n",
+    );
+    // alice's own code signs the browser in as alice.
+    let mut b = Browser::new(&s);
+    b.sign_in(&s.invite("alice@contoso.com")).await;
+    let html = b.page("/access").await;
+    assert!(
+        html.contains("<span class=\"who\">alice@contoso.com</span>") && !html.contains("mallory"),
+        "{html}"
+    );
+    // A device naming alice by e-mail or by Apple ID enrolls alice.
+    for identifier in ["alice@contoso.com", "alice@appleid.contoso.com"] {
+        let code = s.invite("alice@contoso.com");
+        let (base, _, token) = sign_in_device(&s, identifier, &code).await;
+        let (mdm, _) = check_profile(
+            &s,
+            fetch_profile(&base, &token).await,
+            "alice-byod.mobileconfig",
+        )
+        .await;
+        assert_eq!(mdm["AssignedManagedAppleID"], "alice@appleid.contoso.com");
+    }
+    // mallory's row is refused, by the CLI as by the server.
+    let out = common::aspen(&[
+        "invite",
+        "-c",
+        s.ws.settings().to_str().unwrap(),
+        "--user",
+        "mallory@contoso.com",
+    ]);
+    let err = common::fails(out);
+    assert!(err.contains("line 2") && err.contains("line 3"), "{err}");
+    assert!(
+        s.log().contains("users.csv: line 2: managed_apple_id"),
+        "{}",
+        s.log()
+    );
+}
+
 #[tokio::test]
 async fn path_traversal_and_unknown_paths_are_404() {
     let s = Server::start("");

@@ -4,8 +4,10 @@
 
 use super::{ManagedAppleId, check_email};
 use crate::error::{Error, Result};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
 use std::{fmt, path::Path};
 
 /// One user of the directory, checked.
@@ -223,18 +225,146 @@ fn parse_user(email: &str, apple_id: &str, groups: &str, line: u64) -> Result<Us
     })
 }
 
-/// Finds one user by e-mail (case-insensitive). Rows that fail to parse are
-/// skipped unless they are the user asked for, whose error is returned.
-pub fn find_user(path: &Path, email: &str) -> Result<User> {
-    for row in Rows::open(path)? {
-        match row {
-            Ok(user) if user.email.eq_ignore_ascii_case(email) => return Ok(user),
-            Ok(_) => {}
-            Err(e) if e.email.eq_ignore_ascii_case(email) => {
-                return Err(Error::invalid(format!("{}: {e}", path.display())));
+/// The directory indexed by who a user is: each e-mail address and each
+/// Managed Apple ID names exactly one user. Rows that would make a name
+/// ambiguous are row errors, whatever their order in the file:
+/// - an e-mail listed twice (every row of it: which one is the user?);
+/// - a Managed Apple ID given to two users (both rows);
+/// - a Managed Apple ID that is another user's e-mail (that row: the e-mail
+///   is who the other user is, so the row must not take it over).
+///
+/// The portal and the CLI read users through this one rule, so they agree
+/// on who a user is.
+#[derive(Debug, Default)]
+pub struct Index {
+    /// Lower-case e-mail → user.
+    by_email: HashMap<String, Arc<User>>,
+    /// Lower-case Managed Apple ID → user.
+    by_apple_id: HashMap<String, Arc<User>>,
+}
+
+impl Index {
+    /// Reads and indexes the directory at `path`; the rows left out, with
+    /// their line numbers, in file order.
+    pub fn load(path: &Path) -> Result<(Index, Vec<RowError>)> {
+        Ok(Index::build(Rows::open(path)?))
+    }
+
+    /// Indexes `rows`; the rows left out (unreadable or ambiguous), in line
+    /// order.
+    pub fn build(rows: impl IntoIterator<Item = Result<User, RowError>>) -> (Index, Vec<RowError>) {
+        let mut errors = Vec::new();
+        let mut users = Vec::new();
+        for row in rows {
+            match row {
+                Ok(user) => users.push(user),
+                Err(e) => errors.push(e),
             }
-            Err(_) => {}
         }
+        // Every line each key appears on.
+        let mut emails: HashMap<String, Vec<u64>> = HashMap::new();
+        let mut apple_ids: HashMap<String, Vec<u64>> = HashMap::new();
+        for user in &users {
+            emails.entry(key(&user.email)).or_default().push(user.line);
+            if let Some(id) = &user.managed_apple_id {
+                apple_ids
+                    .entry(key(id.as_str()))
+                    .or_default()
+                    .push(user.line);
+            }
+        }
+        let others = |lines: &[u64], own: u64| {
+            lines
+                .iter()
+                .filter(|&&l| l != own)
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut index = Index::default();
+        for user in users {
+            let email = key(&user.email);
+            let id = user.managed_apple_id.as_ref().map(|m| key(m.as_str()));
+            let problem = if emails[&email].len() > 1 {
+                Some(format!(
+                    "email {:?} is also listed on line {}: none of its rows is used",
+                    user.email,
+                    others(&emails[&email], user.line)
+                ))
+            } else if let Some(id) = &id
+                && apple_ids[id].len() > 1
+            {
+                Some(format!(
+                    "managed_apple_id {id:?} is also given on line {}: a Managed Apple ID belongs to one user",
+                    others(&apple_ids[id], user.line)
+                ))
+            } else if let Some(id) = &id
+                && *id != email
+                && let Some(lines) = emails.get(id)
+            {
+                Some(format!(
+                    "managed_apple_id {id:?} is the email of the user on line {}: a Managed Apple ID cannot name another user",
+                    others(lines, user.line)
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some(message) => errors.push(RowError {
+                    line: user.line,
+                    email: user.email,
+                    message,
+                }),
+                None => {
+                    let user = Arc::new(user);
+                    if let Some(id) = id {
+                        index.by_apple_id.insert(id, user.clone());
+                    }
+                    index.by_email.insert(email, user);
+                }
+            }
+        }
+        errors.sort_by_key(|e| e.line);
+        (index, errors)
+    }
+
+    /// The user with this e-mail (case-insensitive). Sessions, codes,
+    /// access tokens and a proxy's header name users by e-mail.
+    pub fn by_email(&self, email: &str) -> Option<&Arc<User>> {
+        self.by_email.get(&key(email))
+    }
+
+    /// The user a device names in Apple's `user-identifier`: by Managed
+    /// Apple ID, else by e-mail (case-insensitive). Never ambiguous: no
+    /// Managed Apple ID in the index is another user's e-mail.
+    pub fn by_identifier(&self, identifier: &str) -> Option<&Arc<User>> {
+        let k = key(identifier);
+        self.by_apple_id.get(&k).or_else(|| self.by_email.get(&k))
+    }
+
+    /// How many users can sign in.
+    pub fn len(&self) -> usize {
+        self.by_email.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_email.is_empty()
+    }
+}
+
+fn key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// Finds one user by e-mail (case-insensitive), by the rule of [`Index`]:
+/// a row left out of the index is an error naming its line.
+pub fn find_user(path: &Path, email: &str) -> Result<User> {
+    let (index, errors) = Index::load(path)?;
+    if let Some(user) = index.by_email(email) {
+        return Ok(User::clone(user));
+    }
+    if let Some(e) = errors.iter().find(|e| e.email.eq_ignore_ascii_case(email)) {
+        return Err(Error::invalid(format!("{}: {e}", path.display())));
     }
     Err(Error::invalid(format!(
         "{}: no user with email {email:?}",
@@ -345,5 +475,79 @@ mod tests {
     fn hostile_email_is_a_bad_row() {
         let got = rows("email,managed_apple_id,groups\n../../x@evil,,Staff\n");
         assert!(got[0].is_err());
+    }
+
+    fn index(csv: &'static str) -> (Index, Vec<RowError>) {
+        Index::build(Rows::from_reader(Box::new(csv.as_bytes())).unwrap())
+    }
+
+    #[test]
+    fn a_managed_apple_id_cannot_take_over_another_users_email() {
+        // mallory comes first and claims alice's e-mail as her Apple ID.
+        let (index, errors) = index(
+            "email,managed_apple_id,groups\nmallory@contoso.com,alice@contoso.com,Staff\nalice@contoso.com,alice@appleid.contoso.com,Staff\n",
+        );
+        assert_eq!(index.by_email("alice@contoso.com").unwrap().line, 3);
+        assert_eq!(
+            index.by_identifier("ALICE@contoso.com").unwrap().email,
+            "alice@contoso.com"
+        );
+        assert_eq!(
+            index
+                .by_identifier("alice@appleid.contoso.com")
+                .unwrap()
+                .email,
+            "alice@contoso.com"
+        );
+        assert!(index.by_email("mallory@contoso.com").is_none());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            (errors[0].line, errors[0].email.as_str()),
+            (2, "mallory@contoso.com")
+        );
+        assert!(errors[0].message.contains("line 3"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn duplicate_emails_and_shared_apple_ids_leave_every_row_out() {
+        let (index, errors) = index(
+            "email,managed_apple_id,groups\na@x.com,,Staff\nb@x.com,shared@x.com,\nA@x.com,,Sales\nc@x.com,shared@x.com,\nd@x.com,d@x.com,\n",
+        );
+        let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5]);
+        assert!(errors[0].message.contains("line 4"), "{}", errors[0]);
+        assert!(errors[1].message.contains("line 5"), "{}", errors[1]);
+        assert_eq!(index.len(), 1);
+        assert!(index.by_identifier("shared@x.com").is_none());
+        assert!(index.by_email("a@x.com").is_none());
+        // An Apple ID equal to the user's own e-mail is the usual case.
+        assert_eq!(index.by_identifier("d@x.com").unwrap().line, 6);
+    }
+
+    #[test]
+    fn identifiers_resolve_by_apple_id_first_then_email() {
+        let (index, errors) = index(
+            "email,managed_apple_id,groups\nalice@contoso.com,alice@appleid.contoso.com,\nbob@contoso.com,,\n",
+        );
+        assert!(errors.is_empty());
+        assert_eq!(index.by_identifier("bob@contoso.com").unwrap().line, 3);
+        // Sessions and codes name users by e-mail only.
+        assert!(index.by_email("alice@appleid.contoso.com").is_none());
+    }
+
+    #[test]
+    fn find_user_follows_the_index_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.csv");
+        std::fs::write(
+            &path,
+            "email,managed_apple_id,groups\nmallory@contoso.com,alice@contoso.com,Staff\nalice@contoso.com,,Staff\n",
+        )
+        .unwrap();
+        assert_eq!(find_user(&path, "Alice@contoso.com").unwrap().line, 3);
+        let err = find_user(&path, "mallory@contoso.com")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("line 3"), "{err}");
     }
 }

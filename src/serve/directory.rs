@@ -1,10 +1,8 @@
-//! The user directory as the server sees it: read once into memory, indexed
-//! by e-mail and by Managed Apple ID, and read again when the file changes
-//! (admins edit users.csv while the server runs).
+//! The user directory as the server sees it: the model's [`Index`], read
+//! again when the file changes (admins edit users.csv while the server runs).
 
 use crate::error::Result;
-use crate::model::directory::{Rows, User};
-use std::collections::HashMap;
+use crate::model::directory::{Index, User};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -18,8 +16,7 @@ pub struct Directory {
 struct Loaded {
     /// What the file looked like when read (modification time, length).
     stamp: Option<(SystemTime, u64)>,
-    /// Lower-case e-mail and lower-case Managed Apple ID → user.
-    by_key: HashMap<String, Arc<User>>,
+    index: Index,
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
@@ -27,44 +24,21 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
+/// Reads the directory, warning about every row left out.
 fn load(path: &Path) -> Result<Loaded> {
     let stamp = stamp(path);
-    let mut by_key = HashMap::new();
-    let mut bad = 0;
-    for row in Rows::open(path)? {
-        match row {
-            Ok(user) => {
-                let user = Arc::new(user);
-                let email = user.email.to_ascii_lowercase();
-                if by_key.contains_key(&email) {
-                    eprintln!(
-                        "aspen: warning: {}: line {}: {} is listed again; the first row counts",
-                        path.display(),
-                        user.line,
-                        user.email
-                    );
-                    continue;
-                }
-                if let Some(id) = &user.managed_apple_id {
-                    by_key
-                        .entry(id.as_str().to_ascii_lowercase())
-                        .or_insert_with(|| user.clone());
-                }
-                by_key.insert(email, user);
-            }
-            Err(e) => {
-                bad += 1;
-                eprintln!("aspen: warning: {}: {e}", path.display());
-            }
-        }
+    let (index, errors) = Index::load(path)?;
+    for e in &errors {
+        eprintln!("aspen: warning: {}: {e}", path.display());
     }
-    if bad > 0 {
+    if !errors.is_empty() {
         eprintln!(
-            "aspen: warning: {}: {bad} row(s) skipped; those users cannot enroll",
-            path.display()
+            "aspen: warning: {}: {} row(s) left out; those users cannot enroll",
+            path.display(),
+            errors.len()
         );
     }
-    Ok(Loaded { stamp, by_key })
+    Ok(Loaded { stamp, index })
 }
 
 impl Directory {
@@ -76,13 +50,16 @@ impl Directory {
         })
     }
 
-    /// The user whose e-mail or Managed Apple ID is `identifier`
-    /// (case-insensitive).
-    pub fn find(&self, identifier: &str) -> Option<Arc<User>> {
-        self.current()
-            .by_key
-            .get(&identifier.to_ascii_lowercase())
-            .cloned()
+    /// The user with this e-mail: whom a session, code, access token or
+    /// trusted header names.
+    pub fn by_email(&self, email: &str) -> Option<Arc<User>> {
+        self.current().index.by_email(email).cloned()
+    }
+
+    /// The user a device's `user-identifier` names (Managed Apple ID, then
+    /// e-mail).
+    pub fn by_identifier(&self, identifier: &str) -> Option<Arc<User>> {
+        self.current().index.by_identifier(identifier).cloned()
     }
 
     /// The loaded directory, read again first if the file changed. A file
@@ -123,19 +100,20 @@ mod tests {
         )
         .unwrap();
         let d = Directory::open(&path).unwrap();
-        assert_eq!(d.find("ALICE@contoso.com").unwrap().groups, ["Staff"]);
+        assert_eq!(d.by_email("ALICE@contoso.com").unwrap().groups, ["Staff"]);
         assert_eq!(
-            d.find("alice@appleid.contoso.com").unwrap().email,
+            d.by_identifier("alice@appleid.contoso.com").unwrap().email,
             "alice@contoso.com"
         );
-        assert!(d.find("bob@contoso.com").is_none());
+        assert!(d.by_email("alice@appleid.contoso.com").is_none());
+        assert!(d.by_email("bob@contoso.com").is_none());
         // A longer file is a changed file, even within the same second.
         std::fs::write(
             &path,
             "email,managed_apple_id,groups\nalice@contoso.com,,Staff\nbob@contoso.com,,Sales\n",
         )
         .unwrap();
-        assert_eq!(d.find("bob@contoso.com").unwrap().groups, ["Sales"]);
-        assert!(d.find("alice@appleid.contoso.com").is_none());
+        assert_eq!(d.by_email("bob@contoso.com").unwrap().groups, ["Sales"]);
+        assert!(d.by_identifier("alice@appleid.contoso.com").is_none());
     }
 }

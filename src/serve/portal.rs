@@ -39,7 +39,7 @@ pub fn signed_in(svc: &Service, headers: &HeaderMap) -> Option<Arc<User>> {
                 .user
         }
     };
-    svc.find_user(&email)
+    svc.user_by_email(&email)
 }
 
 fn chrome(svc: &Service, user: Option<&User>, csrf: &Csrf) -> Chrome {
@@ -161,7 +161,7 @@ pub async fn signin(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeFo
         return see_other("/access");
     }
     let user = match svc.redeem_code(&form.code, None).await {
-        Ok(Some(email)) => svc.find_user(&email),
+        Ok(Some(email)) => svc.user_by_email(&email),
         Ok(None) => None,
         Err(e) => return internal(&svc, &csrf, e),
     };

@@ -96,8 +96,16 @@ impl Service {
         &self.settings.organization.name
     }
 
-    pub fn find_user(&self, identifier: &str) -> Option<Arc<User>> {
-        self.directory.find(identifier)
+    /// The user with this e-mail: whom a session, code, access token or
+    /// trusted header names.
+    pub fn user_by_email(&self, email: &str) -> Option<Arc<User>> {
+        self.directory.by_email(email)
+    }
+
+    /// The user a device's `user-identifier` names: by Managed Apple ID,
+    /// else by e-mail.
+    pub fn user_by_identifier(&self, identifier: &str) -> Option<Arc<User>> {
+        self.directory.by_identifier(identifier)
     }
 
     /// Runs `f` on the store on the blocking pool (SQLite does file I/O).

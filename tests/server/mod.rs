@@ -39,6 +39,16 @@ impl Server {
     }
 
     pub fn start_with(portal_extra: &str, args: &[&str]) -> Server {
+        Server::launch(portal_extra, args, None)
+    }
+
+    /// The demo settings with this user directory (CSV text) instead of the
+    /// demo's.
+    pub fn start_users(users: &str) -> Server {
+        Server::launch("", &[], Some(users))
+    }
+
+    fn launch(portal_extra: &str, args: &[&str], users: Option<&str>) -> Server {
         let port = free_port();
         let scheme = if args.contains(&"--tls-cert") {
             "https"
@@ -50,7 +60,20 @@ impl Server {
             "{}\n[portal]\npublic_url = \"{url}\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n{portal_extra}\n",
             common::demo_settings()
         );
+        let settings = match users {
+            Some(_) => settings.replace(
+                &format!(
+                    "users = {:?}",
+                    common::fixture("demo/users.csv").display().to_string()
+                ),
+                "users = \"users.csv\"",
+            ),
+            None => settings,
+        };
         let ws = Workspace::new(&settings);
+        if let Some(csv) = users {
+            std::fs::write(ws.path("users.csv"), csv).unwrap();
+        }
         let hex: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
         std::fs::write(ws.path("portal.secret"), hex + "\n").unwrap();
         #[cfg(unix)]
