@@ -199,7 +199,7 @@ fn login_form(
             chrome: super::pages::Chrome {
                 org: svc.org().to_owned(),
                 user: None,
-                csrf: csrf.token.clone(),
+                csrf: csrf.token(),
             },
             action: LOGIN_PATH,
             user_identifier: Some(identifier.to_owned()),

@@ -46,7 +46,7 @@ fn chrome(svc: &Service, user: Option<&User>, csrf: &Csrf) -> Chrome {
     Chrome {
         org: svc.org().to_owned(),
         user: user.map(|u| u.email.clone()),
-        csrf: csrf.token.clone(),
+        csrf: csrf.token(),
     }
 }
 

@@ -284,7 +284,7 @@ impl Service {
         let this = self.clone();
         self.with_store(move |store| {
             let now = audit::now();
-            let lookup = this.keys.code_lookup(&code);
+            let lookup = this.keys.code_lookup(&code)?;
             let Ok(invite) = store.find_invite(&lookup, now)? else {
                 return Ok(None);
             };
@@ -355,9 +355,9 @@ impl Recorder {
 pub fn create_code(keys: &Keys, store: &Store, user: &str, ttl: i64) -> Result<(String, i64)> {
     let expires = audit::now() + ttl;
     let id = super::tokens::b64url(&super::tokens::random(12)?);
-    let code = keys.code(user, &id, expires);
+    let code = keys.code(user, &id, expires)?;
     let normalized = normalize_code(&code)
         .ok_or_else(|| Error::invalid("internal: a generated code did not normalise"))?;
-    store.add_invite(&keys.code_lookup(&normalized), &id, user, expires)?;
+    store.add_invite(&keys.code_lookup(&normalized)?, &id, user, expires)?;
     Ok((code, expires))
 }

@@ -45,6 +45,8 @@ pub enum Refused {
     Malformed,
     BadSignature,
     Expired,
+    /// The MAC could not be computed (OpenSSL failed): nothing verifies.
+    Unavailable,
 }
 
 /// A verified token's claims.
@@ -53,8 +55,6 @@ pub struct Claims {
     /// The user (lower-case e-mail) the token was issued to.
     pub user: String,
     pub expires: i64,
-    /// Random per token: the CSRF binding of a session.
-    pub nonce: String,
 }
 
 /// The portal's HMAC key (`[portal] secret_file`).
@@ -148,27 +148,28 @@ impl Keys {
     }
 
     /// HMAC-SHA256 over the purpose and each part, length-prefixed so no two
-    /// different inputs share a MAC input.
-    fn mac(&self, purpose: Purpose, parts: &[&[u8]]) -> [u8; 32] {
+    /// different inputs share a MAC input. An OpenSSL failure is an error,
+    /// never a default MAC that a forged token could match.
+    fn mac(&self, purpose: Purpose, parts: &[&[u8]]) -> Result<[u8; 32]> {
         let mut input = Vec::with_capacity(64);
         input.extend_from_slice(b"aspen/v1");
         for part in std::iter::once(purpose.label()).chain(parts.iter().copied()) {
             input.extend_from_slice(&(part.len() as u32).to_be_bytes());
             input.extend_from_slice(part);
         }
-        let mut out = [0u8; 32];
-        // With a valid HMAC key and SHA-256 these calls cannot fail; a
-        // failure would leave `out` zero, which then matches no real MAC
-        // because the comparison also needs the exact token bytes.
-        if let Ok(mut signer) = openssl::sign::Signer::new(MessageDigest::sha256(), &self.key) {
-            let _ = signer.update(&input);
-            let _ = signer.sign(&mut out);
-        }
-        out
+        let fail = |e| Error::crypto("HMAC-SHA256", e);
+        let mut signer =
+            openssl::sign::Signer::new(MessageDigest::sha256(), &self.key).map_err(fail)?;
+        signer.update(&input).map_err(fail)?;
+        let mac = signer.sign_to_vec().map_err(fail)?;
+        mac.try_into()
+            .map_err(|_| Error::invalid("HMAC-SHA256: the MAC is not 32 bytes"))
     }
 
     /// A token for `user` and `purpose`, valid until `expires` (Unix seconds):
-    /// `user.expires.nonce.mac`, each part URL-safe.
+    /// `user.expires.nonce.mac`, each part URL-safe. The nonce is random,
+    /// so no two tokens are alike (and a token reveals nothing about when
+    /// another was issued); it carries no meaning and is not returned.
     pub fn issue(&self, purpose: Purpose, user: &str, expires: i64) -> Result<String> {
         let user = user.to_ascii_lowercase();
         let nonce = b64url(&random(12)?);
@@ -176,7 +177,7 @@ impl Keys {
         let mac = self.mac(
             purpose,
             &[user.as_bytes(), exp.as_bytes(), nonce.as_bytes()],
-        );
+        )?;
         Ok(format!(
             "{}.{exp}.{nonce}.{}",
             b64url(user.as_bytes()),
@@ -203,10 +204,12 @@ impl Keys {
             .and_then(|u| String::from_utf8(u).ok())
             .ok_or(Refused::Malformed)?;
         let given = b64url_decode(mac).ok_or(Refused::Malformed)?;
-        let expected = self.mac(
-            purpose,
-            &[user.as_bytes(), exp.as_bytes(), nonce.as_bytes()],
-        );
+        let expected = self
+            .mac(
+                purpose,
+                &[user.as_bytes(), exp.as_bytes(), nonce.as_bytes()],
+            )
+            .map_err(|_| Refused::Unavailable)?;
         if !same(&given, &expected) {
             return Err(Refused::BadSignature);
         }
@@ -214,21 +217,17 @@ impl Keys {
         if expires <= now {
             return Err(Refused::Expired);
         }
-        Ok(Claims {
-            user,
-            expires,
-            nonce: nonce.to_owned(),
-        })
+        Ok(Claims { user, expires })
     }
 
     /// The CSRF token for forms of the browser holding CSRF cookie `binding`.
-    pub fn csrf(&self, binding: &str) -> String {
-        b64url(&self.mac(Purpose::Csrf, &[binding.as_bytes()]))
+    pub fn csrf(&self, binding: &str) -> Result<String> {
+        Ok(b64url(&self.mac(Purpose::Csrf, &[binding.as_bytes()])?))
     }
 
     /// The short one-time code of invite `id` for `user`: ten Crockford
     /// base32 characters (50 bits) shown as `XXXXX-XXXXX`.
-    pub fn code(&self, user: &str, id: &str, expires: i64) -> String {
+    pub fn code(&self, user: &str, id: &str, expires: i64) -> Result<String> {
         let mac = self.mac(
             Purpose::Code,
             &[
@@ -236,7 +235,7 @@ impl Keys {
                 id.as_bytes(),
                 expires.to_string().as_bytes(),
             ],
-        );
+        )?;
         let mut bits: u64 = 0;
         for b in &mac[..8] {
             bits = bits << 8 | u64::from(*b);
@@ -244,18 +243,21 @@ impl Keys {
         let chars: String = (0..10)
             .map(|i| CROCKFORD[((bits >> (64 - 5 * (i + 1))) & 31) as usize] as char)
             .collect();
-        format!("{}-{}", &chars[..5], &chars[5..])
+        Ok(format!("{}-{}", &chars[..5], &chars[5..]))
     }
 
-    /// Whether `code` (normalised) is the code of this invite.
+    /// Whether `code` (normalised) is the code of this invite; false when
+    /// the expected code cannot be computed.
     pub fn check_code(&self, code: &str, user: &str, id: &str, expires: i64) -> bool {
-        normalize_code(&self.code(user, id, expires))
+        self.code(user, id, expires)
+            .ok()
+            .and_then(|c| normalize_code(&c))
             .is_some_and(|expected| same(expected.as_bytes(), code.as_bytes()))
     }
 
     /// The key an invite is stored under: a MAC of the normalised code, so
     /// the database never holds a usable code.
-    pub fn code_lookup(&self, normalized: &str) -> [u8; 32] {
+    pub fn code_lookup(&self, normalized: &str) -> Result<[u8; 32]> {
         self.mac(Purpose::CodeLookup, &[normalized.as_bytes()])
     }
 }
@@ -395,7 +397,7 @@ mod tests {
     #[test]
     fn codes_are_short_typable_and_bound() {
         let k = keys();
-        let code = k.code("alice@contoso.com", "id1", 1000);
+        let code = k.code("alice@contoso.com", "id1", 1000).unwrap();
         assert_eq!(code.len(), 11);
         assert_eq!(&code[5..6], "-");
         let typed = normalize_code(&code.to_lowercase().replace('-', " ")).unwrap();
@@ -405,16 +407,51 @@ mod tests {
         assert_eq!(normalize_code("oooooiiiii").as_deref(), Some("0000011111"));
         assert_eq!(normalize_code("UUUUU-UUUUU"), None);
         assert_eq!(normalize_code("12345"), None);
-        assert_ne!(k.code_lookup("0000011111"), k.code_lookup("0000011112"));
+        assert_ne!(
+            k.code_lookup("0000011111").unwrap(),
+            k.code_lookup("0000011112").unwrap()
+        );
     }
 
     #[test]
     fn csrf_tokens_are_bound_to_the_cookie() {
         let k = keys();
-        let t = k.csrf("cookie-a");
-        assert!(same(k.csrf("cookie-a").as_bytes(), t.as_bytes()));
-        assert_ne!(k.csrf("cookie-b"), t);
+        let t = k.csrf("cookie-a").unwrap();
+        assert!(same(k.csrf("cookie-a").unwrap().as_bytes(), t.as_bytes()));
+        assert_ne!(k.csrf("cookie-b").unwrap(), t);
         assert!(!same(b"", t.as_bytes()));
+    }
+
+    /// A key OpenSSL cannot compute an HMAC-SHA256 with (an EC key signs,
+    /// but not into 32 bytes) must refuse everything, not yield a zero MAC
+    /// that a token with 32 zero bytes as its MAC would match.
+    #[test]
+    fn a_failing_mac_refuses_instead_of_defaulting() {
+        let ec = openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap();
+        let broken = Keys {
+            key: PKey::from_ec_key(ec).unwrap(),
+        };
+        let zero_mac = format!(
+            "{}.99999.AAAA.{}",
+            b64url(b"alice@contoso.com"),
+            b64url(&[0; 32])
+        );
+        assert_eq!(
+            broken.verify(Purpose::Access, &zero_mac, 1),
+            Err(Refused::Unavailable)
+        );
+        assert!(
+            broken
+                .issue(Purpose::Access, "alice@contoso.com", 9)
+                .is_err()
+        );
+        assert!(broken.csrf("cookie").is_err());
+        assert!(broken.code("alice@contoso.com", "id", 9).is_err());
+        assert!(broken.code_lookup("0000011111").is_err());
+        assert!(!broken.check_code("0000000000", "alice@contoso.com", "id", 9));
     }
 
     #[test]

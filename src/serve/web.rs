@@ -51,8 +51,9 @@ pub fn see_other(to: &'static str) -> Response {
 /// in each form the HMAC of it. A cross-site page can neither read the
 /// cookie nor compute the MAC; SameSite=Strict keeps the cookie home too.
 pub struct Csrf {
-    /// The token to put in forms.
-    pub token: String,
+    /// The token to put in forms; `None` if it could not be made (then no
+    /// form is accepted).
+    token: Option<String>,
     /// Set when the browser had no (valid) CSRF cookie yet.
     pub set_cookie: Option<HeaderValue>,
 }
@@ -65,22 +66,31 @@ impl Csrf {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         }) {
             Some(binding) => Csrf {
-                token: keys.csrf(binding),
+                token: keys.csrf(binding).ok(),
                 set_cookie: None,
             },
             None => {
-                let binding = random(16).map(|r| b64url(&r)).unwrap_or_default();
+                let binding = random(16).map(|r| b64url(&r)).ok();
                 Csrf {
-                    token: keys.csrf(&binding),
-                    set_cookie: Some(cookie_header(CSRF_COOKIE, &binding, None)),
+                    token: binding.as_ref().and_then(|b| keys.csrf(b).ok()),
+                    set_cookie: binding.map(|b| cookie_header(CSRF_COOKIE, &b, None)),
                 }
             }
         }
     }
 
+    /// The token for this page's forms.
+    pub fn token(&self) -> String {
+        self.token.clone().unwrap_or_default()
+    }
+
     /// Whether a form's token matches this browser's cookie.
     pub fn check(&self, form_token: &str) -> bool {
-        self.set_cookie.is_none() && same(self.token.as_bytes(), form_token.as_bytes())
+        self.set_cookie.is_none()
+            && self
+                .token
+                .as_ref()
+                .is_some_and(|t| same(t.as_bytes(), form_token.as_bytes()))
     }
 }
 
