@@ -64,7 +64,7 @@ fn well_known_failed(svc: &Service) -> Response {
 /// Enrollment ⇒ `mdm-byod`, device ⇒ `mdm-adde`; under user-choice, the
 /// answer recorded in the portal, else `mdm-byod`.
 pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Response {
-    let Some(user) = svc.user_by_identifier(&q.user_identifier) else {
+    let Some(user) = svc.user_by_identifier(&q.user_identifier).await else {
         return well_known_failed(&svc);
     };
     let version = match svc.plan(&user, Some(Choice::Work)).await {
@@ -123,7 +123,7 @@ pub async fn enroll(
     else {
         return challenge(&svc);
     };
-    let Some(user) = svc.user_by_email(&claims.user) else {
+    let Some(user) = svc.user_by_email(&claims.user).await else {
         return challenge(&svc);
     };
     let plan = match svc.plan(&user, Some(Choice::Work)).await {
@@ -233,7 +233,7 @@ pub async fn login_page(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let csrf = Csrf::for_request(&svc.keys, &headers);
-    let Some(target) = svc.user_by_identifier(&q.user_identifier) else {
+    let Some(target) = svc.user_by_identifier(&q.user_identifier).await else {
         return super::portal::message(
             &svc,
             None,
@@ -249,7 +249,7 @@ pub async fn login_page(
     };
     if let PortalAuth::Header(_) = svc.portal.auth {
         // The authenticating proxy has already said who this is.
-        return match signed_in(&svc, &headers) {
+        return match signed_in(&svc, &headers).await {
             Some(user) if user.email == target.email => authenticated(&svc, &user.email),
             _ => wrong_account(&svc, &csrf),
         };
@@ -264,7 +264,7 @@ pub async fn login(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeFor
         return web::csrf_failed(&svc, &csrf);
     }
     let identifier = form.user_identifier.unwrap_or_default();
-    let Some(target) = svc.user_by_identifier(&identifier) else {
+    let Some(target) = svc.user_by_identifier(&identifier).await else {
         return wrong_account(&svc, &csrf);
     };
     if svc.portal.auth != PortalAuth::Code {

@@ -28,7 +28,7 @@ type Svc = State<Arc<Service>>;
 
 /// The user the request is from: the trusted header (auth = "header") or
 /// the session cookie (auth = "code").
-pub fn signed_in(svc: &Service, headers: &HeaderMap) -> Option<Arc<User>> {
+pub async fn signed_in(svc: &Service, headers: &HeaderMap) -> Option<Arc<User>> {
     let email = match &svc.portal.auth {
         PortalAuth::Header(name) => headers.get(name)?.to_str().ok()?.trim().to_owned(),
         PortalAuth::Code => {
@@ -39,7 +39,7 @@ pub fn signed_in(svc: &Service, headers: &HeaderMap) -> Option<Arc<User>> {
                 .user
         }
     };
-    svc.user_by_email(&email)
+    svc.user_by_email(&email).await
 }
 
 fn chrome(svc: &Service, user: Option<&User>, csrf: &Csrf) -> Chrome {
@@ -94,8 +94,8 @@ fn internal(svc: &Service, csrf: &Csrf, err: crate::Error) -> Response {
 }
 
 /// The signed-in user, or a redirect to the sign-in page.
-fn require(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<User>, Response> {
-    signed_in(svc, headers).ok_or_else(|| match svc.portal.auth {
+async fn require(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<User>, Response> {
+    signed_in(svc, headers).await.ok_or_else(|| match svc.portal.auth {
         PortalAuth::Code => see_other("/signin"),
         PortalAuth::Header(_) => message(
             svc,
@@ -110,7 +110,7 @@ fn require(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<User>,
 }
 
 pub async fn home(State(svc): Svc, headers: HeaderMap) -> Response {
-    if signed_in(&svc, &headers).is_some() {
+    if signed_in(&svc, &headers).await.is_some() {
         see_other("/access")
     } else {
         see_other("/signin")
@@ -118,12 +118,13 @@ pub async fn home(State(svc): Svc, headers: HeaderMap) -> Response {
 }
 
 pub async fn signin_page(State(svc): Svc, headers: HeaderMap) -> Response {
-    if signed_in(&svc, &headers).is_some() {
+    if signed_in(&svc, &headers).await.is_some() {
         return see_other("/access");
     }
     let csrf = Csrf::for_request(&svc.keys, &headers);
     if let PortalAuth::Header(_) = svc.portal.auth {
         return require(&svc, &headers, &csrf)
+            .await
             .err()
             .unwrap_or_else(|| see_other("/access"));
     }
@@ -161,7 +162,7 @@ pub async fn signin(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeFo
         return see_other("/access");
     }
     let user = match svc.redeem_code(&form.code, None).await {
-        Ok(Some(email)) => svc.user_by_email(&email),
+        Ok(Some(email)) => svc.user_by_email(&email).await,
         Ok(None) => None,
         Err(e) => return internal(&svc, &csrf, e),
     };
@@ -233,7 +234,7 @@ fn summary(org: &str, kind: PolicyType) -> String {
 
 pub async fn access(State(svc): Svc, headers: HeaderMap) -> Response {
     let csrf = Csrf::for_request(&svc.keys, &headers);
-    let user = match require(&svc, &headers, &csrf) {
+    let user = match require(&svc, &headers, &csrf).await {
         Ok(u) => u,
         Err(res) => return res,
     };
@@ -289,7 +290,7 @@ async fn chooser(
     headers: &HeaderMap,
     csrf: &Csrf,
 ) -> Result<Arc<User>, Response> {
-    let user = require(svc, headers, csrf)?;
+    let user = require(svc, headers, csrf).await?;
     match svc.plan(&user, None).await {
         Ok(Plan::NeedsChoice { .. }) => Ok(user),
         Ok(Plan::Enroll { policy, .. }) if policy.kind == PolicyType::UserChoice => Ok(user),
@@ -463,7 +464,7 @@ async fn enrolling(
     headers: &HeaderMap,
     csrf: &Csrf,
 ) -> Result<(Arc<User>, String, Management, Option<Choice>), Response> {
-    let user = require(svc, headers, csrf)?;
+    let user = require(svc, headers, csrf).await?;
     match svc.plan(&user, None).await {
         Ok(Plan::Enroll {
             policy,

@@ -35,7 +35,7 @@ pub struct Service {
     signer: Option<Arc<Signer>>,
     store: Mutex<Store>,
     recorder: Recorder,
-    directory: Directory,
+    directory: Arc<Directory>,
     cache: Mutex<HashMap<(EnrollmentKind, String), Arc<Issued>>>,
 }
 
@@ -82,7 +82,7 @@ impl Service {
         let recorder = Recorder::start(Store::open(state_dir)?);
         Ok(Service {
             recorder,
-            directory: Directory::open(&users)?,
+            directory: Arc::new(Directory::open(&users)?),
             settings,
             portal,
             keys,
@@ -98,14 +98,14 @@ impl Service {
 
     /// The user with this e-mail: whom a session, code, access token or
     /// trusted header names.
-    pub fn user_by_email(&self, email: &str) -> Option<Arc<User>> {
-        self.directory.by_email(email)
+    pub async fn user_by_email(&self, email: &str) -> Option<Arc<User>> {
+        self.directory.by_email(email).await
     }
 
     /// The user a device's `user-identifier` names: by Managed Apple ID,
     /// else by e-mail.
-    pub fn user_by_identifier(&self, identifier: &str) -> Option<Arc<User>> {
-        self.directory.by_identifier(identifier)
+    pub async fn user_by_identifier(&self, identifier: &str) -> Option<Arc<User>> {
+        self.directory.by_identifier(identifier).await
     }
 
     /// Runs `f` on the store on the blocking pool (SQLite does file I/O).
