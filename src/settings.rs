@@ -232,6 +232,30 @@ impl Settings {
             message: e.to_string(),
         })
     }
+
+    /// `[portal]`, for the commands that need it (`serve`, `invite`).
+    pub fn require_portal(&self) -> Result<&Portal> {
+        self.portal.as_ref().ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: needs a [portal] section (public_url, secret_file, state_dir)",
+                self.file.display()
+            ))
+        })
+    }
+
+    /// `portal.state_dir`, for the commands that need it (`serve`, `invite`,
+    /// `issued`); `.ok()` for those that record only when it is set.
+    pub fn state_dir(&self) -> Result<&Path> {
+        self.portal
+            .as_ref()
+            .and_then(|p| p.state_dir.as_deref())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{}: needs portal.state_dir (the folder where codes, choices and issued profiles are recorded)",
+                    self.file.display()
+                ))
+            })
+    }
 }
 
 fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, FieldError> {
@@ -823,6 +847,10 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
         assert_eq!(p.auth, PortalAuth::Header("X-Remote-User".into()));
         assert_eq!(p.secret_file, Path::new("dir/portal.secret"));
         assert_eq!(p.state_dir.as_deref(), Some(Path::new("dir/state")));
+        assert_eq!(
+            parse(&ok).unwrap().state_dir().unwrap(),
+            Path::new("dir/state")
+        );
         let bad = ok.replace("X-Remote-User", "X Remote");
         assert!(
             parse(&bad)
@@ -830,6 +858,28 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
                 .to_string()
                 .contains("portal.trusted_header")
         );
+    }
+
+    #[test]
+    fn missing_portal_or_state_dir_is_one_error_each() {
+        let none = parse(MINIMAL).unwrap();
+        assert_eq!(
+            none.require_portal().unwrap_err().to_string(),
+            "dir/aspen.toml: needs a [portal] section (public_url, secret_file, state_dir)"
+        );
+        let no_state = parse(&format!(
+            "{MINIMAL}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"s\"\n"
+        ))
+        .unwrap();
+        assert!(no_state.require_portal().is_ok());
+        for s in [&none, &no_state] {
+            assert!(
+                s.state_dir()
+                    .unwrap_err()
+                    .to_string()
+                    .starts_with("dir/aspen.toml: needs portal.state_dir ("),
+            );
+        }
     }
 
     #[test]

@@ -874,6 +874,27 @@ fn the_cli_records_profiles_and_lists_them() {
     );
 }
 
+/// Every command that needs the state folder says so the same way.
+#[test]
+fn commands_without_a_state_dir_say_so_alike() {
+    let ws = common::Workspace::new(&format!(
+        "{}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\n",
+        common::demo_settings()
+    ));
+    std::fs::write(ws.path("portal.secret"), "5a".repeat(32) + "\n").unwrap();
+    let config = ws.settings();
+    let config = config.to_str().unwrap();
+    let expected = format!("{config}: needs portal.state_dir (");
+    for args in [
+        &["invite", "-c", config, "--user", "bob@contoso.com"][..],
+        &["issued", "-c", config],
+        &["serve", "-c", config, "--listen", "127.0.0.1:0", "--quiet"],
+    ] {
+        let err = common::fails(common::aspen(args));
+        assert!(err.contains(&expected), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn init_writes_a_private_portal_secret() {
     let dir = tempfile::tempdir().unwrap();

@@ -57,7 +57,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let bar = progress_bar(&csv);
     let mut waiting = Vec::new();
-    let mut audit = match settings.portal.as_ref().and_then(|p| p.state_dir.as_ref()) {
+    let mut audit = match settings.state_dir().ok() {
         Some(dir) => Some(Audit::new(audit::Store::open(dir)?)),
         None => None,
     };

@@ -50,20 +50,13 @@ pub fn parse_ttl(text: &str) -> Result<i64, String> {
 pub fn run(args: Args) -> Result<()> {
     let settings = Settings::load(&args.config)?;
     let file = settings.file.display().to_string();
-    let portal = settings
-        .portal
-        .as_ref()
-        .ok_or_else(|| Error::invalid(format!("{file}: aspen invite needs a [portal] section")))?;
+    let portal = settings.require_portal()?;
     if portal.auth != PortalAuth::Code {
         return Err(Error::invalid(format!(
             "{file}: portal.auth is \"header\": users sign in through the proxy, codes are not used"
         )));
     }
-    let state_dir = portal.state_dir.as_ref().ok_or_else(|| {
-        Error::invalid(format!(
-            "{file}: aspen invite needs portal.state_dir (codes are stored there)"
-        ))
-    })?;
+    let state_dir = settings.state_dir()?;
     let users = settings
         .directory_users
         .as_ref()

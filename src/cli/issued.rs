@@ -24,16 +24,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let settings = Settings::load(&args.config)?;
-    let state_dir = settings
-        .portal
-        .as_ref()
-        .and_then(|p| p.state_dir.as_ref())
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "{}: no portal.state_dir: nothing is recorded",
-                settings.file.display()
-            ))
-        })?;
+    let state_dir = settings.state_dir()?;
     // Listing must not create a store where none was.
     let entries = if state_dir.join(FILE_NAME).exists() {
         Store::open(state_dir)?.list(args.user.as_deref())?

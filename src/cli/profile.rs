@@ -154,7 +154,7 @@ pub fn record_issued(
     user: Option<(&str, &str)>,
     bytes: &[u8],
 ) -> Result<()> {
-    let Some(dir) = settings.portal.as_ref().and_then(|p| p.state_dir.as_ref()) else {
+    let Ok(dir) = settings.state_dir() else {
         return Ok(());
     };
     let (email, policy) = match user {

@@ -113,15 +113,8 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn print_demo(d: &demo::Demo) -> Result<()> {
-    let portal = d
-        .settings
-        .portal
-        .as_ref()
-        .ok_or_else(|| Error::invalid("the demo settings have no [portal]"))?;
-    let state_dir = portal
-        .state_dir
-        .as_ref()
-        .ok_or_else(|| Error::invalid("the demo settings have no state_dir"))?;
+    let portal = d.settings.require_portal()?;
+    let state_dir = d.settings.state_dir()?;
     let keys = serve::tokens::Keys::load(&portal.secret_file)?;
     let store = Store::open(state_dir)?;
     let url = &portal.public_url;

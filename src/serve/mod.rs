@@ -12,7 +12,6 @@ pub mod service;
 pub mod tokens;
 mod web;
 
-use crate::audit::Store;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::sign::Signer;
@@ -75,20 +74,8 @@ pub fn run(
     options: Options,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
-    let portal = settings.portal.clone().ok_or_else(|| {
-        Error::invalid(format!(
-            "{}: aspen serve needs a [portal] section (public_url, secret_file, state_dir)",
-            settings.file.display()
-        ))
-    })?;
-    let state_dir = portal.state_dir.clone().ok_or_else(|| {
-        Error::invalid(format!(
-            "{}: aspen serve needs portal.state_dir (where choices and issued profiles are recorded)",
-            settings.file.display()
-        ))
-    })?;
-    let keys = tokens::Keys::load(&portal.secret_file)?;
-    let store = Store::open(&state_dir)?;
+    let keys = tokens::Keys::load(&settings.require_portal()?.secret_file)?;
+    let state_dir = settings.state_dir()?.to_owned();
     let tls = options
         .tls
         .as_ref()
@@ -96,10 +83,9 @@ pub fn run(
         .transpose()?;
     let service = Arc::new(Service::new(
         settings,
-        portal,
         keys,
         signer.map(Arc::new),
-        store,
+        &state_dir,
     )?);
     let app = router(service, options.access_log);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -16,6 +16,7 @@ use crate::settings::{Portal, Settings};
 use crate::sign::Signer;
 use axum::body::Bytes;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// How long a portal session lasts.
@@ -65,20 +66,23 @@ pub enum Plan {
 }
 
 impl Service {
+    /// The service for `settings`, recording in the audit store in
+    /// `state_dir` (one connection to read and redeem codes, one for the
+    /// writer thread).
     pub fn new(
         settings: Settings,
-        portal: Portal,
         keys: Keys,
         signer: Option<Arc<Signer>>,
-        store: Store,
+        state_dir: &Path,
     ) -> Result<Service> {
+        let portal = settings.require_portal()?.clone();
         let users = settings.directory_users.clone().ok_or_else(|| {
             Error::invalid(format!(
                 "{}: aspen serve needs [directory] users (the CSV of who may enroll)",
                 settings.file.display()
             ))
         })?;
-        let state_dir = store.path().parent().unwrap_or(std::path::Path::new("."));
+        let store = Store::open(state_dir)?;
         let recorder = Recorder::start(Store::open(state_dir)?);
         Ok(Service {
             recorder,
