@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::EnrollmentKind;
 use crate::model::policy::Choice;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The database file inside the state folder.
@@ -149,6 +150,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Each user's latest answer under each user-choice policy. An answer
+/// belongs to the policy it was given under: when the user's policy becomes
+/// another one, they answer again.
+#[derive(Debug, Default, Clone)]
+pub struct Choices(HashMap<(String, String), Choice>);
+
+impl Choices {
+    /// `user`'s latest answer under `policy`.
+    pub fn get(&self, user: &str, policy: &str) -> Option<Choice> {
+        self.0
+            .get(&(user.to_ascii_lowercase(), policy.to_owned()))
+            .copied()
+    }
+
+    pub fn set(&mut self, user: &str, policy: &str, choice: Choice) {
+        self.0
+            .insert((user.to_ascii_lowercase(), policy.to_owned()), choice);
+    }
+}
+
 /// One recorded row, for `aspen issued`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Entry {
@@ -280,19 +301,34 @@ impl Store {
         Ok(n)
     }
 
-    /// The user's most recent answer, if any.
-    pub fn latest_choice(&self, user: &str) -> Result<Option<Choice>> {
-        let choice: Option<String> = self
+    /// Every user's latest answer under each policy (what the server keeps
+    /// in memory while it runs).
+    pub fn latest_choices(&self) -> Result<Choices> {
+        let mut choices = Choices::default();
+        let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT choice FROM events WHERE user = ?1 AND event = 'choice' ORDER BY id DESC LIMIT 1",
+            .prepare(
+                "SELECT user, policy, choice FROM events
+                 WHERE event = 'choice' AND user IS NOT NULL AND policy IS NOT NULL
+                 ORDER BY id",
             )
-            .and_then(|mut s| {
-                s.query_row([user.to_ascii_lowercase()], |r| r.get(0))
-                    .optional()
+            .map_err(|e| self.fail(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })
             .map_err(|e| self.fail(e))?;
-        Ok(choice.as_deref().and_then(Choice::parse))
+        for row in rows {
+            let (user, policy, choice) = row.map_err(|e| self.fail(e))?;
+            if let Some(choice) = choice.as_deref().and_then(Choice::parse) {
+                choices.set(&user, &policy, choice);
+            }
+        }
+        Ok(choices)
     }
 
     /// Every row, oldest first; only `user`'s when given.
@@ -401,7 +437,7 @@ mod tests {
     fn records_and_lists_choices_and_profiles() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("state")).unwrap();
-        assert_eq!(store.latest_choice("alice@contoso.com").unwrap(), None);
+        assert!(store.latest_choices().unwrap().0.is_empty());
         store
             .record(&Record::choice(
                 Source::Portal,
@@ -431,7 +467,10 @@ mod tests {
         .with_client(Some("127.0.0.1".into()))];
         assert_eq!(store.record_many(&issued).unwrap(), 1);
         assert_eq!(
-            store.latest_choice("ALICE@contoso.com").unwrap(),
+            store
+                .latest_choices()
+                .unwrap()
+                .get("ALICE@contoso.com", "BYOD staff"),
             Some(Choice::Device)
         );
         let all = store.list(None).unwrap();
@@ -455,6 +494,44 @@ mod tests {
         drop(store);
         let store = Store::open(&dir.path().join("state")).unwrap();
         assert_eq!(store.list(None).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn an_answer_belongs_to_the_policy_it_was_given_under() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let answer = |policy: &str, choice| {
+            let kind = EnrollmentKind::Device(Ownership::Personal);
+            store
+                .record(&Record::choice(
+                    Source::Portal,
+                    "alice@contoso.com",
+                    policy,
+                    choice,
+                    kind,
+                ))
+                .unwrap();
+        };
+        answer("BYOD 2024", Choice::Work);
+        answer("BYOD 2025", Choice::Device);
+        let choices = store.latest_choices().unwrap();
+        assert_eq!(
+            choices.get("alice@contoso.com", "BYOD 2024"),
+            Some(Choice::Work)
+        );
+        assert_eq!(
+            choices.get("alice@contoso.com", "BYOD 2025"),
+            Some(Choice::Device)
+        );
+        assert_eq!(choices.get("alice@contoso.com", "Another policy"), None);
+        answer("BYOD 2024", Choice::Corporate);
+        assert_eq!(
+            store
+                .latest_choices()
+                .unwrap()
+                .get("alice@contoso.com", "BYOD 2024"),
+            Some(Choice::Corporate)
+        );
     }
 
     #[test]

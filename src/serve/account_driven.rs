@@ -67,21 +67,17 @@ pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Res
     let Some(user) = svc.user_by_identifier(&q.user_identifier).await else {
         return well_known_failed(&svc);
     };
-    let version = match svc.plan(&user, Some(Choice::Work)).await {
-        Ok(Plan::Enroll {
+    let version = match svc.plan(&user, Some(Choice::Work)) {
+        Plan::Enroll {
             management: Management::User,
             ..
-        }) => "mdm-byod",
+        } => "mdm-byod",
         // ADDE carries the user's Managed Apple ID (AssignedManagedAppleID).
-        Ok(Plan::Enroll {
+        Plan::Enroll {
             management: Management::Device(_),
             ..
-        }) if user.managed_apple_id.is_some() => "mdm-adde",
-        Ok(_) => return well_known_failed(&svc),
-        Err(e) => {
-            eprintln!("aspen: error: {e}");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+        } if user.managed_apple_id.is_some() => "mdm-adde",
+        _ => return well_known_failed(&svc),
     };
     axum::Json(serde_json::json!({
         "Servers": [{
@@ -126,14 +122,7 @@ pub async fn enroll(
     let Some(user) = svc.user_by_email(&claims.user).await else {
         return challenge(&svc);
     };
-    let plan = match svc.plan(&user, Some(Choice::Work)).await {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("aspen: error: {e}");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let Plan::Enroll { policy, choice, .. } = plan else {
+    let Plan::Enroll { policy, choice, .. } = svc.plan(&user, Some(Choice::Work)) else {
         return StatusCode::FORBIDDEN.into_response();
     };
     let enrollment =

@@ -238,11 +238,7 @@ pub async fn access(State(svc): Svc, headers: HeaderMap) -> Response {
         Ok(u) => u,
         Err(res) => return res,
     };
-    let plan = match svc.plan(&user, None).await {
-        Ok(p) => p,
-        Err(e) => return internal(&svc, &csrf, e),
-    };
-    let (policy, previous) = match plan {
+    let (policy, previous) = match svc.plan(&user, None) {
         Plan::Cannot(why) => {
             return message(
                 &svc,
@@ -291,11 +287,10 @@ async fn chooser(
     csrf: &Csrf,
 ) -> Result<Arc<User>, Response> {
     let user = require(svc, headers, csrf).await?;
-    match svc.plan(&user, None).await {
-        Ok(Plan::NeedsChoice { .. }) => Ok(user),
-        Ok(Plan::Enroll { policy, .. }) if policy.kind == PolicyType::UserChoice => Ok(user),
-        Ok(_) => Err(see_other("/access")),
-        Err(e) => Err(internal(svc, csrf, e)),
+    match svc.plan(&user, None) {
+        Plan::NeedsChoice { .. } => Ok(user),
+        Plan::Enroll { policy, .. } if policy.kind == PolicyType::UserChoice => Ok(user),
+        _ => Err(see_other("/access")),
     }
 }
 
@@ -465,14 +460,14 @@ async fn enrolling(
     csrf: &Csrf,
 ) -> Result<(Arc<User>, String, Management, Option<Choice>), Response> {
     let user = require(svc, headers, csrf).await?;
-    match svc.plan(&user, None).await {
-        Ok(Plan::Enroll {
+    match svc.plan(&user, None) {
+        Plan::Enroll {
             policy,
             management,
             choice,
-        }) => Ok((user, policy.name, management, choice)),
-        Ok(Plan::NeedsChoice { .. }) => Err(see_other("/choose")),
-        Ok(Plan::Cannot(why)) => Err(message(
+        } => Ok((user, policy.name, management, choice)),
+        Plan::NeedsChoice { .. } => Err(see_other("/choose")),
+        Plan::Cannot(why) => Err(message(
             svc,
             Some(&user),
             csrf,
@@ -481,7 +476,6 @@ async fn enrolling(
             why,
             None,
         )),
-        Err(e) => Err(internal(svc, csrf, e)),
     }
 }
 

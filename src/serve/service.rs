@@ -5,7 +5,7 @@
 
 use super::directory::Directory;
 use super::tokens::{Keys, normalize_code};
-use crate::audit::{self, Record, Source, Store};
+use crate::audit::{self, Choices, Record, Source, Store};
 use crate::error::{Error, Result};
 use crate::model::directory::User;
 use crate::model::policy::{Choice, Policy, PolicyType};
@@ -17,7 +17,7 @@ use crate::sign::Signer;
 use axum::body::Bytes;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// How long a portal session lasts.
 pub const SESSION_SECONDS: i64 = 60 * 60;
@@ -36,6 +36,9 @@ pub struct Service {
     signer: Option<Arc<Signer>>,
     store: Mutex<Store>,
     recorder: Recorder,
+    /// The latest recorded answers, read at start and kept up to date by
+    /// [`Service::record_choice`]: deciding a plan reads no database.
+    choices: RwLock<Choices>,
     directory: Arc<Directory>,
     cache: Mutex<HashMap<(EnrollmentKind, String), Arc<Issued>>>,
 }
@@ -83,9 +86,11 @@ impl Service {
             ))
         })?;
         let store = Store::open(state_dir)?;
+        let choices = RwLock::new(store.latest_choices()?);
         let recorder = Recorder::start(Store::open(state_dir)?);
         Ok(Service {
             recorder,
+            choices,
             directory: Arc::new(Directory::open(&users)?),
             settings,
             portal,
@@ -130,23 +135,21 @@ impl Service {
     }
 
     /// The plan for `user`; `default_choice` stands in for a user-choice
-    /// user who has not answered (account-driven enrollment: BYOD).
-    pub async fn plan(
-        self: &Arc<Self>,
-        user: &Arc<User>,
-        default_choice: Option<Choice>,
-    ) -> Result<Plan> {
+    /// user who has not answered under their current policy (account-driven
+    /// enrollment: BYOD).
+    pub fn plan(&self, user: &User, default_choice: Option<Choice>) -> Plan {
         let matched = resolve(&self.settings.policies, user, None);
         let recorded = match matched.policy() {
-            Some(p) if p.kind == PolicyType::UserChoice => {
-                let email = user.email.clone();
-                self.with_store(move |s| s.latest_choice(&email)).await?
-            }
+            Some(p) if p.kind == PolicyType::UserChoice => self
+                .choices
+                .read()
+                .ok()
+                .and_then(|c| c.get(&user.email, &p.name)),
             _ => None,
         };
         let choice = recorded.or(default_choice);
         let resolution = resolve(&self.settings.policies, user, choice);
-        Ok(match resolution.decision {
+        match resolution.decision {
             Decision::Enroll { policy, management } => Plan::Enroll {
                 policy: policy.clone(),
                 management,
@@ -165,7 +168,7 @@ impl Service {
                 "No enrollment policy of {} applies to your account. Contact your IT department.",
                 self.org()
             )),
-        })
+        }
     }
 
     /// The enrollment for `user` over `channel`, with the answer `choice`.
@@ -205,7 +208,12 @@ impl Service {
             management.kind(Channel::Profile),
         )
         .with_client(client);
-        self.recorder.record(record).await
+        self.recorder.record(record).await?;
+        self.choices
+            .write()
+            .map_err(|_| Error::invalid("the choices lock was poisoned"))?
+            .set(&user.email, &policy.name, choice);
+        Ok(())
     }
 
     /// The profile for `enrollment`, signed (off the async threads) and
@@ -364,4 +372,51 @@ pub fn create_code(keys: &Keys, store: &Store, user: &str, ttl: i64) -> Result<(
         .ok_or_else(|| Error::invalid("internal: a generated code did not normalise"))?;
     store.add_invite(&keys.code_lookup(&normalized)?, &id, user, expires)?;
     Ok((code, expires))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(settings: Settings) -> Arc<Service> {
+        let state = settings.state_dir().unwrap().to_owned();
+        let keys = Keys::from_bytes(&[1; 32]).unwrap();
+        Arc::new(Service::new(settings, keys, None, &state).unwrap())
+    }
+
+    fn recorded(plan: Plan) -> Option<Choice> {
+        match plan {
+            Plan::Enroll { choice, .. } => choice,
+            Plan::NeedsChoice { .. } => None,
+            Plan::Cannot(why) => panic!("{why}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_outlives_a_restart_but_not_its_policy() {
+        let demo = super::super::demo::prepare("http://localhost:1").unwrap();
+        let svc = service(demo.settings.clone());
+        let alice = svc.user_by_email("alice@contoso.com").await.unwrap();
+        assert_eq!(recorded(svc.plan(&alice, None)), None);
+        svc.record_choice(&alice, Choice::Device, None)
+            .await
+            .unwrap();
+        assert_eq!(recorded(svc.plan(&alice, None)), Some(Choice::Device));
+        drop(svc);
+        // Started again: the answer is read back from the store.
+        let svc = service(demo.settings.clone());
+        assert_eq!(recorded(svc.plan(&alice, None)), Some(Choice::Device));
+        // A new user-choice policy in place of the old one: asked again.
+        let mut settings = demo.settings.clone();
+        for p in &mut settings.policies {
+            if p.name == "BYOD staff" {
+                p.name = "BYOD 2025".into();
+            }
+        }
+        let svc = service(settings);
+        assert!(matches!(
+            svc.plan(&alice, None),
+            Plan::NeedsChoice { policy } if policy.name == "BYOD 2025"
+        ));
+    }
 }
