@@ -6,8 +6,10 @@
 //! database does not reveal a usable code.
 
 use crate::error::{Error, Result};
-use crate::model::EnrollmentKind;
 use crate::model::policy::Choice;
+use crate::model::{Enrollment, EnrollmentKind};
+use crate::profile;
+use crate::settings::Settings;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -92,9 +94,29 @@ pub struct Record {
 }
 
 impl Record {
-    /// A profile issued; `sha256` ([`sha256_hex`]) is of exactly the bytes
-    /// handed out, signed or not.
-    pub fn issued(
+    /// The profile for `enrollment` was issued (by the CLI, the portal or
+    /// account-driven enrollment): recorded with the profile's PayloadUUID
+    /// and `sha256`, the [`sha256_hex`] of exactly the bytes handed out,
+    /// signed or not.
+    pub fn for_profile(
+        settings: &Settings,
+        enrollment: &Enrollment,
+        sha256: &str,
+        source: Source,
+        user: Option<&str>,
+        policy: Option<&str>,
+    ) -> Record {
+        Record::issued(
+            source,
+            user,
+            policy,
+            enrollment.kind(),
+            &profile::profile_uuid(settings, enrollment),
+            sha256,
+        )
+    }
+
+    fn issued(
         source: Source,
         user: Option<&str>,
         policy: Option<&str>,

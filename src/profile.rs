@@ -86,6 +86,12 @@ pub fn derive_uuid(identifier: &str, role: &str, enrollment: &Enrollment) -> Str
         .to_owned()
 }
 
+/// The profile's own `PayloadUUID` (the top level): what the audit store
+/// records to name an issued profile.
+pub fn profile_uuid(settings: &Settings, enrollment: &Enrollment) -> String {
+    derive_uuid(&settings.organization.identifier, "profile", enrollment)
+}
+
 fn default_description(org: &str, kind: EnrollmentKind) -> String {
     if kind.is_user_enrollment() {
         format!(
@@ -159,7 +165,7 @@ pub fn build(settings: &Settings, enrollment: &Enrollment) -> Profile {
         identifier: root,
         organization: org.name.clone(),
         payload_type: TOP_LEVEL_TYPE,
-        uuid: derive_uuid(&org.identifier, "profile", enrollment),
+        uuid: profile_uuid(settings, enrollment),
         version: 1,
         consent_text: org
             .consent_text

@@ -388,4 +388,10 @@ fn with_an_audit_store_every_profile_written_is_recorded() {
     want.sort();
     assert_eq!(got, want);
     assert_eq!(got.len(), 2);
+    // Each record names its profile by the profile's own PayloadUUID.
+    for r in manifest(&out) {
+        let plist = plistlib_json(&std::fs::read(out.join(&r["file"])).unwrap());
+        let row = rows.iter().find(|row| row["user"] == r["user"]).unwrap();
+        assert_eq!(row["payload_uuid"], plist["PayloadUUID"], "{}", r["user"]);
+    }
 }

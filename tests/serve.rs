@@ -161,6 +161,12 @@ fn issued_json(s: &Server, user: &str) -> Vec<serde_json::Value> {
     serde_json::from_slice(&out).unwrap()
 }
 
+/// The top-level PayloadUUID of a signed profile, as plistlib reads it.
+fn profile_uuid(signed: &std::path::Path) -> serde_json::Value {
+    let xml = openssl_verify(signed, &cert("ca.pem")).expect("openssl cms -verify");
+    plistlib_json(&xml)["PayloadUUID"].clone()
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     aspen::audit::sha256_hex(bytes)
 }
@@ -189,6 +195,10 @@ async fn a_device_enrolls_a_user_through_account_driven_enrollment() {
     assert_eq!(rows[0]["policy"], "Contractors");
     assert_eq!(rows[0]["client"], "127.0.0.1");
     assert_eq!(rows[0]["sha256"], sha256_hex(&bytes));
+    assert_eq!(
+        rows[0]["payload_uuid"],
+        profile_uuid(&s.ws.path("carol.mobileconfig"))
+    );
     // Tokens and codes never reach the log.
     let log = s.log();
     assert!(log.contains("POST /account-driven/enroll 200"), "{log}");
@@ -317,6 +327,10 @@ async fn the_portal_downloads_a_signed_device_profile() {
     assert_eq!(rows.last().unwrap()["channel"], "portal");
     assert_eq!(rows.last().unwrap()["sha256"], sha256_hex(&bytes));
     assert_eq!(rows.last().unwrap()["kind"], "device-corporate");
+    assert_eq!(
+        rows.last().unwrap()["payload_uuid"],
+        profile_uuid(&s.ws.path("bob-portal.mobileconfig"))
+    );
 }
 
 #[tokio::test]
@@ -860,6 +874,7 @@ fn the_cli_records_profiles_and_lists_them() {
     assert_eq!(rows[0]["channel"], "cli");
     assert_eq!(rows[0]["user"], "alice@contoso.com");
     assert_eq!(rows[0]["sha256"], sha256_hex(&bytes));
+    assert_eq!(rows[0]["payload_uuid"], profile_uuid(&out));
     let table = String::from_utf8(common::ok(common::aspen(&["issued", "-c", settings]))).unwrap();
     let mut lines = table.lines();
     assert!(lines.next().unwrap().starts_with("TIME"));

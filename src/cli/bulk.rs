@@ -7,7 +7,6 @@ use crate::bulk::{self, Options, Outcome, Written};
 use crate::error::{Error, Result};
 use crate::model::directory::Rows;
 use crate::model::policy::Choice;
-use crate::profile;
 use crate::settings::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, IsTerminal};
@@ -151,15 +150,13 @@ impl Audit {
     }
 
     fn issued(&mut self, settings: &Settings, w: &Written) {
-        let uuid =
-            profile::derive_uuid(&settings.organization.identifier, "profile", &w.enrollment);
-        self.batch.push(audit::Record::issued(
+        self.batch.push(audit::Record::for_profile(
+            settings,
+            &w.enrollment,
+            &w.sha256_hex(),
             audit::Source::Cli,
             Some(&w.email),
             Some(&w.policy),
-            w.enrollment.kind(),
-            &uuid,
-            &w.sha256_hex(),
         ));
         if self.batch.len() >= Self::BATCH {
             self.flush();

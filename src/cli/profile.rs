@@ -161,13 +161,13 @@ pub fn record_issued(
         Some((email, policy)) => (Some(email), Some(policy)),
         None => (enrollment.managed_apple_id().map(|m| m.as_str()), None),
     };
-    let record = audit::Record::issued(
+    let record = audit::Record::for_profile(
+        settings,
+        enrollment,
+        &audit::sha256_hex(bytes),
         audit::Source::Cli,
         email,
         policy,
-        enrollment.kind(),
-        &profile::derive_uuid(&settings.organization.identifier, "profile", enrollment),
-        &audit::sha256_hex(bytes),
     );
     audit::Store::open(dir)?.record(&record)
 }

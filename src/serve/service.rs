@@ -47,7 +47,7 @@ pub struct Service {
 #[derive(Debug)]
 pub struct Issued {
     pub bytes: Bytes,
-    pub payload_uuid: String,
+    /// [`audit::sha256_hex`] of `bytes`, for the audit record.
     pub sha256: String,
     pub kind: EnrollmentKind,
 }
@@ -238,16 +238,12 @@ impl Service {
             Some(issued) => issued,
             None => {
                 let this = self.clone();
+                let enrollment = enrollment.clone();
                 let issued = tokio::task::spawn_blocking(move || {
                     let bytes =
                         profile::render(&this.settings, &enrollment, this.signer.as_deref())?;
                     Ok::<_, Error>(Arc::new(Issued {
                         sha256: audit::sha256_hex(&bytes),
-                        payload_uuid: profile::derive_uuid(
-                            &this.settings.organization.identifier,
-                            "profile",
-                            &enrollment,
-                        ),
                         kind: enrollment.kind(),
                         bytes: Bytes::from(bytes),
                     }))
@@ -263,13 +259,13 @@ impl Service {
                 issued
             }
         };
-        let record = Record::issued(
+        let record = Record::for_profile(
+            &self.settings,
+            &enrollment,
+            &issued.sha256,
             source,
             Some(&user.email),
             Some(policy),
-            issued.kind,
-            &issued.payload_uuid,
-            &issued.sha256,
         )
         .with_client(client);
         self.recorder.record(record).await?;
