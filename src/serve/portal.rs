@@ -9,7 +9,7 @@
 use super::pages::{
     Access, ChoiceOption, Choose, Chrome, Download, Message, Privacy, SignIn, UserEnrollment,
 };
-use super::service::{DEVICE_CODE_SECONDS, Plan, SESSION_SECONDS, Service};
+use super::service::{DEVICE_CODE_SECONDS, Plan, SESSION_SECONDS, Service, create_code};
 use super::tokens::Purpose;
 use super::web::{self, Csrf, SESSION_COOKIE, client, cookie_header, expired_cookie, see_other};
 use crate::audit::{self, Source};
@@ -616,7 +616,7 @@ pub async fn enroll_page(State(svc): Svc, headers: HeaderMap) -> Response {
     let this = svc.clone();
     let email = user.email.clone();
     let created = svc
-        .with_store(move |s| this.create_code(s, &email, DEVICE_CODE_SECONDS))
+        .with_store(move |s| create_code(&this.keys, s, &email, DEVICE_CODE_SECONDS))
         .await;
     match created {
         Ok((code, expires)) => page(

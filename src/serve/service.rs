@@ -272,12 +272,6 @@ impl Service {
         Ok(issued)
     }
 
-    /// A new one-time code for `user` valid for `ttl` seconds; returns the
-    /// code and its expiry.
-    pub fn create_code(&self, store: &Store, user: &str, ttl: i64) -> Result<(String, i64)> {
-        create_code(&self.keys, store, user, ttl)
-    }
-
     /// Redeems a typed code: the user it was issued to, once. `None` for
     /// any failure (unknown, used, expired, malformed, or issued to someone
     /// other than `expected_user`, whose code then stays usable), alike.
