@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS invites (
     expires INTEGER NOT NULL,
     used    INTEGER                 -- when it was redeemed
 );
+CREATE INDEX IF NOT EXISTS invites_by_user ON invites(user, expires);
 ";
 
 /// What happened.
@@ -395,6 +396,36 @@ impl Store {
             .map_err(|e| self.fail(e))
     }
 
+    /// Deletes the invites that expired by `now` (used or not): they can
+    /// never be redeemed again.
+    pub fn delete_expired_invites(&self, now: i64) -> Result<usize> {
+        self.conn
+            .execute("DELETE FROM invites WHERE expires <= ?1", [now])
+            .map_err(|e| self.fail(e))
+    }
+
+    /// `user`'s unused invite expiring after `after` and no later than
+    /// `until` (the latest such), if any.
+    pub fn unused_invite(&self, user: &str, after: i64, until: i64) -> Result<Option<Invite>> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, user, expires FROM invites
+                 WHERE user = ?1 AND used IS NULL AND expires > ?2 AND expires <= ?3
+                 ORDER BY expires DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![user.to_ascii_lowercase(), after, until], |r| {
+                    Ok(Invite {
+                        id: r.get(0)?,
+                        user: r.get(1)?,
+                        expires: r.get(2)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.fail(e))
+    }
+
     /// The unused, unexpired invite stored under `lookup`, without using it.
     pub fn find_invite(&self, lookup: &[u8], now: i64) -> Result<Result<Invite, Redeem>> {
         let row: Option<(String, String, i64, Option<i64>)> = self
@@ -581,5 +612,40 @@ mod tests {
         assert!(store.use_invite(b"k1", 999).unwrap());
         assert!(!store.use_invite(b"k1", 999).unwrap());
         assert_eq!(store.find_invite(b"k1", 999).unwrap(), Err(Redeem::Used));
+    }
+
+    #[test]
+    fn unused_invites_are_found_by_user_and_expired_ones_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .add_invite(b"a", "a", "alice@contoso.com", 100)
+            .unwrap();
+        store
+            .add_invite(b"b", "b", "alice@contoso.com", 200)
+            .unwrap();
+        store
+            .add_invite(b"c", "c", "alice@contoso.com", 300)
+            .unwrap();
+        store.add_invite(b"d", "d", "bob@contoso.com", 250).unwrap();
+        let id = |found: Option<Invite>| found.map(|i| i.id);
+        assert_eq!(
+            id(store.unused_invite("Alice@contoso.com", 150, 250).unwrap()),
+            Some("b".into())
+        );
+        assert_eq!(
+            id(store.unused_invite("alice@contoso.com", 0, 1000).unwrap()),
+            Some("c".into())
+        );
+        assert!(store.use_invite(b"c", 150).unwrap());
+        assert_eq!(
+            id(store.unused_invite("alice@contoso.com", 250, 1000).unwrap()),
+            None,
+            "a used invite is never offered again"
+        );
+        assert_eq!(store.delete_expired_invites(200).unwrap(), 2);
+        assert_eq!(store.find_invite(b"b", 0).unwrap(), Err(Redeem::Unknown));
+        assert_eq!(store.find_invite(b"c", 0).unwrap(), Err(Redeem::Used));
+        assert!(store.find_invite(b"d", 0).unwrap().is_ok());
     }
 }

@@ -389,8 +389,7 @@ async fn user_choice_is_recorded_and_steers_discovery() {
     );
     let html = b.page("/enroll").await;
     assert!(html.contains("VPN &amp; Device Management"), "{html}");
-    let start = html.find("class=\"code mono\">").unwrap() + "class=\"code mono\">".len();
-    let device_code = html[start..start + 11].to_owned();
+    let device_code = shown_code(&html);
     let body: serde_json::Value = well_known(&s, "alice@contoso.com")
         .await
         .json()
@@ -672,6 +671,67 @@ async fn an_expired_invite_does_not_sign_in() {
     assert_eq!(res.status(), 401);
     assert!(res.text().await.unwrap().contains("That code is not valid"));
     b.sign_in(&valid).await;
+}
+
+/// The invites in the store as python3's sqlite3 reads them: (user, used).
+fn invites(s: &Server) -> Vec<(String, bool)> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+             print(json.dumps(c.execute('SELECT user, used IS NOT NULL FROM invites ORDER BY user, rowid').fetchall()))",
+        ])
+        .arg(s.ws.path("state/aspen.sqlite3"))
+        .output()
+        .expect("python3 is needed by this test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<(String, u8)>>(&out.stdout)
+        .unwrap()
+        .into_iter()
+        .map(|(user, used)| (user, used == 1))
+        .collect()
+}
+
+/// The one-time code a User Enrollment page shows.
+fn shown_code(html: &str) -> String {
+    let start = html.find("class=\"code mono\">").expect("a code") + "class=\"code mono\">".len();
+    html[start..start + 11].to_owned()
+}
+
+#[tokio::test]
+async fn the_user_enrollment_page_reuses_its_code_and_expired_invites_go() {
+    let s = Server::start("");
+    // An invite that expired, left behind.
+    let store = aspen::audit::Store::open(&s.ws.path("state")).unwrap();
+    store
+        .add_invite(b"old", "old", "bob@contoso.com", aspen::audit::now() - 1)
+        .unwrap();
+    drop(store);
+    assert_eq!(invites(&s), [("bob@contoso.com".to_owned(), false)]);
+    let mut b = Browser::new(&s);
+    b.sign_in(&s.invite("carol@contoso.com")).await;
+    // Creating carol's code deleted the expired one.
+    assert_eq!(invites(&s), [("carol@contoso.com".to_owned(), true)]);
+    let first = shown_code(&b.page("/enroll").await);
+    for _ in 0..3 {
+        assert_eq!(shown_code(&b.page("/enroll").await), first);
+    }
+    assert_eq!(
+        invites(&s),
+        [
+            ("carol@contoso.com".to_owned(), true),
+            ("carol@contoso.com".to_owned(), false)
+        ]
+    );
+    // Once used, the page shows a new code.
+    let (base, _, token) = sign_in_device(&s, "carol@contoso.com", &first).await;
+    assert_eq!(fetch_profile(&base, &token).await.status(), 200);
+    let second = shown_code(&b.page("/enroll").await);
+    assert_ne!(second, first);
 }
 
 /// A row whose Managed Apple ID is another user's e-mail must not make that

@@ -9,7 +9,7 @@
 use super::pages::{
     Access, ChoiceOption, Choose, Chrome, Download, Message, Privacy, SignIn, UserEnrollment,
 };
-use super::service::{DEVICE_CODE_SECONDS, Plan, SESSION_SECONDS, Service, create_code};
+use super::service::{Plan, SESSION_SECONDS, Service, page_code};
 use super::tokens::Purpose;
 use super::web::{self, Csrf, SESSION_COOKIE, client, cookie_header, expired_cookie, see_other};
 use crate::audit::{self, Source};
@@ -609,16 +609,16 @@ pub async fn enroll_page(State(svc): Svc, headers: HeaderMap) -> Response {
         );
     }
     // User Enrollment happens in Settings (account-driven): give the user a
-    // fresh one-time code for the sign-in sheet the device opens.
+    // one-time code for the sign-in sheet the device opens.
     let Some(id) = user.managed_apple_id.clone() else {
         return see_other("/access");
     };
     let this = svc.clone();
     let email = user.email.clone();
-    let created = svc
-        .with_store(move |s| create_code(&this.keys, s, &email, DEVICE_CODE_SECONDS))
+    let shown = svc
+        .with_store(move |s| page_code(&this.keys, s, &email))
         .await;
-    match created {
+    match shown {
         Ok((code, expires)) => page(
             StatusCode::OK,
             &csrf,

@@ -353,15 +353,36 @@ impl Recorder {
 }
 
 /// Creates a one-time code for `user` (shared by `aspen invite`, `--demo`
-/// and the User Enrollment page).
+/// and the User Enrollment page), deleting the invites that expired.
 pub fn create_code(keys: &Keys, store: &Store, user: &str, ttl: i64) -> Result<(String, i64)> {
-    let expires = audit::now() + ttl;
+    let now = audit::now();
+    store.delete_expired_invites(now)?;
+    let expires = now + ttl;
     let id = super::tokens::b64url(&super::tokens::random(12)?);
     let code = keys.code(user, &id, expires)?;
     let normalized = normalize_code(&code)
         .ok_or_else(|| Error::invalid("internal: a generated code did not normalise"))?;
     store.add_invite(&keys.code_lookup(&normalized)?, &id, user, expires)?;
     Ok((code, expires))
+}
+
+/// The code the User Enrollment page shows `user`: the same one on every
+/// visit while it has at least half of its [`DEVICE_CODE_SECONDS`] left
+/// and is unused, so reloading the page adds no invite; else a new one.
+pub fn page_code(keys: &Keys, store: &Store, user: &str) -> Result<(String, i64)> {
+    let now = audit::now();
+    match store.unused_invite(
+        user,
+        now + DEVICE_CODE_SECONDS / 2,
+        now + DEVICE_CODE_SECONDS,
+    )? {
+        // A code is a MAC of its invite: it is computed again, never stored.
+        Some(invite) => Ok((
+            keys.code(&invite.user, &invite.id, invite.expires)?,
+            invite.expires,
+        )),
+        None => create_code(keys, store, user, DEVICE_CODE_SECONDS),
+    }
 }
 
 #[cfg(test)]
