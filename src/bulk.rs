@@ -217,9 +217,9 @@ fn read<'p, I>(opts: &Options<'p>, rows: I, work: Sender<Chunk<'p>>, slots: Rece
 where
     I: Iterator<Item = Result<User, RowError>>,
 {
-    // File name → the line that claimed it: duplicates (and hash collisions)
-    // are reported, never written twice.
-    let mut claimed: HashMap<String, u64> = HashMap::new();
+    // File names and Managed Apple IDs → the line that claimed them:
+    // duplicates (and hash collisions) are reported, never written twice.
+    let mut claimed = Claimed::default();
     let mut rows = rows.peekable();
     let mut seq = 0;
     while rows.peek().is_some() {
@@ -238,12 +238,15 @@ where
     }
 }
 
+/// What earlier rows claimed, with their lines.
+#[derive(Default)]
+struct Claimed {
+    files: HashMap<String, u64>,
+    apple_ids: HashMap<String, u64>,
+}
+
 /// Decides what to do with one row.
-fn plan<'p>(
-    opts: &Options<'p>,
-    row: Result<User, RowError>,
-    claimed: &mut HashMap<String, u64>,
-) -> Item<'p> {
+fn plan<'p>(opts: &Options<'p>, row: Result<User, RowError>, claimed: &mut Claimed) -> Item<'p> {
     let user = match row {
         Ok(user) => user,
         Err(e) => return Item::Done(Outcome::Failed(e)),
@@ -272,13 +275,27 @@ fn plan<'p>(
         Err(why) => return failed(why),
     };
     let file = file_name::for_email(&user.email);
-    if let Some(first) = claimed.get(&file) {
+    if let Some(first) = claimed.files.get(&file) {
         return failed(format!(
             "user {} gets the same file name as the user on line {first} (the same e-mail address twice?)",
             user.email
         ));
     }
-    claimed.insert(file.clone(), user.line);
+    // One Managed Apple ID is one person: a second profile carrying it would
+    // enroll someone else's device under that account.
+    let apple_id = enrollment
+        .managed_apple_id()
+        .map(|id| id.as_str().to_ascii_lowercase());
+    if let Some(first) = apple_id.as_ref().and_then(|id| claimed.apple_ids.get(id)) {
+        return failed(format!(
+            "user {} has the Managed Apple ID of the user on line {first}",
+            user.email
+        ));
+    }
+    claimed.files.insert(file.clone(), user.line);
+    if let Some(id) = apple_id {
+        claimed.apple_ids.insert(id, user.line);
+    }
     Item::Build(Task {
         line: user.line,
         email: user.email,

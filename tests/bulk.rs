@@ -194,6 +194,7 @@ dave@contoso.com,,Contractors
 erin@contoso.com,erin@contoso.com,Visitors
 frank@contoso.com,frank@contoso.com,Contractors;Unknown group
 Alice@Contoso.com,alice@contoso.com,Contractors
+mallory@contoso.com,FRANK@contoso.com,Contractors
 ",
     );
     let out = ws.path("out");
@@ -201,13 +202,15 @@ Alice@Contoso.com,alice@contoso.com,Contractors
     let err = fails(bulk(&ws, &out, &["--unsigned"]));
     let at = |line: u32| format!("{}:{line}: ", users.display());
     // Line 3: missing email; 4: malformed Managed Apple ID; 6: User
-    // Enrollment without one; 7: no policy; 9: a duplicate.
+    // Enrollment without one; 7: no policy; 9: a duplicate; 10: someone
+    // else's Managed Apple ID.
     for (line, what) in [
         (3, "email is missing"),
         (4, "not-an-id"),
         (6, "dave@contoso.com cannot enroll"),
         (7, "no enrollment policy"),
         (9, "same file name as the user on line 2"),
+        (10, "Managed Apple ID of the user on line 8"),
     ] {
         let reported = err
             .lines()
@@ -215,7 +218,7 @@ Alice@Contoso.com,alice@contoso.com,Contractors
             .unwrap_or_else(|| panic!("line {line} not reported: {err}"));
         assert!(reported.contains(what), "{reported}");
     }
-    assert!(err.contains("5 rows of"), "{err}");
+    assert!(err.contains("6 rows of"), "{err}");
     // An unknown group next to a known one is fine.
     assert_eq!(
         profiles(&out),
