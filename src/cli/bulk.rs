@@ -14,14 +14,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Settings file.
-    #[arg(
-        short = 'c',
-        long = "config",
-        default_value = "aspen.toml",
-        env = "ASPEN_CONFIG"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::Config,
     /// The user directory (CSV: email,managed_apple_id,groups); overrides
     /// `[directory] users` in the settings.
     #[arg(long, value_name = "CSV")]
@@ -46,7 +40,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let settings = Settings::load(&args.config)?;
+    let settings = args.config.load()?;
     let csv = users_csv(&settings, args.users)?;
     let rows = Rows::open(&csv)?;
     let signer = super::profile::signer(&settings, args.unsigned, args.allow_expired)?;

@@ -4,19 +4,12 @@ use crate::error::{Error, Result};
 use crate::model::directory::find_user;
 use crate::model::resolution::{Decision, resolve};
 use crate::serve::{service, tokens::Keys};
-use crate::settings::{PortalAuth, Settings};
-use std::path::PathBuf;
+use crate::settings::PortalAuth;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Settings file (needs [portal] with state_dir, and [directory]).
-    #[arg(
-        short = 'c',
-        long = "config",
-        default_value = "aspen.toml",
-        env = "ASPEN_CONFIG"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::Config,
     /// The user (e-mail in the directory) the code is for.
     #[arg(long, value_name = "EMAIL")]
     user: String,
@@ -48,7 +41,7 @@ pub fn parse_ttl(text: &str) -> Result<i64, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let settings = Settings::load(&args.config)?;
+    let settings = args.config.load()?;
     let file = settings.file.display().to_string();
     let portal = settings.require_portal()?;
     if portal.auth != PortalAuth::Code {

@@ -1,19 +1,11 @@
 use crate::audit::{Entry, FILE_NAME, Store};
 use crate::error::{Error, Result};
-use crate::settings::Settings;
 use std::io::Write;
-use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Settings file (its portal.state_dir holds the audit store).
-    #[arg(
-        short = 'c',
-        long = "config",
-        default_value = "aspen.toml",
-        env = "ASPEN_CONFIG"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::Config,
     /// Only this user's choices and profiles.
     #[arg(long, value_name = "EMAIL")]
     user: Option<String>,
@@ -23,7 +15,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let settings = Settings::load(&args.config)?;
+    let settings = args.config.load()?;
     let state_dir = settings.state_dir()?;
     // Listing must not create a store where none was.
     let entries = if state_dir.join(FILE_NAME).exists() {

@@ -90,6 +90,25 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `-c/--config`: the settings file every command that needs one takes.
+#[derive(clap::Args)]
+pub struct Config {
+    /// Settings file.
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "aspen.toml",
+        env = "ASPEN_CONFIG"
+    )]
+    path: std::path::PathBuf,
+}
+
+impl Config {
+    pub fn load(&self) -> crate::Result<crate::settings::Settings> {
+        crate::settings::Settings::load(&self.path)
+    }
+}
+
 /// A one-line note on stderr (never on stdout, which may carry a profile).
 fn note(message: impl std::fmt::Display) {
     eprintln!("aspen: note: {message}");

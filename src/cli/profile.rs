@@ -23,14 +23,8 @@ pub enum Command {
 
 #[derive(clap::Args)]
 pub struct Common {
-    /// Settings file.
-    #[arg(
-        short = 'c',
-        long = "config",
-        default_value = "aspen.toml",
-        env = "ASPEN_CONFIG"
-    )]
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub config: super::Config,
     /// Output file; stdout when absent or `-`.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -114,13 +108,13 @@ pub fn run(cmd: Command) -> Result<()> {
             )
         }
         Command::For(a) => {
-            let settings = Settings::load(&a.common.config)?;
+            let settings = a.common.config.load()?;
             let (enrollment, policy) = a.lookup.enrollment(&settings)?;
             let user = Some((a.lookup.email(), policy.as_str()));
             return write_profile(&settings, &a.common, &enrollment, user);
         }
     };
-    let settings = Settings::load(&common.config)?;
+    let settings = common.config.load()?;
     write_profile(&settings, &common, &enrollment, None)
 }
 

@@ -12,14 +12,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Settings file.
-    #[arg(
-        short = 'c',
-        long = "config",
-        default_value = "aspen.toml",
-        env = "ASPEN_CONFIG"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::Config,
     #[command(flatten)]
     lookup: Lookup,
     /// Print the explanation as JSON, for scripts.
@@ -287,7 +281,7 @@ fn text(e: &Explanation) -> String {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let settings = Settings::load(&args.config)?;
+    let settings = args.config.load()?;
     let (csv, user) = args.lookup.user(&settings)?;
     let resolution = resolve(&settings.policies, &user, args.lookup.choice);
     let explanation = explain(&csv, &user, &resolution, args.lookup.choice);

@@ -2,21 +2,15 @@ use super::{note, warn};
 use crate::audit::{Store, format_utc};
 use crate::error::{Error, Result};
 use crate::serve::{self, demo, service};
-use crate::settings::{PortalAuth, Settings};
+use crate::settings::PortalAuth;
 use crate::sign::Signer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Settings file (needs [portal] and [directory]).
-    #[arg(
-        short = 'c',
-        long = "config",
-        default_value = "aspen.toml",
-        env = "ASPEN_CONFIG"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::Config,
     /// Address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -68,7 +62,7 @@ pub fn run(args: Args) -> Result<()> {
         demo_dir = Some(d);
         settings
     } else {
-        Settings::load(&args.config)?
+        args.config.load()?
     };
     let signer = match &settings.signing {
         Some(source) => Some(Signer::load(source, args.allow_expired)?),
