@@ -43,8 +43,9 @@ pub struct Document {
     pub format: Format,
     /// Present when the file is CMS SignedData: its raw DER and parts.
     pub signed: Option<Signed>,
-    /// Dictionary keys written twice, as `path` strings: the plist reader
-    /// keeps the last one, a device may not.
+    /// Dictionary keys written twice, by full path as lint reports it
+    /// (`PayloadContent[1].PayloadContent`): the plist reader keeps the last
+    /// value, a device may not.
     pub duplicate_keys: Vec<String>,
 }
 
@@ -211,6 +212,9 @@ where
                 MAX_EXPANDED_BYTES >> 20
             ));
         }
+        if matches!(stack.last(), Some(Open::Dict(dict, Some(key))) if dict.contains_key(key)) {
+            duplicates.push(path_of(&stack));
+        }
         match stack.last_mut() {
             None => {
                 root = Some(value);
@@ -222,16 +226,35 @@ where
                 _ => return Err("is not a valid plist: a dictionary key is not a string".into()),
             },
             Some(Open::Dict(dict, key @ Some(_))) => {
-                let k = key.take().unwrap_or_default();
-                if dict.contains_key(&k) {
-                    duplicates.push(k.clone());
-                }
-                dict.insert(k, value);
+                dict.insert(key.take().unwrap_or_default(), value);
             }
         }
     }
     let root = root.ok_or("is not a valid plist: it ends early")?;
     Ok((root, duplicates))
+}
+
+/// The path of the value being read, in lint's notation
+/// (`PayloadContent[1].PayloadContent`): each open array contributes the
+/// index of the item under construction, each open dictionary the key
+/// awaiting its value.
+fn path_of(stack: &[Open]) -> String {
+    let mut path = String::new();
+    for open in stack {
+        match open {
+            Open::Array(items) => path.push_str(&format!("[{}]", items.len())),
+            Open::Dict(_, Some(key)) => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            // Not on a path: an enclosing dictionary holds the key of the
+            // collection open inside it, and the innermost one the duplicate.
+            Open::Dict(_, None) => {}
+        }
+    }
+    path
 }
 
 #[cfg(test)]
@@ -259,6 +282,25 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(doc.duplicate_keys, ["A"]);
+    }
+
+    /// A duplicate is named by its full path, as lint findings are.
+    #[test]
+    fn duplicate_keys_are_recorded_with_their_path() {
+        let doc = parse(&xml("<dict><key>PayloadContent</key><array>\
+             <dict/>\
+             <dict><key>X</key><array><string>a</string>\
+               <dict><key>K</key><true/><key>K</key><false/></dict></array>\
+             <key>PayloadContent</key><dict/><key>PayloadContent</key><dict/></dict>\
+             </array></dict>"))
+        .unwrap();
+        assert_eq!(
+            doc.duplicate_keys,
+            [
+                "PayloadContent[1].X[1].K",
+                "PayloadContent[1].PayloadContent"
+            ]
+        );
     }
 
     #[test]

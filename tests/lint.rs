@@ -104,7 +104,11 @@ fn corpus_gives_exact_codes_and_exit_status() {
             ],
         ),
         ("profile-uuid-not-a-uuid", 0, &[("ASP009", "PayloadUUID")]),
-        ("duplicate-key", 0, &[("ASP012", "SignMessage")]),
+        (
+            "duplicate-key",
+            0,
+            &[("ASP012", "PayloadContent[2].SignMessage")],
+        ),
         (
             "encrypted-garbage",
             1,
@@ -210,6 +214,23 @@ fn corpus_gives_exact_codes_and_exit_status() {
             "byod-removal-disallowed",
             1,
             &[("ASP051", "PayloadRemovalDisallowed")],
+        ),
+        // A duplicate key (a warning) hides no error elsewhere or at its own path.
+        (
+            "byod-device-vpn-duplicate-nested-key",
+            1,
+            &[
+                ("ASP012", "PayloadContent[1].PayloadContent"),
+                ("ASP050", "PayloadContent[3]"),
+            ],
+        ),
+        (
+            "byod-removal-disallowed-twice",
+            1,
+            &[
+                ("ASP012", "PayloadRemovalDisallowed"),
+                ("ASP051", "PayloadRemovalDisallowed"),
+            ],
         ),
         // allowScreenShot is allowed under User Enrollment; allowCamera is not.
         (
@@ -317,6 +338,22 @@ fn schema_checks_what_the_built_in_rules_do_not_know() {
             "schema-unknown-payload-type",
             0,
             &[("ASP015", "PayloadContent[3]")],
+        ),
+        (
+            "byod-device-vpn-duplicate-nested-key",
+            1,
+            &[
+                ("ASP012", "PayloadContent[1].PayloadContent"),
+                ("ASP050", "PayloadContent[3]"),
+            ],
+        ),
+        (
+            "byod-removal-disallowed-twice",
+            1,
+            &[
+                ("ASP012", "PayloadRemovalDisallowed"),
+                ("ASP051", "PayloadRemovalDisallowed"),
+            ],
         ),
         // The built-in finding stands; the schema does not repeat it.
         (

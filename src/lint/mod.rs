@@ -254,13 +254,16 @@ impl<'a> Payload<'a> {
 }
 
 /// Collects findings. Rules run in passes (specific built-in rules, then the
-/// User Enrollment lists, then the schema); a later pass does not repeat a
-/// path an earlier pass already reported, so one fact gets one finding.
+/// User Enrollment lists, then the schema); a later pass does not repeat what
+/// an earlier pass already reported at a path or at a key or payload that
+/// contains it — but only when that earlier finding is at least as severe, so
+/// a warning never hides an error.
 pub struct Sink {
     findings: Vec<Finding>,
     /// (code, path) of every finding so far, to drop exact repeats.
     seen: std::collections::HashSet<(&'static str, String)>,
-    earlier: std::collections::HashSet<String>,
+    /// The most severe finding of the earlier passes at each path.
+    earlier: std::collections::HashMap<String, Severity>,
 }
 
 impl Sink {
@@ -274,16 +277,19 @@ impl Sink {
 
     /// Starts the next pass.
     fn next_pass(&mut self) {
-        self.earlier
-            .extend(self.findings.iter().map(|f| f.path.clone()));
+        for f in &self.findings {
+            let worst = self.earlier.entry(f.path.clone()).or_insert(f.severity);
+            *worst = (*worst).max(f.severity);
+        }
     }
 
-    /// Whether an earlier pass reported `path` or a key or payload that
-    /// contains it (the whole-file path `""` covers only itself).
-    fn covered(&self, path: &str) -> bool {
+    /// Whether an earlier pass reported, at least as severely, `path` or a
+    /// key or payload that contains it (the whole-file path `""` covers only
+    /// itself).
+    fn covered(&self, path: &str, severity: Severity) -> bool {
         let mut at = path;
         loop {
-            if self.earlier.contains(at) {
+            if self.earlier.get(at).is_some_and(|&s| s >= severity) {
                 return true;
             }
             match at.rfind(['.', '[']) {
@@ -313,7 +319,7 @@ impl Sink {
     }
 
     fn push(&mut self, rule: Rule, path: String, payload: Option<&Payload<'_>>, message: String) {
-        if self.covered(&path) || !self.seen.insert((rule.code, path.clone())) {
+        if self.covered(&path, rule.severity) || !self.seen.insert((rule.code, path.clone())) {
             return;
         }
         self.findings.push(Finding {
@@ -408,4 +414,38 @@ pub fn a(name: &str) -> String {
         "a"
     };
     format!("{article} {name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An earlier finding hides later ones at or under its path only when it
+    /// is at least as severe.
+    #[test]
+    fn earlier_findings_cover_only_as_severe_ones() {
+        let mut sink = Sink::new();
+        sink.top(rules::DUPLICATE_KEY, "PayloadContent[1].Key", "");
+        sink.top(rules::UE_FORBIDDEN_PAYLOAD, "PayloadContent[3]", "");
+        sink.next_pass();
+        sink.top(rules::UE_FORBIDDEN_KEY, "PayloadContent[1].Key", "");
+        sink.top(rules::UNKNOWN_KEY, "PayloadContent[1].Key.Sub", "");
+        sink.top(rules::OUT_OF_RANGE, "PayloadContent[3].Port", "");
+        sink.top(rules::UNKNOWN_KEY, "PayloadContent[3][0]", "");
+        sink.top(rules::WRONG_TYPE, "PayloadContent[30]", "");
+        let got: Vec<(&str, &str)> = sink
+            .findings
+            .iter()
+            .map(|f| (f.code, f.path.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ASP012", "PayloadContent[1].Key"),
+                ("ASP050", "PayloadContent[3]"),
+                ("ASP051", "PayloadContent[1].Key"),
+                ("ASP003", "PayloadContent[30]"),
+            ]
+        );
+    }
 }

@@ -12,13 +12,16 @@ use std::collections::HashMap;
 
 /// Checks the frame; returns whether the payloads are encrypted.
 pub fn check(doc: &Document, root: &Dictionary, payloads: &[Payload<'_>], sink: &mut Sink) -> bool {
-    for key in &doc.duplicate_keys {
-        sink.top(
+    for path in &doc.duplicate_keys {
+        let payload = payloads.iter().find(|p| {
+            path.strip_prefix(&p.path(""))
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+        });
+        sink.nested(
             rules::DUPLICATE_KEY,
-            key.clone(),
-            format!(
-                "the key {key:?} appears twice in one dictionary; devices may read either value"
-            ),
+            payload,
+            path.clone(),
+            "this key appears twice in its dictionary; devices may read either value",
         );
     }
     let encrypted = encryption(root, sink);
