@@ -2,6 +2,10 @@
 //! structure (printed as a tree, or as JSON for scripts). Secrets are masked
 //! unless asked for.
 
+mod text;
+
+pub use text::render;
+
 use crate::encrypt::ENCRYPTED_KEY;
 use crate::lint::{mdm_payload, payloads};
 use crate::payload::mdm::{self, AccessRights, Detected};

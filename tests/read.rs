@@ -161,35 +161,90 @@ fn sign_and_settings_read_through_the_caps() {
     assert!(err.contains("is larger than 16 MiB"), "{err}");
 }
 
+/// What `aspen CMD FILE` must print for an input from fixtures/fuzz:
+/// (command, exit status, stdout, stderr), with `FILE` standing for the path.
+type Expected = (&'static str, i32, &'static str, &'static str);
+
 /// Inputs the fuzzers found or that exercise what they found (see
-/// fixtures/fuzz/README.md): each is refused cleanly by every reader.
+/// fixtures/fuzz/README.md): each reader's exact status and output.
 #[test]
-fn fuzz_regressions_fail_cleanly() {
+fn fuzz_regressions_give_their_exact_output() {
+    let cases: &[(&str, &[Expected])] = &[(
+        // The reference's target is looked up by PayloadContent index past
+        // two items that are not dictionaries; the pin names no payload.
+        "reference-after-non-dictionary.plist",
+        &[
+            (
+                "inspect",
+                0,
+                "format:       unsigned XML plist
+enrollment:   device enrollment
+profile:
+  PayloadIdentifier   x
+  PayloadType         Configuration
+  PayloadUUID         CCCCCCCC-AAAA-4AAA-8AAA-AAAAAAAAAAAA
+  PayloadVersion      1
+payloads:     2
+  [2] com.apple.security.scep  a
+      PayloadUUID         AAAAAAAA-AAAA-4AAA-8AAA-AAAAAAAAAAAA
+      PayloadContent:
+        URL                 https://x.example
+  [3] com.apple.mdm  b
+      PayloadUUID         BBBBBBBB-AAAA-4AAA-8AAA-AAAAAAAAAAAA
+      IdentityCertificateUUID AAAAAAAA-AAAA-4AAA-8AAA-AAAAAAAAAAAA → [2] com.apple.security.scep
+      ServerURLPinningCertificateUUIDs[0] DDDDDDDD-AAAA-4AAA-8AAA-AAAAAAAAAAAA → NO SUCH PAYLOAD
+      ServerURL           https://x.example
+      Topic               com.apple.mgmt.x
+",
+                "",
+            ),
+            (
+                "lint",
+                1,
+                "FILE: (device enrollment)
+  error   ASP003 PayloadContent[0]: is an integer; each payload must be a dictionary
+  error   ASP003 PayloadContent[1]: is a string; each payload must be a dictionary
+  error   ASP020 PayloadContent[3].ServerURLPinningCertificateUUIDs[0] [com.apple.mdm]: DDDDDDDD-AAAA-4AAA-8AAA-AAAAAAAAAAAA is the PayloadUUID of no payload in this profile
+1 file(s): 3 error(s), 0 warning(s)
+",
+                "aspen: error: 3 error(s) in 1 file(s)\n",
+            ),
+            (
+                "verify",
+                1,
+                "signature:  FAILED
+carries:    0 certificate(s)
+chain:      not checked (give --ca ROOT.pem)
+result:     FAILED
+",
+                "aspen: error: FILE: is not signed (a bare plist, no CMS signature)\n",
+            ),
+        ],
+    )];
     let dir = fixture("fuzz");
-    let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "md") {
-            continue;
-        }
-        for cmd in ["inspect", "lint", "verify"] {
-            let out = aspen(&[cmd, &path.display().to_string()]);
-            let code = out.status.code();
-            assert!(
-                code == Some(0) || code == Some(1),
-                "{cmd} {}: {code:?} {}",
-                path.display(),
-                stderr(&out)
-            );
-            assert!(
-                !stderr(&out).contains("panicked"),
-                "{cmd} {}",
-                path.display()
-            );
-        }
-        n += 1;
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            name == "README.md" || cases.iter().any(|(n, _)| *n == name),
+            "fixtures/fuzz/{name} has no expected output here"
+        );
     }
-    assert!(n > 0, "no fuzz regression inputs in {}", dir.display());
+    for (name, expected) in cases {
+        let path = dir.join(name).display().to_string();
+        for (cmd, code, stdout, stderr) in *expected {
+            let out = aspen(&[cmd, &path]);
+            let got = (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).replace(&path, "FILE"),
+                String::from_utf8_lossy(&out.stderr).replace(&path, "FILE"),
+            );
+            assert_eq!(
+                got,
+                (Some(*code), (*stdout).to_owned(), (*stderr).to_owned()),
+                "aspen {cmd} {name}"
+            );
+        }
+    }
 }
 
 /// Thousands of payloads and references: every check stays linear (an

@@ -1,7 +1,8 @@
 //! Lint on arbitrary profiles, built-in rules with and without the User
-//! Enrollment lists, and Apple's schema when ASPEN_FUZZ_SCHEMA names it.
+//! Enrollment lists, and Apple's schema when ASPEN_FUZZ_SCHEMA names it;
+//! then the text and JSON reports `aspen lint` prints.
 #![no_main]
-use aspen::lint::{self, Enrollment, Options, schema::Schema};
+use aspen::lint::{self, Enrollment, FileReport, Options, Report, Summary, schema::Schema};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -16,15 +17,29 @@ fn schema() -> Option<&'static Schema> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(doc) = aspen::read::parse(data) {
-        for enrollment in [None, Some(Enrollment::User)] {
-            let _ = lint::lint(
-                &doc,
-                &Options {
-                    enrollment,
-                    schema: schema(),
-                },
-            );
-        }
-    }
+    let reports: Vec<Report> = match aspen::read::parse(data) {
+        Ok(doc) => [None, Some(Enrollment::User)]
+            .into_iter()
+            .map(|enrollment| {
+                lint::lint(
+                    &doc,
+                    &Options {
+                        enrollment,
+                        schema: schema(),
+                    },
+                )
+            })
+            .collect(),
+        Err(why) => vec![Report::unreadable(why)],
+    };
+    let files = reports
+        .into_iter()
+        .map(|report| FileReport {
+            file: "fuzz".into(),
+            report,
+        })
+        .collect();
+    let summary = Summary::new(files);
+    let _ = lint::render(&summary);
+    let _ = serde_json::to_string(&summary);
 });

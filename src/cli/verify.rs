@@ -1,6 +1,6 @@
 use crate::error::{Error, Result};
 use crate::read;
-use crate::verify::{self, CertInfo, Options, Report};
+use crate::verify::{self, Options};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -44,81 +44,10 @@ pub fn run(args: Args) -> Result<()> {
             .map_err(|e| Error::invalid(format!("writing JSON: {e}")))?;
         super::print(&format!("{text}\n"))?;
     } else {
-        super::print(&render(&report, !args.ca.is_empty()))?;
+        super::print(&verify::render(&report, !args.ca.is_empty()))?;
     }
     match report.error {
         None => Ok(()),
         Some(why) => Err(Error::invalid(format!("{}: {why}", args.file.display()))),
     }
-}
-
-fn cert_line(c: &CertInfo) -> String {
-    format!(
-        "{}  (issuer {}; valid {} to {})",
-        c.subject, c.issuer, c.not_before, c.not_after
-    )
-}
-
-fn render(r: &Report, chain_checked: bool) -> String {
-    let mut out = String::new();
-    let mut line = |k: &str, v: &str| out.push_str(&format!("{k:<12}{v}\n"));
-    line(
-        "signature:",
-        if r.signature_matches {
-            "matches the content"
-        } else {
-            "FAILED"
-        },
-    );
-    for s in &r.signers {
-        match &s.certificate {
-            Some(c) => {
-                line("signer:", &c.subject);
-                line("issuer:", &c.issuer);
-                line(
-                    "validity:",
-                    &format!(
-                        "{} to {} ({})",
-                        c.not_before,
-                        c.not_after,
-                        s.validity.unwrap_or("unknown")
-                    ),
-                );
-            }
-            None => line("signer:", "(certificate not in the file)"),
-        }
-        line(
-            "algorithms:",
-            &format!(
-                "{} digest, {} signature",
-                s.digest_algorithm, s.signature_algorithm
-            ),
-        );
-        if let Some(t) = &s.signing_time {
-            line("signed at:", t);
-        }
-    }
-    line(
-        "carries:",
-        &format!("{} certificate(s)", r.certificates.len()),
-    );
-    for c in &r.certificates {
-        line("", &format!("- {}", cert_line(c)));
-    }
-    match &r.chain {
-        Some(chain) => {
-            let names: Vec<&str> = chain.iter().map(|c| c.subject.as_str()).collect();
-            line("chain:", &format!("trusted: {}", names.join(" → ")));
-        }
-        None if chain_checked => line("chain:", "not trusted"),
-        None => line("chain:", "not checked (give --ca ROOT.pem)"),
-    }
-    line(
-        "result:",
-        match &r.error {
-            None => "OK",
-            Some(_) => "FAILED",
-        },
-    );
-    out
 }

@@ -14,8 +14,11 @@ pub mod payloads;
 pub mod schema;
 pub mod signature;
 pub mod structure;
+mod summary;
 pub mod user_enrollment;
 mod yaml;
+
+pub use summary::{FileReport, Summary, render};
 
 use crate::payload::mdm::Detected;
 use crate::read::Document;
