@@ -62,6 +62,9 @@ pub struct SignerReport {
     pub signing_time: Option<String>,
     /// `valid`, `expired` or `not yet valid` (now, by this machine's clock).
     pub validity: Option<&'static str>,
+    /// With trusted roots, once every signer's chain verifies: this signer's
+    /// chain to one of them, signer first; `None` when not checked.
+    pub chain: Option<Vec<CertInfo>>,
 }
 
 /// The outcome of verifying one file.
@@ -75,8 +78,6 @@ pub struct Report {
     pub signers: Vec<SignerReport>,
     /// Every certificate the file carries.
     pub certificates: Vec<CertInfo>,
-    /// With trusted roots: the chain found, signer first; `None` when not checked.
-    pub chain: Option<Vec<CertInfo>>,
 }
 
 /// Summaries of what a signed file says, without judging it.
@@ -98,6 +99,7 @@ pub fn describe(data: &SignedData) -> (Vec<SignerReport>, Vec<CertInfo>) {
                     (Some(_), Some(_)) => Some("valid"),
                     _ => None,
                 },
+                chain: None,
             }
         })
         .collect();
@@ -115,7 +117,6 @@ pub fn verify(doc: &Document, options: &Options) -> Report {
             signature_matches: false,
             signers: Vec::new(),
             certificates: Vec::new(),
-            chain: None,
         };
     };
     let (signers, certificates) = describe(&signed.data);
@@ -125,7 +126,6 @@ pub fn verify(doc: &Document, options: &Options) -> Report {
         signature_matches: false,
         signers,
         certificates,
-        chain: None,
     };
     match check_signature(signed) {
         Ok(()) => report.signature_matches = true,
@@ -159,7 +159,11 @@ pub fn verify(doc: &Document, options: &Options) -> Report {
     }
     if !options.trusted.is_empty() {
         match check_chain(&signed.data, options) {
-            Ok(chain) => report.chain = Some(chain),
+            Ok(chains) => {
+                for (signer, chain) in report.signers.iter_mut().zip(chains) {
+                    signer.chain = Some(chain);
+                }
+            }
             Err(why) => {
                 report.error = Some(why);
                 return report;
@@ -211,9 +215,10 @@ fn first_reason(e: &openssl::error::ErrorStack) -> String {
 }
 
 /// Builds the chain from each signer to a trusted root, using the file's
-/// certificates as untrusted intermediates. Any purpose: profile signers are
-/// often TLS or code-signing certificates, and devices accept them.
-fn check_chain(data: &SignedData, options: &Options) -> Result<Vec<CertInfo>, String> {
+/// certificates as untrusted intermediates: one chain per signer, in signer
+/// order. Any purpose: profile signers are often TLS or code-signing
+/// certificates, and devices accept them.
+fn check_chain(data: &SignedData, options: &Options) -> Result<Vec<Vec<CertInfo>>, String> {
     let fail = |e: openssl::error::ErrorStack| format!("checking the chain: {}", first_reason(&e));
     let mut store = X509StoreBuilder::new().map_err(fail)?;
     for ca in &options.trusted {
@@ -230,7 +235,7 @@ fn check_chain(data: &SignedData, options: &Options) -> Result<Vec<CertInfo>, St
     for c in &data.certificates {
         untrusted.push(c.clone()).map_err(fail)?;
     }
-    let mut chain = Vec::new();
+    let mut chains = Vec::with_capacity(data.signers.len());
     for s in &data.signers {
         let Some(cert) = data.certificates.iter().find(|c| s.id.matches(c)) else {
             return Err("the file does not carry the signer's certificate".into());
@@ -253,9 +258,9 @@ fn check_chain(data: &SignedData, options: &Options) -> Result<Vec<CertInfo>, St
                 error.error_string()
             ));
         }
-        chain = found_chain;
+        chains.push(found_chain);
     }
-    Ok(chain)
+    Ok(chains)
 }
 
 fn cert_line(c: &CertInfo) -> String {
@@ -313,13 +318,16 @@ pub fn render(r: &Report, chain_checked: bool) -> String {
     for c in &r.certificates {
         line("", &format!("- {}", cert_line(c)));
     }
-    match &r.chain {
-        Some(chain) => {
+    let chains: Vec<&Vec<CertInfo>> = r.signers.iter().filter_map(|s| s.chain.as_ref()).collect();
+    if !chains.is_empty() {
+        for chain in chains {
             let names: Vec<&str> = chain.iter().map(|c| c.subject.as_str()).collect();
             line("chain:", &format!("trusted: {}", names.join(" → ")));
         }
-        None if chain_checked => line("chain:", "not trusted"),
-        None => line("chain:", "not checked (give --ca ROOT.pem)"),
+    } else if chain_checked {
+        line("chain:", "not trusted");
+    } else {
+        line("chain:", "not checked (give --ca ROOT.pem)");
     }
     line(
         "result:",

@@ -69,7 +69,7 @@ fn aspens_signature_verifies_with_openssl_and_aspen() {
     let json: serde_json::Value =
         serde_json::from_slice(&ok(aspen(&["verify", "--json", &signed]))).unwrap();
     assert_eq!(json["valid"], true);
-    assert_eq!(json["chain"], serde_json::Value::Null);
+    assert_eq!(json["signers"][0]["chain"], serde_json::Value::Null);
     assert_eq!(json["signers"][0]["digest_algorithm"], "SHA-256");
     assert_eq!(json["signers"][0]["validity"], "valid");
     assert_eq!(json["certificates"].as_array().unwrap().len(), 2);
@@ -96,11 +96,71 @@ fn openssl_signed_profiles_verify_rsa_ecdsa_and_ber() {
             json["signers"][0]["digest_algorithm"], digest,
             "{signer} {extra:?}"
         );
-        assert_eq!(json["chain"].as_array().unwrap().len(), 3);
+        assert_eq!(json["signers"][0]["chain"].as_array().unwrap().len(), 3);
         // And the content is the plist we signed.
         let inspected: serde_json::Value =
             serde_json::from_slice(&ok(aspen(&["inspect", "--json", &out]))).unwrap();
         assert_eq!(inspected["enrollment"]["kind"], "device");
+    }
+}
+
+/// Two signers (RSA and ECDSA, `openssl cms -sign` with two `-signer`):
+/// each gets its own chain in the report, not the last one's for both.
+#[test]
+fn every_signer_gets_its_own_chain() {
+    let ws = Workspace::new(&demo_settings());
+    let plain = demo_profile(&ws, "plain.mobileconfig", &["--unsigned"]);
+    let signed = ws.path("two-signers.der");
+    let mut cmd = Command::new("openssl");
+    cmd.args(["cms", "-sign", "-nodetach", "-binary", "-outform", "DER"]);
+    for signer in ["signer", "signer-ec"] {
+        cmd.arg("-signer")
+            .arg(cert(&format!("{signer}.pem")))
+            .arg("-inkey")
+            .arg(cert(&format!("{signer}.key")));
+    }
+    let status = cmd
+        .arg("-certfile")
+        .arg(cert("intermediate.pem"))
+        .args(["-in", &plain])
+        .arg("-out")
+        .arg(&signed)
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    let signed = signed.display().to_string();
+    let json: serde_json::Value =
+        serde_json::from_slice(&ok(aspen(&["verify", "--json", &signed, "--ca", &ca()]))).unwrap();
+    assert_eq!(json["valid"], true);
+    let signers = json["signers"].as_array().unwrap();
+    assert_eq!(signers.len(), 2);
+    for signer in signers {
+        let subjects: Vec<&str> = signer["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["subject"].as_str().unwrap())
+            .collect();
+        assert_eq!(subjects.len(), 3, "{subjects:?}");
+        assert_eq!(subjects[0], signer["certificate"]["subject"]);
+        assert_eq!(
+            subjects[2],
+            "O=Aspen TEST ONLY, CN=Aspen Test Root CA (TEST ONLY)"
+        );
+    }
+    assert_ne!(
+        signers[0]["chain"][0]["subject"],
+        signers[1]["chain"][0]["subject"]
+    );
+    // The text names both chains.
+    let text = String::from_utf8(ok(aspen(&["verify", &signed, "--ca", &ca()]))).unwrap();
+    for signer in ["RSA", "P-256"] {
+        assert!(
+            text.contains(&format!(
+                "chain:      trusted: O=Aspen TEST ONLY, CN=Aspen Test Profile Signer {signer} (TEST ONLY) → "
+            )),
+            "{signer}: {text}"
+        );
     }
 }
 
