@@ -92,8 +92,9 @@ const COMMON: [&str; 5] = [
 ];
 
 pub fn inspect(doc: &Document, show_secrets: bool) -> Inspection {
-    let signature = doc.signed.as_ref().map(|s| {
-        let (signers, certificates) = verify::describe(&s.data);
+    // The signature only (no trusted roots, any validity period): the
+    // report also describes the signers and certificates.
+    let signature = doc.signed.as_ref().map(|_| {
         let report = verify::verify(
             doc,
             &verify::Options {
@@ -104,8 +105,8 @@ pub fn inspect(doc: &Document, show_secrets: bool) -> Inspection {
         Signature {
             verifies: report.signature_matches,
             problem: report.error,
-            signers,
-            certificates,
+            signers: report.signers,
+            certificates: report.certificates,
         }
     });
     let Some(root) = doc.dictionary() else {

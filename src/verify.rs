@@ -81,7 +81,7 @@ pub struct Report {
 }
 
 /// Summaries of what a signed file says, without judging it.
-pub fn describe(data: &SignedData) -> (Vec<SignerReport>, Vec<CertInfo>) {
+fn describe(data: &SignedData) -> (Vec<SignerReport>, Vec<CertInfo>) {
     let now = Asn1Time::days_from_now(0).ok();
     let signers = data
         .signers
