@@ -6,6 +6,7 @@
 //! Encryption"). The outer profile is then signed as usual.
 
 use crate::error::{Error, Result};
+use crate::payload::cert;
 use crate::read::cms;
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::pkey::{Id, PKey, Private};
@@ -28,13 +29,9 @@ pub struct Recipient(X509);
 impl Recipient {
     /// Loads one PEM (or DER) certificate and checks it has an RSA key.
     pub fn load(path: &Path) -> Result<Recipient> {
-        let bytes = crate::read::read_capped(path, 1 << 20)?;
+        let bytes = crate::read::read_capped(path, cert::MAX_FILE_BYTES)?;
         let fail = |why: &str| Error::invalid(format!("{}: {why}", path.display()));
-        let cert = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-            X509::from_pem(&bytes).map_err(|_| fail("is not a PEM certificate"))?
-        } else {
-            X509::from_der(&bytes).map_err(|_| fail("is neither a PEM nor a DER certificate"))?
-        };
+        let cert = cert::load_certificate(&bytes).map_err(|why| fail(&why))?;
         let key = cert
             .public_key()
             .map_err(|_| fail("has a public key OpenSSL cannot read"))?;

@@ -172,7 +172,8 @@ pub fn inspect(doc: &Document, show_secrets: bool) -> Inspection {
                     .dict
                     .get("PayloadContent")
                     .and_then(Value::as_data)
-                    .and_then(certificate),
+                    .and_then(|bytes| cert::load_certificate(bytes).ok())
+                    .map(|c| CertInfo::of(&c)),
                 _ => None,
             };
             let mut references = Vec::new();
@@ -246,15 +247,6 @@ fn rights(bits: i64) -> Rights {
             problem: Some(why),
         },
     }
-}
-
-fn certificate(bytes: &[u8]) -> Option<CertInfo> {
-    let x509 = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        openssl::x509::X509::from_pem(bytes).ok()?
-    } else {
-        openssl::x509::X509::from_der(bytes).ok()?
-    };
-    Some(CertInfo::of(&x509))
 }
 
 /// A plist value as JSON; `key` (under `payload_type`) decides masking,

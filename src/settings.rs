@@ -493,7 +493,7 @@ fn anchor(i: usize, raw: RawAnchor, base: &Path) -> Result<AnchorCert, FieldErro
     let field = format!("anchor[{i}].certificate");
     let path = relative_path(base, &field, &raw.certificate)?;
     // Capped: a certificate path may name a pipe or /dev/zero.
-    let bytes = crate::read::read_capped(&path, 1 << 20)
+    let bytes = crate::read::read_capped(&path, crate::payload::cert::MAX_FILE_BYTES)
         .map_err(|e| FieldError::new(&field, Some(&raw.certificate), format!("cannot read {e}")))?;
     let file_name = Path::new(&raw.certificate)
         .file_name()

@@ -5,6 +5,7 @@
 mod cms;
 
 use crate::error::{Error, Result};
+use crate::payload::cert::read_certificates;
 use openssl::asn1::Asn1Time;
 use openssl::md::Md;
 use openssl::nid::Nid;
@@ -85,20 +86,6 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
-fn certs_from_pem(path: &Path) -> Result<Vec<X509>> {
-    let bytes = read(path)?;
-    let certs = X509::stack_from_pem(&bytes).map_err(|_| {
-        Error::invalid(format!("{}: is not a PEM certificate file", path.display()))
-    })?;
-    if certs.is_empty() {
-        return Err(Error::invalid(format!(
-            "{}: holds no certificate",
-            path.display()
-        )));
-    }
-    Ok(certs)
-}
-
 impl Signer {
     /// Loads and checks the identity: the key must match the certificate, be
     /// RSA or ECDSA (P-256/P-384/P-521), and the certificate must be valid now
@@ -111,12 +98,12 @@ impl Signer {
                 chain,
                 passphrase,
             } => {
-                let mut certs = certs_from_pem(certificate)?;
+                let mut certs = read_certificates(certificate)?;
                 let cert = certs.remove(0);
                 // Further certificates in the signer's file count as chain.
                 let mut intermediates = certs;
                 for c in chain {
-                    intermediates.extend(certs_from_pem(c)?);
+                    intermediates.extend(read_certificates(c)?);
                 }
                 let key_bytes = Zeroizing::new(read(key)?);
                 let encrypted = contains(&key_bytes, b"ENCRYPTED");

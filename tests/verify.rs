@@ -164,6 +164,32 @@ fn every_signer_gets_its_own_chain() {
     }
 }
 
+/// `--ca` takes PEM bundles or DER (one certificate loader for every
+/// reader); a file with no certificate is named in the error.
+#[test]
+fn trusted_roots_may_be_der_and_must_be_certificates() {
+    let ws = Workspace::new(&demo_settings());
+    let signed = demo_profile(&ws, "signed.mobileconfig", &[]);
+    let der = ws.path("ca.der");
+    let status = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(cert("ca.pem"))
+        .arg("-out")
+        .arg(&der)
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    let der = der.display().to_string();
+    let text = String::from_utf8(ok(aspen(&["verify", &signed, "--ca", &der]))).unwrap();
+    assert!(text.contains("chain:      trusted: "), "{text}");
+    let key = cert("signer.key").display().to_string();
+    let err = fails(aspen(&["verify", &signed, "--ca", &key]));
+    assert_eq!(
+        err.trim(),
+        format!("aspen: error: {key}: holds no certificate")
+    );
+}
+
 #[test]
 fn a_flipped_byte_fails() {
     let ws = Workspace::new(&demo_settings());

@@ -1,4 +1,5 @@
 use crate::error::{Error, Result};
+use crate::payload::cert;
 use crate::read;
 use crate::verify::{self, Options};
 use std::path::PathBuf;
@@ -22,14 +23,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let mut trusted = Vec::new();
     for path in &args.ca {
-        let bytes = read::read_capped(path, 1 << 20)?;
-        let certs = openssl::x509::X509::stack_from_pem(&bytes)
-            .ok()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                Error::invalid(format!("{}: holds no PEM certificate", path.display()))
-            })?;
-        trusted.extend(certs);
+        trusted.extend(cert::read_certificates(path)?);
     }
     let doc = read::read_file(&args.file)?;
     let report = verify::verify(

@@ -248,7 +248,7 @@ fn certificate(p: &Payload<'_>, sink: &mut Sink) {
             .map(|_| ())
             .map_err(|_| "is not PKCS#12 data".to_owned())
     } else {
-        cert::AnchorCert::parse(String::new(), bytes, false).map(|_| ())
+        cert::load_certificate(bytes).map(|_| ())
     };
     if let Err(why) = result {
         sink.at(rules::CERTIFICATE, p, "PayloadContent", why);
