@@ -15,6 +15,7 @@ use plist::stream::Event;
 use plist::{Dictionary, Value};
 use std::io::{Cursor, Read};
 use std::path::Path;
+use zeroize::Zeroizing;
 
 /// Profiles bigger than this are not enrollment or settings profiles.
 pub const MAX_PROFILE_BYTES: u64 = 16 << 20;
@@ -63,22 +64,46 @@ impl Document {
     }
 }
 
-/// Reads at most [`MAX_PROFILE_BYTES`] from `path`, whatever the file claims
-/// its size is (it may be a pipe or `/dev/zero`).
+/// Reads at most `max` bytes from `path`, whatever the file claims its size
+/// is (it may be a pipe or `/dev/zero`); more is an error naming the file.
 pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
+    read_capped_into(path, max, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_capped`] for private keys, passphrases and secrets: the buffer is
+/// allocated once, at the cap, so reading never reallocates and leaves a
+/// copy behind, and it is zeroed when dropped.
+pub fn read_capped_secret(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
+    let room = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(room));
+    read_capped_into(path, max, &mut bytes)?;
+    Ok(bytes)
+}
+
+fn read_capped_into(path: &Path, max: u64, bytes: &mut Vec<u8>) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    file.take(max.saturating_add(1))
+        .read_to_end(bytes)
         .map_err(|e| Error::io(path, e))?;
     if bytes.len() as u64 > max {
         return Err(Error::invalid(format!(
-            "{}: is larger than {} MiB; that is not a profile",
+            "{}: is larger than {}, the most aspen reads from such a file",
             path.display(),
-            max >> 20
+            size(max)
         )));
     }
-    Ok(bytes)
+    Ok(())
+}
+
+/// `16 MiB`, `64 KiB`, `100 bytes`.
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// Reads and parses the profile at `path`.

@@ -193,18 +193,6 @@ fn default_auth() -> String {
 impl Settings {
     /// Reads and validates a settings file.
     pub fn load(path: &Path) -> Result<Settings> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        if meta.len() > MAX_SETTINGS_BYTES {
-            return Err(Error::Settings {
-                file: path.to_owned(),
-                line: None,
-                message: format!(
-                    "is {} bytes; a settings file may be at most 1 MiB",
-                    meta.len()
-                ),
-            });
-        }
-        // The size on disk may lie (a pipe, /dev/zero): read at most the cap.
         let bytes = crate::read::read_capped(path, MAX_SETTINGS_BYTES)?;
         let text = String::from_utf8(bytes).map_err(|e| Error::Settings {
             file: path.to_owned(),

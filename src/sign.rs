@@ -6,6 +6,7 @@ mod cms;
 
 use crate::error::{Error, Result};
 use crate::payload::cert::read_certificates;
+use crate::read::read_capped_secret;
 use openssl::asn1::Asn1Time;
 use openssl::md::Md;
 use openssl::nid::Nid;
@@ -15,6 +16,10 @@ use openssl::pkey_ctx::PkeyCtx;
 use openssl::x509::{X509, X509NameRef, X509VerifyResult};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
+
+/// Key, PKCS#12 and passphrase files bigger than this are not ones (they may
+/// also be pipes or `/dev/zero`).
+const MAX_SECRET_FILE_BYTES: u64 = 1 << 20;
 
 /// Where a passphrase comes from. Never from argv: it would show in `ps`
 /// and shell history.
@@ -36,8 +41,7 @@ impl Passphrase {
                 ))),
             },
             Passphrase::File(path) => {
-                let mut bytes =
-                    Zeroizing::new(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+                let mut bytes = read_capped_secret(path, MAX_SECRET_FILE_BYTES)?;
                 while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                     bytes.pop();
                 }
@@ -82,10 +86,6 @@ impl std::fmt::Debug for Signer {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
-}
-
 impl Signer {
     /// Loads and checks the identity: the key must match the certificate, be
     /// RSA or ECDSA (P-256/P-384/P-521), and the certificate must be valid now
@@ -105,7 +105,7 @@ impl Signer {
                 for c in chain {
                     intermediates.extend(read_certificates(c)?);
                 }
-                let key_bytes = Zeroizing::new(read(key)?);
+                let key_bytes = read_capped_secret(key, MAX_SECRET_FILE_BYTES)?;
                 let encrypted = contains(&key_bytes, b"ENCRYPTED");
                 let pass = match passphrase {
                     Some(p) => p.read()?,
@@ -133,7 +133,7 @@ impl Signer {
                 Signer::new(cert, pkey, intermediates, allow_expired, certificate)
             }
             KeySource::Pkcs12 { path, passphrase } => {
-                let der = read(path)?;
+                let der = read_capped_secret(path, MAX_SECRET_FILE_BYTES)?;
                 let pass = match passphrase {
                     Some(p) => p.read()?,
                     None => Zeroizing::new(Vec::new()),

@@ -159,6 +159,49 @@ fn sign_and_settings_read_through_the_caps() {
         &key,
     ]));
     assert!(err.contains("is larger than 16 MiB"), "{err}");
+    // Keys, PKCS#12 files and passphrase files: capped too.
+    let profile = fixture("profiles/ok-device.mobileconfig")
+        .display()
+        .to_string();
+    for args in [
+        vec!["--cert", &signer, "--key", "/dev/zero"],
+        vec!["--pkcs12", "/dev/zero"],
+        vec![
+            "--cert",
+            &signer,
+            "--key",
+            &key,
+            "--passphrase-file",
+            "/dev/zero",
+        ],
+        vec!["--cert", "/dev/zero", "--key", &key],
+    ] {
+        let mut all = vec!["sign", profile.as_str()];
+        all.extend_from_slice(&args);
+        let err = fails(aspen(&all));
+        assert!(
+            err.contains("aspen: error: /dev/zero: is larger than 1 MiB"),
+            "{args:?}: {err}"
+        );
+    }
+    // A settings file past 1 MiB, on disk or endless.
+    let big = ws.path("big.toml");
+    std::fs::write(&big, "#".repeat((1 << 20) + 1)).unwrap();
+    for path in [big.display().to_string(), "/dev/zero".to_owned()] {
+        let err = fails(aspen(&["profile", "device", "-c", &path]));
+        assert!(
+            err.contains(&format!("{path}: is larger than 1 MiB")),
+            "{err}"
+        );
+    }
+    // The portal's secret file.
+    let Err(err) = aspen::serve::tokens::Keys::load(std::path::Path::new("/dev/zero")) else {
+        panic!("/dev/zero is not a secret");
+    };
+    assert_eq!(
+        err.to_string(),
+        "/dev/zero: is larger than 64 KiB, the most aspen reads from such a file"
+    );
 }
 
 /// What `aspen CMD FILE` must print for an input from fixtures/fuzz:

@@ -107,20 +107,19 @@ impl Keys {
     /// Reads the secret file: hex, at least 32 bytes once decoded. Errors
     /// never show its content.
     pub fn load(path: &Path) -> Result<Keys> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            Error::io(
+        // Capped (the path may name a pipe or /dev/zero): 64 hex digits fit
+        // many times over in 64 KiB.
+        let bytes = crate::read::read_capped_secret(path, 64 << 10).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::io(
                 path,
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    std::io::Error::new(
-                        e.kind(),
-                        "not found (aspen init writes one; or: openssl rand -hex 32 > FILE)",
-                    )
-                } else {
-                    e
-                },
-            )
-        })?);
-        let hex = text.trim();
+                std::io::Error::new(
+                    source.kind(),
+                    "not found (aspen init writes one; or: openssl rand -hex 32 > FILE)",
+                ),
+            ),
+            e => e,
+        })?;
+        let hex = std::str::from_utf8(&bytes).unwrap_or_default().trim();
         let bytes = decode_hex(hex)
             .filter(|b| b.len() >= SECRET_BYTES)
             .ok_or_else(|| {
