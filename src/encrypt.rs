@@ -42,10 +42,6 @@ impl Recipient {
         }
         Ok(Recipient(cert))
     }
-
-    pub fn certificate(&self) -> &X509 {
-        &self.0
-    }
 }
 
 /// Encrypts `bytes` for `recipient`: CMS EnvelopedData, DER.

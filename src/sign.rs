@@ -226,10 +226,6 @@ impl Signer {
         })
     }
 
-    pub fn certificate(&self) -> &X509 {
-        &self.cert
-    }
-
     /// Signs `content` (the profile's plist bytes, unchanged): CMS
     /// SignedData as OpenSSL's `CMS_sign` with `CMS_BINARY | CMS_NOSMIMECAP`
     /// writes it — binary, so no line-ending canonicalisation, and no S/MIME
