@@ -231,14 +231,18 @@ where
             Event::Uid(u) => Value::Uid(u),
             _ => return Err("is not a valid plist: unknown element".into()),
         };
+        if matches!(stack.last(), Some(Open::Dict(dict, Some(key))) if dict.contains_key(key)) {
+            // Each path repeats its enclosing keys, so it counts against
+            // the budget too: long keys and many duplicates stay bounded.
+            let path = path_of(&stack);
+            expanded += path.len();
+            duplicates.push(path);
+        }
         if expanded > MAX_EXPANDED_BYTES {
             return Err(format!(
                 "expands to more than {} MiB of text and data",
                 MAX_EXPANDED_BYTES >> 20
             ));
-        }
-        if matches!(stack.last(), Some(Open::Dict(dict, Some(key))) if dict.contains_key(key)) {
-            duplicates.push(path_of(&stack));
         }
         match stack.last_mut() {
             None => {
@@ -326,6 +330,25 @@ mod tests {
                 "PayloadContent[1].PayloadContent"
             ]
         );
+    }
+
+    /// A 1 MiB key around a dictionary with 100 duplicate keys would give
+    /// 100 MiB of paths from a 1 MiB file: refused like any expansion.
+    #[test]
+    fn duplicate_paths_count_against_the_expansion_budget() {
+        let key = "k".repeat(1 << 20);
+        let dups = "<key>a</key><true/>".repeat(101);
+        let err = parse(&xml(&format!(
+            "<dict><key>{key}</key><dict>{dups}</dict></dict>"
+        )))
+        .unwrap_err();
+        assert!(err.contains("expands to more than 64 MiB"), "{err}");
+        let dups = "<key>a</key><true/>".repeat(30);
+        let doc = parse(&xml(&format!(
+            "<dict><key>{key}</key><dict>{dups}</dict></dict>"
+        )))
+        .unwrap();
+        assert_eq!(doc.duplicate_keys.len(), 29);
     }
 
     #[test]

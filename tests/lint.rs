@@ -307,6 +307,15 @@ fn text_output_names_code_severity_path_and_payload() {
         "{text}"
     );
     assert!(stderr(&out).contains("aspen: error: 1 error(s) in 1 file(s)"));
+    // A duplicate key inside a payload names that payload.
+    let out = aspen(&["lint", &profile("byod-device-vpn-duplicate-nested-key")]);
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        text.contains(
+            "warning ASP012 PayloadContent[1].PayloadContent [com.apple.security.scep]: this key appears twice in its dictionary"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

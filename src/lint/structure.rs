@@ -13,10 +13,13 @@ use std::collections::HashMap;
 /// Checks the frame; returns whether the payloads are encrypted.
 pub fn check(doc: &Document, root: &Dictionary, payloads: &[Payload<'_>], sink: &mut Sink) -> bool {
     for path in &doc.duplicate_keys {
-        let payload = payloads.iter().find(|p| {
-            path.strip_prefix(&p.path(""))
-                .is_some_and(|rest| rest.starts_with(['.', '[']))
-        });
+        // `PayloadContent[i]…`: the payload with index i (sorted by index).
+        let payload = path
+            .strip_prefix("PayloadContent[")
+            .and_then(|rest| rest.split_once(']'))
+            .and_then(|(i, _)| i.parse::<usize>().ok())
+            .and_then(|i| payloads.binary_search_by_key(&i, |p| p.index).ok())
+            .map(|at| &payloads[at]);
         sink.nested(
             rules::DUPLICATE_KEY,
             payload,
