@@ -81,12 +81,7 @@ pub struct Written {
 impl Written {
     /// The SHA-256 in lower-case hex, as `sha256sum` prints it.
     pub fn sha256_hex(&self) -> String {
-        let mut hex = String::with_capacity(64);
-        for b in self.sha256 {
-            hex.push(HEX[(b >> 4) as usize] as char);
-            hex.push(HEX[(b & 15) as usize] as char);
-        }
-        hex
+        crate::hex::lower(&self.sha256)
     }
 }
 
@@ -381,8 +376,6 @@ fn write_row(out: &mut impl Write, w: &Written) -> std::io::Result<()> {
     }
     out.write_all(b"\n")
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn write_csv_field(out: &mut impl Write, field: &str) -> std::io::Result<()> {
     if field.contains([',', '"', '\n', '\r']) {

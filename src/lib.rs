@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod cli;
 pub mod encrypt;
 pub mod error;
+pub mod hex;
 pub mod inspect;
 pub mod lint;
 pub mod model;
@@ -21,6 +22,7 @@ pub mod secret;
 pub mod serve;
 pub mod settings;
 pub mod sign;
+pub mod time;
 pub mod verify;
 
 pub use error::{Error, Result};

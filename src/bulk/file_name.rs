@@ -49,9 +49,7 @@ pub fn for_email(email: &str) -> String {
     }
     let digest = openssl::sha::sha256(lower.as_bytes());
     name.push('~');
-    for b in &digest[..8] {
-        name.push_str(&format!("{b:02x}"));
-    }
+    crate::hex::push_lower(&mut name, &digest[..8]);
     name.push_str(EXTENSION);
     name
 }

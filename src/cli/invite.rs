@@ -1,10 +1,11 @@
 use super::warn;
-use crate::audit::{Store, format_utc};
+use crate::audit::Store;
 use crate::error::{Error, Result};
 use crate::model::directory::find_user;
 use crate::model::resolution::{Decision, resolve};
 use crate::serve::{service, tokens::Keys};
 use crate::settings::PortalAuth;
+use crate::time::format_utc;
 
 #[derive(clap::Args)]
 pub struct Args {

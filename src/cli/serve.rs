@@ -1,9 +1,10 @@
 use super::{note, warn};
-use crate::audit::{Store, format_utc};
+use crate::audit::Store;
 use crate::error::{Error, Result};
 use crate::serve::{self, demo, service};
 use crate::settings::PortalAuth;
 use crate::sign::Signer;
+use crate::time::format_utc;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

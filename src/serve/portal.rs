@@ -626,7 +626,7 @@ pub async fn enroll_page(State(svc): Svc, headers: HeaderMap) -> Response {
                 chrome: chrome(&svc, Some(&user), &csrf),
                 managed_apple_id: id.to_string(),
                 code,
-                code_expires: audit::format_utc(expires),
+                code_expires: crate::time::format_utc(expires),
             },
         ),
         Err(e) => internal(&svc, &csrf, e),

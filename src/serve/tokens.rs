@@ -75,9 +75,7 @@ const SECRET_BYTES: usize = 32;
 pub fn generate_secret() -> Result<Zeroizing<String>> {
     let bytes = random(SECRET_BYTES)?;
     let mut hex = Zeroizing::new(String::with_capacity(SECRET_BYTES * 2 + 1));
-    for b in bytes.iter() {
-        hex.push_str(&format!("{b:02x}"));
-    }
+    crate::hex::push_lower(&mut hex, &bytes);
     hex.push('\n');
     Ok(hex)
 }

@@ -301,7 +301,7 @@ fn encode_time(time: SystemTime) -> Vec<u8> {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = crate::time::civil_from_days(days);
     let (h, m, s) = (day_secs / 3600, day_secs / 60 % 60, day_secs % 60);
     let text = if (1950..2050).contains(&year) {
         format!(
@@ -320,21 +320,6 @@ fn encode_time(time: SystemTime) -> Vec<u8> {
     header(&mut out, tag, text.len());
     out.extend_from_slice(text.as_bytes());
     out
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
