@@ -89,15 +89,6 @@ pub enum EnrollmentKind {
 }
 
 impl EnrollmentKind {
-    pub const ALL: [EnrollmentKind; 6] = [
-        EnrollmentKind::Device(Ownership::Corporate),
-        EnrollmentKind::Device(Ownership::Personal),
-        EnrollmentKind::AccountDrivenDevice(Ownership::Corporate),
-        EnrollmentKind::AccountDrivenDevice(Ownership::Personal),
-        EnrollmentKind::AccountDrivenUser,
-        EnrollmentKind::LegacyUser,
-    ];
-
     pub fn ownership(self) -> Ownership {
         match self {
             EnrollmentKind::Device(o) | EnrollmentKind::AccountDrivenDevice(o) => o,
