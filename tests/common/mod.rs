@@ -98,14 +98,49 @@ pub fn fails(out: Output) -> String {
     stderr(&out)
 }
 
-fn tool(name: &str, package: &str) -> Command {
-    let found = Command::new("sh")
+/// Whether CI runs this test (`CI=true`): there a missing tool is a
+/// failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether `name` is on the PATH.
+pub fn on_path(name: &str) -> bool {
+    Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false);
+        .unwrap_or(false)
+}
+
+/// The one rule for a test whose tool may be missing: true when `name` is
+/// there. When it is not, the test should return early: this prints one loud
+/// line past the harness's capture, except under `CI=true`, where it fails.
+pub fn have_tool(name: &str, package: &str) -> bool {
+    if on_path(name) {
+        return true;
+    }
+    skip_or_fail(&format!(
+        "{name} is missing: install {package} (bash .ci/run does)"
+    ));
+    false
+}
+
+/// Prints `why` as a skip notice straight to stderr (so it shows in every
+/// `cargo test` run), or panics with it under `CI=true`.
+pub fn skip_or_fail(why: &str) {
+    assert!(!in_ci(), "CI=true and {why}");
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {}: {why}",
+        std::thread::current().name().unwrap_or("a test")
+    );
+}
+
+fn tool(name: &str, package: &str) -> Command {
     assert!(
-        found,
+        on_path(name),
         "{name} is needed by this test: install {package} (bash .ci/run does)"
     );
     Command::new(name)
