@@ -27,9 +27,29 @@ pub fn format_utc(secs: i64) -> String {
     )
 }
 
+/// RFC 3339 UTC, `2025-03-01T14:05:00Z`, for Unix seconds `secs`: the one
+/// format of every timestamp aspen writes in JSON.
+pub fn rfc3339(secs: i64) -> String {
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_740_837_907), "2025-03-01T14:05:07Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
 
     #[test]
     fn formats_utc_times() {
