@@ -1,9 +1,9 @@
 //! What Apple forbids or ignores under User Enrollment on iOS, written from
 //! the `userenrollment` modes of Apple's device-management schema (iOS 18.1
-//! release). A forbidden payload or key makes the device refuse the profile;
-//! an ignored key silently does nothing. `--schema` checks the same facts
-//! straight from Apple's files (and a consistency test keeps these lists
-//! equal to them).
+//! release; restrictions and web content filter refreshed to iOS 26.4). A
+//! forbidden payload or key makes the device refuse the profile; an ignored
+//! key silently does nothing. `--schema` checks the same facts straight from
+//! Apple's files (and a consistency test keeps these lists equal to them).
 
 use super::{Payload, Sink, rules};
 use plist::Dictionary;
@@ -64,6 +64,11 @@ pub const FORBIDDEN_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("com.apple.applicationaccess", RESTRICTIONS_FORBIDDEN),
+    // Web content filter: retaining Safari history (iOS 26).
+    (
+        "com.apple.webcontent-filter",
+        &["SafariHistoryRetentionEnabled"],
+    ),
 ];
 
 /// Keys the device ignores under User Enrollment on iOS, by payload type:
@@ -104,6 +109,7 @@ pub const RESTRICTIONS_FORBIDDEN: &[&str] = &[
     "allowAppCellularDataModification",
     "allowAppClips",
     "allowAppInstallation",
+    "allowAppleIntelligenceReport",
     "allowApplePersonalizedAdvertising",
     "allowAppRemoval",
     "allowAppsToBeHidden",
@@ -126,10 +132,15 @@ pub const RESTRICTIONS_FORBIDDEN: &[&str] = &[
     "allowCloudPhotoLibrary",
     "allowCloudPrivateRelay",
     "allowContinuousPathKeyboard",
+    "allowDefaultBrowserModification",
+    "allowDefaultCallingAppModification",
+    "allowDefaultMessagingAppModification",
     "allowDefinitionLookup",
     "allowDeviceNameModification",
     "allowDiagnosticSubmissionModification",
     "allowDictation",
+    "allowedCameraRestrictionBundleIDs",
+    "allowedExternalIntelligenceWorkspaceIDs",
     "allowEnablingRestrictions",
     "allowEnterpriseAppTrust",
     "allowEraseContentAndSettings",
@@ -157,6 +168,7 @@ pub const RESTRICTIONS_FORBIDDEN: &[&str] = &[
     "allowListedAppBundleIDs",
     "allowLiveVoicemail",
     "allowMailPrivacyProtection",
+    "allowMailSmartReplies",
     "allowMailSummary",
     "allowManagedToWriteUnmanagedContacts",
     "allowMarketplaceAppInstallation",
@@ -164,6 +176,8 @@ pub const RESTRICTIONS_FORBIDDEN: &[&str] = &[
     "allowMusicService",
     "allowNews",
     "allowNFC",
+    "allowNotesTranscription",
+    "allowNotesTranscriptionSummary",
     "allowNotificationsModification",
     "allowOTAPKIUpdates",
     "allowPairedWatch",
@@ -183,6 +197,10 @@ pub const RESTRICTIONS_FORBIDDEN: &[&str] = &[
     "allowRapidSecurityResponseRemoval",
     "allowRCSMessaging",
     "allowSafari",
+    "allowSafariHistoryClearing",
+    "allowSafariPrivateBrowsing",
+    "allowSafariSummary",
+    "allowSatelliteConnection",
     "allowSharedDeviceTemporarySession",
     "allowSharedStream",
     "allowSpellCheck",
@@ -194,6 +212,8 @@ pub const RESTRICTIONS_FORBIDDEN: &[&str] = &[
     "allowUntrustedTLSPrompt",
     "allowUSBRestrictedMode",
     "allowVideoConferencing",
+    "allowVideoConferencingRemoteControl",
+    "allowVisualIntelligenceSummary",
     "allowVoiceDialing",
     "allowVPNCreation",
     "allowWallpaperModification",
@@ -202,6 +222,8 @@ pub const RESTRICTIONS_FORBIDDEN: &[&str] = &[
     "autonomousSingleAppModePermittedAppIDs",
     "blacklistedAppBundleIDs",
     "blockedAppBundleIDs",
+    "deniedICCIDsForiMessageFaceTime",
+    "deniedICCIDsForRCS",
     "enforcedSoftwareUpdateDelay",
     "forceAirPrintTrustedTLSRequirement",
     "forceAssistantProfanityFilter",
@@ -219,6 +241,7 @@ pub const RESTRICTIONS_FORBIDDEN: &[&str] = &[
     "forceWiFiToAllowedNetworksOnly",
     "forceWiFiWhitelisting",
     "ratingApps",
+    "ratingAppsExemptedBundleIDs",
     "ratingMovies",
     "ratingTVShows",
     "safariAcceptCookies",
