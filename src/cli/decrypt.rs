@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The encrypted profile (signed or not).
+    /// The encrypted profile (signed or not); `-` reads stdin.
     file: PathBuf,
     /// The device identity certificate the payloads were encrypted for (PEM).
     #[arg(long, value_name = "PEM")]
@@ -22,7 +22,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let identity = Identity::load(&args.cert, &args.key)?;
     let doc = read::read_file(&args.file)?;
-    let fail = |why: String| Error::invalid(format!("{}: {why}", args.file.display()));
+    let fail = |why: String| Error::invalid(format!("{}: {why}", read::input_name(&args.file)));
     let root = doc
         .dictionary()
         .ok_or_else(|| fail("is not a configuration profile".into()))?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The profile: signed or unsigned, XML or binary plist.
+    /// The profile: signed or unsigned, XML or binary plist; `-` reads stdin.
     file: PathBuf,
     /// Show secrets (SCEP challenge, passwords, PKCS#12 data) instead of masking them.
     #[arg(long)]

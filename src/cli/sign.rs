@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 #[command(group = clap::ArgGroup::new("identity").required(true).args(["cert", "pkcs12"]))]
 pub struct Args {
-    /// The unsigned profile (.mobileconfig, XML or binary plist).
+    /// The unsigned profile (.mobileconfig, XML or binary plist); `-` reads stdin.
     input: PathBuf,
     /// Output file; stdout when absent or `-`.
     #[arg(short, long)]
@@ -59,8 +59,8 @@ pub fn run(args: Args) -> Result<()> {
 /// bounded) and checks it is one: a plist dictionary whose `PayloadType` is
 /// `Configuration`. The bytes are signed unchanged.
 fn read_profile(path: &std::path::Path) -> Result<Vec<u8>> {
-    let bytes = crate::read::read_capped(path, crate::read::MAX_PROFILE_BYTES)?;
-    let fail = |why: &str| Error::invalid(format!("{}: {why}", path.display()));
+    let bytes = crate::read::read_input(path, crate::read::MAX_PROFILE_BYTES)?;
+    let fail = |why: &str| Error::invalid(format!("{}: {why}", crate::read::input_name(path)));
     if bytes.first() == Some(&0x30) {
         return Err(fail(
             "looks like a signed (DER) profile already; sign the unsigned plist",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The signed profile (.mobileconfig, CMS DER).
+    /// The signed profile (.mobileconfig, CMS DER); `-` reads stdin.
     file: PathBuf,
     /// Trusted root certificate(s) (PEM); checks the chain from the signer
     /// to one of them, with the file's certificates as intermediates. Repeatable.
@@ -42,6 +42,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     match report.error {
         None => Ok(()),
-        Some(why) => Err(Error::invalid(format!("{}: {why}", args.file.display()))),
+        Some(why) => Err(Error::invalid(format!(
+            "{}: {why}",
+            read::input_name(&args.file)
+        ))),
     }
 }

@@ -77,6 +77,28 @@ pub fn aspen_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run aspen")
 }
 
+/// Runs `aspen` with `args` and `input` on its standard input (written from
+/// another thread, so a large input cannot deadlock against a full pipe; a
+/// write aspen refused by closing its end is not an error here).
+pub fn aspen_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aspen"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run aspen");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for aspen");
+    writer.join().unwrap();
+    out
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
