@@ -2,12 +2,14 @@
 //! library. Errors are printed once, here, and mapped to the exit status.
 
 mod bulk;
+mod completions;
 mod decrypt;
 mod init;
 mod inspect;
 mod invite;
 mod issued;
 mod lint;
+mod man;
 mod profile;
 mod resolve;
 mod serve;
@@ -55,6 +57,10 @@ enum Command {
     Lint(lint::Args),
     /// Decrypt a profile's encrypted payloads with the device identity.
     Decrypt(decrypt::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::Args),
+    /// Print the manual page (roff), or write every command's page to a folder.
+    Man(man::Args),
 }
 
 /// Parses the arguments, runs the command, prints any error and returns the
@@ -74,6 +80,8 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Decrypt(args) => decrypt::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
