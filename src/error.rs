@@ -24,6 +24,11 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// The state store (`[store]`) failed: unreachable, refused, or written
+    /// by a newer aspen. `location` never holds a password.
+    #[error("[store] {location}: {message}")]
+    Store { location: String, message: String },
+
     /// Keys, certificates or CMS structures that OpenSSL rejected.
     #[error("{context}: {message}")]
     Crypto { context: String, message: String },

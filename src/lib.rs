@@ -22,6 +22,7 @@ pub mod secret;
 pub mod serve;
 pub mod settings;
 pub mod sign;
+pub mod store;
 pub mod time;
 pub mod verify;
 

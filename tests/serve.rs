@@ -6,6 +6,7 @@
 mod common;
 mod server;
 
+use aspen::store::Codes as _;
 use common::{cert, openssl_verify, plistlib_json};
 use server::{Server, client, field, header, keys, set_cookie};
 use std::collections::HashMap;
@@ -648,29 +649,31 @@ async fn an_expired_invite_does_not_sign_in() {
     // Invites minted as `aspen invite` mints them: one expired a second
     // ago, and one still valid to show the refusal is about the expiry.
     let k = keys();
-    let store = aspen::audit::Store::open(&s.ws.path("state")).unwrap();
-    let mint = |id: &str, expires: i64| {
+    let store = aspen::store::sqlite::Sqlite::open(&s.ws.path("state"))
+        .await
+        .unwrap();
+    let now = aspen::audit::now();
+    let mut minted = Vec::new();
+    for (id, expires) in [("expired", now - 1), ("valid", now + 600)] {
         let code = k.code("bob@contoso.com", id, expires).unwrap();
         let normalized = aspen::serve::tokens::normalize_code(&code).unwrap();
-        store
-            .add_invite(
-                &k.code_lookup(&normalized).unwrap(),
-                id,
-                "bob@contoso.com",
-                expires,
-            )
-            .unwrap();
-        code
-    };
-    let now = aspen::audit::now();
-    let expired = mint("expired", now - 1);
-    let valid = mint("valid", now + 600);
+        let invite = aspen::store::Invite {
+            id: id.into(),
+            user: "bob@contoso.com".into(),
+            expires,
+        };
+        let lookup = k.code_lookup(&normalized).unwrap().to_vec();
+        // Stored as of a minute ago, so the expired one is not swept.
+        store.add_code(lookup, invite, now - 60).await.unwrap();
+        minted.push(code);
+    }
+    let (expired, valid) = (&minted[0], &minted[1]);
     let mut b = Browser::new(&s);
     let html = b.page("/signin").await;
-    let res = b.post("/signin", &html, &[("code", &expired)]).await;
+    let res = b.post("/signin", &html, &[("code", expired)]).await;
     assert_eq!(res.status(), 401);
     assert!(res.text().await.unwrap().contains("That code is not valid"));
-    b.sign_in(&valid).await;
+    b.sign_in(valid).await;
 }
 
 /// The invites in the store as python3's sqlite3 reads them: (user, used).
@@ -706,9 +709,17 @@ fn shown_code(html: &str) -> String {
 async fn the_user_enrollment_page_reuses_its_code_and_expired_invites_go() {
     let s = Server::start("");
     // An invite that expired, left behind.
-    let store = aspen::audit::Store::open(&s.ws.path("state")).unwrap();
+    let store = aspen::store::sqlite::Sqlite::open(&s.ws.path("state"))
+        .await
+        .unwrap();
+    let old = aspen::store::Invite {
+        id: "old".into(),
+        user: "bob@contoso.com".into(),
+        expires: aspen::audit::now() - 1,
+    };
     store
-        .add_invite(b"old", "old", "bob@contoso.com", aspen::audit::now() - 1)
+        .add_code(b"old".to_vec(), old, aspen::audit::now() - 60)
+        .await
         .unwrap();
     drop(store);
     assert_eq!(invites(&s), [("bob@contoso.com".to_owned(), false)]);
@@ -979,7 +990,7 @@ fn commands_without_a_state_dir_say_so_alike() {
     std::fs::write(ws.path("portal.secret"), "5a".repeat(32) + "\n").unwrap();
     let config = ws.settings();
     let config = config.to_str().unwrap();
-    let expected = format!("{config}: needs portal.state_dir (");
+    let expected = format!("{config}: needs [store] url (or url_env) or portal.state_dir");
     for args in [
         &["invite", "-c", config, "--user", "bob@contoso.com"][..],
         &["issued", "-c", config],

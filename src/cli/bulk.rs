@@ -50,10 +50,12 @@ pub fn run(args: Args) -> Result<()> {
     };
     let bar = progress_bar(&csv);
     let mut waiting = Vec::new();
-    let mut audit = match settings.state_dir().ok() {
-        Some(dir) => Some(Audit::new(audit::Store::open(dir)?)),
+    let stored = match settings.store_location()? {
+        Some(location) => Some(super::Stored::open(&location)?),
         None => None,
     };
+    let recorder = stored.as_ref().map(super::Stored::recorder);
+    let mut audit_error = None;
     let options = Options {
         settings: &settings,
         signer: signer.as_ref(),
@@ -65,8 +67,11 @@ pub fn run(args: Args) -> Result<()> {
         bar.inc(1);
         match outcome {
             Outcome::Written(w) => {
-                if let Some(a) = audit.as_mut() {
-                    a.issued(&settings, w);
+                if let Some(r) = &recorder
+                    && audit_error.is_none()
+                    && let Err(e) = r.queue_blocking(issued(&settings, w))
+                {
+                    audit_error = Some(e);
                 }
             }
             Outcome::Waiting {
@@ -86,8 +91,11 @@ pub fn run(args: Args) -> Result<()> {
     });
     bar.finish_and_clear();
     let summary = summary?;
-    if let Some(a) = audit {
-        a.finish()?;
+    if let (Some(stored), Some(recorder)) = (&stored, recorder) {
+        stored.run(recorder.finish())?;
+    }
+    if let Some(e) = audit_error {
+        return Err(e);
     }
 
     note(format!(
@@ -124,53 +132,16 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Records every profile written in the audit store, a transaction per
-/// batch so memory stays flat and a run costs a few commits.
-struct Audit {
-    store: audit::Store,
-    batch: Vec<audit::Record>,
-    error: Option<Error>,
-}
-
-impl Audit {
-    const BATCH: usize = 4096;
-
-    fn new(store: audit::Store) -> Audit {
-        Audit {
-            store,
-            batch: Vec::with_capacity(Self::BATCH),
-            error: None,
-        }
-    }
-
-    fn issued(&mut self, settings: &Settings, w: &Written) {
-        self.batch.push(audit::Record::for_profile(
-            settings,
-            &w.enrollment,
-            &w.sha256_hex(),
-            audit::Source::Cli,
-            Some(&w.email),
-            Some(&w.policy),
-        ));
-        if self.batch.len() >= Self::BATCH {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        if self.error.is_none()
-            && let Err(e) = self.store.record_many(&self.batch)
-        {
-            self.error = Some(e);
-        }
-        self.batch.clear();
-    }
-
-    /// Records the rest; the first error of the run, if any.
-    fn finish(mut self) -> Result<()> {
-        self.flush();
-        self.error.map_or(Ok(()), Err)
-    }
+/// The audit record of a profile bulk wrote.
+fn issued(settings: &Settings, w: &Written) -> audit::Record {
+    audit::Record::for_profile(
+        settings,
+        &w.enrollment,
+        &w.sha256_hex(),
+        audit::Source::Cli,
+        Some(&w.email),
+        Some(&w.policy),
+    )
 }
 
 /// A progress bar on a terminal; a hidden one otherwise (logs and pipes get

@@ -1,5 +1,4 @@
 use super::warn;
-use crate::audit::Store;
 use crate::error::{Error, Result};
 use crate::model::directory::find_user;
 use crate::model::resolution::{Decision, resolve};
@@ -50,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
             "{file}: portal.auth is \"header\": users sign in through the proxy, codes are not used"
         )));
     }
-    let state_dir = settings.state_dir()?;
+    let location = settings.require_store()?;
     let users = settings
         .directory_users
         .as_ref()
@@ -64,8 +63,13 @@ pub fn run(args: Args) -> Result<()> {
         _ => {}
     }
     let keys = Keys::load(&portal.secret_file)?;
-    let store = Store::open(state_dir)?;
-    let (code, expires) = service::create_code(&keys, &store, &user.email, args.ttl)?;
+    let stored = super::Stored::open(&location)?;
+    let (code, expires) = stored.run(service::create_code(
+        &keys,
+        stored.store.as_ref(),
+        &user.email,
+        args.ttl,
+    ))?;
     println!("Sign-in link: {}/signin", portal.public_url);
     println!("Code:         {code}");
     println!("For:          {}", user.email);

@@ -1,4 +1,4 @@
-use crate::audit::{Entry, FILE_NAME, Store};
+use crate::audit::Entry;
 use crate::error::{Error, Result};
 use std::io::Write;
 
@@ -16,12 +16,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let settings = args.config.load()?;
-    let state_dir = settings.state_dir()?;
+    let location = settings.require_store()?;
     // Listing must not create a store where none was.
-    let entries = if state_dir.join(FILE_NAME).exists() {
-        Store::open(state_dir)?.list(args.user.as_deref())?
-    } else {
-        Vec::new()
+    let entries = match super::Stored::open_existing(&location)? {
+        Some(stored) => stored.run(stored.store.list(args.user.as_deref()))?,
+        None => Vec::new(),
     };
     let text = if args.json {
         serde_json::to_string_pretty(&entries).map_err(|e| Error::invalid(format!("JSON: {e}")))?
@@ -54,7 +53,7 @@ fn table(entries: &[Entry]) -> String {
         .iter()
         .map(|e| {
             [
-                e.time.clone(),
+                crate::time::rfc3339(e.time),
                 e.event.clone(),
                 e.channel.clone(),
                 dash(&e.user),

@@ -117,6 +117,49 @@ impl Config {
     }
 }
 
+/// The store the settings name, with a small runtime to drive it from a
+/// command (one worker: enough for the audit writer `bulk` runs beside its
+/// own threads).
+pub struct Stored {
+    runtime: tokio::runtime::Runtime,
+    pub store: std::sync::Arc<dyn crate::store::Store>,
+}
+
+impl Stored {
+    /// Opens (creating when needed) the store at `location`.
+    pub fn open(location: &crate::store::Location) -> crate::Result<Stored> {
+        let runtime = runtime()?;
+        let store = runtime.block_on(crate::store::open(location))?;
+        Ok(Stored { runtime, store })
+    }
+
+    /// The store at `location` if it exists (listing must not create one).
+    pub fn open_existing(location: &crate::store::Location) -> crate::Result<Option<Stored>> {
+        let runtime = runtime()?;
+        let store = runtime.block_on(crate::store::open_existing(location))?;
+        Ok(store.map(|store| Stored { runtime, store }))
+    }
+
+    /// Runs `f` (a store call) to completion.
+    pub fn run<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    /// Starts the audit writer on this store's runtime.
+    pub fn recorder(&self) -> crate::store::Recorder {
+        let _inside = self.runtime.enter();
+        crate::store::Recorder::start(self.store.clone())
+    }
+}
+
+fn runtime() -> crate::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| crate::Error::invalid(format!("starting the runtime: {e}")))
+}
+
 /// A one-line note on stderr (never on stdout, which may carry a profile).
 fn note(message: impl std::fmt::Display) {
     eprintln!("aspen: note: {message}");

@@ -141,14 +141,14 @@ fn write_profile(
 }
 
 /// Records a profile the CLI wrote in the audit store, when the settings
-/// have a `portal.state_dir`.
+/// name a store.
 pub fn record_issued(
     settings: &Settings,
     enrollment: &Enrollment,
     user: Option<(&str, &str)>,
     bytes: &[u8],
 ) -> Result<()> {
-    let Ok(dir) = settings.state_dir() else {
+    let Some(location) = settings.store_location()? else {
         return Ok(());
     };
     let (email, policy) = match user {
@@ -163,7 +163,8 @@ pub fn record_issued(
         email,
         policy,
     );
-    audit::Store::open(dir)?.record(&record)
+    let stored = super::Stored::open(&location)?;
+    stored.run(stored.store.append(vec![record], audit::now()))
 }
 
 /// The signer the settings configure, unless `--unsigned`; a note when the

@@ -1,5 +1,4 @@
 use super::{note, warn};
-use crate::audit::Store;
 use crate::error::{Error, Result};
 use crate::serve::{self, demo, service};
 use crate::settings::PortalAuth;
@@ -109,9 +108,8 @@ pub fn run(args: Args) -> Result<()> {
 
 fn print_demo(d: &demo::Demo) -> Result<()> {
     let portal = d.settings.require_portal()?;
-    let state_dir = d.settings.state_dir()?;
     let keys = serve::tokens::Keys::load(&portal.secret_file)?;
-    let store = Store::open(state_dir)?;
+    let stored = super::Stored::open(&d.settings.require_store()?)?;
     let url = &portal.public_url;
     println!("aspen serve --demo: Contoso's enrollment portal with demo users.");
     println!(
@@ -121,7 +119,12 @@ fn print_demo(d: &demo::Demo) -> Result<()> {
     println!();
     println!("Open {url}/ in a browser and sign in with a one-time code:");
     for (user, what) in demo::USERS_SHOWN {
-        let (code, _) = service::create_code(&keys, &store, user, DEMO_CODE_SECONDS)?;
+        let (code, _) = stored.run(service::create_code(
+            &keys,
+            stored.store.as_ref(),
+            user,
+            DEMO_CODE_SECONDS,
+        ))?;
         println!("  {code}  {user:<18}  {what}");
     }
     println!(

@@ -67,7 +67,14 @@ pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Res
     let Some(user) = svc.user_by_identifier(&q.user_identifier).await else {
         return well_known_failed(&svc);
     };
-    let version = match svc.plan(&user, Some(Choice::Work)) {
+    let plan = match svc.plan(&user, Some(Choice::Work)).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("aspen: error: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let version = match plan {
         Plan::Enroll {
             management: Management::User,
             ..
@@ -122,7 +129,14 @@ pub async fn enroll(
     let Some(user) = svc.user_by_email(&claims.user).await else {
         return challenge(&svc);
     };
-    let Plan::Enroll { policy, choice, .. } = svc.plan(&user, Some(Choice::Work)) else {
+    let plan = match svc.plan(&user, Some(Choice::Work)).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("aspen: error: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let Plan::Enroll { policy, choice, .. } = plan else {
         return StatusCode::FORBIDDEN.into_response();
     };
     let enrollment =

@@ -75,24 +75,20 @@ pub fn run(
     ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let keys = tokens::Keys::load(&settings.require_portal()?.secret_file)?;
-    let state_dir = settings.state_dir()?.to_owned();
+    let location = settings.require_store()?;
     let tls = options
         .tls
         .as_ref()
         .map(|(cert, key)| http::tls_acceptor(cert, key))
         .transpose()?;
-    let service = Arc::new(Service::new(
-        settings,
-        keys,
-        signer.map(Arc::new),
-        &state_dir,
-    )?);
-    let app = router(service, options.access_log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::invalid(format!("starting the runtime: {e}")))?;
     runtime.block_on(async move {
+        let store = crate::store::open(&location).await?;
+        let service = Arc::new(Service::new(settings, keys, signer.map(Arc::new), store)?);
+        let app = router(service.clone(), options.access_log);
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::invalid(format!("listener: {e}")))?;
@@ -106,6 +102,6 @@ pub fn run(
             let _ = tokio::signal::ctrl_c().await;
         })
         .await;
-        Ok(())
+        service.flush().await
     })
 }

@@ -238,7 +238,11 @@ pub async fn access(State(svc): Svc, headers: HeaderMap) -> Response {
         Ok(u) => u,
         Err(res) => return res,
     };
-    let (policy, previous) = match svc.plan(&user, None) {
+    let plan = match svc.plan(&user, None).await {
+        Ok(plan) => plan,
+        Err(e) => return internal(&svc, &csrf, e),
+    };
+    let (policy, previous) = match plan {
         Plan::Cannot(why) => {
             return message(
                 &svc,
@@ -287,7 +291,11 @@ async fn chooser(
     csrf: &Csrf,
 ) -> Result<Arc<User>, Response> {
     let user = require(svc, headers, csrf).await?;
-    match svc.plan(&user, None) {
+    match svc
+        .plan(&user, None)
+        .await
+        .map_err(|e| internal(svc, csrf, e))?
+    {
         Plan::NeedsChoice { .. } => Ok(user),
         Plan::Enroll { policy, .. } if policy.kind == PolicyType::UserChoice => Ok(user),
         _ => Err(see_other("/access")),
@@ -460,7 +468,11 @@ async fn enrolling(
     csrf: &Csrf,
 ) -> Result<(Arc<User>, String, Management, Option<Choice>), Response> {
     let user = require(svc, headers, csrf).await?;
-    match svc.plan(&user, None) {
+    match svc
+        .plan(&user, None)
+        .await
+        .map_err(|e| internal(svc, csrf, e))?
+    {
         Plan::Enroll {
             policy,
             management,
@@ -613,11 +625,7 @@ pub async fn enroll_page(State(svc): Svc, headers: HeaderMap) -> Response {
     let Some(id) = user.managed_apple_id.clone() else {
         return see_other("/access");
     };
-    let this = svc.clone();
-    let email = user.email.clone();
-    let shown = svc
-        .with_store(move |s| page_code(&this.keys, s, &email))
-        .await;
+    let shown = page_code(&svc.keys, svc.store.as_ref(), &user.email).await;
     match shown {
         Ok((code, expires)) => page(
             StatusCode::OK,

@@ -5,7 +5,7 @@
 
 use super::directory::Directory;
 use super::tokens::{Keys, normalize_code};
-use crate::audit::{self, Choices, Record, Source, Store};
+use crate::audit::{self, Record, Source};
 use crate::error::{Error, Result};
 use crate::model::directory::User;
 use crate::model::policy::{Choice, Policy, PolicyType};
@@ -14,10 +14,10 @@ use crate::model::{Channel, Enrollment, EnrollmentKind, Management};
 use crate::profile;
 use crate::settings::{Portal, Settings};
 use crate::sign::Signer;
+use crate::store::{Invite, Recorder, Store};
 use axum::body::Bytes;
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// How long a portal session lasts.
 pub const SESSION_SECONDS: i64 = 60 * 60;
@@ -34,11 +34,10 @@ pub struct Service {
     pub portal: Portal,
     pub keys: Keys,
     signer: Option<Arc<Signer>>,
-    store: Mutex<Store>,
+    /// The truth about codes, choices and sessions: read on every decision,
+    /// never cached, so replicas sharing it agree.
+    pub store: Arc<dyn Store>,
     recorder: Recorder,
-    /// The latest recorded answers, read at start and kept up to date by
-    /// [`Service::record_choice`]: deciding a plan reads no database.
-    choices: RwLock<Choices>,
     directory: Arc<Directory>,
     cache: Mutex<HashMap<(EnrollmentKind, String), Arc<Issued>>>,
 }
@@ -69,14 +68,13 @@ pub enum Plan {
 }
 
 impl Service {
-    /// The service for `settings`, recording in the audit store in
-    /// `state_dir` (one connection to read and redeem codes, one for the
-    /// writer thread).
+    /// The service for `settings`, keeping state in `store`. Call it on the
+    /// runtime that will serve: it starts the audit writer there.
     pub fn new(
         settings: Settings,
         keys: Keys,
         signer: Option<Arc<Signer>>,
-        state_dir: &Path,
+        store: Arc<dyn Store>,
     ) -> Result<Service> {
         let portal = settings.require_portal()?.clone();
         let users = settings.directory_users.clone().ok_or_else(|| {
@@ -85,18 +83,14 @@ impl Service {
                 settings.file.display()
             ))
         })?;
-        let store = Store::open(state_dir)?;
-        let choices = RwLock::new(store.latest_choices()?);
-        let recorder = Recorder::start(Store::open(state_dir)?);
         Ok(Service {
-            recorder,
-            choices,
+            recorder: Recorder::start(store.clone()),
             directory: Arc::new(Directory::open(&users)?),
             settings,
             portal,
             keys,
             signer,
-            store: Mutex::new(store),
+            store,
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -117,39 +111,20 @@ impl Service {
         self.directory.by_identifier(identifier).await
     }
 
-    /// Runs `f` on the store on the blocking pool (SQLite does file I/O).
-    pub async fn with_store<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let store = this
-                .store
-                .lock()
-                .map_err(|_| Error::invalid("the audit store lock was poisoned"))?;
-            f(&store)
-        })
-        .await
-        .map_err(|e| Error::invalid(format!("store task: {e}")))?
-    }
-
     /// The plan for `user`; `default_choice` stands in for a user-choice
     /// user who has not answered under their current policy (account-driven
     /// enrollment: BYOD).
-    pub fn plan(&self, user: &User, default_choice: Option<Choice>) -> Plan {
+    pub async fn plan(&self, user: &User, default_choice: Option<Choice>) -> Result<Plan> {
         let matched = resolve(&self.settings.policies, user, None);
         let recorded = match matched.policy() {
-            Some(p) if p.kind == PolicyType::UserChoice => self
-                .choices
-                .read()
-                .ok()
-                .and_then(|c| c.get(&user.email, &p.name)),
+            Some(p) if p.kind == PolicyType::UserChoice => {
+                self.store.choice(&user.email, &p.name).await?
+            }
             _ => None,
         };
         let choice = recorded.or(default_choice);
         let resolution = resolve(&self.settings.policies, user, choice);
-        match resolution.decision {
+        Ok(match resolution.decision {
             Decision::Enroll { policy, management } => Plan::Enroll {
                 policy: policy.clone(),
                 management,
@@ -168,7 +143,7 @@ impl Service {
                 "No enrollment policy of {} applies to your account. Contact your IT department.",
                 self.org()
             )),
-        }
+        })
     }
 
     /// The enrollment for `user` over `channel`, with the answer `choice`.
@@ -208,12 +183,8 @@ impl Service {
             management.kind(Channel::Profile),
         )
         .with_client(client);
-        self.recorder.record(record).await?;
-        self.choices
-            .write()
-            .map_err(|_| Error::invalid("the choices lock was poisoned"))?
-            .set(&user.email, &policy.name, choice);
-        Ok(())
+        // Committed (and so the user's current answer) before the answer.
+        self.recorder.record(record).await
     }
 
     /// The profile for `enrollment`, signed (off the async threads) and
@@ -283,105 +254,77 @@ impl Service {
         let Some(code) = normalize_code(typed) else {
             return Ok(None);
         };
-        let this = self.clone();
-        self.with_store(move |store| {
-            let now = audit::now();
-            let lookup = this.keys.code_lookup(&code)?;
-            let Ok(invite) = store.find_invite(&lookup, now)? else {
-                return Ok(None);
-            };
-            if !this
-                .keys
-                .check_code(&code, &invite.user, &invite.id, invite.expires)
-            {
-                return Ok(None);
-            }
-            if expected_user.is_some_and(|u| !u.eq_ignore_ascii_case(&invite.user)) {
-                return Ok(None);
-            }
-            Ok(store.use_invite(&lookup, now)?.then_some(invite.user))
-        })
-        .await
-    }
-}
-
-type Ack = tokio::sync::oneshot::Sender<Result<()>>;
-
-/// Writes audit records on a thread of its own, committing whatever arrived
-/// together in one transaction (group commit): under load one commit serves
-/// many requests. Each request still waits for its own record to be written
-/// before it answers, so nothing is handed out unrecorded.
-struct Recorder {
-    queue: std::sync::mpsc::Sender<(Record, Ack)>,
-}
-
-/// Records committed in one transaction at most.
-const BATCH: usize = 256;
-
-impl Recorder {
-    fn start(mut store: Store) -> Recorder {
-        let (queue, incoming) = std::sync::mpsc::channel::<(Record, Ack)>();
-        std::thread::spawn(move || {
-            while let Ok(first) = incoming.recv() {
-                let mut batch = vec![first];
-                while batch.len() < BATCH {
-                    match incoming.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
-                let result = store.record_many(batch.iter().map(|(r, _)| r));
-                for (_, ack) in batch {
-                    let _ = ack.send(match &result {
-                        Ok(_) => Ok(()),
-                        Err(e) => Err(Error::invalid(e.to_string())),
-                    });
-                }
-            }
-        });
-        Recorder { queue }
+        let now = audit::now();
+        let lookup = self.keys.code_lookup(&code)?;
+        let Ok(invite) = self.store.find_code(lookup.to_vec(), now).await? else {
+            return Ok(None);
+        };
+        if !self
+            .keys
+            .check_code(&code, &invite.user, &invite.id, invite.expires)
+        {
+            return Ok(None);
+        }
+        if expected_user.is_some_and(|u| !u.eq_ignore_ascii_case(&invite.user)) {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .use_code(lookup.to_vec(), now)
+            .await?
+            .then_some(invite.user))
     }
 
-    async fn record(&self, record: Record) -> Result<()> {
-        let (ack, done) = tokio::sync::oneshot::channel();
-        self.queue
-            .send((record, ack))
-            .map_err(|_| Error::invalid("the audit writer stopped"))?;
-        done.await
-            .map_err(|_| Error::invalid("the audit writer stopped"))?
+    /// Waits until every audit record so far is committed (at shutdown).
+    pub async fn flush(&self) -> Result<()> {
+        self.recorder.flush().await
     }
 }
 
 /// Creates a one-time code for `user` (shared by `aspen invite`, `--demo`
-/// and the User Enrollment page), deleting the invites that expired.
-pub fn create_code(keys: &Keys, store: &Store, user: &str, ttl: i64) -> Result<(String, i64)> {
+/// and the User Enrollment page); the store deletes expired ones.
+pub async fn create_code(
+    keys: &Keys,
+    store: &dyn Store,
+    user: &str,
+    ttl: i64,
+) -> Result<(String, i64)> {
     let now = audit::now();
-    store.delete_expired_invites(now)?;
     let expires = now + ttl;
     let id = super::tokens::b64url(&super::tokens::random(12)?);
     let code = keys.code(user, &id, expires)?;
     let normalized = normalize_code(&code)
         .ok_or_else(|| Error::invalid("internal: a generated code did not normalise"))?;
-    store.add_invite(&keys.code_lookup(&normalized)?, &id, user, expires)?;
+    let invite = Invite {
+        id,
+        user: user.to_ascii_lowercase(),
+        expires,
+    };
+    store
+        .add_code(keys.code_lookup(&normalized)?.to_vec(), invite, now)
+        .await?;
     Ok((code, expires))
 }
 
 /// The code the User Enrollment page shows `user`: the same one on every
 /// visit while it has at least half of its [`DEVICE_CODE_SECONDS`] left
 /// and is unused, so reloading the page adds no invite; else a new one.
-pub fn page_code(keys: &Keys, store: &Store, user: &str) -> Result<(String, i64)> {
+pub async fn page_code(keys: &Keys, store: &dyn Store, user: &str) -> Result<(String, i64)> {
     let now = audit::now();
-    match store.unused_invite(
-        user,
-        now + DEVICE_CODE_SECONDS / 2,
-        now + DEVICE_CODE_SECONDS,
-    )? {
+    let reusable = store
+        .unused_code(
+            user,
+            now + DEVICE_CODE_SECONDS / 2,
+            now + DEVICE_CODE_SECONDS,
+        )
+        .await?;
+    match reusable {
         // A code is a MAC of its invite: it is computed again, never stored.
         Some(invite) => Ok((
             keys.code(&invite.user, &invite.id, invite.expires)?,
             invite.expires,
         )),
-        None => create_code(keys, store, user, DEVICE_CODE_SECONDS),
+        None => create_code(keys, store, user, DEVICE_CODE_SECONDS).await,
     }
 }
 
@@ -389,14 +332,15 @@ pub fn page_code(keys: &Keys, store: &Store, user: &str) -> Result<(String, i64)
 mod tests {
     use super::*;
 
-    fn service(settings: Settings) -> Arc<Service> {
-        let state = settings.state_dir().unwrap().to_owned();
+    async fn service(settings: Settings) -> Arc<Service> {
+        let location = settings.require_store().unwrap();
+        let store = crate::store::open(&location).await.unwrap();
         let keys = Keys::from_bytes(&[1; 32]).unwrap();
-        Arc::new(Service::new(settings, keys, None, &state).unwrap())
+        Arc::new(Service::new(settings, keys, None, store).unwrap())
     }
 
-    fn recorded(plan: Plan) -> Option<Choice> {
-        match plan {
+    async fn recorded(svc: &Service, user: &User) -> Option<Choice> {
+        match svc.plan(user, None).await.unwrap() {
             Plan::Enroll { choice, .. } => choice,
             Plan::NeedsChoice { .. } => None,
             Plan::Cannot(why) => panic!("{why}"),
@@ -406,17 +350,17 @@ mod tests {
     #[tokio::test]
     async fn an_answer_outlives_a_restart_but_not_its_policy() {
         let demo = super::super::demo::prepare("http://localhost:1").unwrap();
-        let svc = service(demo.settings.clone());
+        let svc = service(demo.settings.clone()).await;
         let alice = svc.user_by_email("alice@contoso.com").await.unwrap();
-        assert_eq!(recorded(svc.plan(&alice, None)), None);
+        assert_eq!(recorded(&svc, &alice).await, None);
         svc.record_choice(&alice, Choice::Device, None)
             .await
             .unwrap();
-        assert_eq!(recorded(svc.plan(&alice, None)), Some(Choice::Device));
+        assert_eq!(recorded(&svc, &alice).await, Some(Choice::Device));
         drop(svc);
         // Started again: the answer is read back from the store.
-        let svc = service(demo.settings.clone());
-        assert_eq!(recorded(svc.plan(&alice, None)), Some(Choice::Device));
+        let svc = service(demo.settings.clone()).await;
+        assert_eq!(recorded(&svc, &alice).await, Some(Choice::Device));
         // A new user-choice policy in place of the old one: asked again.
         let mut settings = demo.settings.clone();
         for p in &mut settings.policies {
@@ -424,9 +368,9 @@ mod tests {
                 p.name = "BYOD 2025".into();
             }
         }
-        let svc = service(settings);
+        let svc = service(settings).await;
         assert!(matches!(
-            svc.plan(&alice, None),
+            svc.plan(&alice, None).await.unwrap(),
             Plan::NeedsChoice { policy } if policy.name == "BYOD 2025"
         ));
     }

@@ -1,0 +1,271 @@
+//! The state aspen keeps, behind small traits: the audit log of events, each
+//! user's current answer under a user-choice policy, one-time sign-in codes,
+//! portal sessions, per-profile identity secrets and sign-in throttle
+//! buckets. The server, the CLI and bulk hold an `Arc<dyn Store>` and never a
+//! database type; [`sqlite`] (embedded, the default) and `postgres` (shared
+//! by several `aspen serve` replicas) implement it, and one conformance suite
+//! (tests/store.rs) runs against both.
+//!
+//! The store is the truth: nothing here is cached, so two replicas on one
+//! database always agree. Secrets are never stored: codes, sessions and
+//! identity secrets are kept under a keyed hash of the value (computed by
+//! the caller), so reading the database reveals nothing usable.
+
+mod location;
+mod recorder;
+pub mod sqlite;
+
+pub use location::Location;
+pub use recorder::Recorder;
+
+use crate::audit::{Entry, Record};
+use crate::error::Result;
+use crate::model::policy::Choice;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every part of the state, as one object.
+pub trait Store: Events + Choices + Codes + Sessions + Secrets + Throttle + Health {}
+
+impl<T: Events + Choices + Codes + Sessions + Secrets + Throttle + Health> Store for T {}
+
+/// Opens (creating and migrating when needed) the store at `location`.
+pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
+    match location {
+        Location::Sqlite(dir) => Ok(Arc::new(sqlite::Sqlite::open(dir).await?)),
+        Location::Postgres(_) => Err(location
+            .error("PostgreSQL is not supported by this build of aspen yet; use sqlite:DIR")),
+    }
+}
+
+/// The store at `location` if it exists, for commands that only read it
+/// (`aspen issued`): they must not create an empty store.
+pub async fn open_existing(location: &Location) -> Result<Option<Arc<dyn Store>>> {
+    match location {
+        Location::Sqlite(dir) if !sqlite::exists(dir) => Ok(None),
+        _ => open(location).await.map(Some),
+    }
+}
+
+/// The audit log: every choice, issued profile and identity-secret check.
+#[async_trait]
+pub trait Events: Send + Sync {
+    /// Appends `rows`, stamped `time` (Unix seconds), in one transaction:
+    /// all or none. A choice row also becomes the user's current answer
+    /// under its policy ([`Choices::choice`]), in the same transaction.
+    async fn append(&self, rows: Vec<Record>, time: i64) -> Result<()>;
+
+    /// Every row, oldest first; only `user`'s (any case) when given.
+    async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>>;
+}
+
+/// What each user answered under each user-choice policy.
+#[async_trait]
+pub trait Choices: Send + Sync {
+    /// `user`'s latest answer under `policy`. An answer belongs to the
+    /// policy it was given under: under another policy the user answers
+    /// again.
+    async fn choice(&self, user: &str, policy: &str) -> Result<Option<Choice>>;
+}
+
+/// A one-time sign-in code's record. The code itself is a MAC of these
+/// fields (see `serve::tokens`); the store keys it by `lookup`, a keyed hash
+/// of the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    pub id: String,
+    /// Lower-case e-mail.
+    pub user: String,
+    pub expires: i64,
+}
+
+/// Why a code or secret could not be used. Callers that face clients answer
+/// all of them alike, so a guesser learns nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Unknown,
+    Expired,
+    Used,
+}
+
+impl Refused {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refused::Unknown => "unknown",
+            Refused::Expired => "expired",
+            Refused::Used => "already used",
+        }
+    }
+}
+
+/// One-time sign-in codes (`aspen invite`, the User Enrollment page).
+#[async_trait]
+pub trait Codes: Send + Sync {
+    /// Stores a new code under `lookup`; `now` is its creation time. Codes
+    /// that expired by `now` are deleted in passing.
+    async fn add_code(&self, lookup: Vec<u8>, invite: Invite, now: i64) -> Result<()>;
+
+    /// `user`'s unused code expiring after `after` and no later than
+    /// `until` (the latest such), if any.
+    async fn unused_code(&self, user: &str, after: i64, until: i64) -> Result<Option<Invite>>;
+
+    /// The unused, unexpired code stored under `lookup`, without using it.
+    async fn find_code(&self, lookup: Vec<u8>, now: i64) -> Result<Result<Invite, Refused>>;
+
+    /// Marks the code used; false when it is not usable (someone else used
+    /// it first, or it expired). Of many concurrent calls, exactly one wins.
+    async fn use_code(&self, lookup: Vec<u8>, now: i64) -> Result<bool>;
+}
+
+/// Portal sessions, so that signing out ends one everywhere.
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Records session `id` (a keyed hash of the cookie's secret) for
+    /// `user` until `expires`.
+    async fn start_session(&self, id: Vec<u8>, user: &str, expires: i64) -> Result<()>;
+
+    /// The user of session `id` if it is unexpired at `now` and not ended.
+    async fn session_user(&self, id: Vec<u8>, now: i64) -> Result<Option<String>>;
+
+    /// Ends session `id`; true when it was live.
+    async fn end_session(&self, id: Vec<u8>, now: i64) -> Result<bool>;
+}
+
+/// What a per-profile identity secret is (Apple: `com.apple.security.scep`
+/// `Challenge`, `com.apple.security.acme` `ClientIdentifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    ScepChallenge,
+    AcmeClientIdentifier,
+}
+
+impl SecretKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretKind::ScepChallenge => "scep-challenge",
+            SecretKind::AcmeClientIdentifier => "acme-client-identifier",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SecretKind> {
+        match s {
+            "scep-challenge" => Some(SecretKind::ScepChallenge),
+            "acme-client-identifier" => Some(SecretKind::AcmeClientIdentifier),
+            _ => None,
+        }
+    }
+}
+
+/// A per-profile secret's record, keyed by a keyed hash of the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedSecret {
+    pub lookup: Vec<u8>,
+    pub kind: SecretKind,
+    /// Lower-case e-mail, when the profile was issued to a directory user.
+    pub user: Option<String>,
+    /// The profile's PayloadUUID.
+    pub payload_uuid: String,
+    pub expires: i64,
+}
+
+/// Per-profile identity secrets, each usable once.
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    /// Records secrets issued at `now`, in one transaction.
+    async fn add_secrets(&self, secrets: Vec<IssuedSecret>, now: i64) -> Result<()>;
+
+    /// Uses the secret stored under `lookup`: its record for the one caller
+    /// that wins, else why not. Of many concurrent calls, exactly one wins.
+    async fn use_secret(&self, lookup: Vec<u8>, now: i64) -> Result<Result<IssuedSecret, Refused>>;
+}
+
+/// A token bucket: it holds at most `capacity` tokens and gains one every
+/// `refill`. A bucket never seen before is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub capacity: u32,
+    pub refill: Duration,
+}
+
+/// Shared counters for throttling (e.g. failed sign-ins per client address
+/// and per account), so that every replica counts the same failures.
+#[async_trait]
+pub trait Throttle: Send + Sync {
+    /// Takes `cost` tokens from bucket `key` at `now_ms` (Unix
+    /// milliseconds). `None` when it had them (they are taken); otherwise
+    /// nothing is taken and the answer is how long until it will have
+    /// them. `cost` 0 asks whether at least one token is left, taking none.
+    async fn take(
+        &self,
+        key: &str,
+        bucket: Bucket,
+        cost: u32,
+        now_ms: i64,
+    ) -> Result<Option<Duration>>;
+}
+
+/// Upkeep and health.
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// Whether the store accepts writes now (for `/readyz`).
+    async fn check_writable(&self) -> Result<()>;
+
+    /// Deletes what can never be used again at `now`: expired codes and
+    /// sessions, identity secrets a week past expiry (until then a late CSR
+    /// is refused as "expired", not "unknown"), and throttle buckets idle
+    /// for a day. Returns how many rows went.
+    async fn purge(&self, now: i64) -> Result<u64>;
+
+    /// Where the store is, for messages (never a password).
+    fn describe(&self) -> String;
+}
+
+/// The state of one token bucket after `elapsed_ms` since it held `tokens`:
+/// the shared arithmetic of every backend. Returns the tokens after taking
+/// `cost` (`None`: not enough, with the wait until there are).
+pub fn bucket_take(
+    bucket: Bucket,
+    tokens: f64,
+    elapsed_ms: i64,
+    cost: u32,
+) -> Result<f64, Duration> {
+    let refill_ms = bucket.refill.as_millis().max(1) as f64;
+    let capacity = f64::from(bucket.capacity);
+    let now_tokens = (tokens + elapsed_ms.max(0) as f64 / refill_ms).min(capacity);
+    let need = f64::from(cost.max(1));
+    if now_tokens + 1e-9 >= need {
+        Ok(now_tokens - f64::from(cost))
+    } else {
+        let wait_ms = ((need - now_tokens) * refill_ms).ceil().max(1.0);
+        Err(Duration::from_millis(wait_ms as u64))
+    }
+}
+
+/// Seconds a spent identity secret is kept past its expiry (see
+/// [`Health::purge`]).
+pub const SECRET_GRACE_SECONDS: i64 = 7 * 86_400;
+/// Seconds an idle throttle bucket is kept (it is full again long before).
+pub const BUCKET_IDLE_SECONDS: i64 = 86_400;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_refills_and_says_how_long_to_wait() {
+        let b = Bucket {
+            capacity: 3,
+            refill: Duration::from_secs(10),
+        };
+        assert_eq!(bucket_take(b, 3.0, 0, 1), Ok(2.0));
+        assert_eq!(bucket_take(b, 0.0, 0, 1), Err(Duration::from_secs(10)));
+        assert_eq!(bucket_take(b, 0.0, 4_000, 1), Err(Duration::from_secs(6)));
+        assert_eq!(bucket_take(b, 0.0, 10_000, 1), Ok(0.0));
+        // Never more than capacity, however long it was idle.
+        assert_eq!(bucket_take(b, 0.0, 1_000_000, 0), Ok(3.0));
+        // Cost 0 asks for one token and takes none.
+        assert_eq!(bucket_take(b, 0.5, 0, 0), Err(Duration::from_secs(5)));
+        assert_eq!(bucket_take(b, 1.0, 0, 0), Ok(1.0));
+    }
+}

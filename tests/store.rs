@@ -1,0 +1,593 @@
+//! One conformance suite for every store backend: the same test functions
+//! run against each (`every_backend!` below). Each test gets a fresh,
+//! empty database and opens it as often as it likes: two handles on one
+//! database stand for two `aspen serve` replicas.
+
+mod common;
+
+use aspen::audit::{Record, Source};
+use aspen::model::policy::Choice;
+use aspen::model::{EnrollmentKind, Ownership};
+use aspen::store::{self, Bucket, Invite, IssuedSecret, Location, Refused, SecretKind, Store};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A fresh database of one backend; dropping it removes it.
+pub struct Db {
+    pub location: Location,
+    _keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl Db {
+    async fn open(&self) -> Arc<dyn Store> {
+        store::open(&self.location).await.unwrap()
+    }
+}
+
+mod backends {
+    use super::*;
+
+    pub async fn sqlite() -> Option<Db> {
+        let dir = tempfile::tempdir().unwrap();
+        Some(Db {
+            location: Location::Sqlite(dir.path().join("state")),
+            _keep: Box::new(dir),
+        })
+    }
+}
+
+macro_rules! conformance {
+    ($backend:ident: $($test:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let Some(db) = super::backends::$backend().await else { return };
+                    super::$test(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! every_backend {
+    ($($test:ident),* $(,)?) => {
+        conformance!(sqlite: $($test),*);
+    };
+}
+
+every_backend!(
+    one_of_twenty_concurrent_redemptions_wins,
+    codes_expire_and_are_found_by_user,
+    a_choice_recorded_through_one_handle_is_seen_by_another_at_once,
+    concurrent_writers_never_lose_or_duplicate_audit_rows,
+    listing_keeps_every_field_and_filters_by_user,
+    signing_out_ends_a_session_everywhere,
+    a_secret_is_used_once_even_when_twenty_try_at_once,
+    throttle_buckets_are_shared_and_refill,
+    expired_state_is_purged,
+    the_store_says_it_is_writable,
+);
+
+fn code(id: &str, user: &str, expires: i64) -> Invite {
+    Invite {
+        id: id.into(),
+        user: user.into(),
+        expires,
+    }
+}
+
+fn issued(user: &str, uuid: &str) -> Record {
+    Record::issued(
+        Source::Portal,
+        Some(user),
+        Some("Corporate"),
+        EnrollmentKind::Device(Ownership::Corporate),
+        uuid,
+        &aspen::audit::sha256_hex(uuid.as_bytes()),
+    )
+}
+
+fn choice(user: &str, policy: &str, choice: Choice) -> Record {
+    Record::choice(
+        Source::Portal,
+        user,
+        policy,
+        choice,
+        choice.management().kind(aspen::model::Channel::Profile),
+    )
+}
+
+async fn one_of_twenty_concurrent_redemptions_wins(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    let now = aspen::audit::now();
+    a.add_code(
+        b"k1".to_vec(),
+        code("id1", "alice@contoso.com", now + 600),
+        now,
+    )
+    .await
+    .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { s.use_code(b"k1".to_vec(), now).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1, "exactly one of 20 redemptions wins");
+    assert_eq!(
+        b.find_code(b"k1".to_vec(), now).await.unwrap(),
+        Err(Refused::Used)
+    );
+}
+
+async fn codes_expire_and_are_found_by_user(db: &Db) {
+    let s = db.open().await;
+    s.add_code(b"k1".to_vec(), code("id1", "Alice@Contoso.com", 1000), 10)
+        .await
+        .unwrap();
+    let found = s.find_code(b"k1".to_vec(), 999).await.unwrap().unwrap();
+    assert_eq!(found, code("id1", "alice@contoso.com", 1000));
+    assert_eq!(
+        s.find_code(b"k1".to_vec(), 1000).await.unwrap(),
+        Err(Refused::Expired)
+    );
+    assert_eq!(
+        s.find_code(b"nope".to_vec(), 1).await.unwrap(),
+        Err(Refused::Unknown)
+    );
+    assert!(!s.use_code(b"k1".to_vec(), 1000).await.unwrap(), "expired");
+    // Several codes of one user: the latest in the window is offered.
+    for (k, exp) in [(&b"a"[..], 100), (b"b", 200), (b"c", 300)] {
+        let id = String::from_utf8(k.to_vec()).unwrap();
+        s.add_code(k.to_vec(), code(&id, "bob@contoso.com", exp), 10)
+            .await
+            .unwrap();
+    }
+    let id = |i: Option<Invite>| i.map(|i| i.id);
+    assert_eq!(
+        id(s.unused_code("BOB@contoso.com", 150, 250).await.unwrap()),
+        Some("b".into())
+    );
+    assert_eq!(
+        id(s.unused_code("bob@contoso.com", 0, 1000).await.unwrap()),
+        Some("c".into())
+    );
+    assert!(s.use_code(b"c".to_vec(), 150).await.unwrap());
+    assert_eq!(
+        id(s.unused_code("bob@contoso.com", 250, 1000).await.unwrap()),
+        None,
+        "a used code is never offered again"
+    );
+    // Adding a code sweeps those that expired by then.
+    s.add_code(b"d".to_vec(), code("d", "carol@contoso.com", 900), 200)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.find_code(b"a".to_vec(), 0).await.unwrap(),
+        Err(Refused::Unknown)
+    );
+    assert_eq!(
+        s.find_code(b"c".to_vec(), 0).await.unwrap(),
+        Err(Refused::Used)
+    );
+}
+
+async fn a_choice_recorded_through_one_handle_is_seen_by_another_at_once(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    assert_eq!(b.choice("alice@contoso.com", "BYOD").await.unwrap(), None);
+    a.append(vec![choice("Alice@Contoso.com", "BYOD", Choice::Work)], 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.choice("alice@contoso.com", "BYOD").await.unwrap(),
+        Some(Choice::Work)
+    );
+    // The latest answer wins, and an answer belongs to its policy.
+    b.append(
+        vec![
+            choice("alice@contoso.com", "BYOD", Choice::Device),
+            choice("alice@contoso.com", "BYOD 2026", Choice::Corporate),
+        ],
+        2,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.choice("ALICE@contoso.com", "BYOD").await.unwrap(),
+        Some(Choice::Device)
+    );
+    assert_eq!(
+        a.choice("alice@contoso.com", "BYOD 2026").await.unwrap(),
+        Some(Choice::Corporate)
+    );
+    assert_eq!(a.choice("alice@contoso.com", "Other").await.unwrap(), None);
+    assert_eq!(a.choice("bob@contoso.com", "BYOD").await.unwrap(), None);
+}
+
+async fn concurrent_writers_never_lose_or_duplicate_audit_rows(db: &Db) {
+    const WRITERS: usize = 8;
+    const ROWS: usize = 250;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let s = db.open().await;
+        tasks.push(tokio::spawn(async move {
+            // Half through the group-commit writer, half appended directly.
+            let recorder = store::Recorder::start(s.clone());
+            for i in 0..ROWS {
+                let row = issued("user@contoso.com", &format!("{w}-{i}"));
+                if i % 2 == 0 {
+                    recorder.record(row).await.unwrap();
+                } else {
+                    s.append(vec![row], 1).await.unwrap();
+                }
+            }
+            recorder.finish().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rows = db.open().await.list(None).await.unwrap();
+    assert_eq!(rows.len(), WRITERS * ROWS, "no row lost or doubled");
+    let uuids: HashSet<String> = rows.into_iter().filter_map(|r| r.payload_uuid).collect();
+    let expected: HashSet<String> = (0..WRITERS)
+        .flat_map(|w| (0..ROWS).map(move |i| format!("{w}-{i}")))
+        .collect();
+    assert_eq!(uuids, expected);
+}
+
+async fn listing_keeps_every_field_and_filters_by_user(db: &Db) {
+    let s = db.open().await;
+    let mut checked = issued("Bob@Contoso.com", "UUID-1").with_client(Some("192.0.2.7".into()));
+    checked.subject = Some("CN=bob".into());
+    checked.reason = Some("because".into());
+    s.append(
+        vec![
+            choice("alice@contoso.com", "BYOD", Choice::Work),
+            checked,
+            issued("carol@contoso.com", "UUID-2"),
+        ],
+        1_740_837_907,
+    )
+    .await
+    .unwrap();
+    let all = s.list(None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        ["choice", "issued", "issued"],
+        "oldest first"
+    );
+    assert_eq!(all[0].choice.as_deref(), Some("work"));
+    assert_eq!(all[0].kind.as_deref(), Some("user-byod"));
+    assert_eq!(all[0].ownership.as_deref(), Some("personal"));
+    let bob = s.list(Some("BOB@contoso.com")).await.unwrap();
+    assert_eq!(bob.len(), 1);
+    let e = &bob[0];
+    assert_eq!(e.user.as_deref(), Some("bob@contoso.com"));
+    assert_eq!(e.channel, "portal");
+    assert_eq!(e.policy.as_deref(), Some("Corporate"));
+    assert_eq!(e.kind.as_deref(), Some("device-corporate"));
+    assert_eq!(e.ownership.as_deref(), Some("corporate"));
+    assert_eq!(e.payload_uuid.as_deref(), Some("UUID-1"));
+    assert_eq!(e.client.as_deref(), Some("192.0.2.7"));
+    assert_eq!(e.subject.as_deref(), Some("CN=bob"));
+    assert_eq!(e.reason.as_deref(), Some("because"));
+    // sha256("UUID-1") as sha256sum prints it.
+    let out = std::process::Command::new("sh")
+        .args(["-c", "printf UUID-1 | sha256sum"])
+        .output()
+        .unwrap();
+    let sum = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(e.sha256.as_deref(), sum.split_whitespace().next());
+    let json = serde_json::to_value(e).unwrap();
+    assert_eq!(json["time"], "2025-03-01T14:05:07Z");
+}
+
+async fn signing_out_ends_a_session_everywhere(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    a.start_session(b"s1".to_vec(), "Alice@Contoso.com", 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.session_user(b"s1".to_vec(), 999)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("alice@contoso.com")
+    );
+    assert_eq!(b.session_user(b"s1".to_vec(), 1000).await.unwrap(), None);
+    assert_eq!(b.session_user(b"s2".to_vec(), 1).await.unwrap(), None);
+    assert!(b.end_session(b"s1".to_vec(), 500).await.unwrap());
+    assert!(!a.end_session(b"s1".to_vec(), 501).await.unwrap(), "once");
+    assert_eq!(a.session_user(b"s1".to_vec(), 502).await.unwrap(), None);
+}
+
+async fn a_secret_is_used_once_even_when_twenty_try_at_once(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    let secret = |lookup: &[u8], expires| IssuedSecret {
+        lookup: lookup.to_vec(),
+        kind: SecretKind::ScepChallenge,
+        user: Some("Alice@Contoso.com".into()),
+        payload_uuid: "PAYLOAD".into(),
+        expires,
+    };
+    a.add_secrets(vec![secret(b"live", 1000), secret(b"old", 100)], 10)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { s.use_secret(b"live".to_vec(), 500).await.unwrap() })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(s) => won.push(s),
+            Err(why) => assert_eq!(why, Refused::Used),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one of 20 uses wins");
+    assert_eq!(won[0].user.as_deref(), Some("alice@contoso.com"));
+    assert_eq!(won[0].payload_uuid, "PAYLOAD");
+    assert_eq!(won[0].kind, SecretKind::ScepChallenge);
+    assert_eq!(
+        b.use_secret(b"old".to_vec(), 500).await.unwrap(),
+        Err(Refused::Expired)
+    );
+    assert_eq!(
+        b.use_secret(b"nope".to_vec(), 500).await.unwrap(),
+        Err(Refused::Unknown)
+    );
+    let acme = IssuedSecret {
+        kind: SecretKind::AcmeClientIdentifier,
+        user: None,
+        ..secret(b"acme", 1000)
+    };
+    a.add_secrets(vec![acme.clone()], 10).await.unwrap();
+    assert_eq!(b.use_secret(b"acme".to_vec(), 11).await.unwrap(), Ok(acme));
+}
+
+async fn throttle_buckets_are_shared_and_refill(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    let bucket = Bucket {
+        capacity: 3,
+        refill: Duration::from_secs(10),
+    };
+    let t0 = 1_000_000;
+    assert_eq!(a.take("ip:192.0.2.1", bucket, 1, t0).await.unwrap(), None);
+    assert_eq!(b.take("ip:192.0.2.1", bucket, 1, t0).await.unwrap(), None);
+    assert_eq!(a.take("ip:192.0.2.1", bucket, 0, t0).await.unwrap(), None);
+    assert_eq!(b.take("ip:192.0.2.1", bucket, 1, t0).await.unwrap(), None);
+    // Empty on both handles; a peek takes nothing and says how long.
+    assert_eq!(
+        a.take("ip:192.0.2.1", bucket, 0, t0).await.unwrap(),
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(
+        b.take("ip:192.0.2.1", bucket, 1, t0 + 4_000).await.unwrap(),
+        Some(Duration::from_secs(6))
+    );
+    assert_eq!(
+        a.take("ip:192.0.2.1", bucket, 1, t0 + 10_000)
+            .await
+            .unwrap(),
+        None
+    );
+    // Another key is its own bucket.
+    assert_eq!(
+        a.take("user:alice@contoso.com", bucket, 1, t0)
+            .await
+            .unwrap(),
+        None
+    );
+    // Twenty at once on a full bucket of five: five pass.
+    let five = Bucket {
+        capacity: 5,
+        refill: Duration::from_secs(3600),
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { s.take("burst", five, 1, t0).await.unwrap().is_none() })
+        })
+        .collect();
+    let mut passed = 0;
+    for t in tasks {
+        passed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(passed, 5);
+}
+
+async fn expired_state_is_purged(db: &Db) {
+    let s = db.open().await;
+    let now = 10_000_000;
+    s.add_code(
+        b"old".to_vec(),
+        code("old", "a@contoso.com", now - 1),
+        now - 100,
+    )
+    .await
+    .unwrap();
+    s.add_code(
+        b"new".to_vec(),
+        code("new", "a@contoso.com", now + 1),
+        now - 100,
+    )
+    .await
+    .unwrap();
+    s.start_session(b"old".to_vec(), "a@contoso.com", now - 1)
+        .await
+        .unwrap();
+    s.start_session(b"new".to_vec(), "a@contoso.com", now + 1)
+        .await
+        .unwrap();
+    let secret = |lookup: &[u8], expires| IssuedSecret {
+        lookup: lookup.to_vec(),
+        kind: SecretKind::ScepChallenge,
+        user: None,
+        payload_uuid: "P".into(),
+        expires,
+    };
+    let grace = store::SECRET_GRACE_SECONDS;
+    s.add_secrets(
+        vec![secret(b"gone", now - grace - 1), secret(b"late", now - 1)],
+        now - 2 * grace,
+    )
+    .await
+    .unwrap();
+    let bucket = Bucket {
+        capacity: 1,
+        refill: Duration::from_secs(1),
+    };
+    let idle_ms = store::BUCKET_IDLE_SECONDS * 1000;
+    s.take("idle", bucket, 1, now * 1000 - idle_ms - 1)
+        .await
+        .unwrap();
+    s.take("busy", bucket, 1, now * 1000).await.unwrap();
+    assert_eq!(s.purge(now).await.unwrap(), 4);
+    assert_eq!(
+        s.find_code(b"old".to_vec(), 0).await.unwrap(),
+        Err(Refused::Unknown)
+    );
+    assert!(s.find_code(b"new".to_vec(), now).await.unwrap().is_ok());
+    assert!(
+        s.session_user(b"new".to_vec(), now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        s.use_secret(b"gone".to_vec(), now).await.unwrap(),
+        Err(Refused::Unknown)
+    );
+    // Within the grace period a late use is refused as expired.
+    assert_eq!(
+        s.use_secret(b"late".to_vec(), now).await.unwrap(),
+        Err(Refused::Expired)
+    );
+    // The busy bucket is still empty; the idle one was forgotten (full).
+    assert!(
+        s.take("busy", bucket, 1, now * 1000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(s.purge(now).await.unwrap(), 0);
+}
+
+async fn the_store_says_it_is_writable(db: &Db) {
+    let s = db.open().await;
+    s.check_writable().await.unwrap();
+    s.check_writable().await.unwrap();
+    assert_eq!(s.describe(), db.location.describe());
+}
+
+// ---- SQLite: the schema's versions ----
+
+/// The store of aspen before schema versions (version 0 with the tables of
+/// step 1), holding a choice: opening it migrates it and keeps its rows.
+#[tokio::test]
+async fn sqlite_migrates_the_previous_version_and_refuses_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(store::sqlite::FILE_NAME);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(store::sqlite::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (time, event, channel, user, policy, choice, kind, ownership)
+             VALUES (1, 'choice', 'portal', 'alice@contoso.com', 'BYOD', 'work', 'user-byod', 'personal'),
+                    (2, 'choice', 'portal', 'alice@contoso.com', 'BYOD', 'device', 'device-personal', 'personal');
+             INSERT INTO invites (lookup, id, user, created, expires) VALUES (x'6b31', 'id1', 'bob@contoso.com', 1, 99999999999);",
+        )
+        .unwrap();
+    }
+    let s = store::open(&Location::Sqlite(dir.path().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.choice("alice@contoso.com", "BYOD").await.unwrap(),
+        Some(Choice::Device),
+        "the latest answer became the current choice"
+    );
+    assert_eq!(s.list(None).await.unwrap().len(), 2);
+    assert!(s.find_code(b"k1".to_vec(), 2).await.unwrap().is_ok());
+    let version = |p: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(p)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(version(&path), store::sqlite::MIGRATIONS.len() as i64);
+    drop(s);
+    // Reopening a current store changes nothing.
+    let s = store::open(&Location::Sqlite(dir.path().into()))
+        .await
+        .unwrap();
+    assert_eq!(s.list(None).await.unwrap().len(), 2);
+    drop(s);
+    // A store from a newer aspen: a clear error naming [store], no change.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = store::open(&Location::Sqlite(dir.path().into()))
+        .await
+        .err()
+        .expect("a newer schema is refused")
+        .to_string();
+    assert!(
+        err.starts_with("[store] sqlite:") && err.contains("newer aspen") && err.contains("99"),
+        "{err}"
+    );
+    assert_eq!(version(&path), 99);
+}
+
+/// A new store is private: the folder 0700, the database and its WAL 0600;
+/// an existing folder others can read is tightened.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = store::open(&Location::Sqlite(state.clone())).await.unwrap();
+    s.append(vec![issued("a@contoso.com", "U")], 1)
+        .await
+        .unwrap();
+    assert_eq!(mode(&state), 0o700);
+    for name in ["aspen.sqlite3", "aspen.sqlite3-wal", "aspen.sqlite3-shm"] {
+        assert_eq!(mode(&state.join(name)), 0o600, "{name}");
+    }
+    drop(s);
+    std::fs::set_permissions(
+        state.join("aspen.sqlite3"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    drop(store::open(&Location::Sqlite(state.clone())).await.unwrap());
+    assert_eq!(mode(&state.join("aspen.sqlite3")), 0o600);
+}
+
+/// `open_existing` never creates a store.
+#[tokio::test]
+async fn listing_a_missing_sqlite_store_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    assert!(
+        store::open_existing(&Location::Sqlite(state.clone()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!state.exists());
+}
