@@ -318,10 +318,10 @@ fn text_output_names_code_severity_path_and_payload() {
     );
 }
 
+/// Every check of Apple's schema runs without `--schema` (from the built-in
+/// facts) and gives the same findings with it.
 #[test]
-fn schema_checks_what_the_built_in_rules_do_not_know() {
-    let Some(dir) = schema_dir() else { return };
-    let dir = dir.display().to_string();
+fn built_in_facts_check_what_the_schema_checks() {
     let cases: &[Case] = &[
         (
             "schema-target-device-type",
@@ -346,7 +346,7 @@ fn schema_checks_what_the_built_in_rules_do_not_know() {
         (
             "schema-unknown-payload-type",
             0,
-            &[("ASP015", "PayloadContent[3]")],
+            &[("ASP017", "PayloadContent[3]")],
         ),
         (
             "byod-device-vpn-duplicate-nested-key",
@@ -376,21 +376,18 @@ fn schema_checks_what_the_built_in_rules_do_not_know() {
         ("ok-pkcs12-identity", 0, &[]),
         ("ok-byod-per-app-vpn", 0, &[]),
     ];
+    let schema = schema_dir().map(|d| d.display().to_string());
     for (name, want_exit, want) in cases {
-        let (exit, got) = lint(&["--schema", &dir, &profile(name)]);
         let want: Vec<(String, String)> = want
             .iter()
             .map(|(c, p)| ((*c).to_owned(), (*p).to_owned()))
             .collect();
+        let (exit, got) = lint(&[&profile(name)]);
         assert_eq!((exit, &got), (*want_exit, &want), "{name}");
-    }
-    // The schema-only fixtures pass the built-in rules.
-    for name in [
-        "schema-target-device-type",
-        "schema-airprint-port",
-        "schema-wifi-ssid-integer",
-    ] {
-        assert_eq!(lint(&[&profile(name)]), (0, vec![]), "{name}");
+        if let Some(dir) = &schema {
+            let (exit, got) = lint(&["--schema", dir, &profile(name)]);
+            assert_eq!((exit, &got), (*want_exit, &want), "{name} --schema");
+        }
     }
 }
 
@@ -404,17 +401,106 @@ fn schema_directory_errors_are_clear() {
     );
 }
 
-/// The built-in User Enrollment lists say exactly what Apple's schema says
-/// for iOS.
+/// The built-in User Enrollment rules say exactly what Apple's schema says
+/// for iOS: both come from the same facts, and these are derived from
+/// Apple's files (see `built_in_facts_are_derived_from_apples_schema`).
 #[test]
 fn built_in_user_enrollment_lists_match_apples_schema() {
     let Some(dir) = schema_dir() else { return };
     let schema = aspen::lint::schema::Schema::load(&dir).unwrap();
-    assert!(schema.payload_types() > 100);
-    assert_eq!(
-        aspen::lint::user_enrollment::facts(),
-        schema.user_enrollment_facts()
+    assert!(schema.payload_types().len() > 100);
+    let built_in = aspen::lint::facts::built_in();
+    let facts = built_in.user_enrollment_facts();
+    assert_eq!(facts, schema.user_enrollment_facts());
+    // The 26.4 restrictions are in: allowSafariPrivateBrowsing is forbidden.
+    assert!(facts.forbidden_keys.contains(&(
+        "com.apple.applicationaccess".into(),
+        "allowSafariPrivateBrowsing".into()
+    )));
+}
+
+/// `src/lint/facts/apple.tsv` is exactly what the generator derives from
+/// `../shared/apple-device-management` today.
+#[test]
+fn built_in_facts_are_derived_from_apples_schema() {
+    let Some(dir) = schema_dir() else { return };
+    let derived = aspen::lint::facts::derive(&dir).unwrap();
+    let checked_in = std::fs::read_to_string(root().join("src/lint/facts/apple.tsv")).unwrap();
+    assert!(
+        derived == checked_in,
+        "src/lint/facts/apple.tsv is stale: run `cargo run --example lint-facts -- {}`",
+        dir.display()
     );
+    assert_eq!(aspen::lint::facts::TEXT, checked_in);
+    // It names both parts of the data and carries Apple's licence beside it.
+    for commit in [
+        "b6202ca2fbd31286a52eb160b67a4db7b4fe1f1f",
+        "420bab125ce5835ef6bc6e60e72c7555d38be966",
+    ] {
+        assert!(checked_in.contains(commit), "{commit}");
+    }
+    let licence = std::fs::read_to_string(root().join("src/lint/facts/LICENSE-apple.txt")).unwrap();
+    let apple = std::fs::read_to_string(dir.join("LICENSE.txt")).unwrap();
+    assert_eq!(licence, apple);
+    // No descriptions: no field holds prose (four words in a row).
+    let prose = regex::Regex::new(r"[A-Za-z]+ [a-z]+ [a-z]+ [a-z]+").unwrap();
+    for line in checked_in.lines().filter(|l| !l.starts_with('#')) {
+        assert!(!prose.is_match(line), "prose in the facts: {line}");
+    }
+    // Parsing the derived text gives the schema read from the YAML.
+    let mut from_yaml = aspen::lint::schema::Schema::load(&dir).unwrap();
+    let parsed = aspen::lint::facts::parse(&derived).unwrap();
+    from_yaml.origin = parsed.origin.clone();
+    for defs in from_yaml.payloads.values_mut() {
+        for d in defs {
+            d.release = None;
+        }
+    }
+    let mut parsed = parsed;
+    for defs in parsed.payloads.values_mut() {
+        for d in defs {
+            d.release = None;
+        }
+    }
+    assert!(
+        from_yaml == parsed,
+        "the facts lose something of Apple's schema"
+    );
+}
+
+/// An independent cross-check: the effective iOS User Enrollment mode of
+/// every payload and key path (inherited from the payload and the parent
+/// keys) agrees with `derived/userenrollment-support.tsv`, flat tables made
+/// from the same YAML by other means.
+#[test]
+fn user_enrollment_modes_agree_with_the_independent_table() {
+    let Some(dir) = schema_dir() else { return };
+    let Ok(table) = std::fs::read_to_string(dir.join("derived/userenrollment-support.tsv")) else {
+        common::skip_or_fail("derived/userenrollment-support.tsv is absent");
+        return;
+    };
+    let ours: std::collections::HashMap<(String, String), String> = aspen::lint::facts::built_in()
+        .effective_ios_modes()
+        .into_iter()
+        .map(|(t, k, m)| ((t, k), m.map_or("n/a", |m| m.as_str()).to_owned()))
+        .collect();
+    let mut compared = 0;
+    let mut differ = Vec::new();
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (ty, key, mode) = (f[0], f[1], f[2]);
+        let file = f[f.len() - 1].trim_start_matches("mdm/profiles/");
+        let Some(got) = ours.get(&(file.to_owned(), key.to_owned())) else {
+            differ.push(format!("{ty} {key}: not in our facts"));
+            continue;
+        };
+        compared += 1;
+        if got != mode {
+            differ.push(format!("{ty} {key}: ours {got}, table {mode}"));
+        }
+    }
+    assert!(compared > 2000, "{compared}");
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
 
 /// All six enrollment kinds, with SCEP and with an ACME identity, signed
@@ -531,7 +617,7 @@ fn schema_follows_recursive_definitions() {
         (
             0,
             vec![(
-                "ASP008".to_owned(),
+                "ASP016".to_owned(),
                 "PayloadContent[0].whiteList[0].subApps[0].subApps[0].bogus".to_owned()
             )]
         )

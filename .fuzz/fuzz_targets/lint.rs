@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
                 )
             })
             .collect(),
-        Err(why) => vec![Report::unreadable(why)],
+        Err(why) => vec![Report::unreadable(why, None)],
     };
     let files = reports
         .into_iter()

@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<()> {
             file: path.display().to_string(),
             report: match read::read_file(path) {
                 Ok(doc) => lint::lint(&doc, &options),
-                Err(e) => Report::unreadable(e.to_string()),
+                Err(e) => Report::unreadable(e.to_string(), None),
             },
         })
         .collect();

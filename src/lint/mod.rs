@@ -1,18 +1,23 @@
 //! `aspen lint`: findings about a profile, each with a stable code, a
 //! severity, the payload and key path it concerns and a one-line reason.
 //!
-//! Built-in rules come from Apple's published facts and need nothing else;
-//! `--schema DIR` adds every check Apple's own schema files allow (see
-//! [`schema`]). Rules are grouped by what they concern:
-//! [`structure`] (top level, common keys, identifiers), [`payloads`] (the
-//! payload types aspen writes), [`enrollment`] (the MDM enrollment modes),
-//! [`user_enrollment`] (what Apple forbids or ignores under User Enrollment)
-//! and [`signature`].
+//! Every rule comes from Apple's published facts and needs nothing else:
+//! the facts of Apple's device-management schema are built in ([`facts`]),
+//! and `--schema DIR` reads a newer checkout of Apple's files instead
+//! ([`schema`]). Rules are grouped by what they concern: [`structure`] (top
+//! level, common keys, identifiers), [`payloads`] (the payload types aspen
+//! writes, beyond what the schema can say), [`enrollment`] (the MDM
+//! enrollment modes), [`check`] (every payload type and key Apple's schema
+//! describes), [`user_enrollment`] (what Apple forbids or ignores under User
+//! Enrollment) and [`signature`].
 
+pub mod check;
 pub mod enrollment;
+pub mod facts;
 pub mod payloads;
 pub mod schema;
 pub mod signature;
+mod spelling;
 pub mod structure;
 mod summary;
 pub mod user_enrollment;
@@ -28,6 +33,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Something lint did not check, or a fact worth knowing; never a fault.
+    Note,
     Warning,
     Error,
 }
@@ -37,6 +44,7 @@ impl Severity {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         }
     }
 }
@@ -65,9 +73,17 @@ const fn warning(code: &'static str, title: &'static str) -> Rule {
     }
 }
 
+const fn note(code: &'static str, title: &'static str) -> Rule {
+    Rule {
+        code,
+        severity: Severity::Note,
+        title,
+    }
+}
+
 /// Every rule, by code. Codes never change meaning; new rules get new codes.
 pub mod rules {
-    use super::{Rule, error, warning};
+    use super::{Rule, error, note, warning};
 
     pub const UNREADABLE: Rule = error("ASP000", "the file is not a readable profile");
     pub const NOT_A_PROFILE: Rule = error("ASP001", "the root is not a dictionary");
@@ -87,6 +103,14 @@ pub mod rules {
     pub const NO_PAYLOADS: Rule = warning("ASP014", "the profile has no payloads");
     pub const UNKNOWN_PAYLOAD: Rule =
         warning("ASP015", "a payload type Apple's schema does not define");
+    pub const NEWER_KEY: Rule = note(
+        "ASP016",
+        "a key not in Apple's schema as of its release: not checked",
+    );
+    pub const CUSTOM_PREFERENCES: Rule = note(
+        "ASP017",
+        "custom preferences (a payload type or domain not Apple's): not checked",
+    );
 
     pub const DANGLING_REFERENCE: Rule = error("ASP020", "a UUID reference points at no payload");
     pub const WRONG_REFERENCE: Rule = error(
@@ -151,6 +175,8 @@ pub mod rules {
         BAD_ENCRYPTION,
         NO_PAYLOADS,
         UNKNOWN_PAYLOAD,
+        NEWER_KEY,
+        CUSTOM_PREFERENCES,
         DANGLING_REFERENCE,
         WRONG_REFERENCE,
         TOPIC,
@@ -188,6 +214,11 @@ pub struct Finding {
     pub payload_type: Option<String>,
     pub payload_identifier: Option<String>,
     pub message: String,
+    /// Where in the file, when known (1-based; the column counts characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }
 
 /// Which enrollment the User Enrollment rules assume.
@@ -203,6 +234,7 @@ pub enum Enrollment {
 pub struct Options<'a> {
     /// Forced mode; detected from the profile's MDM payload when absent.
     pub enrollment: Option<Enrollment>,
+    /// Apple's schema from `--schema DIR`; the built-in facts when absent.
     pub schema: Option<&'a schema::Schema>,
 }
 
@@ -224,6 +256,10 @@ impl Report {
 
     pub fn warnings(&self) -> usize {
         self.count(Severity::Warning)
+    }
+
+    pub fn notes(&self) -> usize {
+        self.count(Severity::Note)
     }
 
     fn count(&self, s: Severity) -> usize {
@@ -256,8 +292,8 @@ impl<'a> Payload<'a> {
     }
 }
 
-/// Collects findings. Rules run in passes (specific built-in rules, then the
-/// User Enrollment lists, then the schema); a later pass does not repeat what
+/// Collects findings. Rules run in passes (specific built-in rules, then
+/// Apple's schema with the User Enrollment modes); a later pass does not repeat what
 /// an earlier pass already reported at a path or at a key or payload that
 /// contains it — but only when that earlier finding is at least as severe, so
 /// a warning never hides an error.
@@ -334,6 +370,8 @@ impl Sink {
                 .and_then(|p| p.str("PayloadIdentifier"))
                 .map(str::to_owned),
             message,
+            line: None,
+            column: None,
         });
     }
 }
@@ -389,13 +427,8 @@ pub fn lint(doc: &Document, options: &Options<'_>) -> Report {
     enrollment::check(&payloads, &mut sink);
     signature::check(doc, &mut sink);
     sink.next_pass();
-    if ue {
-        user_enrollment::check(root, &payloads, &mut sink);
-    }
-    sink.next_pass();
-    if let Some(schema) = options.schema {
-        schema.check(root, &payloads, ue, &mut sink);
-    }
+    let schema = options.schema.unwrap_or_else(|| facts::built_in());
+    check::check(schema, root, &payloads, ue, &mut sink);
     Report {
         findings: sink.findings,
         detected,

@@ -1,14 +1,17 @@
-//! `--schema DIR`: Apple's device-management schema (`mdm/profiles/*.yaml`
-//! of github.com/apple/device-management), loaded at run time, checks every
-//! payload and key it describes: unknown keys, types, `rangelist`, `range`,
-//! `format`, `presence`, `repetition` and the iOS `userenrollment` modes.
-//! Nothing of Apple's files is built into aspen.
+//! Apple's device-management schema as lint sees it: for every payload type
+//! its keys, their types, presence, `rangelist`, `range`, `format`,
+//! `repetition`, nested `subkeys` and `supportedOS` (introduced, deprecated,
+//! removed, `userenrollment` mode) — the facts of Apple's
+//! `mdm/profiles/*.yaml`, without their descriptions.
+//!
+//! Two sources give the same [`Schema`]: the facts built into aspen
+//! ([`super::facts`], derived from a release of Apple's files) and, with
+//! `--schema DIR`, a checkout of Apple's repository read at run time
+//! ([`Schema::load`]). [`super::check`] checks profiles against either.
 
 use super::yaml::{Doc, NodeId};
-use super::{Payload, Sink, a, rules, type_name};
 use crate::error::{Error, Result};
 use crate::payload::ValueType;
-use plist::{Dictionary, Value};
 use regex::Regex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,35 +19,143 @@ use std::path::{Path, PathBuf};
 /// A schema file bigger than this is not one of Apple's.
 const MAX_FILE_BYTES: u64 = 4 << 20;
 
+/// A `userenrollment` mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub enum Mode {
     Allowed,
     Forbidden,
     Ignored,
+    Required,
     Other,
 }
 
-#[derive(Debug)]
-struct Key {
-    name: String,
-    ty: Option<ValueType>,
-    required: bool,
-    rangelist: Vec<String>,
-    min: Option<f64>,
-    max: Option<f64>,
-    format: Option<Regex>,
-    /// `userenrollment` mode on iOS.
-    ue: Option<Mode>,
-    subkeys: Option<usize>,
-    /// Item count bounds, when this key describes an array's items.
-    repetition: (Option<usize>, Option<usize>),
+impl Mode {
+    pub fn parse(s: &str) -> Mode {
+        match s {
+            "allowed" => Mode::Allowed,
+            "forbidden" => Mode::Forbidden,
+            "ignored" => Mode::Ignored,
+            "required" => Mode::Required,
+            _ => Mode::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Allowed => "allowed",
+            Mode::Forbidden => "forbidden",
+            Mode::Ignored => "ignored",
+            Mode::Required => "required",
+            Mode::Other => "other",
+        }
+    }
 }
 
-#[derive(Debug)]
-struct PayloadDef {
-    file: String,
-    keys: usize,
-    ue: Option<Mode>,
+/// The operating systems of Apple's `supportedOS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Os {
+    Ios,
+    MacOs,
+    TvOs,
+    VisionOs,
+    WatchOs,
+}
+
+impl Os {
+    pub const ALL: [Os; 5] = [Os::Ios, Os::MacOs, Os::TvOs, Os::VisionOs, Os::WatchOs];
+
+    /// Apple's spelling (`iOS`, `macOS`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Os::Ios => "iOS",
+            Os::MacOs => "macOS",
+            Os::TvOs => "tvOS",
+            Os::VisionOs => "visionOS",
+            Os::WatchOs => "watchOS",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Os> {
+        Os::ALL.into_iter().find(|o| o.name() == s)
+    }
+}
+
+/// One OS entry of a `supportedOS`, as Apple wrote it (not inherited).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Support {
+    pub os: Os,
+    pub introduced: Option<String>,
+    pub deprecated: Option<String>,
+    pub removed: Option<String>,
+    pub userenrollment: Option<Mode>,
+}
+
+/// A key's `format`: a regular expression, compared by its text.
+#[derive(Debug, Clone)]
+pub struct Format(pub Regex);
+
+impl PartialEq for Format {
+    fn eq(&self, other: &Format) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+/// One key definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub ty: Option<ValueType>,
+    pub required: bool,
+    pub rangelist: Vec<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub format: Option<Format>,
+    pub supported: Vec<Support>,
+    /// The list of this key's subkeys (dictionary keys or array items).
+    pub subkeys: Option<usize>,
+    /// Item count bounds, when this key describes an array's items.
+    pub repetition: (Option<usize>, Option<usize>),
+}
+
+impl Key {
+    /// The iOS `userenrollment` mode Apple wrote on this key.
+    pub fn ue(&self) -> Option<Mode> {
+        ios_mode(&self.supported)
+    }
+}
+
+fn ios_mode(supported: &[Support]) -> Option<Mode> {
+    supported
+        .iter()
+        .find(|s| s.os == Os::Ios)
+        .and_then(|s| s.userenrollment)
+}
+
+/// Where a payload type's definition came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayloadDef {
+    /// Apple's file name (`com.apple.wifi.managed.yaml`).
+    pub file: String,
+    pub keys: usize,
+    pub supported: Vec<Support>,
+    /// The release of Apple's data the file is from (`iOS/macOS 26.4`), when
+    /// known.
+    pub release: Option<String>,
+}
+
+impl PayloadDef {
+    pub fn ue(&self) -> Option<Mode> {
+        ios_mode(&self.supported)
+    }
+}
+
+/// Where the schema came from, for messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// The facts built into aspen.
+    BuiltIn,
+    /// `--schema DIR`.
+    Dir(PathBuf),
 }
 
 /// See [`Schema::user_enrollment_facts`].
@@ -56,29 +167,29 @@ pub struct UserEnrollmentFacts {
 }
 
 /// Apple's schema, loaded.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Schema {
-    pub dir: PathBuf,
+    pub origin: Origin,
     /// Key lists; subkeys refer to them by index, so recursive definitions
     /// are cycles of indices.
-    lists: Vec<Vec<Key>>,
-    payloads: HashMap<String, Vec<PayloadDef>>,
-    top_level: usize,
-    common: usize,
+    pub lists: Vec<Vec<Key>>,
+    /// Payload types (TopLevel and CommonPayloadKeys included) and their
+    /// definitions; `com.apple.MCX` has several files.
+    pub payloads: HashMap<String, Vec<PayloadDef>>,
 }
+
+pub const TOP_LEVEL: &str = "TopLevel";
+pub const COMMON: &str = "CommonPayloadKeys";
 
 impl Schema {
     /// Loads `DIR/mdm/profiles/*.yaml` (or `DIR/*.yaml` when DIR is that folder).
     pub fn load(dir: &Path) -> Result<Schema> {
-        let profiles = [dir.join("mdm").join("profiles"), dir.to_owned()]
-            .into_iter()
-            .find(|d| d.join("TopLevel.yaml").is_file())
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "{}: holds neither mdm/profiles/TopLevel.yaml nor TopLevel.yaml; give a checkout of Apple's device-management repository",
-                    dir.display()
-                ))
-            })?;
+        Schema::load_with(dir, |_| None)
+    }
+
+    /// [`Schema::load`], with the release each file is from.
+    pub fn load_with(dir: &Path, release: impl Fn(&str) -> Option<String>) -> Result<Schema> {
+        let profiles = profiles_dir(dir)?;
         let mut files: Vec<PathBuf> = std::fs::read_dir(&profiles)
             .map_err(|e| Error::io(&profiles, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -86,11 +197,9 @@ impl Schema {
             .collect();
         files.sort();
         let mut schema = Schema {
-            dir: dir.to_owned(),
+            origin: Origin::Dir(dir.to_owned()),
             lists: Vec::new(),
             payloads: HashMap::new(),
-            top_level: usize::MAX,
-            common: usize::MAX,
         };
         for path in &files {
             let text = crate::read::read_capped(path, MAX_FILE_BYTES)?;
@@ -98,20 +207,32 @@ impl Schema {
                 .map_err(|_| Error::invalid(format!("{}: is not UTF-8", path.display())))?;
             let doc = Doc::parse(&text)
                 .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+            let file = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let release = release(&file);
             schema
-                .add(&doc, path)
+                .add(&doc, file, release)
                 .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
         }
-        if schema.top_level == usize::MAX || schema.common == usize::MAX {
-            return Err(Error::invalid(format!(
-                "{}: TopLevel.yaml or CommonPayloadKeys.yaml is missing",
-                profiles.display()
-            )));
-        }
+        schema
+            .validate()
+            .map_err(|e| Error::invalid(format!("{}: {e}", profiles.display())))?;
         Ok(schema)
     }
 
-    fn add(&mut self, doc: &Doc, path: &Path) -> Result<(), String> {
+    /// Every schema has TopLevel and CommonPayloadKeys, each once.
+    pub fn validate(&self) -> Result<(), String> {
+        for name in [TOP_LEVEL, COMMON] {
+            if self.payloads.get(name).map(Vec::len) != Some(1) {
+                return Err(format!("{name}.yaml is missing"));
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, doc: &Doc, file: String, release: Option<String>) -> Result<(), String> {
         let root = doc.root();
         let payload_type = doc
             .path(root, &["payload", "payloadtype"])
@@ -126,23 +247,16 @@ impl Schema {
                 self.lists.len() - 1
             }
         };
-        let ue = mode(doc, doc.path(root, &["payload", "supportedOS"]));
-        match payload_type.as_str() {
-            "TopLevel" => self.top_level = keys,
-            "CommonPayloadKeys" => self.common = keys,
-            _ => self
-                .payloads
-                .entry(payload_type)
-                .or_default()
-                .push(PayloadDef {
-                    file: path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    keys,
-                    ue,
-                }),
-        }
+        let supported = supported(doc, doc.path(root, &["payload", "supportedOS"]));
+        self.payloads
+            .entry(payload_type)
+            .or_default()
+            .push(PayloadDef {
+                file,
+                keys,
+                supported,
+                release,
+            });
         Ok(())
     }
 
@@ -180,8 +294,8 @@ impl Schema {
                     .unwrap_or_default(),
                 min: number(&["range", "min"]),
                 max: number(&["range", "max"]),
-                format: text("format").and_then(|f| Regex::new(f).ok()),
-                ue: mode(doc, doc.get(item, "supportedOS")),
+                format: text("format").and_then(|f| Regex::new(f).ok()).map(Format),
+                supported: supported(doc, doc.get(item, "supportedOS")),
                 subkeys,
                 repetition: (
                     number(&["repetition", "min"]).map(|n| n as usize),
@@ -193,30 +307,61 @@ impl Schema {
         id
     }
 
-    /// Payload types the schema describes.
-    pub fn payload_types(&self) -> usize {
-        self.payloads.len()
+    /// The profile's own keys (TopLevel).
+    pub fn top_level(&self) -> usize {
+        self.payloads[TOP_LEVEL][0].keys
     }
 
-    /// What the schema says about User Enrollment on iOS, at the level the
-    /// built-in lists work: payload types forbidden, and (payload type, key)
+    /// The keys of every payload (CommonPayloadKeys).
+    pub fn common(&self) -> usize {
+        self.payloads[COMMON][0].keys
+    }
+
+    pub fn top_level_def(&self) -> &PayloadDef {
+        &self.payloads[TOP_LEVEL][0]
+    }
+
+    /// The definitions of a payload type (not TopLevel or CommonPayloadKeys).
+    pub fn payload(&self, ty: &str) -> Option<&[PayloadDef]> {
+        if ty == TOP_LEVEL || ty == COMMON {
+            return None;
+        }
+        self.payloads.get(ty).map(Vec::as_slice)
+    }
+
+    /// Payload types the schema describes, sorted (not TopLevel or
+    /// CommonPayloadKeys).
+    pub fn payload_types(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .payloads
+            .keys()
+            .map(String::as_str)
+            .filter(|t| *t != TOP_LEVEL && *t != COMMON)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// What the schema says about User Enrollment on iOS, at the level of a
+    /// payload's own keys: payload types forbidden, and (payload type, key)
     /// pairs forbidden or ignored among a payload's own keys (`TopLevel` for
     /// the profile's), leaving out keys of payloads that are forbidden whole.
     pub fn user_enrollment_facts(&self) -> UserEnrollmentFacts {
         let mut facts = UserEnrollmentFacts::default();
         let keys = |ty: &str, list: usize, facts: &mut UserEnrollmentFacts| {
             for k in &self.lists[list] {
-                match k.ue {
+                match k.ue() {
                     Some(Mode::Forbidden) => facts.forbidden_keys.push((ty.into(), k.name.clone())),
                     Some(Mode::Ignored) => facts.ignored_keys.push((ty.into(), k.name.clone())),
                     _ => {}
                 }
             }
         };
-        keys("TopLevel", self.top_level, &mut facts);
-        for (ty, defs) in &self.payloads {
-            if defs.iter().any(|d| d.ue == Some(Mode::Forbidden)) {
-                facts.forbidden_payloads.push(ty.clone());
+        keys(TOP_LEVEL, self.top_level(), &mut facts);
+        for ty in self.payload_types() {
+            let defs = &self.payloads[ty];
+            if defs.iter().any(|d| d.ue() == Some(Mode::Forbidden)) {
+                facts.forbidden_payloads.push(ty.to_owned());
                 continue;
             }
             for d in defs {
@@ -229,315 +374,105 @@ impl Schema {
         facts
     }
 
-    /// Checks a profile's top level and every payload.
-    pub fn check(&self, root: &Dictionary, payloads: &[Payload<'_>], ue: bool, sink: &mut Sink) {
-        let encrypted = root.contains_key(crate::encrypt::ENCRYPTED_KEY);
-        let mut top = Checker {
-            schema: self,
-            ue,
-            payload: None,
-            sink,
-        };
-        // Each payload is checked against its own type below, not against
-        // TopLevel's generic description of PayloadContent.
-        top.dict(
-            root,
-            &[self.top_level],
-            "",
-            &|k| k == "PayloadContent" && encrypted,
-            true,
-        );
-        for p in payloads {
-            let Some(ty) = p.payload_type() else { continue };
-            let Some(defs) = self.payloads.get(ty) else {
-                sink.at(
-                    rules::UNKNOWN_PAYLOAD,
-                    p,
-                    "",
-                    format!(
-                        "{ty} is not a payload type in Apple's schema ({})",
-                        self.dir.display()
-                    ),
-                );
-                continue;
-            };
-            if ue && defs.iter().any(|d| d.ue == Some(Mode::Forbidden)) {
-                sink.at(
-                    rules::UE_FORBIDDEN_PAYLOAD,
-                    p,
-                    "",
-                    format!(
-                        "{ty} is forbidden under User Enrollment on iOS ({}: userenrollment forbidden)",
-                        defs[0].file
-                    ),
-                );
-                continue;
+    /// Every key path of the schema, as Apple's names join them
+    /// (`EAPClientConfiguration.AcceptEAPTypes.EAPType`), with the iOS
+    /// `userenrollment` mode in effect there: a key without its own mode
+    /// takes its parent's, the payload's keys take the payload's, and a key
+    /// not on iOS (`introduced: n/a` there, own or inherited) has none.
+    /// Recursion stops at a list already on the path. Each entry is
+    /// (Apple's file, key path, mode); the payload itself has an empty path.
+    pub fn effective_ios_modes(&self) -> Vec<(String, String, Option<Mode>)> {
+        let mut out = Vec::new();
+        for defs in self.payloads.values() {
+            for d in defs {
+                let on_ios = ios_introduced(&d.supported).is_none_or(|v| v != "n/a");
+                let mode = if on_ios { d.ue() } else { None };
+                out.push((d.file.clone(), String::new(), mode));
+                let mut path = Vec::new();
+                self.walk_modes(&d.file, d.keys, "", mode, on_ios, &mut path, &mut out);
             }
-            let mut lists: Vec<usize> = defs.iter().map(|d| d.keys).collect();
-            lists.push(self.common);
-            // A type described by several files (com.apple.MCX): a key is
-            // known if any describes it, and presence cannot be required.
-            let single = defs.len() == 1;
-            let mut checker = Checker {
-                schema: self,
-                ue,
-                payload: Some(p),
-                sink,
-            };
-            checker.dict(p.dict, &lists, &p.path(""), &|_| false, single);
         }
-    }
-}
-
-/// The iOS `userenrollment` mode under a `supportedOS` node.
-fn mode(doc: &Doc, supported: Option<NodeId>) -> Option<Mode> {
-    let m = doc.path(supported?, &["iOS", "userenrollment", "mode"])?;
-    Some(match doc.str(m)? {
-        "allowed" => Mode::Allowed,
-        "forbidden" => Mode::Forbidden,
-        "ignored" => Mode::Ignored,
-        _ => Mode::Other,
-    })
-}
-
-struct Checker<'a, 's> {
-    schema: &'a Schema,
-    ue: bool,
-    payload: Option<&'a Payload<'a>>,
-    sink: &'s mut Sink,
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-impl<'a> Checker<'a, '_> {
-    fn find(&self, lists: &[usize], name: &str) -> Option<&'a Key> {
-        let schema: &'a Schema = self.schema;
-        let keys = || lists.iter().flat_map(|&l| &schema.lists[l]);
-        keys()
-            .find(|k| k.name == name)
-            .or_else(|| keys().find(|k| k.name == "ANY"))
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
     }
 
-    fn report(&mut self, rule: super::Rule, path: String, message: String) {
-        self.sink.nested(rule, self.payload, path, message);
-    }
-
-    fn dict(
-        &mut self,
-        dict: &Dictionary,
-        lists: &[usize],
-        path: &str,
-        exempt: &dyn Fn(&str) -> bool,
-        presence: bool,
+    #[allow(clippy::too_many_arguments)]
+    fn walk_modes(
+        &self,
+        file: &str,
+        list: usize,
+        prefix: &str,
+        mode: Option<Mode>,
+        on_ios: bool,
+        path: &mut Vec<usize>,
+        out: &mut Vec<(String, String, Option<Mode>)>,
     ) {
-        for (key, value) in dict {
-            let here = join(path, key);
-            match self.find(lists, key) {
-                None => self.report(
-                    rules::UNKNOWN_KEY,
-                    here,
-                    "is not a key Apple's schema defines here; the device ignores it".into(),
-                ),
-                // TopLevel describes PayloadContent generically; payloads are
-                // checked one by one against their own types.
-                Some(spec)
-                    if path.is_empty() && key == "PayloadContent" && self.payload.is_none() =>
-                {
-                    if let Some(t) = spec.ty
-                        && !t.accepts(value)
-                    {
-                        self.report(
-                            rules::WRONG_TYPE,
-                            here,
-                            format!("must be {}, not {}", a(t.name()), a(type_name(value))),
-                        );
-                    }
-                }
-                Some(spec) => self.value(value, spec, here),
-            }
-        }
-        if presence {
-            let schema: &'a Schema = self.schema;
-            let keys = lists.iter().flat_map(|&l| &schema.lists[l]);
-            let missing: Vec<String> = keys
-                .filter(|k| k.required && k.name != "ANY")
-                .filter(|k| !dict.contains_key(&k.name) && !exempt(&k.name))
-                .map(|k| k.name.clone())
-                .collect();
-            for name in missing {
-                self.report(rules::MISSING_KEY, join(path, &name), "is required".into());
-            }
-        }
-    }
-
-    fn value(&mut self, value: &Value, spec: &Key, path: String) {
-        if self.ue {
-            match spec.ue {
-                Some(Mode::Forbidden) => {
-                    self.report(
-                        rules::UE_FORBIDDEN_KEY,
-                        path,
-                        "is forbidden under User Enrollment on iOS (Apple's schema): the device refuses the profile".into(),
-                    );
-                    return;
-                }
-                Some(Mode::Ignored) => self.report(
-                    rules::UE_IGNORED_KEY,
-                    path.clone(),
-                    "is ignored under User Enrollment on iOS (Apple's schema)".into(),
-                ),
-                _ => {}
-            }
-        }
-        if let Some(t) = spec.ty
-            && !t.accepts(value)
-        {
-            self.report(
-                rules::WRONG_TYPE,
-                path,
-                format!("must be {}, not {}", a(t.name()), a(type_name(value))),
-            );
+        if path.contains(&list) {
             return;
         }
-        // Secrets (passwords, challenges) are never echoed in findings.
-        let secret = crate::payload::is_secret(
-            self.payload.and_then(|p| p.payload_type()).unwrap_or(""),
-            &spec.name,
-        );
-        let shown = |v: &Value| {
-            if secret {
-                crate::inspect::MASK.to_owned()
+        path.push(list);
+        for k in &self.lists[list] {
+            let name = if prefix.is_empty() {
+                k.name.clone()
             } else {
-                scalar_text(v).unwrap_or_default()
+                format!("{prefix}.{}", k.name)
+            };
+            let on = on_ios && ios_introduced(&k.supported).is_none_or(|v| v != "n/a");
+            let m = if on { k.ue().or(mode) } else { None };
+            out.push((file.to_owned(), name.clone(), m));
+            if let Some(sub) = k.subkeys {
+                self.walk_modes(file, sub, &name, m, on, path, out);
             }
-        };
-        if !spec.rangelist.is_empty()
-            && let Some(text) = scalar_text(value)
-            && !spec.rangelist.contains(&text)
-            && !in_range(value, spec)
-        {
-            self.report(
-                rules::NOT_ALLOWED,
-                path.clone(),
-                format!(
-                    "is {}; Apple allows {}",
-                    if secret { crate::inspect::MASK } else { &text },
-                    spec.rangelist.join(", ")
-                ),
-            );
-        } else if spec.rangelist.is_empty()
-            && (spec.min.is_some() || spec.max.is_some())
-            && !in_range(value, spec)
-        {
-            self.report(
-                rules::OUT_OF_RANGE,
-                path.clone(),
-                format!(
-                    "is {}; Apple allows {} to {}",
-                    shown(value),
-                    spec.min.map_or("-∞".into(), |m| m.to_string()),
-                    spec.max.map_or("∞".into(), |m| m.to_string())
-                ),
-            );
         }
-        if let (Some(re), Some(s)) = (&spec.format, value.as_string())
-            && !re.is_match(s)
-        {
-            self.report(
-                rules::BAD_FORMAT,
-                path.clone(),
-                format!(
-                    "{} does not match Apple's format {}",
-                    if secret {
-                        crate::inspect::MASK.to_owned()
-                    } else {
-                        format!("{s:?}")
-                    },
-                    re.as_str()
-                ),
-            );
-        }
-        let Some(list) = spec.subkeys else { return };
-        match value {
-            Value::Dictionary(d) => {
-                let list = self.unwrap_item(list, &spec.name);
-                self.dict(d, &[list], &path, &|_| false, true);
-            }
-            Value::Array(items) => {
-                let schema: &'a Schema = self.schema;
-                let Some(item) = schema.lists[list].first() else {
-                    return;
-                };
-                let (min, max) = item.repetition;
-                if min.is_some_and(|m| items.len() < m) || max.is_some_and(|m| items.len() > m) {
-                    self.report(
-                        rules::OUT_OF_RANGE,
-                        path.clone(),
-                        format!(
-                            "has {} items; Apple requires {}",
-                            items.len(),
-                            match (min, max) {
-                                (Some(a), Some(b)) if a == b => format!("exactly {a}"),
-                                (a, b) => format!(
-                                    "{} to {}",
-                                    a.unwrap_or(0),
-                                    b.map_or("any number".into(), |b| b.to_string())
-                                ),
-                            }
-                        ),
-                    );
-                }
-                for (i, v) in items.iter().enumerate() {
-                    self.value(v, item, format!("{path}[{i}]"));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Apple's files describe some dictionaries (TopLevel `ConsentText`)
-    /// through a single `<Name>Item` dictionary key holding the real keys;
-    /// look through it.
-    fn unwrap_item(&self, list: usize, name: &str) -> usize {
-        match self.schema.lists[list].as_slice() {
-            [only]
-                if only.name == format!("{name}Item") && only.ty == Some(ValueType::Dictionary) =>
-            {
-                only.subkeys.unwrap_or(list)
-            }
-            _ => list,
-        }
+        path.pop();
     }
 }
 
-/// A scalar as Apple's YAML writes it (`1`, `true`, `Configuration`).
-fn scalar_text(value: &Value) -> Option<String> {
-    Some(match value {
-        Value::String(s) => s.clone(),
-        Value::Integer(i) => i.to_string(),
-        Value::Real(r) => r.to_string(),
-        Value::Boolean(b) => b.to_string(),
-        _ => return None,
-    })
+fn ios_introduced(supported: &[Support]) -> Option<&str> {
+    supported
+        .iter()
+        .find(|s| s.os == Os::Ios)
+        .and_then(|s| s.introduced.as_deref())
 }
 
-fn in_range(value: &Value, spec: &Key) -> bool {
-    if spec.min.is_none() && spec.max.is_none() {
-        return false;
-    }
-    let n = match value {
-        Value::Integer(i) => i
-            .as_signed()
-            .map(|i| i as f64)
-            .or(i.as_unsigned().map(|u| u as f64)),
-        Value::Real(r) => Some(*r),
-        _ => None,
+/// `DIR/mdm/profiles`, or DIR itself when it holds TopLevel.yaml.
+fn profiles_dir(dir: &Path) -> Result<PathBuf> {
+    [dir.join("mdm").join("profiles"), dir.to_owned()]
+        .into_iter()
+        .find(|d| d.join("TopLevel.yaml").is_file())
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: holds neither mdm/profiles/TopLevel.yaml nor TopLevel.yaml; give a checkout of Apple's device-management repository",
+                dir.display()
+            ))
+        })
+}
+
+/// The entries of a `supportedOS` node, in [`Os`] order.
+fn supported(doc: &Doc, node: Option<NodeId>) -> Vec<Support> {
+    let Some(node) = node else {
+        return Vec::new();
     };
-    n.is_some_and(|n| spec.min.is_none_or(|m| n >= m) && spec.max.is_none_or(|m| n <= m))
+    let mut out = Vec::new();
+    for os in Os::ALL {
+        let Some(entry) = doc.get(node, os.name()) else {
+            continue;
+        };
+        let text = |k: &str| {
+            doc.get(entry, k)
+                .and_then(|n| doc.str(n))
+                .map(str::to_owned)
+        };
+        out.push(Support {
+            os,
+            introduced: text("introduced"),
+            deprecated: text("deprecated"),
+            removed: text("removed"),
+            userenrollment: doc
+                .path(entry, &["userenrollment", "mode"])
+                .and_then(|m| doc.str(m))
+                .map(Mode::parse),
+        });
+    }
+    out
 }

@@ -1,6 +1,7 @@
 //! The profile's frame: top-level keys (Apple: TopLevel), the keys every
 //! payload has (Apple: CommonPayloadKeys), identifiers and UUIDs, and the
-//! key types of the payloads aspen writes.
+//! key types of the payloads aspen writes. Keys the frame does not know are
+//! left to [`super::check`], which knows every payload type.
 
 use super::{Payload, Sink, a, rules, type_name};
 use crate::encrypt::{ENCRYPTED_KEY, IS_ENCRYPTED_KEY};
@@ -29,7 +30,7 @@ pub fn check(doc: &Document, root: &Dictionary, payloads: &[Payload<'_>], sink: 
     }
     let encrypted = encryption(root, sink);
     // Apple: TopLevel keys and types.
-    keys(root, TOP_LEVEL_KEYS, true, None, "", sink, |k| {
+    keys(root, TOP_LEVEL_KEYS, None, "", sink, |k| {
         k == "PayloadContent" && encrypted
     });
     // Apple: TopLevel `PayloadType` rangelist `Configuration`, `PayloadVersion` rangelist 1.
@@ -120,12 +121,11 @@ fn encryption(root: &Dictionary, sink: &mut Sink) -> bool {
     true
 }
 
-/// Required keys, types and (when `complete`) unknown keys of a dictionary.
-/// `skip_required` exempts keys whose presence another rule decides.
+/// Required keys and types of a dictionary. `skip_required` exempts keys
+/// whose presence another rule decides.
 pub fn keys(
     dict: &Dictionary,
     specs: &[KeySpec],
-    complete: bool,
     payload: Option<&Payload<'_>>,
     prefix: &str,
     sink: &mut Sink,
@@ -147,28 +147,15 @@ pub fn keys(
         }
     }
     for (key, value) in dict {
-        match specs.iter().find(|s| s.name == key) {
-            Some(spec) if !spec.ty.accepts(value) => sink.nested(
+        if let Some(spec) = specs.iter().find(|s| s.name == key)
+            && !spec.ty.accepts(value)
+        {
+            sink.nested(
                 rules::WRONG_TYPE,
                 payload,
                 path(key),
                 format!("must be {}, not {}", a(spec.ty.name()), a(type_name(value))),
-            ),
-            Some(_) => {}
-            None if complete => {
-                let near = specs
-                    .iter()
-                    .find(|s| s.name.eq_ignore_ascii_case(key))
-                    .map(|s| format!(" (did you mean {:?}?)", s.name))
-                    .unwrap_or_default();
-                sink.nested(
-                    rules::UNKNOWN_KEY,
-                    payload,
-                    path(key),
-                    format!("is not a key of this payload type; the device ignores it{near}"),
-                );
-            }
-            None => {}
+            );
         }
     }
 }
@@ -178,15 +165,7 @@ fn common(p: &Payload<'_>, sink: &mut Sink) {
     let specific = p.payload_type().and_then(payload::keys_of);
     let mut specs: Vec<KeySpec> = COMMON_KEYS.to_vec();
     specs.extend(specific.unwrap_or_default());
-    keys(
-        p.dict,
-        &specs,
-        specific.is_some(),
-        Some(p),
-        "",
-        sink,
-        |_| false,
-    );
+    keys(p.dict, &specs, Some(p), "", sink, |_| false);
     version(
         p.dict.get("PayloadVersion"),
         "PayloadVersion",
@@ -199,7 +178,6 @@ fn common(p: &Payload<'_>, sink: &mut Sink) {
         keys(
             content,
             scep::CONTENT_KEYS,
-            true,
             Some(p),
             "PayloadContent",
             sink,

@@ -18,6 +18,7 @@ pub struct Summary {
     pub files: Vec<FileReport>,
     pub errors: usize,
     pub warnings: usize,
+    pub notes: usize,
 }
 
 impl Summary {
@@ -25,6 +26,7 @@ impl Summary {
         Summary {
             errors: files.iter().map(|f| f.report.errors()).sum(),
             warnings: files.iter().map(|f| f.report.warnings()).sum(),
+            notes: files.iter().map(|f| f.report.notes()).sum(),
             files,
         }
     }
@@ -38,7 +40,7 @@ impl Summary {
 impl Report {
     /// The report for a file that could not be read: one finding, so the
     /// other files still get checked.
-    pub fn unreadable(message: String) -> Report {
+    pub fn unreadable(message: String, position: Option<(usize, usize)>) -> Report {
         Report {
             findings: vec![Finding {
                 code: rules::UNREADABLE.code,
@@ -47,6 +49,8 @@ impl Report {
                 payload_type: None,
                 payload_identifier: None,
                 message,
+                line: position.map(|p| p.0),
+                column: position.map(|p| p.1),
             }],
             detected: None,
             user_enrollment_rules: false,
@@ -88,10 +92,11 @@ pub fn render(out: &Summary) -> String {
         }
     }
     text.push_str(&format!(
-        "{} file(s): {} error(s), {} warning(s)\n",
+        "{} file(s): {} error(s), {} warning(s), {} note(s)\n",
         out.files.len(),
         out.errors,
-        out.warnings
+        out.warnings,
+        out.notes
     ));
     text
 }

@@ -1,0 +1,428 @@
+//! Checks a profile against Apple's schema — the built-in facts, or
+//! `--schema DIR`: every key of the top level and of each payload, its
+//! type, `rangelist`, `range`, `format`, `presence` and `repetition`, to any
+//! depth, and what [`super::user_enrollment`] says about it.
+//!
+//! Real profiles carry more than Apple's schema describes, and lint must not
+//! cry wolf over it: `PayloadEnabled` (written by Profile Manager, Apple
+//! Configurator and most profile editors, absent from the schema) is
+//! accepted; a key the schema does not know is a warning only when it looks
+//! like a misspelling of one it does ([`super::spelling`]), otherwise a note
+//! that it is not in Apple's schema as of the data's release and was not
+//! checked; a payload type the schema does not know is custom preferences
+//! (`com.microsoft.Outlook`), noted as not checked, unless it too looks like
+//! a misspelling.
+
+use super::schema::{Key, Origin, PayloadDef, Schema};
+use super::{Payload, Sink, a, rules, spelling, type_name, user_enrollment};
+use crate::payload::ValueType;
+use plist::{Dictionary, Value};
+
+/// Keys that common profile editors write everywhere though Apple's schema
+/// lacks them; devices accept them.
+const TOLERATED_KEYS: &[&str] = &["PayloadEnabled"];
+
+/// Apple: com.apple.ManagedClient.preferences `PayloadContent` — "keys are
+/// application preference domain identifiers", each holding `Forced` or
+/// `Set-Once` settings of the app's own.
+const MANAGED_PREFERENCES: &str = "com.apple.ManagedClient.preferences";
+
+/// Checks a profile's top level and every payload.
+pub fn check(
+    schema: &Schema,
+    root: &Dictionary,
+    payloads: &[Payload<'_>],
+    ue: bool,
+    sink: &mut Sink,
+) {
+    let encrypted = root.contains_key(crate::encrypt::ENCRYPTED_KEY);
+    let top = schema.top_level_def();
+    let mut checker = Checker {
+        schema,
+        ue,
+        payload: None,
+        def: top,
+        sink,
+    };
+    // Each payload is checked against its own type below, not against
+    // TopLevel's generic description of PayloadContent.
+    checker.dict(
+        root,
+        &[schema.top_level()],
+        "",
+        &|k| k == "PayloadContent" && encrypted,
+        true,
+    );
+    for p in payloads {
+        let Some(ty) = p.payload_type() else { continue };
+        let Some(defs) = schema.payload(ty) else {
+            unknown_payload(schema, p, ty, sink);
+            continue;
+        };
+        if ue && user_enrollment::payload_forbidden(p, ty, defs, sink) {
+            continue;
+        }
+        let mut lists: Vec<usize> = defs.iter().map(|d| d.keys).collect();
+        lists.push(schema.common());
+        // A type described by several files (com.apple.MCX): a key is
+        // known if any describes it, and presence cannot be required.
+        let single = defs.len() == 1;
+        let mut checker = Checker {
+            schema,
+            ue,
+            payload: Some(p),
+            def: &defs[0],
+            sink,
+        };
+        checker.dict(p.dict, &lists, &p.path(""), &|_| false, single);
+        if ty == MANAGED_PREFERENCES {
+            custom_domains(p, sink);
+        }
+    }
+}
+
+/// `as of iOS/macOS 26.4`, or `in DIR` for `--schema DIR`.
+fn as_of(schema: &Schema, def: &PayloadDef) -> String {
+    match (&schema.origin, &def.release) {
+        (Origin::Dir(dir), _) => format!("in {}", dir.display()),
+        (Origin::BuiltIn, Some(r)) => format!("as of {r}"),
+        (Origin::BuiltIn, None) => "built into aspen".into(),
+    }
+}
+
+/// A payload type the schema does not describe: a misspelled Apple type
+/// (a warning), or custom preferences / a newer type (a note).
+fn unknown_payload(schema: &Schema, p: &Payload<'_>, ty: &str, sink: &mut Sink) {
+    let as_of = as_of(schema, schema.top_level_def());
+    let types = schema.payload_types();
+    if let Some(near) = spelling::near(ty, types.iter().copied()) {
+        sink.at(
+            rules::UNKNOWN_PAYLOAD,
+            p,
+            "",
+            format!(
+                "{ty} is not a payload type in Apple's schema ({as_of}); did you mean {near}? Its keys were not checked"
+            ),
+        );
+    } else {
+        sink.at(
+            rules::CUSTOM_PREFERENCES,
+            p,
+            "",
+            format!(
+                "{ty} is not a payload type in Apple's schema ({as_of}): custom preferences (or a newer type), not checked"
+            ),
+        );
+    }
+}
+
+/// Notes each preference domain of a managed-preferences payload as not
+/// checked (its settings are the app's own).
+fn custom_domains(p: &Payload<'_>, sink: &mut Sink) {
+    let Some(domains) = p.dict.get("PayloadContent").and_then(Value::as_dictionary) else {
+        return;
+    };
+    for domain in domains.keys() {
+        sink.nested(
+            rules::CUSTOM_PREFERENCES,
+            Some(p),
+            p.path(&format!("PayloadContent.{domain}")),
+            format!("custom preferences for {domain}: the app's own settings, not checked"),
+        );
+    }
+}
+
+struct Checker<'a, 's> {
+    schema: &'a Schema,
+    ue: bool,
+    payload: Option<&'a Payload<'a>>,
+    /// The payload's definition (TopLevel for the profile's keys), for the
+    /// release its facts are from.
+    def: &'a PayloadDef,
+    sink: &'s mut Sink,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl<'a> Checker<'a, '_> {
+    fn keys<'l>(&self, lists: &'l [usize]) -> impl Iterator<Item = &'a Key> + use<'a, 'l> {
+        let schema: &'a Schema = self.schema;
+        lists.iter().flat_map(move |&l| schema.lists[l].iter())
+    }
+
+    fn find(&self, lists: &[usize], name: &str) -> Option<&'a Key> {
+        self.keys(lists)
+            .find(|k| k.name == name)
+            .or_else(|| self.keys(lists).find(|k| k.name == "ANY"))
+    }
+
+    fn report(&mut self, rule: super::Rule, path: String, message: String) {
+        self.sink.nested(rule, self.payload, path, message);
+    }
+
+    /// Keys aspen's own frame rules know though this schema may not
+    /// (`IsEncrypted`, which Apple's encryption scheme sets and newer
+    /// TopLevel files omit; the keys of the payload types aspen writes).
+    fn known_to_aspen(&self, top: bool, key: &str) -> bool {
+        if TOLERATED_KEYS.contains(&key) {
+            return true;
+        }
+        if top {
+            return crate::profile::TOP_LEVEL_KEYS.iter().any(|k| k.name == key);
+        }
+        let ty = self.payload.and_then(|p| p.payload_type()).unwrap_or("");
+        crate::payload::COMMON_KEYS
+            .iter()
+            .chain(crate::payload::keys_of(ty).unwrap_or_default())
+            .any(|k| k.name == key)
+    }
+
+    fn unknown(&mut self, lists: &[usize], path: &str, key: &str) {
+        let here = join(path, key);
+        // Only the payload's (or profile's) own level has frame keys.
+        let own_level = match self.payload {
+            Some(p) => path == p.path(""),
+            None => path.is_empty(),
+        };
+        if own_level && self.known_to_aspen(self.payload.is_none(), key) {
+            return;
+        }
+        let as_of = as_of(self.schema, self.def);
+        let what = match self.payload.and_then(|p| p.payload_type()) {
+            Some(ty) => format!("a key of {ty}"),
+            None => "a top-level key".into(),
+        };
+        let known: Vec<&str> = self.keys(lists).map(|k| k.name.as_str()).collect();
+        match spelling::near(key, known) {
+            Some(near) => self.report(
+                rules::UNKNOWN_KEY,
+                here,
+                format!(
+                    "is not {what} in Apple's schema ({as_of}); did you mean {near:?}? The device ignores an unknown key"
+                ),
+            ),
+            None => self.report(
+                rules::NEWER_KEY,
+                here,
+                format!("is not in Apple's schema {as_of} (newer, or not Apple's): not checked"),
+            ),
+        }
+    }
+
+    fn dict(
+        &mut self,
+        dict: &Dictionary,
+        lists: &[usize],
+        path: &str,
+        exempt: &dyn Fn(&str) -> bool,
+        presence: bool,
+    ) {
+        for (key, value) in dict {
+            let here = join(path, key);
+            match self.find(lists, key) {
+                None => self.unknown(lists, path, key),
+                // TopLevel describes PayloadContent generically; payloads are
+                // checked one by one against their own types.
+                Some(spec)
+                    if path.is_empty() && key == "PayloadContent" && self.payload.is_none() =>
+                {
+                    if let Some(t) = spec.ty
+                        && !t.accepts(value)
+                    {
+                        self.report(
+                            rules::WRONG_TYPE,
+                            here,
+                            format!("must be {}, not {}", a(t.name()), a(type_name(value))),
+                        );
+                    }
+                }
+                Some(spec) => self.value(value, spec, here),
+            }
+        }
+        if presence {
+            let missing: Vec<String> = self
+                .keys(lists)
+                .filter(|k| k.required && k.name != "ANY")
+                .filter(|k| !dict.contains_key(&k.name) && !exempt(&k.name))
+                .map(|k| k.name.clone())
+                .collect();
+            for name in missing {
+                self.report(rules::MISSING_KEY, join(path, &name), "is required".into());
+            }
+        }
+    }
+
+    fn value(&mut self, value: &Value, spec: &Key, path: String) {
+        if self.ue && user_enrollment::key(self.payload, spec, &path, self.sink) {
+            return;
+        }
+        if let Some(t) = spec.ty
+            && !t.accepts(value)
+        {
+            self.report(
+                rules::WRONG_TYPE,
+                path,
+                format!("must be {}, not {}", a(t.name()), a(type_name(value))),
+            );
+            return;
+        }
+        // Secrets (passwords, challenges) are never echoed in findings.
+        let secret = crate::payload::is_secret(
+            self.payload.and_then(|p| p.payload_type()).unwrap_or(""),
+            &spec.name,
+        );
+        let shown = |v: &Value| {
+            if secret {
+                crate::inspect::MASK.to_owned()
+            } else {
+                scalar_text(v).unwrap_or_default()
+            }
+        };
+        if !spec.rangelist.is_empty()
+            && let Some(text) = scalar_text(value)
+            && !in_rangelist(value, &text, spec)
+            && !in_range(value, spec)
+        {
+            self.report(
+                rules::NOT_ALLOWED,
+                path.clone(),
+                format!(
+                    "is {}; Apple allows {}",
+                    if secret { crate::inspect::MASK } else { &text },
+                    spec.rangelist.join(", ")
+                ),
+            );
+        } else if spec.rangelist.is_empty()
+            && (spec.min.is_some() || spec.max.is_some())
+            && !in_range(value, spec)
+        {
+            self.report(
+                rules::OUT_OF_RANGE,
+                path.clone(),
+                format!(
+                    "is {}; Apple allows {} to {}",
+                    shown(value),
+                    spec.min.map_or("-∞".into(), |m| m.to_string()),
+                    spec.max.map_or("∞".into(), |m| m.to_string())
+                ),
+            );
+        }
+        if let (Some(re), Some(s)) = (&spec.format, value.as_string())
+            && !re.0.is_match(s)
+        {
+            self.report(
+                rules::BAD_FORMAT,
+                path.clone(),
+                format!(
+                    "{} does not match Apple's format {}",
+                    if secret {
+                        crate::inspect::MASK.to_owned()
+                    } else {
+                        format!("{s:?}")
+                    },
+                    re.0.as_str()
+                ),
+            );
+        }
+        let Some(list) = spec.subkeys else { return };
+        match value {
+            Value::Dictionary(d) => {
+                let list = self.unwrap_item(list, &spec.name);
+                self.dict(d, &[list], &path, &|_| false, true);
+            }
+            Value::Array(items) => {
+                let schema: &'a Schema = self.schema;
+                let Some(item) = schema.lists[list].first() else {
+                    return;
+                };
+                let (min, max) = item.repetition;
+                if min.is_some_and(|m| items.len() < m) || max.is_some_and(|m| items.len() > m) {
+                    self.report(
+                        rules::OUT_OF_RANGE,
+                        path.clone(),
+                        format!(
+                            "has {} items; Apple requires {}",
+                            items.len(),
+                            match (min, max) {
+                                (Some(a), Some(b)) if a == b => format!("exactly {a}"),
+                                (a, b) => format!(
+                                    "{} to {}",
+                                    a.unwrap_or(0),
+                                    b.map_or("any number".into(), |b| b.to_string())
+                                ),
+                            }
+                        ),
+                    );
+                }
+                for (i, v) in items.iter().enumerate() {
+                    self.value(v, item, format!("{path}[{i}]"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Apple's files describe some dictionaries (TopLevel `ConsentText`)
+    /// through a single `<Name>Item` dictionary key holding the real keys;
+    /// look through it.
+    fn unwrap_item(&self, list: usize, name: &str) -> usize {
+        match self.schema.lists[list].as_slice() {
+            [only]
+                if only.name == format!("{name}Item") && only.ty == Some(ValueType::Dictionary) =>
+            {
+                only.subkeys.unwrap_or(list)
+            }
+            _ => list,
+        }
+    }
+}
+
+/// A scalar as Apple's YAML writes it (`1`, `true`, `Configuration`).
+fn scalar_text(value: &Value) -> Option<String> {
+    Some(match value {
+        Value::String(s) => s.clone(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(r) => r.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        _ => return None,
+    })
+}
+
+/// Whether a value is one of the rangelist's; numbers compare as numbers
+/// (`1` and `1.0` are the same value).
+fn in_rangelist(value: &Value, text: &str, spec: &Key) -> bool {
+    if spec.rangelist.iter().any(|v| v == text) {
+        return true;
+    }
+    let n = number(value);
+    n.is_some_and(|n| {
+        spec.rangelist
+            .iter()
+            .any(|v| v.parse::<f64>().is_ok_and(|v| v == n))
+    })
+}
+
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Integer(i) => i
+            .as_signed()
+            .map(|i| i as f64)
+            .or(i.as_unsigned().map(|u| u as f64)),
+        Value::Real(r) => Some(*r),
+        _ => None,
+    }
+}
+
+fn in_range(value: &Value, spec: &Key) -> bool {
+    if spec.min.is_none() && spec.max.is_none() {
+        return false;
+    }
+    number(value)
+        .is_some_and(|n| spec.min.is_none_or(|m| n >= m) && spec.max.is_none_or(|m| n <= m))
+}
