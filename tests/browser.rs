@@ -153,6 +153,13 @@ async fn text(c: &Client) -> String {
 
 #[tokio::test]
 async fn a_user_walks_the_portal_in_chromium() {
+    if !common::have_tools(&[
+        ("chromedriver", "chromium-driver"),
+        ("chromium", "chromium"),
+        ("openssl", "openssl"),
+    ]) {
+        return;
+    }
     let s = Server::start("");
     let driver = chromedriver();
     let tmp = tempfile::tempdir().unwrap();

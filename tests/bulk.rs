@@ -76,6 +76,9 @@ fn profiles(dir: &Path) -> Vec<String> {
 
 #[test]
 fn signed_bulk_writes_verifiable_profiles_and_a_manifest_sha256sum_agrees_with() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let ws = workspace(
         "email,managed_apple_id,groups
 alice@contoso.com,alice@contoso.com,Staff
@@ -163,6 +166,9 @@ carol@contoso.com,carol@contoso.com,Contractors
 
 #[test]
 fn user_choice_users_without_choice_wait_and_get_no_file() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
     let ws = workspace(
         "email,managed_apple_id,groups
 alice@contoso.com,alice@contoso.com,Staff
@@ -184,6 +190,9 @@ carol@contoso.com,carol@contoso.com,Contractors
 
 #[test]
 fn a_bad_row_in_the_middle_is_reported_by_line_and_the_others_are_written() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
     let ws = workspace(
         "email,managed_apple_id,groups
 alice@contoso.com,alice@contoso.com,Contractors
@@ -233,6 +242,9 @@ mallory@contoso.com,FRANK@contoso.com,Contractors
 
 #[test]
 fn hostile_addresses_never_write_outside_the_folder() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
     let ws = workspace(
         "email,managed_apple_id,groups
 ../../x@evil,,Leadership
@@ -285,6 +297,9 @@ ok@contoso.com,,Leadership
 
 #[test]
 fn a_rerun_gives_the_same_unsigned_bytes_and_signed_content_is_that_plist() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let mut csv = String::from("email,managed_apple_id,groups\n");
     for i in 0..300 {
         let group = ["Staff", "Leadership", "Contractors"][i % 3];
@@ -345,6 +360,9 @@ fn progress_goes_nowhere_when_stderr_is_not_a_terminal() {
 
 #[test]
 fn with_an_audit_store_every_profile_written_is_recorded() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
     let ws = Workspace::new(&format!(
         "{}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n",
         demo_settings()

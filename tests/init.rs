@@ -5,6 +5,9 @@ use common::*;
 
 #[test]
 fn init_writes_settings_that_generate_a_profile() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
     let ws = Workspace::new("");
     let dir = ws.path("org");
     ok(aspen(&["init", dir.to_str().unwrap()]));

@@ -112,6 +112,9 @@ fn check_common(p: &Value) {
 
 #[test]
 fn device_enrollment_corporate() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let (p, _) = signed_profile(&["device"]);
     check_common(&p);
     let m = mdm(&p);
@@ -123,6 +126,9 @@ fn device_enrollment_corporate() {
 
 #[test]
 fn device_enrollment_personal_uses_personal_rights() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let (p, _) = signed_profile(&["device", "--owner", "personal"]);
     check_common(&p);
     let m = mdm(&p);
@@ -139,6 +145,9 @@ fn device_enrollment_personal_uses_personal_rights() {
 
 #[test]
 fn account_driven_device_enrollment() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let (p, _) = signed_profile(&["device", "--managed-apple-id", "bob@contoso.com"]);
     check_common(&p);
     let m = mdm(&p);
@@ -150,6 +159,9 @@ fn account_driven_device_enrollment() {
 
 #[test]
 fn account_driven_device_enrollment_personal() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let (p, _) = signed_profile(&[
         "device",
         "--owner",
@@ -164,6 +176,9 @@ fn account_driven_device_enrollment_personal() {
 
 #[test]
 fn account_driven_user_enrollment_has_no_access_rights() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let (p, err) = signed_profile(&["user", "--managed-apple-id", "alice@contoso.com"]);
     check_common(&p);
     assert!(!err.contains("warning"), "{err}");
@@ -180,6 +195,9 @@ fn account_driven_user_enrollment_has_no_access_rights() {
 
 #[test]
 fn legacy_user_enrollment_warns_and_uses_managed_apple_id() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let (p, err) = signed_profile(&[
         "user",
         "--managed-apple-id",
@@ -200,6 +218,9 @@ fn legacy_user_enrollment_warns_and_uses_managed_apple_id() {
 
 #[test]
 fn acme_identity_follows_apple_shape() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
     let settings = demo_settings().replace(
         "[identity]\nkind = \"scep\"\nurl = \"https://mdm.contoso.com/scep\"\nchallenge = \"demo-challenge-not-secret\"\nkey_size = 2048\n",
         "[identity]\nkind = \"acme\"\ndirectory_url = \"https://acme.contoso.com/directory\"\nclient_identifier = \"device-123\"\nkey_type = \"ECSECPrimeRandom\"\nkey_size = 384\nhardware_bound = true\nattest = true\n",
@@ -225,6 +246,9 @@ fn acme_identity_follows_apple_shape() {
 
 #[test]
 fn unsigned_output_is_byte_identical_across_runs_and_parses_everywhere() {
+    if !have_tool("plistutil", "libplist-utils") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let c = ws.settings();
     let c = c.to_str().unwrap();
@@ -253,6 +277,9 @@ fn unsigned_output_is_byte_identical_across_runs_and_parses_everywhere() {
 
 #[test]
 fn uuids_are_stable_per_user_and_differ_between_users() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let c = ws.settings();
     let c = c.to_str().unwrap();
@@ -282,6 +309,9 @@ fn uuids_are_stable_per_user_and_differ_between_users() {
 
 #[test]
 fn signed_content_is_exactly_the_unsigned_plist() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let c = ws.settings();
     let c = c.to_str().unwrap();

@@ -7,17 +7,15 @@ use common::*;
 use std::path::PathBuf;
 
 /// Apple's schema beside the repository, when present (CI has it); when
-/// absent, says so straight to stderr, past the test harness's capture, so
-/// the skip shows in every `cargo test` run.
+/// absent, the one rule for what is missing: a loud SKIPPED line, or a
+/// failure under `CI=true`.
 fn schema_dir() -> Option<PathBuf> {
     let dir = common::schema_dir();
     if dir.is_none() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: {} is absent, so the --schema checks did not run",
+        skip_or_fail(&format!(
+            "{} is absent, so the --schema checks did not run",
             root().join("../shared/apple-device-management").display()
-        );
+        ));
     }
     dir
 }

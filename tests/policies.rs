@@ -114,6 +114,9 @@ fn row(user: &str, choice: Option<&str>, kind: &str, ownership: &str) -> Value {
 
 #[test]
 fn table_user_policy_gives_user_enrollment_personal() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let m = row("contractor@contoso.com", None, "user-byod", "personal");
     assert_eq!(m["EnrollmentMode"], "BYOD");
     assert_eq!(m["AssignedManagedAppleID"], "contractor@contoso.com");
@@ -122,6 +125,9 @@ fn table_user_policy_gives_user_enrollment_personal() {
 
 #[test]
 fn table_device_policy_gives_device_enrollment_corporate() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let m = row("corp@contoso.com", None, "device-corporate", "corporate");
     assert_eq!(m["AccessRights"], 8191);
     assert!(m.get("EnrollmentMode").is_none(), "{m}");
@@ -130,6 +136,9 @@ fn table_device_policy_gives_device_enrollment_corporate() {
 
 #[test]
 fn table_user_choice_corporate() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let m = row(
         "staff@contoso.com",
         Some("corporate"),
@@ -142,6 +151,9 @@ fn table_user_choice_corporate() {
 
 #[test]
 fn table_user_choice_device_gives_personal_rights() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let m = row(
         "staff@contoso.com",
         Some("device"),
@@ -155,6 +167,9 @@ fn table_user_choice_device_gives_personal_rights() {
 
 #[test]
 fn table_user_choice_work_gives_user_enrollment() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let m = row("staff@contoso.com", Some("work"), "user-byod", "personal");
     assert_eq!(m["EnrollmentMode"], "BYOD");
     assert_eq!(m["AssignedManagedAppleID"], "staff@contoso.com");
@@ -273,6 +288,9 @@ fn user_in_no_group_cannot_enroll() {
 
 #[test]
 fn user_enrollment_without_managed_apple_id_is_an_error_naming_the_user() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let ws = workspace();
     let (code, json, err) = resolve(&ws, "noid@contoso.com", &[]);
     assert_eq!(code, Some(1));
@@ -385,6 +403,9 @@ fn unknown_user_and_missing_directory_are_clear_errors() {
 
 #[test]
 fn profile_for_records_the_user_and_policy_in_the_audit_store() {
+    if !have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let ws = workspace();
     let text = std::fs::read_to_string(ws.settings()).unwrap();
     std::fs::write(

@@ -109,6 +109,9 @@ fn binary_plist_cycles_and_reference_bombs() {
 
 #[test]
 fn pem_armoured_and_enveloped_cms_are_named() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new("");
     all_readers_refuse(
         &write(

@@ -174,6 +174,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_device_enrolls_a_user_through_account_driven_enrollment() {
+    if !common::have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let s = Server::start("");
     let code = s.invite("carol@contoso.com");
     let (base, version, token) = sign_in_device(&s, "carol@contoso.com", &code).await;
@@ -211,6 +214,9 @@ async fn a_device_enrolls_a_user_through_account_driven_enrollment() {
 
 #[tokio::test]
 async fn a_device_policy_gives_account_driven_device_enrollment() {
+    if !common::have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let s = Server::start("");
     let code = s.invite("bob@contoso.com");
     let (base, version, token) = sign_in_device(&s, "bob@contoso.com", &code).await;
@@ -301,6 +307,9 @@ impl<'a> Browser<'a> {
 
 #[tokio::test]
 async fn the_portal_downloads_a_signed_device_profile() {
+    if !common::have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let s = Server::start("");
     let mut b = Browser::new(&s);
     b.sign_in(&s.invite("bob@contoso.com")).await;
@@ -336,6 +345,9 @@ async fn the_portal_downloads_a_signed_device_profile() {
 
 #[tokio::test]
 async fn user_choice_is_recorded_and_steers_discovery() {
+    if !common::have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let s = Server::start("");
     // No answer yet: account-driven discovery offers BYOD.
     let body: serde_json::Value = well_known(&s, "alice@contoso.com")
@@ -707,6 +719,9 @@ fn shown_code(html: &str) -> String {
 
 #[tokio::test]
 async fn the_user_enrollment_page_reuses_its_code_and_expired_invites_go() {
+    if !common::have_tool("python3", "python3") {
+        return;
+    }
     let s = Server::start("");
     // An invite that expired, left behind.
     let store = aspen::store::sqlite::Sqlite::open(&s.ws.path("state"))
@@ -749,6 +764,9 @@ async fn the_user_enrollment_page_reuses_its_code_and_expired_invites_go() {
 /// user's code, session or identifier lead to the row's user.
 #[tokio::test]
 async fn an_apple_id_equal_to_another_users_email_takes_nothing_over() {
+    if !common::have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let s = Server::start_users(
         "email,managed_apple_id,groups\n\
          mallory@contoso.com,alice@contoso.com,Staff\n\
@@ -857,6 +875,9 @@ async fn bodies_and_headers_are_capped() {
 
 #[tokio::test]
 async fn an_authenticating_proxy_header_signs_users_in() {
+    if !common::have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let s = Server::start("auth = \"header\"\ntrusted_header = \"X-Remote-User\"\n");
     let login = format!("{}/account-driven/login", s.url);
     let res = client()
@@ -919,6 +940,9 @@ async fn an_authenticating_proxy_header_signs_users_in() {
 
 #[test]
 fn the_cli_records_profiles_and_lists_them() {
+    if !common::have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let ws = common::Workspace::new(&format!(
         "{}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n",
         common::demo_settings()
@@ -1023,6 +1047,9 @@ fn init_writes_a_private_portal_secret() {
 
 #[tokio::test]
 async fn tls_is_served_with_the_given_certificate() {
+    if !common::have_tools(&[("openssl", "openssl"), ("curl", "curl")]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (crt, key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
     let status = std::process::Command::new("openssl")
@@ -1088,6 +1115,9 @@ async fn tls_is_served_with_the_given_certificate() {
 
 #[tokio::test]
 async fn the_demo_serves_everything_with_one_command() {
+    if !common::have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+        return;
+    }
     let port = server::free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))

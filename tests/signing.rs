@@ -42,6 +42,9 @@ fn sign_and_verify(settings: &str, env: &[(&str, &str)]) -> Vec<String> {
 
 #[test]
 fn carries_signer_and_intermediate_but_not_the_root() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let subjects = sign_and_verify(&demo_settings(), &[]);
     assert_eq!(subjects.len(), 2, "{subjects:?}");
     assert!(subjects.iter().any(|s| s.contains("Profile Signer RSA")));
@@ -51,6 +54,9 @@ fn carries_signer_and_intermediate_but_not_the_root() {
 
 #[test]
 fn root_given_in_chain_is_left_out() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let settings = with_signing(
         "[signing]\ncertificate = \"CERTS/signer.pem\"\nkey = \"CERTS/signer.key\"\nchain = [\"CERTS/intermediate.pem\", \"CERTS/ca.pem\"]\n",
     );
@@ -63,6 +69,9 @@ fn root_given_in_chain_is_left_out() {
 
 #[test]
 fn ecdsa_p256_and_p384_signers() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     for name in ["signer-ec", "signer-p384"] {
         let settings = with_signing(&format!(
             "[signing]\ncertificate = \"CERTS/{name}.pem\"\nkey = \"CERTS/{name}.key\"\nchain = [\"CERTS/intermediate.pem\"]\n"
@@ -74,6 +83,9 @@ fn ecdsa_p256_and_p384_signers() {
 
 #[test]
 fn encrypted_key_with_passphrase_from_env_or_file() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let env_settings = with_signing(
         "[signing]\ncertificate = \"CERTS/signer.pem\"\nkey = \"CERTS/signer-encrypted.key\"\nchain = [\"CERTS/intermediate.pem\"]\nkey_passphrase_env = \"ASPEN_TEST_PASS\"\n",
     );
@@ -89,6 +101,9 @@ fn encrypted_key_with_passphrase_from_env_or_file() {
 
 #[test]
 fn pkcs12_with_passphrase_file() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let settings = with_signing(
         "[signing]\npkcs12 = \"CERTS/signer.p12\"\npkcs12_passphrase_file = \"CERTS/passphrase.txt\"\n",
     );
@@ -118,6 +133,9 @@ fn no_signing_section_gives_unsigned_profile_and_a_note() {
 
 #[test]
 fn sign_command_signs_an_existing_profile_unchanged() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let unsigned = ws.path("u.mobileconfig");
     let signed = ws.path("s.mobileconfig");
@@ -170,6 +188,9 @@ fn sign_command_signs_an_existing_profile_unchanged() {
 
 #[test]
 fn signed_output_is_not_verified_by_the_wrong_ca() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let out = ws.path("p.mobileconfig");
     ok(aspen(&[

@@ -49,6 +49,9 @@ fn ca() -> String {
 
 #[test]
 fn aspens_signature_verifies_with_openssl_and_aspen() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let signed = demo_profile(&ws, "signed.mobileconfig", &[]);
     let content = openssl_verify(Path::new(&signed), &cert("ca.pem")).expect("openssl verifies");
@@ -77,6 +80,9 @@ fn aspens_signature_verifies_with_openssl_and_aspen() {
 
 #[test]
 fn openssl_signed_profiles_verify_rsa_ecdsa_and_ber() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let plain = demo_profile(&ws, "plain.mobileconfig", &["--unsigned"]);
     for (signer, extra, digest) in [
@@ -108,6 +114,9 @@ fn openssl_signed_profiles_verify_rsa_ecdsa_and_ber() {
 /// each gets its own chain in the report, not the last one's for both.
 #[test]
 fn every_signer_gets_its_own_chain() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let plain = demo_profile(&ws, "plain.mobileconfig", &["--unsigned"]);
     let signed = ws.path("two-signers.der");
@@ -168,6 +177,9 @@ fn every_signer_gets_its_own_chain() {
 /// reader); a file with no certificate is named in the error.
 #[test]
 fn trusted_roots_may_be_der_and_must_be_certificates() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let signed = demo_profile(&ws, "signed.mobileconfig", &[]);
     let der = ws.path("ca.der");
@@ -192,6 +204,9 @@ fn trusted_roots_may_be_der_and_must_be_certificates() {
 
 #[test]
 fn a_flipped_byte_fails() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let signed = demo_profile(&ws, "signed.mobileconfig", &[]);
     let mut bytes = std::fs::read(&signed).unwrap();
@@ -233,6 +248,9 @@ fn wrong_ca_fails() {
 
 #[test]
 fn expired_signer_fails_unless_allowed() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let plain = demo_profile(&ws, "plain.mobileconfig", &["--unsigned"]);
     let out = ws.path("expired.der");
@@ -267,6 +285,9 @@ fn expired_signer_fails_unless_allowed() {
 
 #[test]
 fn unsigned_detached_and_truncated_files_fail() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
     let ws = Workspace::new(&demo_settings());
     let plain = demo_profile(&ws, "plain.mobileconfig", &["--unsigned"]);
     let err = fails(aspen(&["verify", &plain]));

@@ -148,6 +148,24 @@ pub fn have_tool(name: &str, package: &str) -> bool {
     false
 }
 
+/// [`have_tool`] for a test that needs several tools (name, Debian
+/// package): one line names every missing one.
+pub fn have_tools(tools: &[(&str, &str)]) -> bool {
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|(name, _)| !on_path(name))
+        .map(|(name, package)| format!("{name} (install {package})"))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    skip_or_fail(&format!(
+        "missing {} (bash .ci/run installs them)",
+        missing.join(", ")
+    ));
+    false
+}
+
 /// Prints `why` as a skip notice straight to stderr (so it shows in every
 /// `cargo test` run), or panics with it under `CI=true`.
 pub fn skip_or_fail(why: &str) {
@@ -269,13 +287,16 @@ pub fn schema_dir() -> Option<PathBuf> {
 /// iOS 18 and macOS 15 refuse it.
 pub fn lints_clean(file: &Path, kind: &str) {
     let mut runs = vec![vec!["lint".to_owned(), "--json".to_owned()]];
-    if let Some(dir) = schema_dir() {
-        runs.push(vec![
+    match schema_dir() {
+        Some(dir) => runs.push(vec![
             "lint".into(),
             "--json".into(),
             "--schema".into(),
             dir.display().to_string(),
-        ]);
+        ]),
+        None => skip_or_fail(
+            "../shared/apple-device-management is absent: the profile was linted without Apple's schema",
+        ),
     }
     for mut args in runs {
         args.push(file.display().to_string());
