@@ -1,7 +1,12 @@
 //! Bulk generation: one profile per directory user, built and signed in
 //! parallel, plus `manifest.csv`.
 //!
-//! The pipeline keeps memory flat whatever the directory's size:
+//! Who a user is follows the directory's one rule
+//! ([`crate::model::directory::Claims`], from a first pass over the file):
+//! a duplicate address or a takeover row is a bad row wherever it stands.
+//!
+//! The pipeline keeps memory flat whatever the directory's size (but for
+//! those claims, a 16-byte hash per name):
 //! - the calling thread reads the CSV as a stream, resolves each user's
 //!   policy and file name, and hands out chunks of users;
 //! - `jobs` workers build, sign and write the profiles (each file written
@@ -23,7 +28,7 @@
 pub mod file_name;
 
 use crate::error::{Error, Result};
-use crate::model::directory::{RowError, User};
+use crate::model::directory::{Claims, RowError, User};
 use crate::model::policy::{Choice, Policy};
 use crate::model::resolution::{Decision, resolve};
 use crate::model::{Channel, Enrollment, EnrollmentKind};
@@ -61,6 +66,9 @@ pub struct Options<'a> {
     /// wait for their own.
     pub choice: Option<Choice>,
     pub out_dir: &'a Path,
+    /// What a first pass over the directory learnt about who each user is
+    /// (the directory's one rule): a row that breaks it is a bad row.
+    pub claims: &'a Claims,
     /// Worker threads (at least 1).
     pub jobs: usize,
 }
@@ -212,8 +220,9 @@ fn read<'p, I>(opts: &Options<'p>, rows: I, work: Sender<Chunk<'p>>, slots: Rece
 where
     I: Iterator<Item = Result<User, RowError>>,
 {
-    // File names and Managed Apple IDs → the line that claimed them:
-    // duplicates (and hash collisions) are reported, never written twice.
+    // File names → the line that claimed them: two users whose names
+    // sanitise alike (and hash collisions) are reported, never written over
+    // each other.
     let mut claimed = Claimed::default();
     let mut rows = rows.peekable();
     let mut seq = 0;
@@ -233,16 +242,15 @@ where
     }
 }
 
-/// What earlier rows claimed, with their lines.
+/// The file names earlier rows claimed, with their lines.
 #[derive(Default)]
 struct Claimed {
     files: HashMap<String, u64>,
-    apple_ids: HashMap<String, u64>,
 }
 
 /// Decides what to do with one row.
 fn plan<'p>(opts: &Options<'p>, row: Result<User, RowError>, claimed: &mut Claimed) -> Item<'p> {
-    let user = match row {
+    let user = match opts.claims.check(row) {
         Ok(user) => user,
         Err(e) => return Item::Done(Outcome::Failed(e)),
     };
@@ -272,25 +280,11 @@ fn plan<'p>(opts: &Options<'p>, row: Result<User, RowError>, claimed: &mut Claim
     let file = file_name::for_email(&user.email);
     if let Some(first) = claimed.files.get(&file) {
         return failed(format!(
-            "user {} gets the same file name as the user on line {first} (the same e-mail address twice?)",
-            user.email
-        ));
-    }
-    // One Managed Apple ID is one person: a second profile carrying it would
-    // enroll someone else's device under that account.
-    let apple_id = enrollment
-        .managed_apple_id()
-        .map(|id| id.as_str().to_ascii_lowercase());
-    if let Some(first) = apple_id.as_ref().and_then(|id| claimed.apple_ids.get(id)) {
-        return failed(format!(
-            "user {} has the Managed Apple ID of the user on line {first}",
+            "user {} gets the same file name as the user on line {first}",
             user.email
         ));
     }
     claimed.files.insert(file.clone(), user.line);
-    if let Some(id) = apple_id {
-        claimed.apple_ids.insert(id, user.line);
-    }
     Item::Build(Task {
         line: user.line,
         email: user.email,

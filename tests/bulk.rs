@@ -201,9 +201,10 @@ carol@contoso.com,not-an-id,Contractors
 
 dave@contoso.com,,Contractors
 erin@contoso.com,erin@contoso.com,Visitors
-frank@contoso.com,frank@contoso.com,Contractors;Unknown group
+frank@contoso.com,frank@appleid.contoso.com,Contractors;Unknown group
 Alice@Contoso.com,alice@contoso.com,Contractors
 mallory@contoso.com,FRANK@contoso.com,Contractors
+grace@contoso.com,grace@contoso.com,Contractors
 ",
     );
     let out = ws.path("out");
@@ -211,15 +212,16 @@ mallory@contoso.com,FRANK@contoso.com,Contractors
     let err = fails(bulk(&ws, &out, &["--unsigned"]));
     let at = |line: u32| format!("{}:{line}: ", users.display());
     // Line 3: missing email; 4: malformed Managed Apple ID; 6: User
-    // Enrollment without one; 7: no policy; 9: a duplicate; 10: someone
-    // else's Managed Apple ID.
+    // Enrollment without one; 7: no policy; 2 and 9: the same e-mail twice
+    // (neither is used); 10: someone else's e-mail as Managed Apple ID.
     for (line, what) in [
+        (2, "also listed on line 9: none of its rows is used"),
         (3, "email is missing"),
         (4, "not-an-id"),
         (6, "dave@contoso.com cannot enroll"),
         (7, "no enrollment policy"),
-        (9, "same file name as the user on line 2"),
-        (10, "Managed Apple ID of the user on line 8"),
+        (9, "also listed on line 2: none of its rows is used"),
+        (10, "is the email of the user on line 8"),
     ] {
         let reported = err
             .lines()
@@ -227,17 +229,65 @@ mallory@contoso.com,FRANK@contoso.com,Contractors
             .unwrap_or_else(|| panic!("line {line} not reported: {err}"));
         assert!(reported.contains(what), "{reported}");
     }
-    assert!(err.contains("6 rows of"), "{err}");
+    assert!(err.contains("7 rows of"), "{err}");
     // An unknown group next to a known one is fine.
     assert_eq!(
         profiles(&out),
         [
-            "alice@contoso.com.mobileconfig",
-            "frank@contoso.com.mobileconfig"
+            "frank@contoso.com.mobileconfig",
+            "grace@contoso.com.mobileconfig"
         ]
     );
     let users: Vec<String> = manifest(&out).iter().map(|r| r["user"].clone()).collect();
-    assert_eq!(users, ["alice@contoso.com", "frank@contoso.com"]);
+    assert_eq!(users, ["frank@contoso.com", "grace@contoso.com"]);
+}
+
+/// Finding 4: bulk follows the directory's rule for who a user is, as
+/// resolve, invite and serve do, whatever the order of the rows.
+#[test]
+fn bulk_refuses_takeover_rows_and_lets_no_duplicate_win() {
+    let ws = workspace(
+        "email,managed_apple_id,groups
+mallory@contoso.com,alice@contoso.com,Contractors
+alice@contoso.com,alice@appleid.contoso.com,Contractors
+bob@contoso.com,,Leadership
+BOB@contoso.com,,Leadership
+",
+    );
+    let out = ws.path("out");
+    let err = fails(bulk(&ws, &out, &["--unsigned"]));
+    assert!(
+        err.contains(
+            "users.csv:2: managed_apple_id \"alice@contoso.com\" is the email of the user on line 3"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("users.csv:4: email \"bob@contoso.com\" is also listed on line 5"),
+        "{err}"
+    );
+    assert!(
+        err.contains("users.csv:5: email \"BOB@contoso.com\" is also listed on line 4"),
+        "{err}"
+    );
+    assert!(err.contains("3 rows of"), "{err}");
+    // The takeover row wrote nothing, neither did either Bob; Alice's own
+    // profile carries her own Managed Apple ID, nobody else has it.
+    assert_eq!(profiles(&out), ["alice@contoso.com.mobileconfig"]);
+    let rows = manifest(&out);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["managed_apple_id"], "alice@appleid.contoso.com");
+    // resolve says the same about the same rows.
+    let msg = fails(aspen(&[
+        "resolve",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        "--users",
+        ws.path("users.csv").to_str().unwrap(),
+        "--user",
+        "mallory@contoso.com",
+    ]));
+    assert!(msg.contains("line 2") && msg.contains("line 3"), "{msg}");
 }
 
 #[test]

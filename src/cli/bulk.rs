@@ -5,7 +5,7 @@ use super::resolve::users_csv;
 use crate::audit;
 use crate::bulk::{self, Options, Outcome, Written};
 use crate::error::{Error, Result};
-use crate::model::directory::Rows;
+use crate::model::directory::{Claims, Rows};
 use crate::model::policy::Choice;
 use crate::settings::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -42,6 +42,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let settings = args.config.load()?;
     let csv = users_csv(&settings, args.users)?;
+    // Who a user is follows the directory's one rule (model::directory::
+    // Claims): a first pass learns every e-mail and Managed Apple ID, the
+    // second streams the rows through it, so a duplicate or a takeover is
+    // refused whichever row comes first.
+    let claims = Claims::read(Rows::open(&csv)?);
     let rows = Rows::open(&csv)?;
     let signer = super::profile::signer(&settings, args.unsigned, args.allow_expired)?;
     let jobs = match args.jobs {
@@ -61,6 +66,7 @@ pub fn run(args: Args) -> Result<()> {
         signer: signer.as_ref(),
         choice: args.choice,
         out_dir: &args.out,
+        claims: &claims,
         jobs,
     };
     let summary = bulk::run(&options, rows, |outcome| {

@@ -17,6 +17,13 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let settings = args.config.load()?;
     let location = settings.require_store()?;
+    // The listing needs no secret, but an admin running it is the one to
+    // hear that the portal's is exposed.
+    if let Some(portal) = &settings.portal
+        && portal.secret_file.exists()
+    {
+        crate::serve::tokens::check_private(&portal.secret_file)?;
+    }
     // Listing must not create a store where none was.
     let entries = match super::Stored::open_existing(&location)? {
         Some(stored) => stored.run(stored.store.list(args.user.as_deref()))?,

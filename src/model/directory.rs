@@ -225,16 +225,154 @@ fn parse_user(email: &str, apple_id: &str, groups: &str, line: u64) -> Result<Us
     })
 }
 
-/// The directory indexed by who a user is: each e-mail address and each
-/// Managed Apple ID names exactly one user. Rows that would make a name
-/// ambiguous are row errors, whatever their order in the file:
-/// - an e-mail listed twice (every row of it: which one is the user?);
+/// Who a user is, the one rule every entry point follows (resolve, profile
+/// for, invite, bulk, serve): each e-mail address and each Managed Apple ID
+/// names exactly one user. Rows that would make a name ambiguous are row
+/// errors, whatever their order in the file:
+/// - an e-mail listed twice, in any case (every row of it: which one is the
+///   user? The first row is refused too, so a later row can neither win nor
+///   be silently dropped);
 /// - a Managed Apple ID given to two users (both rows);
 /// - a Managed Apple ID that is another user's e-mail (that row: the e-mail
 ///   is who the other user is, so the row must not take it over).
 ///
-/// The portal and the CLI read users through this one rule, so they agree
-/// on who a user is.
+/// `Claims` is what a first pass over the rows learns: every line each
+/// e-mail and Managed Apple ID appears on. [`Index`] builds it from the rows
+/// it holds; `aspen bulk`, which streams, reads the file twice. Names are
+/// kept as 128 bits of their SHA-256 (a few dozen bytes per user): a
+/// collision could only refuse two rows, never let one through.
+#[derive(Debug, Default)]
+pub struct Claims {
+    emails: HashMap<Name, Lines>,
+    apple_ids: HashMap<Name, Lines>,
+}
+
+type Name = [u8; 16];
+
+/// Why a row seen only by the second of two passes is left out.
+const CHANGED: &str =
+    "was not in the file when it was first read (it changed while aspen read it): run again";
+
+/// The line a name was first seen on, and any later ones.
+#[derive(Debug)]
+struct Lines {
+    first: u64,
+    more: Vec<u64>,
+}
+
+impl Lines {
+    fn count(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    /// The lines other than `own`, for messages.
+    fn others(&self, own: u64) -> String {
+        std::iter::once(self.first)
+            .chain(self.more.iter().copied())
+            .filter(|&l| l != own)
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn name(text: &str) -> Name {
+    let digest = openssl::sha::sha256(key(text).as_bytes());
+    let mut out = [0; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+fn claim(map: &mut HashMap<Name, Lines>, text: &str, line: u64) {
+    map.entry(name(text))
+        .and_modify(|l| l.more.push(line))
+        .or_insert(Lines {
+            first: line,
+            more: Vec::new(),
+        });
+}
+
+impl Claims {
+    /// The claims of every readable row of `rows` (bad rows claim nothing).
+    pub fn scan<'a>(rows: impl IntoIterator<Item = &'a User>) -> Claims {
+        let mut claims = Claims::default();
+        for user in rows {
+            claims.add(user);
+        }
+        claims
+    }
+
+    /// The claims of the readable rows of a stream (a first pass over a
+    /// file that is then read again).
+    pub fn read(rows: impl IntoIterator<Item = Result<User, RowError>>) -> Claims {
+        let mut claims = Claims::default();
+        for user in rows.into_iter().flatten() {
+            claims.add(&user);
+        }
+        claims
+    }
+
+    pub fn add(&mut self, user: &User) {
+        claim(&mut self.emails, &user.email, user.line);
+        if let Some(id) = &user.managed_apple_id {
+            claim(&mut self.apple_ids, id.as_str(), user.line);
+        }
+    }
+
+    /// Why `user` must be left out, if it must. A user whose row was not
+    /// scanned (the file changed between two passes) is left out too.
+    pub fn problem(&self, user: &User) -> Option<String> {
+        let Some(emails) = self.emails.get(&name(&user.email)) else {
+            return Some(CHANGED.into());
+        };
+        if emails.count() > 1 {
+            return Some(format!(
+                "email {:?} is also listed on line {}: none of its rows is used",
+                user.email,
+                emails.others(user.line)
+            ));
+        }
+        let id = user.managed_apple_id.as_ref()?;
+        let id_text = key(id.as_str());
+        match self.apple_ids.get(&name(&id_text)) {
+            Some(ids) if ids.count() > 1 => {
+                return Some(format!(
+                    "managed_apple_id {id_text:?} is also given on line {}: a Managed Apple ID belongs to one user",
+                    ids.others(user.line)
+                ));
+            }
+            Some(_) => {}
+            None => return Some(CHANGED.into()),
+        }
+        if id_text != key(&user.email)
+            && let Some(lines) = self.emails.get(&name(&id_text))
+        {
+            return Some(format!(
+                "managed_apple_id {id_text:?} is the email of the user on line {}: a Managed Apple ID cannot name another user",
+                lines.others(user.line)
+            ));
+        }
+        None
+    }
+
+    /// A row as the rule sees it: a readable row that breaks the rule
+    /// becomes a row error.
+    pub fn check(&self, row: Result<User, RowError>) -> Result<User, RowError> {
+        let user = row?;
+        match self.problem(&user) {
+            Some(message) => Err(RowError {
+                line: user.line,
+                email: user.email,
+                message,
+            }),
+            None => Ok(user),
+        }
+    }
+}
+
+/// The directory indexed by who a user is, by the rule of [`Claims`]. The
+/// portal and the CLI read users through this one rule, so they agree on
+/// who a user is.
 #[derive(Debug, Default)]
 pub struct Index {
     /// Lower-case e-mail → user.
@@ -261,66 +399,17 @@ impl Index {
                 Err(e) => errors.push(e),
             }
         }
-        // Every line each key appears on.
-        let mut emails: HashMap<String, Vec<u64>> = HashMap::new();
-        let mut apple_ids: HashMap<String, Vec<u64>> = HashMap::new();
-        for user in &users {
-            emails.entry(key(&user.email)).or_default().push(user.line);
-            if let Some(id) = &user.managed_apple_id {
-                apple_ids
-                    .entry(key(id.as_str()))
-                    .or_default()
-                    .push(user.line);
-            }
-        }
-        let others = |lines: &[u64], own: u64| {
-            lines
-                .iter()
-                .filter(|&&l| l != own)
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let claims = Claims::scan(&users);
         let mut index = Index::default();
         for user in users {
-            let email = key(&user.email);
-            let id = user.managed_apple_id.as_ref().map(|m| key(m.as_str()));
-            let problem = if emails[&email].len() > 1 {
-                Some(format!(
-                    "email {:?} is also listed on line {}: none of its rows is used",
-                    user.email,
-                    others(&emails[&email], user.line)
-                ))
-            } else if let Some(id) = &id
-                && apple_ids[id].len() > 1
-            {
-                Some(format!(
-                    "managed_apple_id {id:?} is also given on line {}: a Managed Apple ID belongs to one user",
-                    others(&apple_ids[id], user.line)
-                ))
-            } else if let Some(id) = &id
-                && *id != email
-                && let Some(lines) = emails.get(id)
-            {
-                Some(format!(
-                    "managed_apple_id {id:?} is the email of the user on line {}: a Managed Apple ID cannot name another user",
-                    others(lines, user.line)
-                ))
-            } else {
-                None
-            };
-            match problem {
-                Some(message) => errors.push(RowError {
-                    line: user.line,
-                    email: user.email,
-                    message,
-                }),
-                None => {
+            match claims.check(Ok(user)) {
+                Err(e) => errors.push(e),
+                Ok(user) => {
                     let user = Arc::new(user);
-                    if let Some(id) = id {
-                        index.by_apple_id.insert(id, user.clone());
+                    if let Some(id) = &user.managed_apple_id {
+                        index.by_apple_id.insert(key(id.as_str()), user.clone());
                     }
-                    index.by_email.insert(email, user);
+                    index.by_email.insert(key(&user.email), user);
                 }
             }
         }

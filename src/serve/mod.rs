@@ -49,6 +49,10 @@ pub fn router(service: Arc<Service>, access_log: bool) -> Router {
             get(account_driven::login_page).post(account_driven::login),
         )
         .fallback(portal::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
+            web::one_trusted_header,
+        ))
         .layer(DefaultBodyLimit::max(http::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(http::security_headers))
         .with_state(service);
@@ -74,8 +78,8 @@ pub fn run(
     options: Options,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
-    let keys = tokens::Keys::load(&settings.require_portal()?.secret_file)?;
     let location = settings.require_store()?;
+    let keys = tokens::Keys::load(&settings.require_portal()?.secret_file)?;
     let tls = options
         .tls
         .as_ref()

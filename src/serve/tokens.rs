@@ -94,6 +94,32 @@ pub fn write_secret(path: &Path) -> Result<()> {
         .map_err(|e| Error::io(path, e))
 }
 
+/// How to make a secret file that only its owner can read, in every hint:
+/// under the usual umask 022 a plain `openssl rand -hex 32 > FILE` is 0644.
+pub const NEW_SECRET_HINT: &str = "(umask 077; openssl rand -hex 32 > FILE)";
+
+/// Refuses a secret file that its group or others may read (or write): the
+/// file and the fix are named. Only the owner's bits may be set (0600, or
+/// 0400 as systemd's `LoadCredential=` makes it).
+pub fn check_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::invalid(format!(
+                "{}: the portal secret is readable by group or others (mode {mode:04o}): anyone who can read it can forge sessions and access tokens. Fix: chmod 600 {}, and replace the secret if others may have read it: {NEW_SECRET_HINT}",
+                path.display(),
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// `n` bytes from OpenSSL's CSPRNG.
 pub fn random(n: usize) -> Result<Zeroizing<Vec<u8>>> {
     let mut buf = Zeroizing::new(vec![0u8; n]);
@@ -102,8 +128,10 @@ pub fn random(n: usize) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 impl Keys {
-    /// Reads the secret file: hex, at least 32 bytes once decoded. Errors
-    /// never show its content.
+    /// Reads the secret file: hex, at least 32 bytes once decoded, and
+    /// private to its owner (anyone who can read it can forge every session
+    /// and access token and recompute outstanding codes). Errors never show
+    /// its content.
     pub fn load(path: &Path) -> Result<Keys> {
         // Capped (the path may name a pipe or /dev/zero): 64 hex digits fit
         // many times over in 64 KiB.
@@ -112,7 +140,7 @@ impl Keys {
                 path,
                 std::io::Error::new(
                     source.kind(),
-                    "not found (aspen init writes one; or: openssl rand -hex 32 > FILE)",
+                    format!("not found (aspen init writes one; or: {NEW_SECRET_HINT})"),
                 ),
             ),
             e => e,
@@ -126,16 +154,7 @@ impl Keys {
                     path.display()
                 ))
             })?;
-        #[cfg(unix)]
-        if let Ok(meta) = std::fs::metadata(path) {
-            use std::os::unix::fs::PermissionsExt;
-            if meta.permissions().mode() & 0o077 != 0 {
-                eprintln!(
-                    "aspen: warning: {}: others can read the portal secret; chmod 600 it",
-                    path.display()
-                );
-            }
-        }
+        check_private(path)?;
         Keys::from_bytes(&bytes)
     }
 
@@ -460,6 +479,26 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.trim().len(), 64);
         Keys::load(&path).unwrap();
+        // A secret others can read is refused, naming the file and the fix.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let msg = Keys::load(&path).unwrap_err().to_string();
+            assert!(
+                msg.contains(&path.display().to_string())
+                    && msg.contains("mode 0644")
+                    && msg.contains("chmod 600")
+                    && msg.contains(NEW_SECRET_HINT)
+                    && !msg.contains(text.trim()),
+                "{msg}"
+            );
+            for private in [0o600, 0o400] {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(private)).unwrap();
+                Keys::load(&path).unwrap();
+            }
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         std::fs::write(&path, "abcd\n").unwrap();
         let msg = Keys::load(&path).unwrap_err().to_string();
         assert!(

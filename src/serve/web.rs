@@ -106,6 +106,28 @@ pub fn csrf_failed(svc: &Service, csrf: &Csrf) -> Response {
     )
 }
 
+/// Behind an authenticating proxy (auth = "header"): a request carrying the
+/// trusted header more than once is refused with 400 before any handler
+/// sees it. A proxy that appends its value instead of replacing the
+/// client's would otherwise let the client's own value be read first.
+pub async fn one_trusted_header(
+    axum::extract::State(svc): axum::extract::State<std::sync::Arc<Service>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let PortalAuth::Header(name) = &svc.portal.auth
+        && req.headers().get_all(name.as_str()).iter().nth(1).is_some()
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "The sign-in header arrived more than once.\n",
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 /// The client's address for the audit log: the peer, or behind an
 /// authenticating proxy (auth = "header") the address it appended last to
 /// `X-Forwarded-For`.
