@@ -144,13 +144,49 @@ pub fn read_file(path: &Path) -> Result<Document> {
     parse(&bytes).map_err(|why| Error::invalid(format!("{}: {why}", input_name(path))))
 }
 
+/// Why bytes are not a profile, and where in an XML plist, when that is
+/// known: line and column (1-based; the column counts characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub message: String,
+    pub position: Option<(usize, usize)>,
+}
+
+impl From<String> for ParseError {
+    fn from(message: String) -> ParseError {
+        ParseError {
+            message,
+            position: None,
+        }
+    }
+}
+
+impl From<&str> for ParseError {
+    fn from(message: &str) -> ParseError {
+        message.to_owned().into()
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Parses profile bytes: CMS-signed (DER) or a bare plist (XML or binary).
 pub fn parse(bytes: &[u8]) -> Result<Document, String> {
+    parse_located(bytes).map_err(|e| e.message)
+}
+
+/// [`parse`], with the line and column of an error in an unsigned XML
+/// plist (those of a signed profile's content are in the message only).
+pub fn parse_located(bytes: &[u8]) -> Result<Document, ParseError> {
     if bytes.len() as u64 > MAX_PROFILE_BYTES {
         return Err(format!(
             "is larger than {} MiB; that is not a profile",
             MAX_PROFILE_BYTES >> 20
-        ));
+        )
+        .into());
     }
     if bytes.is_empty() {
         return Err("is empty".into());
@@ -177,7 +213,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, String> {
             duplicate_keys,
         });
     }
-    let (value, format, duplicate_keys) = parse_plist(bytes)?;
+    let (value, format, duplicate_keys) = parse_plist_located(bytes)?;
     Ok(Document {
         value,
         format,
@@ -189,22 +225,95 @@ pub fn parse(bytes: &[u8]) -> Result<Document, String> {
 /// Parses a plist (XML or binary; not the old ASCII form, which devices do
 /// not accept for profiles) within the limits above.
 pub fn parse_plist(bytes: &[u8]) -> Result<(Value, Format, Vec<String>), String> {
+    parse_plist_located(bytes).map_err(|e| e.message)
+}
+
+fn parse_plist_located(bytes: &[u8]) -> Result<(Value, Format, Vec<String>), ParseError> {
     if bytes.starts_with(b"bplist") {
         if !bytes.starts_with(b"bplist00") {
             return Err("is a binary plist of an unsupported version".into());
         }
         let events = plist::stream::BinaryReader::new(Cursor::new(bytes));
-        build(events).map(|(v, d)| (v, Format::Binary, d))
+        build(events, None).map(|(v, d)| (v, Format::Binary, d))
     } else {
         if let Err(e) = std::str::from_utf8(bytes) {
-            return Err(format!(
-                "is not UTF-8 text (invalid byte at offset {}), a binary plist or a signed (DER) profile",
-                e.valid_up_to()
-            ));
+            let (line, column) = line_column(bytes, e.valid_up_to());
+            return Err(ParseError {
+                message: format!(
+                    "is not UTF-8 text (invalid byte at line {line}, column {column}), a binary plist or a signed (DER) profile"
+                ),
+                position: Some((line, column)),
+            });
         }
         let events = plist::stream::XmlReader::new(Cursor::new(bytes));
-        build(events).map(|(v, d)| (v, Format::Xml, d))
+        build(events, Some(bytes)).map(|(v, d)| (v, Format::Xml, d))
     }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+pub fn line_column(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+    (line, column)
+}
+
+/// A plist parser error in words, with its position. The plist crate gives a
+/// byte offset (`UnknownXmlElement (offset 75)`), just past the element it
+/// refused; for XML that becomes the line and column where that element
+/// starts.
+fn plist_error(e: &plist::Error, xml: Option<&[u8]>) -> ParseError {
+    let text = e.to_string();
+    let (kind, offset) = match text.rsplit_once(" (offset ") {
+        Some((kind, rest)) => (kind, rest.trim_end_matches(')').parse::<usize>().ok()),
+        None => (text.as_str(), None),
+    };
+    let what = words(kind);
+    match (xml, offset) {
+        (Some(xml), Some(offset)) => {
+            let mut at = offset.min(xml.len());
+            if at > 0
+                && xml[at - 1] == b'>'
+                && let Some(open) = xml[..at - 1].iter().rposition(|&b| b == b'<')
+            {
+                at = open;
+            }
+            let (line, column) = line_column(xml, at);
+            ParseError {
+                message: format!("is not a valid plist: {what} at line {line}, column {column}"),
+                position: Some((line, column)),
+            }
+        }
+        (None, Some(offset)) => format!("is not a valid plist: {what} at byte {offset}").into(),
+        (_, None) => format!("is not a valid plist: {what}").into(),
+    }
+}
+
+/// `UnknownXmlElement` → `unknown XML element`.
+fn words(kind: &str) -> String {
+    if !kind.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return kind.to_owned();
+    }
+    let mut out = String::new();
+    for (i, c) in kind.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out.split(' ')
+        .map(|w| match w {
+            "xml" => "XML",
+            "utf8" => "UTF-8",
+            "eof" => "end of file",
+            w => w,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 enum Open {
@@ -213,8 +322,9 @@ enum Open {
     Dict(Dictionary, Option<String>),
 }
 
-/// Builds a [`Value`] from plist events, enforcing depth, count and size limits.
-fn build<I>(events: I) -> Result<(Value, Vec<String>), String>
+/// Builds a [`Value`] from plist events, enforcing depth, count and size
+/// limits; `xml` is the text of an XML plist, for error positions.
+fn build<I>(events: I, xml: Option<&[u8]>) -> Result<(Value, Vec<String>), ParseError>
 where
     I: Iterator<Item = std::result::Result<Event<'static>, plist::Error>>,
 {
@@ -224,15 +334,15 @@ where
     let mut expanded = 0usize;
     let mut root = None;
     for event in events {
-        let event = event.map_err(|e| format!("is not a valid plist: {e}"))?;
+        let event = event.map_err(|e| plist_error(&e, xml))?;
         values += 1;
         if values > MAX_VALUES {
-            return Err(format!("holds more than {MAX_VALUES} values"));
+            return Err(format!("holds more than {MAX_VALUES} values").into());
         }
         let value = match event {
             Event::StartArray(_) | Event::StartDictionary(_) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(format!("nests deeper than {MAX_DEPTH} levels"));
+                    return Err(format!("nests deeper than {MAX_DEPTH} levels").into());
                 }
                 stack.push(match event {
                     Event::StartArray(_) => Open::Array(Vec::new()),
@@ -244,7 +354,7 @@ where
                 Some(Open::Array(items)) => Value::Array(items),
                 Some(Open::Dict(dict, None)) => Value::Dictionary(dict),
                 Some(Open::Dict(_, Some(key))) => {
-                    return Err(format!("dictionary key {key:?} has no value"));
+                    return Err(format!("dictionary key {key:?} has no value").into());
                 }
                 None => return Err("is not a valid plist: unbalanced collection".into()),
             },
@@ -274,7 +384,8 @@ where
             return Err(format!(
                 "expands to more than {} MiB of text and data",
                 MAX_EXPANDED_BYTES >> 20
-            ));
+            )
+            .into());
         }
         match stack.last_mut() {
             None => {

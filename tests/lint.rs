@@ -621,3 +621,284 @@ fn schema_follows_recursive_definitions() {
         )
     );
 }
+
+/// Runs `aspen ARGS` with `input` on standard input.
+fn aspen_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A folder means every *.mobileconfig under it (sorted, recursively,
+/// hidden folders skipped); - reads standard input.
+#[test]
+fn folders_and_standard_input() {
+    let ws = Workspace::new("");
+    let dir = ws.path("repo");
+    for sub in ["a/b", ".git", "c"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let copy = |name: &str, to: &str| std::fs::copy(profile(name), dir.join(to)).unwrap();
+    copy("ok-device", "a/b/one.mobileconfig");
+    copy("byod-restrictions", "c/two.MobileConfig");
+    copy("byod-restrictions", ".git/hidden.mobileconfig");
+    copy("byod-restrictions", "a/notes.txt");
+    let out = aspen(&["lint", "--json", &dir.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files: Vec<&str> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    let d = dir.display().to_string();
+    assert_eq!(
+        files,
+        [
+            format!("{d}/a/b/one.mobileconfig"),
+            format!("{d}/c/two.MobileConfig")
+        ]
+    );
+    // A folder without profiles is an error, not a silent pass.
+    std::fs::create_dir_all(dir.join("empty/deeper")).unwrap();
+    std::fs::write(dir.join("empty/deeper/readme.txt"), "not a profile").unwrap();
+    let err = fails(aspen(&["lint", &dir.join("empty").display().to_string()]));
+    assert!(err.contains("holds no *.mobileconfig file"), "{err}");
+    // Standard input, named <stdin>.
+    let bytes = std::fs::read(profile("byod-restrictions")).unwrap();
+    let out = aspen_stdin(&["lint", "-"], &bytes);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("<stdin>: (account-driven User Enrollment (BYOD)")
+            && text.contains("ASP051 PayloadContent[3].allowCamera"),
+        "{text}"
+    );
+    let out = aspen_stdin(&["lint", "-", &profile("ok-device")], b"");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("<stdin>: ") && text.contains("is empty"),
+        "{text}"
+    );
+    let err = fails(aspen_stdin(&["lint", "-", "-"], b""));
+    assert!(err.contains("given twice"), "{err}");
+}
+
+/// Warnings fail the run only with --warnings-as-errors; notes never.
+#[test]
+fn warnings_as_errors() {
+    let (exit, f) = lint(&[&profile("profile-uuid-not-a-uuid")]);
+    assert_eq!((exit, codes(&f)), (0, vec!["ASP009"]));
+    let (exit, _) = lint(&["--warnings-as-errors", &profile("profile-uuid-not-a-uuid")]);
+    assert_eq!(exit, 1);
+    let err = fails(aspen(&[
+        "lint",
+        "--warnings-as-errors",
+        &profile("profile-uuid-not-a-uuid"),
+    ]));
+    assert!(
+        err.contains("1 warning(s) in 1 file(s), and --warnings-as-errors"),
+        "{err}"
+    );
+    // Only a note (custom preferences): exit 0 even so, and not "ok".
+    let (exit, f) = lint(&[
+        "--warnings-as-errors",
+        &profile("schema-unknown-payload-type"),
+    ]);
+    assert_eq!((exit, codes(&f)), (0, vec!["ASP017"]));
+    let out = aspen(&["lint", &profile("schema-unknown-payload-type")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(": ok"), "{text}");
+    assert!(
+        text.contains("note    ASP017 PayloadContent[3] [com.example.unheard-of]: com.example.unheard-of is not a payload type in Apple's schema (as of iOS 18.1, macOS 15.1): custom preferences (or a newer type), not checked"),
+        "{text}"
+    );
+}
+
+/// `--json` is `--format json`; the two cannot be combined.
+#[test]
+fn json_is_format_json() {
+    let a = aspen(&["lint", "--json", &profile("byod-restrictions")]);
+    let b = aspen(&["lint", "--format", "json", &profile("byod-restrictions")]);
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(a.status.code(), b.status.code());
+    let out = aspen(&["lint", "--json", "--format", "text", &profile("ok-device")]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Broken XML names a line and column (where the refused element starts),
+/// in text and JSON, never a byte offset.
+#[test]
+fn broken_xml_reports_line_and_column() {
+    let ws = Workspace::new("");
+    let path = ws.path("broken.mobileconfig");
+    std::fs::write(
+        &path,
+        "<?xml version=\"1.0\"?>\n<plist version=\"1.0\">\n<dict>\n  <key>PayloadType</key>\n  <strin>Configuration</string>\n</dict></plist>\n",
+    )
+    .unwrap();
+    let p = path.display().to_string();
+    let out = aspen(&["lint", &p]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("ASP000 (file): ")
+            && text.contains("unknown XML element at line 5, column 3"),
+        "{text}"
+    );
+    assert!(!text.contains("offset"), "{text}");
+    let out = aspen(&["lint", "--json", &p]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &json["files"][0]["findings"][0];
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(5), Some(3)),
+        "{f}"
+    );
+    // A line in a multi-byte line counts characters.
+    std::fs::write(
+        &path,
+        "<?xml version=\"1.0\"?>\n<plist version=\"1.0\">\n<dict><key>é€</key><bogus/></dict></plist>\n",
+    )
+    .unwrap();
+    let out = aspen(&["lint", "--json", &p]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &json["files"][0]["findings"][0];
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(3), Some(20)),
+        "{f}"
+    );
+}
+
+/// SARIF 2.1.0 with what code scanning needs: version, $schema, the tool's
+/// rules, and per result ruleId, level, message and the file (with the
+/// line of the key when the profile is XML).
+#[test]
+fn sarif_has_the_shape_code_scanning_needs() {
+    let out = aspen(&[
+        "lint",
+        "--format",
+        "sarif",
+        &profile("schema-airprint-port"),
+        &profile("profile-uuid-not-a-uuid"),
+        &profile("ok-device"),
+        &profile("schema-unknown-payload-type"),
+        &profile("garbage"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    assert!(
+        log["$schema"]
+            .as_str()
+            .unwrap()
+            .contains("sarif-schema-2.1.0")
+    );
+    let runs = log["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let driver = &runs[0]["tool"]["driver"];
+    assert_eq!(driver["name"], "aspen");
+    let rules = driver["rules"].as_array().unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    for rule in aspen::lint::rules::ALL {
+        assert!(ids.contains(&rule.code), "{}", rule.code);
+    }
+    for r in rules {
+        assert!(r["shortDescription"]["text"].is_string());
+        assert!(
+            ["error", "warning", "note"]
+                .contains(&r["defaultConfiguration"]["level"].as_str().unwrap())
+        );
+    }
+    let results = runs[0]["results"].as_array().unwrap();
+    let mut seen = Vec::new();
+    for r in results {
+        let id = r["ruleId"].as_str().unwrap();
+        assert!(ids.contains(&id));
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], id);
+        let level = r["level"].as_str().unwrap();
+        assert!(["error", "warning", "note"].contains(&level));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+        let locations = r["locations"].as_array().unwrap();
+        assert!(!locations.is_empty());
+        let physical = &locations[0]["physicalLocation"];
+        let uri = physical["artifactLocation"]["uri"].as_str().unwrap();
+        assert!(
+            uri.ends_with(".mobileconfig") && !uri.contains(' '),
+            "{uri}"
+        );
+        if let Some(region) = physical.get("region") {
+            assert!(region["startLine"].as_u64().unwrap() >= 1);
+        }
+        seen.push((
+            id.to_owned(),
+            level.to_owned(),
+            physical["region"]["startLine"].as_u64(),
+        ));
+    }
+    seen.sort();
+    let line_of = |name: &str, pattern: &str, last: bool| {
+        let text = std::fs::read_to_string(profile(name)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let at = if last {
+            lines.iter().rposition(|l| l.contains(pattern))
+        } else {
+            lines.iter().position(|l| l.contains(pattern))
+        };
+        at.unwrap() as u64 + 1
+    };
+    let got: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|(i, l, _)| (i.as_str(), l.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("ASP000", "error"),
+            ("ASP009", "warning"),
+            ("ASP011", "error"),
+            ("ASP017", "note")
+        ]
+    );
+    // garbage is not UTF-8: its first bad byte. The others point at their key.
+    assert_eq!(seen[0].2, Some(1));
+    assert_eq!(
+        seen[1].2,
+        Some(line_of(
+            "profile-uuid-not-a-uuid",
+            "<key>PayloadUUID</key>",
+            true
+        ))
+    );
+    assert_eq!(
+        seen[2].2,
+        Some(line_of("schema-airprint-port", "<key>Port</key>", false))
+    );
+    assert!(seen[3].2.is_some());
+}
+
+/// The pre-commit hook runs `aspen lint` on staged *.mobileconfig files.
+#[test]
+fn pre_commit_hook_is_declared() {
+    let text = std::fs::read_to_string(root().join(".pre-commit-hooks.yaml")).unwrap();
+    for line in [
+        "- id: aspen-lint",
+        "  entry: aspen lint",
+        "  language: rust",
+        "  files: \\.mobileconfig$",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?}");
+    }
+    // pre-commit appends the staged file names to the entry.
+    let (exit, _) = lint(&[&profile("ok-device"), &profile("ok-byod")]);
+    assert_eq!(exit, 0);
+}

@@ -93,7 +93,11 @@ fn as_of(schema: &Schema, def: &PayloadDef) -> String {
 /// A payload type the schema does not describe: a misspelled Apple type
 /// (a warning), or custom preferences / a newer type (a note).
 fn unknown_payload(schema: &Schema, p: &Payload<'_>, ty: &str, sink: &mut Sink) {
-    let as_of = as_of(schema, schema.top_level_def());
+    // The payload types are those of the release most files are from.
+    let as_of = match (&schema.origin, schema.main_release()) {
+        (Origin::BuiltIn, Some(r)) => format!("as of {r}"),
+        _ => as_of(schema, schema.top_level_def()),
+    };
     let types = schema.payload_types();
     if let Some(near) = spelling::near(ty, types.iter().copied()) {
         sink.at(

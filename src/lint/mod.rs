@@ -14,7 +14,9 @@
 pub mod check;
 pub mod enrollment;
 pub mod facts;
+mod locate;
 pub mod payloads;
+pub mod sarif;
 pub mod schema;
 pub mod signature;
 mod spelling;
@@ -23,6 +25,7 @@ mod summary;
 pub mod user_enrollment;
 mod yaml;
 
+pub use locate::locate;
 pub use summary::{FileReport, Summary, render};
 
 use crate::payload::mdm::Detected;

@@ -329,6 +329,20 @@ impl Schema {
         self.payloads.get(ty).map(Vec::as_slice)
     }
 
+    /// The release most of the schema's files are from, when known.
+    pub fn main_release(&self) -> Option<&str> {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for d in self.payloads.values().flatten() {
+            if let Some(r) = &d.release {
+                *counts.entry(r).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .max_by_key(|&(r, n)| (n, std::cmp::Reverse(r)))
+            .map(|(r, _)| r)
+    }
+
     /// Payload types the schema describes, sorted (not TopLevel or
     /// CommonPayloadKeys).
     pub fn payload_types(&self) -> Vec<&str> {
