@@ -56,7 +56,7 @@ fn deep_nesting_bad_utf8_and_empty_files() {
     bad.extend_from_slice(b"\xc3\x28</string></plist>");
     all_readers_refuse(
         &write(&ws, "utf8.plist", &bad),
-        "is not UTF-8 text (invalid byte at offset 36)",
+        "is not UTF-8 text (invalid byte at line 1, column 37)",
     );
     all_readers_refuse(&write(&ws, "empty.plist", b""), "is empty");
 }
