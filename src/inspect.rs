@@ -264,7 +264,9 @@ fn to_json(v: &Value, payload_type: &str, key: &str, show_secrets: bool) -> Json
             .or(i.as_unsigned().map(Json::from))
             .unwrap_or(Json::Null),
         Value::Real(r) => serde_json::Number::from_f64(*r).map_or(Json::Null, Json::Number),
-        Value::Date(d) => Json::String(d.to_xml_format()),
+        Value::Date(d) => Json::String(crate::time::rfc3339(crate::time::unix_seconds(
+            std::time::SystemTime::from(*d),
+        ))),
         Value::Data(d) => json!({ "bytes": d.len() }),
         Value::Array(items) => Json::Array(
             items

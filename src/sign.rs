@@ -200,14 +200,14 @@ impl Signer {
             return Err(fail(format!(
                 "the signing certificate {} expired on {} (use --allow-expired to sign anyway)",
                 name_to_string(cert.subject_name()),
-                cert.not_after()
+                shown(cert.not_after())
             )));
         }
         if cert.not_before() > now && !allow_expired {
             return Err(fail(format!(
                 "the signing certificate {} is not valid before {}",
                 name_to_string(cert.subject_name()),
-                cert.not_before()
+                shown(cert.not_before())
             )));
         }
         let mut chain = Vec::new();
@@ -271,6 +271,11 @@ impl Session<'_> {
             .template
             .assemble(content, &attrs, &self.signature))
     }
+}
+
+/// A certificate time as every report shows it (RFC 3339 UTC).
+fn shown(t: &openssl::asn1::Asn1TimeRef) -> String {
+    crate::time::of_asn1(t).map_or_else(|| t.to_string(), crate::time::rfc3339)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -1,5 +1,6 @@
 //! Calendar arithmetic for the few places that print or encode UTC times
-//! (CMS signing-time, the audit store, invite expiry), without a date crate.
+//! (CMS signing-time, certificate validity, the audit store, invite expiry),
+//! without a date crate. Every time in JSON output comes from [`rfc3339`].
 
 /// The proleptic Gregorian date (year, month, day) of a day count since
 /// 1970-01-01 (Howard Hinnant's `civil_from_days`).
@@ -16,7 +17,67 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// `2025-03-01 14:05 UTC` for Unix seconds `secs`.
+/// The day count since 1970-01-01 of a proleptic Gregorian date (Howard
+/// Hinnant's `days_from_civil`, the inverse of [`civil_from_days`]).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix seconds of `time` (negative before 1970), whole seconds.
+pub fn unix_seconds(time: std::time::SystemTime) -> i64 {
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs_f64().ceil() as u64).unwrap_or(i64::MAX),
+    }
+}
+
+/// Unix seconds of a time OpenSSL parsed (certificate validity).
+pub fn of_asn1(time: &openssl::asn1::Asn1TimeRef) -> Option<i64> {
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
+    let diff = epoch.diff(time).ok()?;
+    Some(i64::from(diff.days) * 86_400 + i64::from(diff.secs))
+}
+
+/// Unix seconds of an ASN.1 UTCTime (`YYMMDDhhmmssZ`, 1950–2049) or
+/// GeneralizedTime (`YYYYMMDDhhmmss[.f]Z`) as DER writes them (always UTC,
+/// with seconds); `None` for anything else.
+pub fn parse_asn1(text: &str) -> Option<i64> {
+    let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+    let rest = &text[digits.len()..];
+    let full = match digits.len() {
+        12 => {
+            let yy: u32 = digits[..2].parse().ok()?;
+            format!("{}{digits}", if yy >= 50 { "19" } else { "20" })
+        }
+        14 => digits,
+        _ => return None,
+    };
+    // A fraction of a second (GeneralizedTime only) is dropped.
+    let zone = match rest.strip_prefix('.') {
+        Some(frac) if full.len() == 14 => frac.trim_start_matches(|c: char| c.is_ascii_digit()),
+        Some(_) => return None,
+        None => rest,
+    };
+    if zone != "Z" {
+        return None;
+    }
+    let n = |at: usize, len: usize| full[at..at + len].parse::<u32>().ok();
+    let (year, month, day) = (i64::from(n(0, 4)?), n(4, 2)?, n(6, 2)?);
+    let (hour, min, sec) = (n(8, 2)?, n(10, 2)?, n(12, 2)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + min * 60 + sec))
+}
+
+/// `2025-03-01 14:05 UTC` for Unix seconds `secs` (for people: pages and
+/// messages; JSON uses [`rfc3339`]).
 pub fn format_utc(secs: i64) -> String {
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
@@ -57,6 +118,48 @@ mod tests {
         assert_eq!(format_utc(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(format_utc(1_740_837_900), "2025-03-01 14:05 UTC");
         assert_eq!(format_utc(-1), "1969-12-31 23:59 UTC");
+    }
+
+    #[test]
+    fn days_from_civil_inverts_civil_from_days() {
+        for days in [-800_000, -1, 0, 11_016, 47_541, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+    }
+
+    #[test]
+    fn asn1_times_parse_to_unix_seconds() {
+        assert_eq!(parse_asn1("261201220947Z"), Some(1_796_162_987));
+        assert_eq!(parse_asn1("20261201220947Z"), Some(1_796_162_987));
+        assert_eq!(parse_asn1("20261201220947.125Z"), Some(1_796_162_987));
+        assert_eq!(parse_asn1("500101000000Z"), Some(-631_152_000)); // 1950
+        assert_eq!(parse_asn1("491231235959Z"), Some(2_524_607_999)); // 2049
+        for bad in [
+            "",
+            "2612012209Z",
+            "261201220947",
+            "261201220947+0100",
+            "261301220947Z",
+            "261201250947Z",
+        ] {
+            assert_eq!(parse_asn1(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn openssl_times_convert() {
+        for secs in [0, 1_796_162_987, -631_152_000, 4_102_444_800] {
+            let t = openssl::asn1::Asn1Time::from_unix(secs).unwrap();
+            assert_eq!(of_asn1(&t), Some(secs));
+        }
+    }
+
+    #[test]
+    fn system_times_before_and_after_the_epoch() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(unix_seconds(UNIX_EPOCH + Duration::from_millis(1_500)), 1);
+        assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_millis(1_500)), -2);
     }
 
     #[test]

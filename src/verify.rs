@@ -30,9 +30,14 @@ pub struct CertInfo {
     pub subject: String,
     pub issuer: String,
     pub serial: String,
+    /// Validity, RFC 3339 UTC.
     pub not_before: String,
     pub not_after: String,
     pub self_signed: bool,
+    /// SHA-256 of the DER certificate, upper-case hex in colon-separated
+    /// pairs, as `openssl x509 -noout -fingerprint -sha256` prints it (and
+    /// like `serial`).
+    pub sha256: String,
 }
 
 impl CertInfo {
@@ -45,11 +50,24 @@ impl CertInfo {
                 .to_bn()
                 .map(|b| cms::hex(&b.to_vec()))
                 .unwrap_or_default(),
-            not_before: cert.not_before().to_string(),
-            not_after: cert.not_after().to_string(),
+            not_before: time(cert.not_before()),
+            not_after: time(cert.not_after()),
             self_signed: cert.issued(cert) == X509VerifyResult::OK,
+            sha256: fingerprint(cert),
         }
     }
+}
+
+/// RFC 3339, or OpenSSL's own text for a time outside what it can compare.
+fn time(t: &openssl::asn1::Asn1TimeRef) -> String {
+    crate::time::of_asn1(t).map_or_else(|| t.to_string(), crate::time::rfc3339)
+}
+
+/// The SHA-256 fingerprint of a certificate (see [`CertInfo::sha256`]).
+pub fn fingerprint(cert: &X509) -> String {
+    cert.digest(openssl::hash::MessageDigest::sha256())
+        .map(|d| cms::hex(&d))
+        .unwrap_or_default()
 }
 
 /// One signer, as the file describes it.
@@ -59,6 +77,7 @@ pub struct SignerReport {
     pub certificate: Option<CertInfo>,
     pub digest_algorithm: String,
     pub signature_algorithm: String,
+    /// RFC 3339 UTC.
     pub signing_time: Option<String>,
     /// `valid`, `expired` or `not yet valid` (now, by this machine's clock).
     pub validity: Option<&'static str>,
@@ -265,8 +284,8 @@ fn check_chain(data: &SignedData, options: &Options) -> Result<Vec<Vec<CertInfo>
 
 fn cert_line(c: &CertInfo) -> String {
     format!(
-        "{}  (issuer {}; valid {} to {})",
-        c.subject, c.issuer, c.not_before, c.not_after
+        "{}  (issuer {}; valid {} to {}; SHA-256 {})",
+        c.subject, c.issuer, c.not_before, c.not_after, c.sha256
     )
 }
 
@@ -288,6 +307,7 @@ pub fn render(r: &Report, chain_checked: bool) -> String {
             Some(c) => {
                 line("signer:", &c.subject);
                 line("issuer:", &c.issuer);
+                line("sha-256:", &c.sha256);
                 line(
                     "validity:",
                     &format!(

@@ -138,3 +138,87 @@ fn pkcs12_data_and_password_are_masked_and_binary_plists_read() {
     assert_eq!(json["payloads"].as_array().unwrap().len(), 3);
     assert_eq!(json["payloads"][0]["certificate"]["self_signed"], true);
 }
+
+/// inspect's JSON carries the signer's and each certificate payload's
+/// SHA-256 fingerprint and RFC 3339 validity, and plist dates in the same
+/// form; the text shows the fingerprints too.
+#[test]
+fn json_has_fingerprints_and_rfc3339_times() {
+    let ws = Workspace::new(&demo_settings());
+    let file = generate(&ws, &["device"]);
+    let v = inspect_json(&file, &[]);
+    let signer = &v["signature"]["signers"][0]["certificate"];
+    let anchor = &v["payloads"][0]["certificate"];
+    let text = String::from_utf8(ok(aspen(&["inspect", &file]))).unwrap();
+    for c in [signer, anchor] {
+        let fp = c["sha256"].as_str().unwrap();
+        assert_eq!(fp.len(), 95, "{c:#}");
+        assert!(fp.split(':').all(|p| {
+            p.len() == 2
+                && p.chars()
+                    .all(|x| x.is_ascii_hexdigit() && !x.is_ascii_lowercase())
+        }));
+        assert!(text.contains(fp), "{fp} not in\n{text}");
+        for key in ["not_before", "not_after"] {
+            let t = c[key].as_str().unwrap();
+            assert!(
+                t.len() == 20 && t.ends_with('Z') && t.as_bytes()[10] == b'T',
+                "{key} = {t}"
+            );
+        }
+    }
+    assert_ne!(signer["sha256"], anchor["sha256"]);
+    // The root anchor is the fixture ca.pem; its fingerprint is its DER's SHA-256.
+    let der = {
+        let pem = std::fs::read_to_string(cert("ca.pem")).unwrap();
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    };
+    let digest = openssl_sha256(&der);
+    assert_eq!(anchor["sha256"], digest);
+
+    // A plist date (TopLevel RemovalDate) comes out in the same form.
+    let plain = ws.path("dated.mobileconfig");
+    let xml = std::fs::read_to_string(generate_unsigned(&ws))
+        .unwrap()
+        .replacen(
+            "<dict>",
+            "<dict><key>RemovalDate</key><date>2026-12-01T22:09:47Z</date>",
+            1,
+        );
+    std::fs::write(&plain, xml).unwrap();
+    let v = inspect_json(plain.to_str().unwrap(), &[]);
+    assert_eq!(
+        v["profile"]["RemovalDate"], "2026-12-01T22:09:47Z",
+        "{:#}",
+        v["profile"]
+    );
+}
+
+fn generate_unsigned(ws: &Workspace) -> String {
+    let out = ws.path("u.mobileconfig").display().to_string();
+    let config = ws.settings().display().to_string();
+    ok(aspen(&[
+        "profile",
+        "device",
+        "--unsigned",
+        "-c",
+        &config,
+        "-o",
+        &out,
+    ]));
+    out
+}
+
+/// SHA-256 as colon-separated upper-case hex pairs.
+fn openssl_sha256(bytes: &[u8]) -> String {
+    let digest = openssl::sha::sha256(bytes);
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

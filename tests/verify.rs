@@ -326,3 +326,86 @@ fn unsigned_detached_and_truncated_files_fail() {
         );
     }
 }
+
+/// `2026-12-01T22:09:47Z`: the one form of every time in JSON.
+fn is_rfc3339_utc(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Every certificate time and the signing time are RFC 3339 UTC and agree
+/// with what openssl prints; every certificate's SHA-256 fingerprint is the
+/// one `openssl x509 -fingerprint -sha256` gives, in JSON and in the text.
+#[test]
+fn json_times_are_rfc3339_and_fingerprints_match_openssl() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
+    let ws = Workspace::new(&demo_settings());
+    let file = demo_profile(&ws, "p.mobileconfig", &[]);
+    let ca = ca();
+    let report: serde_json::Value =
+        serde_json::from_slice(&ok(aspen(&["verify", &file, "--ca", &ca, "--json"]))).unwrap();
+    let text = String::from_utf8(ok(aspen(&["verify", &file, "--ca", &ca]))).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let certs = report["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 2);
+    for (c, pem) in certs.iter().zip(["intermediate.pem", "signer.pem"]) {
+        let pem = cert(pem).display().to_string();
+        let fp = openssl(&["x509", "-in", &pem, "-noout", "-fingerprint", "-sha256"]);
+        let fp = fp.trim().split_once('=').unwrap().1;
+        assert_eq!(c["sha256"], fp, "{c:#}");
+        assert!(text.contains(fp), "{fp} not in\n{text}");
+        let dates = openssl(&[
+            "x509", "-in", &pem, "-noout", "-dates", "-dateopt", "iso_8601",
+        ]);
+        for (key, line) in ["not_before", "not_after"].iter().zip(dates.lines()) {
+            let iso = line.split_once('=').unwrap().1.replace(' ', "T");
+            assert_eq!(c[key], iso.as_str(), "{key}");
+            assert!(is_rfc3339_utc(c[key].as_str().unwrap()));
+        }
+    }
+    let signer = &report["signers"][0];
+    assert_eq!(signer["certificate"]["sha256"], certs[1]["sha256"]);
+    let chain = signer["chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 3);
+    assert!(
+        chain
+            .iter()
+            .all(|c| c["sha256"].as_str().unwrap().len() == 95)
+    );
+    // signingTime as openssl prints it: "UTCTIME:Dec  1 22:48:57 2026 GMT".
+    let signing = signer["signing_time"].as_str().unwrap();
+    assert!(is_rfc3339_utc(signing), "{signing}");
+    let printed = openssl(&["cms", "-cmsout", "-print", "-inform", "DER", "-in", &file]);
+    let utc = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("UTCTIME:"))
+        .unwrap();
+    let parts: Vec<&str> = utc.split_whitespace().collect();
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[0])
+    .unwrap()
+        + 1;
+    let expected = format!("{}-{month:02}-{:0>2}T{}Z", parts[3], parts[1], parts[2]);
+    assert_eq!(signing, expected);
+    assert!(text.contains(&format!("signed at:  {signing}")), "{text}");
+}

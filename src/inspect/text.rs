@@ -33,6 +33,7 @@ pub fn render(v: &Inspection) -> String {
                 if let Some(c) = &s.certificate {
                     line(1, "signer:", &c.subject);
                     line(1, "issuer:", &c.issuer);
+                    line(1, "sha-256:", &c.sha256);
                     line(
                         1,
                         "validity:",
@@ -107,6 +108,7 @@ pub fn render(v: &Inspection) -> String {
                     c.not_after
                 ),
             );
+            line("sha-256", &c.sha256);
         }
         for r in &p.references {
             let target = match r.target {

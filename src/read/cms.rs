@@ -62,7 +62,8 @@ pub struct SignerInfo {
     pub digest: String,
     /// Dotted OID of the signature algorithm.
     pub signature: String,
-    /// The `signingTime` signed attribute, as written (UTCTime/GeneralizedTime).
+    /// The `signingTime` signed attribute (UTCTime/GeneralizedTime) in RFC
+    /// 3339; `None` when absent or not a DER time.
     pub signing_time: Option<String>,
     pub id: SignerId,
 }
@@ -243,7 +244,9 @@ fn signer_info(tlv: &Tlv<'_>) -> Result<SignerInfo, String> {
                     .and_then(|set| set.children().ok())
                     .and_then(|values| values.first().copied())
                     .filter(|t| matches!(t.tag, ber::UTC_TIME | ber::GENERALIZED_TIME))
-                    .and_then(|t| std::str::from_utf8(t.body).ok().map(format_time));
+                    .and_then(|t| std::str::from_utf8(t.body).ok())
+                    .and_then(crate::time::parse_asn1)
+                    .map(crate::time::rfc3339);
             }
         }
     }
@@ -253,28 +256,6 @@ fn signer_info(tlv: &Tlv<'_>) -> Result<SignerInfo, String> {
         signing_time,
         id,
     })
-}
-
-/// `250102030405Z` / `20250102030405Z` → `2025-01-02 03:04:05 UTC`.
-fn format_time(t: &str) -> String {
-    let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
-    let full = match digits.len() {
-        12 => {
-            let yy: u32 = digits[..2].parse().unwrap_or(0);
-            format!("{}{digits}", if yy >= 50 { "19" } else { "20" })
-        }
-        14 => digits,
-        _ => return t.to_owned(),
-    };
-    format!(
-        "{}-{}-{} {}:{}:{} UTC",
-        &full[..4],
-        &full[4..6],
-        &full[6..8],
-        &full[8..10],
-        &full[10..12],
-        &full[12..14]
-    )
 }
 
 /// Who an EnvelopedData is encrypted for, and with what.
