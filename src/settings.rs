@@ -233,10 +233,18 @@ impl Settings {
     /// Validates settings text; `path` names it in errors and anchors
     /// relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Settings> {
-        let raw: RawSettings = toml::from_str(text).map_err(|e| Error::Settings {
-            file: path.to_owned(),
-            line: e.span().map(|s| line_of(text, s.start)),
-            message: e.message().trim().to_owned(),
+        let raw: RawSettings = toml::from_str(text).map_err(|e| {
+            let message = plain_types(e.message().trim());
+            Error::Settings {
+                file: path.to_owned(),
+                line: e.span().map(|s| line_of(text, s.start)),
+                // Name the key, as every other settings error does: serde's
+                // message alone says only what type it expected.
+                message: match e.span().and_then(|s| field_at(text, s.start)) {
+                    Some(field) => format!("{field}: {message}"),
+                    None => message,
+                },
+            }
         })?;
         let base = path.parent().unwrap_or(Path::new("")).to_owned();
         validate(raw, path, &base).map_err(|e| Error::Settings {
@@ -783,7 +791,63 @@ fn portal(raw: RawPortal, base: &Path) -> Result<Portal, FieldError> {
     })
 }
 
-// ---- Mapping a field path back to its line ----
+// ---- Mapping a field path back to its line, and a line back to its field ----
+
+/// serde's Rust type names in the words of the settings file.
+fn plain_types(message: &str) -> String {
+    let mut out = message.to_owned();
+    for (rust, toml) in [
+        ("expected i64", "expected an integer"),
+        ("expected u32", "expected an integer"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("expected struct ", "expected a table "),
+    ] {
+        out = out.replace(rust, toml);
+    }
+    out
+}
+
+/// The field (in [`locate`]'s notation: `identity.key_size`,
+/// `policy[1].priority`) whose key or value is written at byte `at`; the
+/// innermost table around it when `at` is on no key or value.
+fn field_at(text: &str, at: usize) -> Option<String> {
+    use toml::Spanned;
+    use toml::de::{DeTable, DeValue};
+    fn join(prefix: &str, key: &str) -> String {
+        if prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    }
+    /// `tables`: whether a table or array's own span may match (the
+    /// second pass, after no key or scalar value did).
+    fn in_table(table: &DeTable, at: usize, prefix: &str, tables: bool) -> Option<String> {
+        table.iter().find_map(|(key, value)| {
+            let path = join(prefix, key.get_ref());
+            in_value(value, at, &path, tables)
+                .or_else(|| key.span().contains(&at).then(|| path.clone()))
+        })
+    }
+    fn in_value(value: &Spanned<DeValue>, at: usize, path: &str, tables: bool) -> Option<String> {
+        let here = || (value.span().contains(&at)).then(|| path.to_owned());
+        match value.get_ref() {
+            DeValue::Table(t) => {
+                in_table(t, at, path, tables).or_else(|| here().filter(|_| tables))
+            }
+            DeValue::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| in_value(item, at, &format!("{path}[{i}]"), tables))
+                .or_else(|| here().filter(|_| tables)),
+            _ => here(),
+        }
+    }
+    let doc = DeTable::parse(text).ok()?;
+    let root = doc.get_ref();
+    in_table(root, at, "", false).or_else(|| in_table(root, at, "", true))
+}
 
 /// 1-based line of byte offset `at` in `text`.
 fn line_of(text: &str, at: usize) -> usize {
@@ -865,6 +929,56 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
             msg.starts_with("dir/aspen.toml:8: mdm.topic = \"com.contoso.push\""),
             "{msg}"
         );
+    }
+
+    /// A value of the wrong type names its key and line, in TOML's words
+    /// ("an integer", not serde's "i64").
+    #[test]
+    fn type_errors_name_the_key_and_line() {
+        let cases = [
+            (
+                "key_size = \"2048\"",
+                "identity",
+                "identity.key_size: invalid type: string \"2048\", expected an integer",
+            ),
+            (
+                "sign_message = \"yes\"",
+                "mdm",
+                "mdm.sign_message: invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                "server_capabilities = \"x\"",
+                "mdm",
+                "mdm.server_capabilities: invalid type: string \"x\", expected an array",
+            ),
+        ];
+        for (line, table, want) in cases {
+            let text = MINIMAL.replace(&format!("[{table}]\n"), &format!("[{table}]\n{line}\n"));
+            let at = text.lines().position(|l| l == line).unwrap() + 1;
+            let msg = parse(&text).unwrap_err().to_string();
+            assert_eq!(msg, format!("dir/aspen.toml:{at}: {want}"));
+        }
+        // In an array of tables, the item's index.
+        let text = format!(
+            "{MINIMAL}\n[[policy]]\nname = \"a\"\ntype = \"user\"\npriority = 1\n\n[[policy]]\nname = \"b\"\ntype = \"device\"\npriority = \"2\"\n"
+        );
+        let msg = parse(&text).unwrap_err().to_string();
+        assert!(
+            msg.contains(": policy[1].priority: invalid type: string \"2\", expected an integer"),
+            "{msg}"
+        );
+        // A secret of the wrong type is named, never shown.
+        let text = MINIMAL.replace("challenge = \"s3cret\"", "challenge = 424242");
+        let msg = parse(&text).unwrap_err().to_string();
+        assert!(
+            msg.contains("identity.challenge: a secret must be a quoted string")
+                && !msg.contains("424242"),
+            "{msg}"
+        );
+        // A missing key names its table.
+        let text = MINIMAL.replace("topic = \"com.apple.mgmt.External.2f7d0d3c\"\n", "");
+        let msg = parse(&text).unwrap_err().to_string();
+        assert!(msg.contains("mdm: missing field `topic`"), "{msg}");
     }
 
     #[test]

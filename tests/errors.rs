@@ -130,7 +130,7 @@ fn unreadable_settings_file() {
         ws.path("o").to_str().unwrap(),
     ]));
     assert!(
-        err.contains("nope.toml") && err.contains("No such file"),
+        err.contains("nope.toml: no such settings file; run `aspen init"),
         "{err}"
     );
     assert_eq!(ws.files(), ["aspen.toml"]);
@@ -372,4 +372,62 @@ fn sign_refuses_what_is_not_an_unsigned_profile() {
     assert!(sign(&signed).contains("already"));
     assert!(sign(&ws.settings()).contains("not a property list"));
     assert!(!out.exists());
+}
+
+/// A settings file that is not there says how to make one, for the default
+/// name and for one given with -c.
+#[test]
+fn missing_settings_file_suggests_aspen_init() {
+    let ws = Workspace::new("");
+    let missing = ws.path("myorg/aspen.toml");
+    let err = fails(aspen(&[
+        "profile",
+        "device",
+        "-c",
+        missing.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains(&format!(
+            "{}: no such settings file; run `aspen init {}` to write a commented one",
+            missing.display(),
+            ws.path("myorg").display()
+        )),
+        "{err}"
+    );
+    // The default, aspen.toml in the current folder.
+    let empty = ws.path("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
+        .args(["resolve", "--user", "a@b.c"])
+        .current_dir(&empty)
+        .env_remove("ASPEN_CONFIG")
+        .output()
+        .unwrap();
+    let err = fails(out);
+    assert!(
+        err.contains("aspen.toml: no such settings file; run `aspen init` to write a commented one, or name another with -c FILE"),
+        "{err}"
+    );
+    // Following the advice works.
+    ok(aspen(&["init", ws.path("myorg").to_str().unwrap()]));
+    ok(aspen(&[
+        "profile",
+        "device",
+        "-c",
+        missing.to_str().unwrap(),
+    ]));
+}
+
+/// `key_size = "2048"` names the key and the line, not only serde's types.
+#[test]
+fn settings_type_error_names_key_and_line() {
+    let s = demo_settings().replace("key_size = 2048", "key_size = \"2048\"");
+    let err = fails_cleanly(&s, &["device"], &[]);
+    let line = line_of(&s, "key_size = \"2048\"");
+    assert!(
+        err.contains(&format!(
+            "aspen.toml:{line}: identity.key_size: invalid type: string \"2048\", expected an integer"
+        )),
+        "{err}"
+    );
 }

@@ -112,8 +112,28 @@ pub struct Config {
 }
 
 impl Config {
+    /// Loads the settings; a file that is not there gets the way to make one.
     pub fn load(&self) -> crate::Result<crate::settings::Settings> {
-        crate::settings::Settings::load(&self.path)
+        crate::settings::Settings::load(&self.path).map_err(|e| match e {
+            crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                let dir = self.path.parent().unwrap_or(std::path::Path::new(""));
+                let init = if dir.as_os_str().is_empty() {
+                    "aspen init".to_owned()
+                } else {
+                    format!("aspen init {}", dir.display())
+                };
+                let hint = if self.path.file_name() == Some("aspen.toml".as_ref()) {
+                    format!("run `{init}` to write a commented one")
+                } else {
+                    format!("run `{init}` to write a commented aspen.toml there")
+                };
+                crate::Error::invalid(format!(
+                    "{}: no such settings file; {hint}, or name another with -c FILE",
+                    self.path.display()
+                ))
+            }
+            other => other,
+        })
     }
 }
 
