@@ -184,7 +184,7 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
         .await
         .unwrap();
     click(c, "main button[type=submit]").await;
-    assert_eq!(path(c).await, "/access");
+    assert_eq!(path(c).await, "/access", "{}", s.log());
     check_page(c, "02-set-up-access", "Set up Contoso access").await;
     assert!(text(c).await.contains("BYOD staff"));
 

@@ -30,12 +30,16 @@ pub struct Args {
     /// No access log line per request.
     #[arg(long)]
     quiet: bool,
+    /// How log lines on stderr are written: text, or one JSON object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: serve::log::Format,
 }
 
 /// Sign-in codes printed by `--demo` stay valid this long.
 const DEMO_CODE_SECONDS: i64 = 24 * 60 * 60;
 
 pub fn run(args: Args) -> Result<()> {
+    serve::log::init(args.log_format, !args.quiet);
     let listener = std::net::TcpListener::bind(args.listen)
         .map_err(|e| Error::invalid(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener
@@ -92,11 +96,7 @@ pub fn run(args: Args) -> Result<()> {
         .as_ref()
         .map(|p| p.public_url.clone())
         .unwrap_or_default();
-    let options = serve::Options {
-        listen: addr,
-        tls,
-        access_log: !args.quiet,
-    };
+    let options = serve::Options { listen: addr, tls };
     let result = serve::run(settings, signer, listener, options, |bound| {
         note(format!(
             "serving {public_url} (listening on {scheme}://{bound}); Ctrl-C stops"

@@ -70,7 +70,7 @@ pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Res
     let plan = match svc.plan(&user, Some(Choice::Work)).await {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("aspen: error: {e}");
+            tracing::error!("{e}");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
@@ -132,7 +132,7 @@ pub async fn enroll(
     let plan = match svc.plan(&user, Some(Choice::Work)).await {
         Ok(plan) => plan,
         Err(e) => {
-            eprintln!("aspen: error: {e}");
+            tracing::error!("{e}");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
@@ -157,7 +157,7 @@ pub async fn enroll(
     {
         Ok(issued) => web::profile_response(&svc, &issued),
         Err(e) => {
-            eprintln!("aspen: error: {e}");
+            tracing::error!("{e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
@@ -177,7 +177,7 @@ fn authenticated(svc: &Service, email: &str) -> Response {
             }
         }
         Err(e) => {
-            eprintln!("aspen: error: {e}");
+            tracing::error!("{e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
@@ -235,7 +235,7 @@ pub async fn login_page(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     let Some(target) = svc.user_by_identifier(&q.user_identifier).await else {
         return super::portal::message(
             &svc,
@@ -262,7 +262,7 @@ pub async fn login_page(
 
 /// Step 3, code sign-in: the code must belong to the enrolling account.
 pub async fn login(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     if !csrf.check(&form.csrf) {
         return web::csrf_failed(&svc, &csrf);
     }
@@ -286,7 +286,7 @@ pub async fn login(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeFor
             Some(BAD_CODE),
         ),
         Err(e) => {
-            eprintln!("aspen: error: {e}");
+            tracing::error!("{e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

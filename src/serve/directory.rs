@@ -42,11 +42,11 @@ fn load(path: &Path) -> Result<Loaded> {
     let stamp = stamp(path);
     let (index, errors) = Index::load(path)?;
     for e in &errors {
-        eprintln!("aspen: warning: {}: {e}", path.display());
+        tracing::warn!("{}: {e}", path.display());
     }
     if !errors.is_empty() {
-        eprintln!(
-            "aspen: warning: {}: {} row(s) left out; those users cannot enroll",
+        tracing::warn!(
+            "{}: {} row(s) left out; those users cannot enroll",
             path.display(),
             errors.len()
         );
@@ -134,7 +134,7 @@ impl Directory {
                 fresh
             }
             Err(e) => {
-                eprintln!("aspen: warning: keeping the previous directory: {e}");
+                tracing::warn!("keeping the previous directory: {e}");
                 loaded
             }
         }

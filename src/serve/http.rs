@@ -62,7 +62,7 @@ pub async fn serve(
                 Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, go on.
-                    eprintln!("aspen: accept: {e}");
+                    tracing::warn!("accept: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -110,7 +110,10 @@ where
         .await;
 }
 
-/// Headers every response carries: no sniffing, no framing, no referrer, a
+/// Headers every response carries: no sniffing, no framing, no referrer to
+/// other sites (`same-origin`, not `no-referrer`: under `no-referrer`
+/// browsers send `Origin: null` with our own forms, and the Origin check of
+/// every POST needs the real one), a
 /// strict content security policy (no scripts at all), and no caching of
 /// anything personal.
 pub async fn security_headers(req: Request, next: Next) -> Response {
@@ -120,7 +123,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         h.entry(name).or_insert(HeaderValue::from_static(value));
     };
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::REFERRER_POLICY, "same-origin");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::CACHE_CONTROL, "no-store");
     // form-action must allow Apple's callback scheme: Chromium and WebKit
@@ -133,22 +136,49 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// One line per request on stderr: method, path (never the query, which
-/// may carry identifiers), status, time, client. No headers, no bodies.
-pub async fn access_log(req: Request, next: Next) -> Response {
+/// Gives every request an id (in the `x-request-id` response header and on
+/// every log line the request causes) and writes its access line: method,
+/// path (never the query, which may carry identifiers), status, time,
+/// client. No headers, no bodies.
+pub async fn observe(req: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
     let start = Instant::now();
+    let id = request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let peer = req
+    let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();
-    let res = next.run(req).await;
-    eprintln!(
-        "{method} {path} {} {:.1}ms {peer}",
-        res.status().as_u16(),
-        start.elapsed().as_secs_f64() * 1000.0
+    let span = tracing::info_span!("request", id = %id);
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let _entered = span.enter();
+    tracing::info!(
+        target: super::log::ACCESS,
+        method = %method,
+        path = %path,
+        status = res.status().as_u16(),
+        ms = format_args!("{:.1}", start.elapsed().as_secs_f64() * 1000.0),
+        client = %client,
     );
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
     res
+}
+
+/// 16 hex digits: a random prefix per process (so ids of replicas differ)
+/// and a counter.
+fn request_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        let mut b = [0u8; 4];
+        let _ = openssl::rand::rand_bytes(&mut b);
+        u32::from_be_bytes(b)
+    });
+    format!("{prefix:08x}{:08x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }

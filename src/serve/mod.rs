@@ -6,6 +6,7 @@ pub mod account_driven;
 pub mod demo;
 mod directory;
 pub mod http;
+pub mod log;
 mod pages;
 mod portal;
 pub mod service;
@@ -27,8 +28,8 @@ pub use web::PROFILE_CONTENT_TYPE;
 
 /// Every route. Anything else (including `..` paths, which are never
 /// resolved against a folder: nothing is served from disk) is a 404 page.
-pub fn router(service: Arc<Service>, access_log: bool) -> Router {
-    let mut app = Router::new()
+pub fn router(service: Arc<Service>) -> Router {
+    Router::new()
         .route("/", get(portal::home))
         .route("/signin", get(portal::signin_page).post(portal::signin))
         .route("/signout", post(portal::signout))
@@ -51,22 +52,22 @@ pub fn router(service: Arc<Service>, access_log: bool) -> Router {
         .fallback(portal::not_found)
         .layer(axum::middleware::from_fn_with_state(
             service.clone(),
+            web::same_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            service.clone(),
             web::one_trusted_header,
         ))
         .layer(DefaultBodyLimit::max(http::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(http::security_headers))
-        .with_state(service);
-    if access_log {
-        app = app.layer(axum::middleware::from_fn(http::access_log));
-    }
-    app
+        .layer(axum::middleware::from_fn(http::observe))
+        .with_state(service)
 }
 
 /// What `aspen serve` was asked to do.
 pub struct Options {
     pub listen: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
-    pub access_log: bool,
 }
 
 /// Loads what the server needs once (signer, secret, store, directory),
@@ -92,7 +93,7 @@ pub fn run(
     runtime.block_on(async move {
         let store = crate::store::open(&location).await?;
         let service = Arc::new(Service::new(settings, keys, signer.map(Arc::new), store)?);
-        let app = router(service.clone(), options.access_log);
+        let app = router(service.clone());
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::invalid(format!("listener: {e}")))?;

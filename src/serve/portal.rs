@@ -11,7 +11,7 @@ use super::pages::{
 };
 use super::service::{Plan, SESSION_SECONDS, Service, page_code};
 use super::tokens::Purpose;
-use super::web::{self, Csrf, SESSION_COOKIE, client, cookie_header, expired_cookie, see_other};
+use super::web::{self, Csrf, client, cookie_header, expired_cookie, see_other};
 use crate::audit::{self, Source};
 use crate::model::directory::User;
 use crate::model::policy::{Choice, PolicyType};
@@ -27,19 +27,32 @@ use std::sync::Arc;
 type Svc = State<Arc<Service>>;
 
 /// The user the request is from: the trusted header (auth = "header") or
-/// the session cookie (auth = "code").
+/// the live session (auth = "code", see [`web::session`]).
 pub async fn signed_in(svc: &Service, headers: &HeaderMap) -> Option<Arc<User>> {
-    let email = match &svc.portal.auth {
-        PortalAuth::Header(name) => headers.get(name)?.to_str().ok()?.trim().to_owned(),
+    match &svc.portal.auth {
+        PortalAuth::Header(_) => header_user(svc, headers).await,
         PortalAuth::Code => {
-            let token = web::cookie(headers, SESSION_COOKIE)?;
-            svc.keys
-                .verify(Purpose::Session, token, audit::now())
-                .ok()?
-                .user
+            let session = web::session(svc, headers).await?;
+            svc.user_by_email(&session.user).await
         }
+    }
+}
+
+async fn header_user(svc: &Service, headers: &HeaderMap) -> Option<Arc<User>> {
+    let PortalAuth::Header(name) = &svc.portal.auth else {
+        return None;
     };
+    let email = headers.get(name.as_str())?.to_str().ok()?.trim().to_owned();
     svc.user_by_email(&email).await
+}
+
+/// The signed-in user of a request whose [`Csrf`] is already known (it
+/// read the session once).
+async fn user_of(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Option<Arc<User>> {
+    match &csrf.session {
+        Some(session) => svc.user_by_email(&session.user).await,
+        None => header_user(svc, headers).await,
+    }
 }
 
 fn chrome(svc: &Service, user: Option<&User>, csrf: &Csrf) -> Chrome {
@@ -81,7 +94,7 @@ pub fn message(
 }
 
 fn internal(svc: &Service, csrf: &Csrf, err: crate::Error) -> Response {
-    eprintln!("aspen: error: {err}");
+    tracing::error!("{err}");
     message(
         svc,
         None,
@@ -95,7 +108,7 @@ fn internal(svc: &Service, csrf: &Csrf, err: crate::Error) -> Response {
 
 /// The signed-in user, or a redirect to the sign-in page.
 async fn require(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<User>, Response> {
-    signed_in(svc, headers).await.ok_or_else(|| match svc.portal.auth {
+    user_of(svc, headers, csrf).await.ok_or_else(|| match svc.portal.auth {
         PortalAuth::Code => see_other("/signin"),
         PortalAuth::Header(_) => message(
             svc,
@@ -110,6 +123,7 @@ async fn require(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<
 }
 
 pub async fn home(State(svc): Svc, headers: HeaderMap) -> Response {
+    // (One session read: this page shows no form.)
     if signed_in(&svc, &headers).await.is_some() {
         see_other("/access")
     } else {
@@ -118,10 +132,10 @@ pub async fn home(State(svc): Svc, headers: HeaderMap) -> Response {
 }
 
 pub async fn signin_page(State(svc): Svc, headers: HeaderMap) -> Response {
-    if signed_in(&svc, &headers).await.is_some() {
+    let csrf = Csrf::for_request(&svc, &headers).await;
+    if user_of(&svc, &headers, &csrf).await.is_some() {
         return see_other("/access");
     }
-    let csrf = Csrf::for_request(&svc.keys, &headers);
     if let PortalAuth::Header(_) = svc.portal.auth {
         return require(&svc, &headers, &csrf)
             .await
@@ -154,7 +168,7 @@ pub const BAD_CODE: &str =
     "That code is not valid. A code works once and expires; ask your IT department for a new one.";
 
 pub async fn signin(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     if !csrf.check(&form.csrf) {
         return web::csrf_failed(&svc, &csrf);
     }
@@ -178,20 +192,29 @@ pub async fn signin(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeFo
             },
         );
     };
-    let token = match svc.keys.issue(
-        Purpose::Session,
-        &user.email,
-        audit::now() + SESSION_SECONDS,
-    ) {
+    let token = match start_session(&svc, &user.email).await {
         Ok(t) => t,
         Err(e) => return internal(&svc, &csrf, e),
     };
     let mut res = see_other("/access");
     res.headers_mut().append(
         header::SET_COOKIE,
-        cookie_header(SESSION_COOKIE, &token, Some(SESSION_SECONDS)),
+        cookie_header(web::session_cookie(&svc), &token, Some(SESSION_SECONDS)),
     );
     res
+}
+
+/// A new session for `email`: a fresh token (never one the browser
+/// brought: no fixation), recorded in the store so that signing out ends it
+/// on every replica.
+async fn start_session(svc: &Service, email: &str) -> crate::Result<String> {
+    let expires = audit::now() + SESSION_SECONDS;
+    let token = svc.keys.issue(Purpose::Session, email, expires)?;
+    let lookup = svc.keys.session_lookup(&token)?;
+    svc.store
+        .start_session(lookup.to_vec(), &email.to_ascii_lowercase(), expires)
+        .await?;
+    Ok(token)
 }
 
 #[derive(serde::Deserialize)]
@@ -201,9 +224,19 @@ pub struct CsrfForm {
 }
 
 pub async fn signout(State(svc): Svc, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     if !csrf.check(&form.csrf) {
         return web::csrf_failed(&svc, &csrf);
+    }
+    // Ended in the store: the old cookie no longer signs anyone in, here
+    // or on another replica, even if the browser keeps it.
+    if let Some(session) = &csrf.session
+        && let Err(e) = svc
+            .store
+            .end_session(session.lookup.to_vec(), audit::now())
+            .await
+    {
+        return internal(&svc, &csrf, e);
     }
     let mut res = message(
         &svc,
@@ -214,8 +247,10 @@ pub async fn signout(State(svc): Svc, headers: HeaderMap, Form(form): Form<CsrfF
         "You are signed out of the enrollment portal.",
         Some(("/signin", "Sign in again")),
     );
-    res.headers_mut()
-        .append(header::SET_COOKIE, expired_cookie(SESSION_COOKIE));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        expired_cookie(web::session_cookie(&svc)),
+    );
     res
 }
 
@@ -233,7 +268,7 @@ fn summary(org: &str, kind: PolicyType) -> String {
 }
 
 pub async fn access(State(svc): Svc, headers: HeaderMap) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     let user = match require(&svc, &headers, &csrf).await {
         Ok(u) => u,
         Err(res) => return res,
@@ -303,7 +338,7 @@ async fn chooser(
 }
 
 pub async fn choose_page(State(svc): Svc, headers: HeaderMap) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     let user = match chooser(&svc, &headers, &csrf).await {
         Ok(u) => u,
         Err(res) => return res,
@@ -347,7 +382,7 @@ pub async fn choose(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(form): Form<OwnerForm>,
 ) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     if !csrf.check(&form.csrf) {
         return web::csrf_failed(&svc, &csrf);
     }
@@ -397,7 +432,7 @@ async fn record(
 }
 
 pub async fn scope_page(State(svc): Svc, headers: HeaderMap) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     let user = match chooser(&svc, &headers, &csrf).await {
         Ok(u) => u,
         Err(res) => return res,
@@ -445,7 +480,7 @@ pub async fn scope(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(form): Form<ScopeForm>,
 ) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     if !csrf.check(&form.csrf) {
         return web::csrf_failed(&svc, &csrf);
     }
@@ -584,7 +619,7 @@ fn capitalise(s: &str) -> String {
 }
 
 pub async fn privacy_page(State(svc): Svc, headers: HeaderMap) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     let (user, _, management, choice) = match enrolling(&svc, &headers, &csrf).await {
         Ok(e) => e,
         Err(res) => return res,
@@ -605,7 +640,7 @@ pub async fn privacy_page(State(svc): Svc, headers: HeaderMap) -> Response {
 }
 
 pub async fn enroll_page(State(svc): Svc, headers: HeaderMap) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     let (user, _, management, _) = match enrolling(&svc, &headers, &csrf).await {
         Ok(e) => e,
         Err(res) => return res,
@@ -646,7 +681,7 @@ pub async fn download(
     headers: HeaderMap,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     let (user, policy, management, choice) = match enrolling(&svc, &headers, &csrf).await {
         Ok(e) => e,
         Err(res) => return res,
@@ -688,7 +723,7 @@ pub async fn stylesheet() -> Response {
 }
 
 pub async fn not_found(State(svc): Svc, headers: HeaderMap) -> Response {
-    let csrf = Csrf::for_request(&svc.keys, &headers);
+    let csrf = Csrf::for_request(&svc, &headers).await;
     message(
         &svc,
         None,

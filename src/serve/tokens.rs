@@ -24,6 +24,11 @@ pub enum Purpose {
     Code,
     /// The key under which a code's invite is stored.
     CodeLookup,
+    /// A browser's pre-session (the CSRF binding before sign-in): issued by
+    /// the server, so a value a client makes up is refused.
+    PreSession,
+    /// The key under which a portal session is stored.
+    SessionLookup,
 }
 
 impl Purpose {
@@ -34,6 +39,8 @@ impl Purpose {
             Purpose::Csrf => b"csrf",
             Purpose::Code => b"code",
             Purpose::CodeLookup => b"code-lookup",
+            Purpose::PreSession => b"pre-session",
+            Purpose::SessionLookup => b"session-lookup",
         }
     }
 }
@@ -269,6 +276,12 @@ impl Keys {
             .ok()
             .and_then(|c| normalize_code(&c))
             .is_some_and(|expected| same(expected.as_bytes(), code.as_bytes()))
+    }
+
+    /// The key a session is stored under: a MAC of the whole cookie value,
+    /// so the database never holds a usable session.
+    pub fn session_lookup(&self, token: &str) -> Result<[u8; 32]> {
+        self.mac(Purpose::SessionLookup, &[token.as_bytes()])
     }
 
     /// The key an invite is stored under: a MAC of the normalised code, so

@@ -2,14 +2,41 @@
 //! client address, and the profile download response.
 
 use super::service::{Issued, Service};
-use super::tokens::{Keys, b64url, random, same};
+use super::tokens::{Purpose, same};
 use crate::settings::PortalAuth;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 
+/// Cookie names over plain http (loopback tests, `--demo`)…
 pub const SESSION_COOKIE: &str = "aspen_session";
 pub const CSRF_COOKIE: &str = "aspen_csrf";
+/// …and when `public_url` is https: a browser accepts a `__Host-` cookie
+/// only from this very origin (Secure, no Domain, Path=/), so a sibling
+/// subdomain cannot plant one ("cookie tossing").
+pub const HOST_SESSION_COOKIE: &str = "__Host-aspen_session";
+pub const HOST_CSRF_COOKIE: &str = "__Host-aspen_csrf";
+
+/// How long a pre-session (the CSRF binding before sign-in) lasts.
+const PRE_SESSION_SECONDS: i64 = 12 * 60 * 60;
+
+/// The session cookie's name for this portal.
+pub fn session_cookie(svc: &Service) -> &'static str {
+    if svc.portal.public_url.starts_with("https://") {
+        HOST_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The pre-session (CSRF) cookie's name for this portal.
+pub fn csrf_cookie(svc: &Service) -> &'static str {
+    if svc.portal.public_url.starts_with("https://") {
+        HOST_CSRF_COOKIE
+    } else {
+        CSRF_COOKIE
+    }
+}
 
 /// Apple: the MIME type of a configuration profile download.
 pub const PROFILE_CONTENT_TYPE: &str = "application/x-apple-aspen-config";
@@ -47,35 +74,95 @@ pub fn see_other(to: &'static str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
 }
 
-/// Signed double-submit CSRF protection: a random cookie per browser, and
-/// in each form the HMAC of it. A cross-site page can neither read the
-/// cookie nor compute the MAC; SameSite=Strict keeps the cookie home too.
+/// A signed-in portal session (auth = "code"): who, and the key it is
+/// stored under (to end it).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: String,
+    pub lookup: [u8; 32],
+}
+
+/// The session the request's cookie names, if its MAC and expiry hold (no
+/// I/O for a forged one) and the store says it is live (not signed out).
+pub async fn session(svc: &Service, headers: &HeaderMap) -> Option<Session> {
+    if svc.portal.auth != PortalAuth::Code {
+        return None;
+    }
+    let token = cookie(headers, session_cookie(svc))?;
+    let now = crate::audit::now();
+    let claims = svc.keys.verify(Purpose::Session, token, now).ok()?;
+    let lookup = svc.keys.session_lookup(token).ok()?;
+    match svc.store.session_user(lookup.to_vec(), now).await {
+        Ok(Some(user)) if user.eq_ignore_ascii_case(&claims.user) => Some(Session {
+            user: claims.user,
+            lookup,
+        }),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!("reading a session: {e}");
+            None
+        }
+    }
+}
+
+/// CSRF protection with server-issued bindings: a form's token is a MAC of
+/// the signed-in session (auth = "code"), or else of a pre-session cookie
+/// the server issued (a MAC'd, expiring value: one a client makes up is
+/// replaced, never used) together with the user a trusted header names.
+/// A cross-site page can neither read the binding nor compute the MAC;
+/// `SameSite=Strict`, `__Host-` names under https and the Origin check of
+/// every POST ([`same_origin`]) keep sibling sites out too.
 pub struct Csrf {
     /// The token to put in forms; `None` if it could not be made (then no
     /// form is accepted).
     token: Option<String>,
-    /// Set when the browser had no (valid) CSRF cookie yet.
+    /// Set when the browser had no (valid) pre-session cookie yet.
     pub set_cookie: Option<HeaderValue>,
+    /// The signed-in session the token is bound to.
+    pub session: Option<Session>,
 }
 
 impl Csrf {
-    pub fn for_request(keys: &Keys, headers: &HeaderMap) -> Csrf {
-        match cookie(headers, CSRF_COOKIE).filter(|v| {
-            v.len() == 22
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        }) {
-            Some(binding) => Csrf {
-                token: keys.csrf(binding).ok(),
+    pub async fn for_request(svc: &Service, headers: &HeaderMap) -> Csrf {
+        let keys = &svc.keys;
+        if let Some(session) = session(svc, headers).await {
+            let binding = format!("s:{}", crate::hex::lower(&session.lookup));
+            return Csrf {
+                token: keys.csrf(&binding).ok(),
                 set_cookie: None,
-            },
+                session: Some(session),
+            };
+        }
+        let now = crate::audit::now();
+        let (pre, set_cookie) = match cookie(headers, csrf_cookie(svc))
+            .filter(|v| keys.verify(Purpose::PreSession, v, now).is_ok())
+        {
+            Some(pre) => (Some(pre.to_owned()), None),
             None => {
-                let binding = random(16).map(|r| b64url(&r)).ok();
-                Csrf {
-                    token: binding.as_ref().and_then(|b| keys.csrf(b).ok()),
-                    set_cookie: binding.map(|b| cookie_header(CSRF_COOKIE, &b, None)),
-                }
+                let pre = keys
+                    .issue(Purpose::PreSession, "", now + PRE_SESSION_SECONDS)
+                    .ok();
+                let set = pre
+                    .as_ref()
+                    .map(|p| cookie_header(csrf_cookie(svc), p, Some(PRE_SESSION_SECONDS)));
+                (pre, set)
             }
+        };
+        // Behind a proxy the header names the user: bind to them too, so a
+        // token made for one user never passes for another.
+        let user = match &svc.portal.auth {
+            PortalAuth::Header(name) => headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase(),
+            PortalAuth::Code => String::new(),
+        };
+        Csrf {
+            token: pre.and_then(|p| keys.csrf(&format!("p:{p}:{user}")).ok()),
+            set_cookie,
+            session: None,
         }
     }
 
@@ -84,7 +171,7 @@ impl Csrf {
         self.token.clone().unwrap_or_default()
     }
 
-    /// Whether a form's token matches this browser's cookie.
+    /// Whether a form's token matches this browser's binding.
     pub fn check(&self, form_token: &str) -> bool {
         self.set_cookie.is_none()
             && self
@@ -92,6 +179,48 @@ impl Csrf {
                 .as_ref()
                 .is_some_and(|t| same(t.as_bytes(), form_token.as_bytes()))
     }
+}
+
+/// Every request that can change something (anything but GET, HEAD and
+/// OPTIONS) must come from the portal's own origin when it says where it
+/// comes from: `Origin`, else `Referer`, must be `public_url`. Browsers
+/// send `Origin` on every such request (`null` under a no-referrer policy,
+/// which is refused); devices and scripts, which send neither, cannot be
+/// made to carry a user's cookies and pass.
+pub async fn same_origin(
+    axum::extract::State(svc): axum::extract::State<std::sync::Arc<Service>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let own = svc.portal.public_url.as_str();
+    let headers = req.headers();
+    let ok = match (headers.get(header::ORIGIN), headers.get(header::REFERER)) {
+        (Some(origin), _) => origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(own)),
+        (None, Some(referer)) => referer.to_str().is_ok_and(|r| {
+            r.get(..own.len())
+                .is_some_and(|o| o.eq_ignore_ascii_case(own))
+                && matches!(r.as_bytes().get(own.len()), None | Some(b'/' | b'?' | b'#'))
+        }),
+        (None, None) => true,
+    };
+    if ok {
+        return next.run(req).await;
+    }
+    tracing::info!(
+        origin = ?headers.get(header::ORIGIN),
+        referer = headers.get(header::REFERER).is_some(),
+        "refused a form from another origin"
+    );
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "This form did not come from this site.\n",
+    )
+        .into_response()
 }
 
 pub fn csrf_failed(svc: &Service, csrf: &Csrf) -> Response {
