@@ -902,3 +902,136 @@ fn pre_commit_hook_is_declared() {
     let (exit, _) = lint(&[&profile("ok-device"), &profile("ok-byod")]);
     assert_eq!(exit, 0);
 }
+
+/// The held-out check: for every payload type of the built-in facts, a
+/// profile with a wrong value in each of the payload's own keys — the wrong
+/// type in one payload, a value outside the rangelist or range in another —
+/// is reported by `lint` without `--schema`, at that key, with exit 1.
+#[test]
+fn a_wrong_value_in_any_apple_payload_type_is_reported_without_schema() {
+    use aspen::payload::ValueType as T;
+    use plist::Value;
+    let facts = aspen::lint::facts::built_in();
+    let ws = Workspace::new("");
+    let dir = ws.path("held-out");
+    std::fs::create_dir(&dir).unwrap();
+    let frame = ["PayloadType", "PayloadVersion", "PayloadIdentifier", "PayloadUUID"];
+    let mut expected: Vec<(String, Vec<(String, &str)>)> = Vec::new();
+    for (n, ty) in facts.payload_types().into_iter().enumerate() {
+        let defs = facts.payload(ty).unwrap();
+        // Keys by name, once (a type may have several files).
+        let mut keys: Vec<&aspen::lint::schema::Key> = Vec::new();
+        for d in defs {
+            for k in &facts.lists[d.keys] {
+                if k.name != "ANY"
+                    && !frame.contains(&k.name.as_str())
+                    && !keys.iter().any(|x| x.name == k.name)
+                    && defs.iter().all(|d| {
+                        facts.lists[d.keys]
+                            .iter()
+                            .filter(|x| x.name == k.name)
+                            .all(|x| x.ty == k.ty)
+                    })
+                {
+                    keys.push(k);
+                }
+            }
+        }
+        let payload = |i: usize| {
+            let mut d = plist::Dictionary::new();
+            d.insert("PayloadType".into(), ty.into());
+            d.insert("PayloadVersion".into(), 1.into());
+            d.insert("PayloadIdentifier".into(), format!("held.out.{n}.{i}").into());
+            d.insert(
+                "PayloadUUID".into(),
+                format!("{n:08X}-0000-4000-8000-{i:012X}").into(),
+            );
+            d
+        };
+        let (mut wrong_type, mut wrong_value) = (payload(0), payload(1));
+        let mut want = Vec::new();
+        for k in &keys {
+            let bad: Value = match k.ty {
+                Some(T::String) => 7.into(),
+                Some(T::Boolean | T::Integer | T::Real | T::Date | T::Data) => "wrong".into(),
+                Some(T::Array | T::Dictionary) => "wrong".into(),
+                Some(T::Any) | None => continue,
+            };
+            wrong_type.insert(k.name.clone(), bad);
+            want.push((format!("PayloadContent[0].{}", k.name), "ASP003"));
+            let numbers: Vec<f64> = k
+                .rangelist
+                .iter()
+                .filter_map(|v| v.parse().ok())
+                .chain(k.max)
+                .chain(k.min)
+                .collect();
+            let outside = numbers.iter().cloned().fold(0.0, f64::max) + 1000.0;
+            let value: Option<(Value, &str)> = match k.ty {
+                Some(T::String) if !k.rangelist.is_empty() => {
+                    Some(("not-one-of-apples".into(), "ASP004"))
+                }
+                Some(T::Integer) if !k.rangelist.is_empty() => {
+                    Some(((outside as i64).into(), "ASP004"))
+                }
+                Some(T::Real) if !k.rangelist.is_empty() => Some((outside.into(), "ASP004")),
+                Some(T::Integer) if k.max.is_some() || k.min.is_some() => {
+                    let v = k.max.map_or_else(|| k.min.unwrap() - 1.0, |m| m + 1.0);
+                    Some(((v as i64).into(), "ASP011"))
+                }
+                Some(T::Real) if k.max.is_some() || k.min.is_some() => {
+                    let v = k.max.map_or_else(|| k.min.unwrap() - 1.0, |m| m + 1.0);
+                    Some((v.into(), "ASP011"))
+                }
+                _ => None,
+            };
+            if let Some((v, code)) = value {
+                wrong_value.insert(k.name.clone(), v);
+                want.push((format!("PayloadContent[1].{}", k.name), code));
+            }
+        }
+        if want.is_empty() {
+            // No typed key of its own: a wrong common key.
+            wrong_type.insert("PayloadDisplayName".into(), 7.into());
+            want.push(("PayloadContent[0].PayloadDisplayName".into(), "ASP003"));
+        }
+        let mut root = plist::Dictionary::new();
+        root.insert("PayloadType".into(), "Configuration".into());
+        root.insert("PayloadVersion".into(), 1.into());
+        root.insert("PayloadIdentifier".into(), format!("held.out.{n}").into());
+        root.insert("PayloadUUID".into(), format!("{n:08X}-1111-4111-8111-111111111111").into());
+        root.insert(
+            "PayloadContent".into(),
+            Value::Array(vec![wrong_type.into(), wrong_value.into()]),
+        );
+        let file = dir.join(format!("{n:03}.mobileconfig"));
+        plist::to_file_xml(&file, &Value::Dictionary(root)).unwrap();
+        expected.push((file.display().to_string(), want));
+    }
+    assert!(expected.len() > 100, "{}", expected.len());
+    let out = aspen(&["lint", "--json", &dir.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = json["files"].as_array().unwrap();
+    assert_eq!(files.len(), expected.len());
+    let mut missed = Vec::new();
+    let mut checked = 0;
+    for ((file, want), got) in expected.iter().zip(files) {
+        assert_eq!(got["file"], file.as_str());
+        let findings: Vec<(&str, &str)> = got["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["code"].as_str().unwrap(), f["path"].as_str().unwrap()))
+            .collect();
+        let ty = got["findings"][0]["payload_type"].as_str().unwrap_or("?");
+        for (path, code) in want {
+            checked += 1;
+            if !findings.contains(&(code, path.as_str())) {
+                missed.push(format!("{ty} {path}: no {code} in {findings:?}"));
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+    assert!(missed.is_empty(), "{} missed:\n{}", missed.len(), missed.join("\n"));
+}
