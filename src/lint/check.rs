@@ -22,6 +22,12 @@ use plist::{Dictionary, Value};
 /// lacks them; devices accept them.
 const TOLERATED_KEYS: &[&str] = &["PayloadEnabled"];
 
+/// Payload types whose keys Apple describes as another type's too. Apple:
+/// com.apple.vpn.managed.applayer — "The fields in this payload are the same
+/// as the VPN payload, with the addition of" the per-app keys.
+const ALSO_DESCRIBED_BY: &[(&str, &str)] =
+    &[("com.apple.vpn.managed.applayer", "com.apple.vpn.managed")];
+
 /// Apple: com.apple.ManagedClient.preferences `PayloadContent` — "keys are
 /// application preference domain identifiers", each holding `Forced` or
 /// `Set-Once` settings of the app's own.
@@ -63,10 +69,16 @@ pub fn check(
             continue;
         }
         let mut lists: Vec<usize> = defs.iter().map(|d| d.keys).collect();
-        lists.push(schema.common());
+        let also = ALSO_DESCRIBED_BY
+            .iter()
+            .filter(|(t, _)| *t == ty)
+            .filter_map(|(_, other)| schema.payload(other))
+            .flatten();
+        lists.extend(also.map(|d| d.keys));
         // A type described by several files (com.apple.MCX): a key is
         // known if any describes it, and presence cannot be required.
-        let single = defs.len() == 1;
+        let single = lists.len() == 1;
+        lists.push(schema.common());
         let mut checker = Checker {
             schema,
             ue,
@@ -160,10 +172,21 @@ impl<'a> Checker<'a, '_> {
         lists.iter().flat_map(move |&l| schema.lists[l].iter())
     }
 
-    fn find(&self, lists: &[usize], name: &str) -> Option<&'a Key> {
-        self.keys(lists)
-            .find(|k| k.name == name)
-            .or_else(|| self.keys(lists).find(|k| k.name == "ANY"))
+    /// The definition of `name` among `lists` (or their `ANY`). When
+    /// several files define it (com.apple.MCX, com.apple.extensiblesso and
+    /// its Kerberos variant), the one `value` fits is taken: a value any of
+    /// Apple's definitions allows is not an error.
+    fn find(&self, lists: &[usize], name: &str, value: &Value) -> Option<&'a Key> {
+        let mut named = self.keys(lists).filter(|k| k.name == name);
+        let Some(first) = named.next() else {
+            return self.keys(lists).find(|k| k.name == "ANY");
+        };
+        Some(
+            std::iter::once(first)
+                .chain(named)
+                .find(|k| fits(value, k))
+                .unwrap_or(first),
+        )
     }
 
     fn report(&mut self, rule: super::Rule, path: String, message: String) {
@@ -229,7 +252,7 @@ impl<'a> Checker<'a, '_> {
     ) {
         for (key, value) in dict {
             let here = join(path, key);
-            match self.find(lists, key) {
+            match self.find(lists, key, value) {
                 None => self.unknown(lists, path, key),
                 // TopLevel describes PayloadContent generically; payloads are
                 // checked one by one against their own types.
@@ -385,6 +408,29 @@ impl<'a> Checker<'a, '_> {
             _ => list,
         }
     }
+}
+
+/// Whether a value has the key's type and, when it is a scalar, is in its
+/// rangelist, range and format.
+fn fits(value: &Value, k: &Key) -> bool {
+    if k.ty.is_some_and(|t| !t.accepts(value)) {
+        return false;
+    }
+    if !k.rangelist.is_empty()
+        && let Some(text) = scalar_text(value)
+        && !in_rangelist(value, &text, k)
+        && !in_range(value, k)
+    {
+        return false;
+    }
+    if k.rangelist.is_empty()
+        && (k.min.is_some() || k.max.is_some())
+        && number(value).is_some()
+        && !in_range(value, k)
+    {
+        return false;
+    }
+    !matches!((&k.format, value.as_string()), (Some(re), Some(s)) if !re.0.is_match(s))
 }
 
 /// A scalar as Apple's YAML writes it (`1`, `true`, `Configuration`).
