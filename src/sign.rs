@@ -141,14 +141,7 @@ impl Signer {
                 let pass = std::str::from_utf8(&pass).map_err(|_| {
                     Error::invalid(format!("{}: the passphrase is not UTF-8", path.display()))
                 })?;
-                let parsed = Pkcs12::from_der(&der)
-                    .and_then(|p| p.parse2(pass))
-                    .map_err(|_| {
-                        Error::invalid(format!(
-                            "{}: cannot open the PKCS#12 file: wrong passphrase or not PKCS#12",
-                            path.display()
-                        ))
-                    })?;
+                let parsed = open_pkcs12(path, &der, pass)?;
                 let (Some(cert), Some(pkey)) = (parsed.cert, parsed.pkey) else {
                     return Err(Error::invalid(format!(
                         "{}: the PKCS#12 file holds no certificate with its private key",
@@ -247,6 +240,67 @@ impl Signer {
             ctx,
             signature: Vec::with_capacity(512),
         })
+    }
+}
+
+/// Opens a PKCS#12 file, telling a wrong passphrase from a cipher this
+/// OpenSSL does not enable by default. macOS Keychain and older tools
+/// encrypt the certificates with RC2-40 and the key with 3DES (SHA-1 MAC);
+/// OpenSSL 3 keeps RC2 in its `legacy` provider, loaded here on first need.
+fn open_pkcs12(path: &Path, der: &[u8], pass: &str) -> Result<openssl::pkcs12::ParsedPkcs12_2> {
+    let fail = |why: String| Error::invalid(format!("{}: {why}", path.display()));
+    let p12 = Pkcs12::from_der(der).map_err(|_| fail("is not a PKCS#12 file".into()))?;
+    let mut result = p12.parse2(pass);
+    if result.as_ref().is_err_and(unsupported_cipher) && legacy_provider() {
+        result = p12.parse2(pass);
+    }
+    result.map_err(|e| {
+        fail(if mac_failed(&e) {
+            "cannot open the PKCS#12 file: wrong passphrase".into()
+        } else if unsupported_cipher(&e) {
+            "the PKCS#12 file uses a legacy cipher (RC2-40 or 3DES, as macOS Keychain and \
+             older tools export it) and OpenSSL's legacy provider could not be loaded \
+             (is ossl-modules/legacy.so installed, or OPENSSL_MODULES wrong?); convert the \
+             file with `openssl pkcs12 -legacy -in OLD.p12 -nodes | openssl pkcs12 -export -out NEW.p12`"
+                .into()
+        } else {
+            format!("cannot open the PKCS#12 file ({})", reasons(&e))
+        })
+    })
+}
+
+/// OpenSSL 3's `legacy` provider (RC2, DES, …), loaded once beside the
+/// default one and kept for the life of the process; false when it cannot
+/// be loaded.
+fn legacy_provider() -> bool {
+    static LEGACY: std::sync::OnceLock<Option<openssl::provider::Provider>> =
+        std::sync::OnceLock::new();
+    LEGACY
+        .get_or_init(|| openssl::provider::Provider::try_load(None, "legacy", true).ok())
+        .is_some()
+}
+
+/// The PKCS#12 MAC did not verify: the passphrase is wrong (or the file
+/// was changed).
+fn mac_failed(e: &openssl::error::ErrorStack) -> bool {
+    e.errors()
+        .iter()
+        .any(|e| e.reason().is_some_and(|r| r.contains("mac verify failure")))
+}
+
+/// An algorithm no loaded provider implements.
+fn unsupported_cipher(e: &openssl::error::ErrorStack) -> bool {
+    e.errors()
+        .iter()
+        .any(|e| e.reason().is_some_and(|r| r.contains("unsupported")))
+}
+
+fn reasons(e: &openssl::error::ErrorStack) -> String {
+    let all: Vec<&str> = e.errors().iter().filter_map(|e| e.reason()).collect();
+    if all.is_empty() {
+        "unknown OpenSSL error".into()
+    } else {
+        all.join("; ")
     }
 }
 

@@ -207,3 +207,106 @@ fn signed_output_is_not_verified_by_the_wrong_ca() {
         "{err}"
     );
 }
+
+/// PKCS#12 as macOS Keychain and older tools export it (RC2-40
+/// certificates, 3DES key, SHA-1 MAC): OpenSSL 3 reads it only with its
+/// legacy provider, which aspen loads. The right passphrase signs; a wrong
+/// one still says "wrong passphrase"; without the provider the message
+/// names the legacy cipher and the conversion, never the passphrase.
+#[test]
+fn legacy_pkcs12_from_keychain_and_older_tools() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
+    // The fixture really is the legacy format: OpenSSL 3 without -legacy refuses it.
+    let plain = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-info",
+            "-noout",
+            "-passin",
+            "pass:test-only-passphrase",
+            "-in",
+        ])
+        .arg(cert("signer-legacy.p12"))
+        .output()
+        .unwrap();
+    let info = String::from_utf8_lossy(&plain.stderr);
+    assert!(info.contains("pbeWithSHA1And40BitRC2-CBC"), "{info}");
+
+    let settings = with_signing(
+        "[signing]\npkcs12 = \"CERTS/signer-legacy.p12\"\npkcs12_passphrase_file = \"CERTS/passphrase.txt\"\n",
+    );
+    let subjects = sign_and_verify(&settings, &[]);
+    assert!(
+        subjects.iter().any(|s| s.contains("Intermediate")),
+        "{subjects:?}"
+    );
+
+    let ws = Workspace::new(&demo_settings());
+    let unsigned = ws.path("u.mobileconfig");
+    ok(aspen(&[
+        "profile",
+        "device",
+        "--unsigned",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        "-o",
+        unsigned.to_str().unwrap(),
+    ]));
+    let wrong = ws.path("wrong.txt");
+    std::fs::write(&wrong, "not-the-passphrase\n").unwrap();
+    let out_file = ws.path("s.mobileconfig");
+    let sign = |pass: &std::path::Path, env: &[(&str, &str)]| {
+        aspen_env(
+            &[
+                "sign",
+                unsigned.to_str().unwrap(),
+                "--pkcs12",
+                cert("signer-legacy.p12").to_str().unwrap(),
+                "--passphrase-file",
+                pass.to_str().unwrap(),
+                "-o",
+                out_file.to_str().unwrap(),
+            ],
+            env,
+        )
+    };
+    let err = fails(sign(&wrong, &[]));
+    assert!(
+        err.contains("signer-legacy.p12: cannot open the PKCS#12 file: wrong passphrase"),
+        "{err}"
+    );
+    assert!(!out_file.exists());
+    // OpenSSL finds no legacy provider: the cipher is named, with the way out.
+    let err = fails(sign(
+        &cert("passphrase.txt"),
+        &[("OPENSSL_MODULES", "/nonexistent")],
+    ));
+    assert!(
+        err.contains("uses a legacy cipher (RC2-40 or 3DES")
+            && err.contains(
+                "openssl pkcs12 -legacy -in OLD.p12 -nodes | openssl pkcs12 -export -out NEW.p12"
+            )
+            && !err.contains("passphrase"),
+        "{err}"
+    );
+    assert!(!out_file.exists());
+    // With the provider, the right passphrase signs, and openssl verifies it.
+    ok(sign(&cert("passphrase.txt"), &[]));
+    let content = openssl_verify(&out_file, &cert("ca.pem")).unwrap();
+    assert_eq!(content, std::fs::read(&unsigned).unwrap());
+    // The modern file's wrong passphrase is named the same way.
+    let err = fails(aspen(&[
+        "sign",
+        unsigned.to_str().unwrap(),
+        "--pkcs12",
+        cert("signer.p12").to_str().unwrap(),
+        "--passphrase-file",
+        wrong.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("signer.p12: cannot open the PKCS#12 file: wrong passphrase"),
+        "{err}"
+    );
+}
