@@ -129,7 +129,9 @@ struct RawOrganization {
 struct RawMdm {
     server_url: String,
     check_in_url: Option<String>,
-    topic: String,
+    topic: Option<String>,
+    /// The APNs push certificate whose UID is the topic (instead of `topic`).
+    topic_certificate: Option<String>,
     #[serde(default)]
     sign_message: bool,
     #[serde(default)]
@@ -308,7 +310,7 @@ impl Settings {
 
 fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, FieldError> {
     let organization = organization(raw.organization)?;
-    let mdm = mdm_config(raw.mdm)?;
+    let mdm = mdm_config(raw.mdm, base)?;
     let identity = identity(raw.identity)?;
     let anchors = raw
         .anchor
@@ -429,15 +431,40 @@ fn https(field: &str, url: String) -> Result<String, FieldError> {
     Ok(url)
 }
 
-fn mdm_config(raw: RawMdm) -> Result<MdmConfig, FieldError> {
+/// `topic`, or the UID of `topic_certificate` (the APNs push certificate).
+fn topic(raw: &RawMdm, base: &Path) -> Result<String, FieldError> {
+    match (&raw.topic, &raw.topic_certificate) {
+        (Some(topic), None) => {
+            mdm::check_topic(topic)
+                .map_err(|why| FieldError::new("mdm.topic", Some(topic), why))?;
+            Ok(topic.clone())
+        }
+        (None, Some(file)) => {
+            let path = relative_path(base, "mdm.topic_certificate", file)?;
+            mdm::topic_from_file(&path)
+                .map_err(|why| FieldError::new("mdm.topic_certificate", Some(file), why))
+        }
+        (Some(_), Some(_)) => Err(FieldError::new(
+            "mdm.topic_certificate",
+            None,
+            "give either topic or topic_certificate (the push certificate it is read from), not both",
+        )),
+        (None, None) => Err(FieldError::new(
+            "mdm.topic",
+            None,
+            "is required: the push topic (com.apple.mgmt.…), or topic_certificate = the APNs push certificate it is read from",
+        )),
+    }
+}
+
+fn mdm_config(raw: RawMdm, base: &Path) -> Result<MdmConfig, FieldError> {
     let rights = |field: &str, value: Option<i64>, default: AccessRights| match value {
         None => Ok(default),
         Some(v) => {
             AccessRights::new(v).map_err(|why| FieldError::new(field, Some(&v.to_string()), why))
         }
     };
-    mdm::check_topic(&raw.topic)
-        .map_err(|why| FieldError::new("mdm.topic", Some(&raw.topic), why))?;
+    let topic = topic(&raw, base)?;
     mdm::check_server_capabilities(&raw.server_capabilities)
         .map_err(|why| FieldError::new("mdm.server_capabilities", None, why))?;
     Ok(MdmConfig {
@@ -446,7 +473,7 @@ fn mdm_config(raw: RawMdm) -> Result<MdmConfig, FieldError> {
             .check_in_url
             .map(|u| https("mdm.check_in_url", u))
             .transpose()?,
-        topic: raw.topic,
+        topic,
         sign_message: raw.sign_message,
         check_out_when_removed: raw.check_out_when_removed,
         server_capabilities: raw.server_capabilities,

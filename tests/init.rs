@@ -26,3 +26,185 @@ fn init_writes_settings_that_generate_a_profile() {
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), text);
 }
+
+/// The topic the test push certificate was made with (make-test-certs.sh).
+const PUSH_TOPIC: &str = "com.apple.mgmt.External.5e1b4c9a-7d2f-4a8e-9c31-0f6b2d8a4e17";
+
+/// The MDM payload's Topic in the profile `settings` generate.
+fn profile_topic(settings: &std::path::Path) -> String {
+    let out = ok(aspen(&[
+        "profile",
+        "device",
+        "--unsigned",
+        "-c",
+        settings.to_str().unwrap(),
+    ]));
+    let json = plistlib_json(&out);
+    let mdm = json["PayloadContent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["PayloadType"] == "com.apple.mdm")
+        .unwrap();
+    mdm["Topic"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn init_push_cert_fills_the_topic_from_the_certificate_uid() {
+    if !have_tools(&[("python3", "python3"), ("openssl", "openssl")]) {
+        return;
+    }
+    // The UID as openssl reads it from the certificate.
+    let subject = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "sep_multiline,sname",
+            "-in",
+        ])
+        .arg(cert("push.pem"))
+        .output()
+        .unwrap();
+    let subject = String::from_utf8(subject.stdout).unwrap();
+    let uid = subject
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("UID="))
+        .expect("a UID in the subject");
+    assert_eq!(uid, PUSH_TOPIC);
+
+    let ws = Workspace::new("");
+    let dir = ws.path("org");
+    let out = aspen(&[
+        "init",
+        dir.to_str().unwrap(),
+        "--push-cert",
+        cert("push.pem").to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&out).contains(&format!("[mdm] topic = {PUSH_TOPIC:?}")),
+        "{}",
+        stderr(&out)
+    );
+    ok(out);
+    let text = std::fs::read_to_string(dir.join("aspen.toml")).unwrap();
+    assert!(
+        text.contains(&format!("topic = {PUSH_TOPIC:?}   # the UID of push.pem")),
+        "{text}"
+    );
+    assert!(!text.contains("00000000-0000-0000-0000-000000000000"));
+    assert_eq!(profile_topic(&dir.join("aspen.toml")), uid);
+
+    // DER, and PEM with the private key first (as some servers keep it), work too.
+    let der = std::process::Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(cert("push.pem"))
+        .output()
+        .unwrap()
+        .stdout;
+    let der_file = ws.path("push.cer");
+    std::fs::write(&der_file, der).unwrap();
+    let mut with_key = std::fs::read(cert("signer.key")).unwrap();
+    with_key.extend(std::fs::read(cert("push.pem")).unwrap());
+    let key_file = ws.path("push-with-key.pem");
+    std::fs::write(&key_file, with_key).unwrap();
+    for (i, file) in [der_file, key_file].iter().enumerate() {
+        let dir = ws.path(&format!("org{i}"));
+        ok(aspen(&[
+            "init",
+            dir.to_str().unwrap(),
+            "--push-cert",
+            file.to_str().unwrap(),
+        ]));
+        assert_eq!(profile_topic(&dir.join("aspen.toml")), PUSH_TOPIC);
+    }
+}
+
+/// An expired push certificate, one without a UID and a file that holds
+/// none are clear errors, and init writes nothing.
+#[test]
+fn init_push_cert_refuses_expired_or_uid_less_certificates() {
+    let ws = Workspace::new("");
+    let cases = [
+        (
+            "push-expired.pem",
+            format!("push-expired.pem: the push certificate for {PUSH_TOPIC} expired on 2021-01-01T00:00:00Z: renew it"),
+        ),
+        (
+            "push-no-uid.pem",
+            "push-no-uid.pem: is not an APNs MDM push certificate: its subject (CN=Aspen Test Client Without UID (TEST ONLY), O=Aspen TEST ONLY) has no UID (0.9.2342.19200300.100.1.1)".to_owned(),
+        ),
+        ("signer.key", "signer.key: holds no certificate".to_owned()),
+    ];
+    for (file, want) in cases {
+        let dir = ws.path("org");
+        let err = fails(aspen(&[
+            "init",
+            dir.to_str().unwrap(),
+            "--push-cert",
+            cert(file).to_str().unwrap(),
+        ]));
+        assert!(err.contains(&want), "{file}: {err}");
+        assert!(!dir.exists(), "{file}: init wrote something");
+    }
+}
+
+/// `topic_certificate` in the settings instead of `topic`: read at every
+/// load, relative to the settings file; the same errors, with file and line.
+#[test]
+fn topic_certificate_replaces_topic() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
+    let demo = demo_settings();
+    let topic_line = demo
+        .lines()
+        .find(|l| l.starts_with("topic = "))
+        .unwrap()
+        .to_owned();
+    let with = |value: &str| demo.replace(&topic_line, value);
+    let ws = Workspace::new(&with("topic_certificate = \"push.pem\""));
+    std::fs::copy(cert("push.pem"), ws.path("push.pem")).unwrap();
+    std::fs::copy(cert("push-expired.pem"), ws.path("push-expired.pem")).unwrap();
+    assert_eq!(profile_topic(&ws.settings()), PUSH_TOPIC);
+
+    let line = demo.lines().position(|l| l == topic_line).unwrap() + 1;
+    let cases = [
+        (
+            with("topic_certificate = \"push-expired.pem\""),
+            format!(
+                "aspen.toml:{line}: mdm.topic_certificate = \"push-expired.pem\": the push certificate for {PUSH_TOPIC} expired on 2021-01-01T00:00:00Z"
+            ),
+        ),
+        (
+            with("topic_certificate = \"missing.pem\""),
+            format!(
+                "aspen.toml:{line}: mdm.topic_certificate = \"missing.pem\": cannot be read: No such file"
+            ),
+        ),
+        (
+            with(&format!("{topic_line}\ntopic_certificate = \"push.pem\"")),
+            format!(
+                "aspen.toml:{}: mdm.topic_certificate: give either topic or topic_certificate",
+                line + 1
+            ),
+        ),
+        (
+            with(""),
+            "mdm.topic: is required: the push topic (com.apple.mgmt.…), or topic_certificate"
+                .to_owned(),
+        ),
+    ];
+    for (settings, want) in cases {
+        std::fs::write(ws.settings(), &settings).unwrap();
+        let err = fails(aspen(&[
+            "profile",
+            "device",
+            "--unsigned",
+            "-c",
+            ws.settings().to_str().unwrap(),
+        ]));
+        assert!(err.contains(&want), "want {want}\n got {err}");
+    }
+}

@@ -110,6 +110,65 @@ pub fn check_topic(topic: &str) -> Result<(), String> {
     }
 }
 
+/// The push topic of an APNs MDM push certificate: Apple writes it as the
+/// subject's UID (0.9.2342.19200300.100.1.1, e.g.
+/// `com.apple.mgmt.External.…`), and the payload's `Topic` must equal it
+/// (Apple: com.apple.mdm `Topic`, "the topic that MDM listens to for push
+/// notifications"). MicroMDM reads it the same way. A certificate without
+/// such a UID, or outside its validity period, is refused: the MDM server
+/// could not push with it. The error completes "FILE …".
+pub fn topic_from_certificate(cert: &openssl::x509::X509Ref) -> Result<String, String> {
+    let uid = cert
+        .subject_name()
+        .entries_by_nid(openssl::nid::Nid::USERID)
+        .next()
+        .and_then(|e| e.data().to_string().ok());
+    let subject = crate::sign::name_to_string(cert.subject_name());
+    let Some(uid) = uid else {
+        return Err(format!(
+            "is not an APNs MDM push certificate: its subject ({subject}) has no UID \
+             (0.9.2342.19200300.100.1.1), where Apple writes the push topic"
+        ));
+    };
+    check_topic(&uid).map_err(|why| {
+        format!("is not an MDM push certificate: its UID {uid:?} is no MDM topic ({why})")
+    })?;
+    let now = openssl::asn1::Asn1Time::days_from_now(0).map_err(|e| e.to_string())?;
+    let shown = |t: &openssl::asn1::Asn1TimeRef| {
+        crate::time::of_asn1(t).map_or_else(|| t.to_string(), crate::time::rfc3339)
+    };
+    if cert.not_after() < now {
+        return Err(format!(
+            "the push certificate for {uid} expired on {}: renew it in Apple's Push \
+             Certificates Portal (renewing keeps the topic)",
+            shown(cert.not_after())
+        ));
+    }
+    if cert.not_before() > now {
+        return Err(format!(
+            "the push certificate for {uid} is not valid before {}",
+            shown(cert.not_before())
+        ));
+    }
+    Ok(uid)
+}
+
+/// [`topic_from_certificate`] of the first certificate in the file (PEM,
+/// possibly with its key, or DER), read capped.
+pub fn topic_from_file(path: &std::path::Path) -> Result<String, String> {
+    let bytes = crate::read::read_capped(path, super::cert::MAX_FILE_BYTES).map_err(|e| {
+        // The read error already names the file; keep only the reason.
+        let text = e.to_string();
+        let prefix = format!("{}: ", path.display());
+        format!(
+            "cannot be read: {}",
+            text.strip_prefix(&prefix).unwrap_or(&text)
+        )
+    })?;
+    let certs = super::cert::load_certificates(&bytes)?;
+    topic_from_certificate(&certs[0])
+}
+
 /// Apple: `ServerCapabilities` is "a unique array" of known strings.
 pub fn check_server_capabilities<S: AsRef<str>>(caps: &[S]) -> Result<(), String> {
     for (i, c) in caps.iter().enumerate() {
