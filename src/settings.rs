@@ -898,10 +898,14 @@ fn locate(text: &str, field: &str) -> Option<usize> {
             Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
             None => (part, None),
         };
-        let (_, mut value) = table.iter().find(|(k, _)| k.get_ref() == key)?;
+        // A key that is not written (a missing one) has its parent's line.
+        let Some((_, mut value)) = table.iter().find(|(k, _)| k.get_ref() == key) else {
+            break;
+        };
         found = Some(value.span().start);
         if let (Some(i), DeValue::Array(items)) = (index, value.get_ref()) {
-            value = items.get(i)?;
+            let Some(item) = items.get(i) else { break };
+            value = item;
             found = Some(value.span().start);
         }
         match value.get_ref() {
@@ -1002,10 +1006,14 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
                 && !msg.contains("424242"),
             "{msg}"
         );
-        // A missing key names its table.
+        // A missing key is named, on its table's line.
         let text = MINIMAL.replace("topic = \"com.apple.mgmt.External.2f7d0d3c\"\n", "");
         let msg = parse(&text).unwrap_err().to_string();
-        assert!(msg.contains("mdm: missing field `topic`"), "{msg}");
+        let at = text.lines().position(|l| l == "[mdm]").unwrap() + 1;
+        assert!(
+            msg.starts_with(&format!("dir/aspen.toml:{at}: mdm.topic: is required")),
+            "{msg}"
+        );
     }
 
     #[test]
