@@ -4,6 +4,7 @@
 //! database stand for two `aspen serve` replicas.
 
 mod common;
+mod pg;
 
 use aspen::audit::{Record, Source};
 use aspen::model::policy::Choice;
@@ -35,6 +36,14 @@ mod backends {
             _keep: Box::new(dir),
         })
     }
+
+    pub async fn postgres() -> Option<Db> {
+        let db = tokio::task::spawn_blocking(pg::database).await.unwrap()?;
+        Some(Db {
+            location: Location::parse(&db.url, std::path::Path::new("/")).unwrap(),
+            _keep: Box::new(db),
+        })
+    }
 }
 
 macro_rules! conformance {
@@ -54,6 +63,7 @@ macro_rules! conformance {
 macro_rules! every_backend {
     ($($test:ident),* $(,)?) => {
         conformance!(sqlite: $($test),*);
+        conformance!(postgres: $($test),*);
     };
 }
 
@@ -590,4 +600,233 @@ async fn listing_a_missing_sqlite_store_creates_nothing() {
             .is_none()
     );
     assert!(!state.exists());
+}
+
+// ---- PostgreSQL: the schema's versions, errors, timeouts ----
+
+/// The steps recorded in `aspen_schema_migrations`, as psql prints them.
+fn pg_versions(db: &pg::Database) -> Vec<i32> {
+    db.psql("SELECT version FROM aspen_schema_migrations ORDER BY version")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+fn pg_location(url: &str) -> Location {
+    Location::parse(url, std::path::Path::new("/")).unwrap()
+}
+
+fn every_step() -> Vec<i32> {
+    (1..=store::postgres::MIGRATIONS.len() as i32).collect()
+}
+
+/// An empty database gets every step, each recorded once, even when
+/// several replicas open it at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_migrates_an_empty_database_once_for_replicas_starting_together() {
+    let Some(db) = tokio::task::spawn_blocking(pg::database).await.unwrap() else {
+        return;
+    };
+    assert_eq!(
+        db.psql("SELECT to_regclass('aspen_schema_migrations') IS NULL"),
+        "t\n"
+    );
+    let location = pg_location(&db.url);
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            let location = location.clone();
+            tokio::spawn(async move { store::open(&location).await.map(drop) })
+        })
+        .collect();
+    for o in opens {
+        o.await.unwrap().unwrap();
+    }
+    assert_eq!(pg_versions(&db), every_step());
+    let tables = db.psql(
+        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables
+         WHERE schemaname = 'public'",
+    );
+    assert_eq!(
+        tables.trim(),
+        "aspen_schema_migrations,choices,events,health,invites,secrets,sessions,throttle"
+    );
+    // The tables are aspen's (its role created them), not the superuser's.
+    assert_eq!(
+        db.psql("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"),
+        format!("{}\n", pg::ROLE)
+    );
+}
+
+/// A database at version 1 (the audit log and codes) holding two answers
+/// and a code: opening it applies step 2, keeps every row and makes the
+/// latest answer the current choice; a version from a newer aspen is
+/// refused with a clear error, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrates_the_previous_version_and_refuses_a_newer_one() {
+    let Some(db) = tokio::task::spawn_blocking(pg::database).await.unwrap() else {
+        return;
+    };
+    db.psql_as_aspen(&format!(
+        "{}
+         CREATE TABLE aspen_schema_migrations (
+             version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now());
+         INSERT INTO aspen_schema_migrations (version) VALUES (1);
+         INSERT INTO events (time, event, channel, email, policy, choice, kind, ownership)
+         VALUES (1, 'choice', 'portal', 'alice@contoso.com', 'BYOD', 'work', 'user-byod', 'personal'),
+                (2, 'choice', 'portal', 'alice@contoso.com', 'BYOD', 'device', 'device-personal', 'personal');
+         INSERT INTO invites (lookup, id, email, created, expires)
+         VALUES ('\\x6b31', 'id1', 'bob@contoso.com', 1, 99999999999);",
+        store::postgres::MIGRATIONS[0]
+    ));
+    let location = pg_location(&db.url);
+    let s = store::open(&location).await.unwrap();
+    assert_eq!(
+        s.choice("alice@contoso.com", "BYOD").await.unwrap(),
+        Some(Choice::Device),
+        "the latest answer became the current choice"
+    );
+    assert_eq!(s.list(None).await.unwrap().len(), 2);
+    assert!(s.find_code(b"k1".to_vec(), 2).await.unwrap().is_ok());
+    assert_eq!(pg_versions(&db), every_step());
+    drop(s);
+    // Reopening a current store changes nothing.
+    let s = store::open(&location).await.unwrap();
+    assert_eq!(s.list(None).await.unwrap().len(), 2);
+    drop(s);
+    assert_eq!(pg_versions(&db), every_step());
+
+    db.psql("INSERT INTO aspen_schema_migrations (version) VALUES (99)");
+    let err = store::open(&location)
+        .await
+        .err()
+        .expect("a newer schema is refused")
+        .to_string();
+    let shown = location.describe();
+    assert!(
+        err.starts_with(&format!("[store] {shown}: ")) && err.contains("newer aspen"),
+        "{err}"
+    );
+    assert!(err.contains("99") && !err.contains(pg::PASSWORD), "{err}");
+    let mut expected = every_step();
+    expected.push(99);
+    assert_eq!(pg_versions(&db), expected);
+}
+
+/// Opening a store that cannot be used: a closed port, a wrong password, a
+/// missing database, a server that never answers. Each is one error naming
+/// [store] and the URL without its password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_errors_name_the_store_and_never_the_password() {
+    let Some(db) = tokio::task::spawn_blocking(pg::database).await.unwrap() else {
+        return;
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    // Accepts connections (the kernel does) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let wrong = "wrong-test-only-password";
+    let cases = [
+        (
+            format!(
+                "postgres://aspen:{}@127.0.0.1:{closed_port}/x",
+                pg::PASSWORD
+            ),
+            "cannot connect",
+        ),
+        (
+            db.url_with_password(wrong),
+            "password authentication failed",
+        ),
+        (
+            format!(
+                "postgres://aspen:{}@127.0.0.1:{}/no_such_db",
+                pg::PASSWORD,
+                db.port()
+            ),
+            "database \"no_such_db\" does not exist",
+        ),
+        (
+            format!(
+                "postgres://aspen:{}@127.0.0.1:{silent_port}/x",
+                pg::PASSWORD
+            ),
+            "cannot connect",
+        ),
+    ];
+    for (url, why) in cases {
+        let location = pg_location(&url);
+        let err = store::open(&location)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{} opened", location.describe()))
+            .to_string();
+        assert!(
+            err.starts_with(&format!("[store] {}: ", location.describe())) && err.contains(why),
+            "{err}"
+        );
+        assert!(!err.contains(pg::PASSWORD) && !err.contains(wrong), "{err}");
+    }
+    drop(silent);
+}
+
+/// A call that would wait on a lock someone holds forever fails after the
+/// statement timeout, and the store works again once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_database_fails_calls_instead_of_hanging_them() {
+    let Some(db) = tokio::task::spawn_blocking(pg::database).await.unwrap() else {
+        return;
+    };
+    let s = store::open(&pg_location(&db.url)).await.unwrap();
+    let now = aspen::audit::now();
+    s.add_code(b"k".to_vec(), code("id", "a@contoso.com", now + 600), now)
+        .await
+        .unwrap();
+    let held = db.hold("BEGIN; LOCK TABLE invites IN ACCESS EXCLUSIVE MODE;");
+    let err = s
+        .use_code(b"k".to_vec(), now)
+        .await
+        .expect_err("a locked table fails the call")
+        .to_string();
+    assert!(
+        err.starts_with("[store] postgres://aspen@127.0.0.1:") && err.contains("statement timeout"),
+        "{err}"
+    );
+    drop(held);
+    assert!(s.use_code(b"k".to_vec(), now).await.unwrap());
+}
+
+/// The CLI with `[store] url_env`: `aspen issued` on an empty database
+/// lists nothing and creates nothing; a wrong password is one error line
+/// naming [store], exit 1, no password anywhere.
+#[test]
+fn the_cli_reads_the_url_from_the_environment_and_says_what_is_wrong() {
+    let Some(db) = pg::database() else { return };
+    let ws = common::Workspace::new(&format!(
+        "{}\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n",
+        common::demo_settings()
+    ));
+    let settings = ws.settings();
+    let args = ["issued", "-c", settings.to_str().unwrap(), "--json"];
+    let out = common::ok(common::aspen_env(&args, &[("ASPEN_DATABASE_URL", &db.url)]));
+    assert_eq!(String::from_utf8(out).unwrap().trim(), "[]");
+    assert_eq!(
+        db.psql("SELECT to_regclass('aspen_schema_migrations') IS NULL"),
+        "t\n",
+        "listing created no schema"
+    );
+    let wrong = db.url_with_password("wrong-test-only-password");
+    let out = common::aspen_env(&args, &[("ASPEN_DATABASE_URL", &wrong)]);
+    assert!(out.stdout.is_empty());
+    let err = common::fails(out);
+    let shown = format!("postgres://aspen@127.0.0.1:{}/{}", db.port(), db.name);
+    assert!(
+        err.contains(&format!(
+            "[store] {shown}: cannot connect: password authentication failed"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-test-only-password") && !err.contains(pg::PASSWORD));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

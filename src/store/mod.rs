@@ -12,6 +12,7 @@
 //! the caller), so reading the database reveals nothing usable.
 
 mod location;
+pub mod postgres;
 mod recorder;
 pub mod sqlite;
 
@@ -34,8 +35,7 @@ impl<T: Events + Choices + Codes + Sessions + Secrets + Throttle + Health> Store
 pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
     match location {
         Location::Sqlite(dir) => Ok(Arc::new(sqlite::Sqlite::open(dir).await?)),
-        Location::Postgres(_) => Err(location
-            .error("PostgreSQL is not supported by this build of aspen yet; use sqlite:DIR")),
+        Location::Postgres(_) => Ok(Arc::new(postgres::Postgres::open(location).await?)),
     }
 }
 
@@ -44,7 +44,10 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
 pub async fn open_existing(location: &Location) -> Result<Option<Arc<dyn Store>>> {
     match location {
         Location::Sqlite(dir) if !sqlite::exists(dir) => Ok(None),
-        _ => open(location).await.map(Some),
+        Location::Sqlite(_) => open(location).await.map(Some),
+        Location::Postgres(_) => Ok(postgres::Postgres::open_existing(location)
+            .await?
+            .map(|s| Arc::new(s) as Arc<dyn Store>)),
     }
 }
 
