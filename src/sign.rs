@@ -13,7 +13,7 @@ use openssl::nid::Nid;
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::pkey_ctx::PkeyCtx;
-use openssl::x509::{X509, X509NameRef, X509VerifyResult};
+use openssl::x509::{X509, X509KeyUsage, X509NameRef, X509VerifyResult};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -72,6 +72,9 @@ pub enum KeySource {
 pub struct Signer {
     cert: X509,
     key: PKey<Private>,
+    /// What is allowed but worth saying (a CA certificate, an expired one
+    /// under `--allow-expired`); the CLI prints them.
+    warnings: Vec<String>,
     /// What every signature shares, encoded once (certificates, signer
     /// identifier, algorithms).
     template: cms::Template,
@@ -189,6 +192,34 @@ impl Signer {
             _ => return Err(fail("the signing key must be RSA or ECDSA".into())),
         }
         let now = Asn1Time::days_from_now(0).map_err(|e| fail(e.to_string()))?;
+        let subject = name_to_string(cert.subject_name());
+        let mut warnings = Vec::new();
+        if cert.not_after() < now && allow_expired {
+            warnings.push(format!(
+                "{}: signing with {subject}, which expired on {} (--allow-expired): devices show the profile as not verified",
+                origin.display(),
+                shown(cert.not_after())
+            ));
+        }
+        if cert.not_before() > now && allow_expired {
+            warnings.push(format!(
+                "{}: signing with {subject}, which is not valid before {} (--allow-expired)",
+                origin.display(),
+                shown(cert.not_before())
+            ));
+        }
+        // RFC 5280 4.2.1.3: a key for signing data asserts digitalSignature;
+        // keyCertSign alone is a CA's key, for certificates only.
+        if let Some(usage) = cert.key_usage()
+            && usage.contains(X509KeyUsage::KEY_CERT_SIGN)
+            && !usage.contains(X509KeyUsage::DIGITAL_SIGNATURE)
+        {
+            warnings.push(format!(
+                "{}: {subject} is a CA certificate (key usage keyCertSign without digitalSignature): \
+                 devices may refuse what it signs; sign with a certificate issued for signing",
+                origin.display()
+            ));
+        }
         if cert.not_after() < now && !allow_expired {
             return Err(fail(format!(
                 "the signing certificate {} expired on {} (use --allow-expired to sign anyway)",
@@ -215,8 +246,15 @@ impl Signer {
         Ok(Signer {
             cert,
             key,
+            warnings,
             template,
         })
+    }
+
+    /// What is allowed but worth a warning: the certificate is a CA's, or
+    /// outside its validity period under `--allow-expired`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Signs `content` (the profile's plist bytes, unchanged): CMS

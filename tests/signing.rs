@@ -310,3 +310,76 @@ fn legacy_pkcs12_from_keychain_and_older_tools() {
         "{err}"
     );
 }
+
+/// Signing is allowed but warned about with a CA's certificate (keyCertSign
+/// without digitalSignature) and, under --allow-expired, with an expired
+/// one; a proper signer signs silently.
+#[test]
+fn ca_and_expired_signers_are_warned_about() {
+    let ws = Workspace::new(&demo_settings());
+    let unsigned = ws.path("u.mobileconfig");
+    ok(aspen(&[
+        "profile",
+        "device",
+        "--unsigned",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        "-o",
+        unsigned.to_str().unwrap(),
+    ]));
+    let sign = |name: &str, extra: &[&str]| {
+        let out = ws.path(&format!("{name}.mobileconfig"));
+        let (pem, key) = (cert(&format!("{name}.pem")), cert(&format!("{name}.key")));
+        let mut args = vec![
+            "sign",
+            unsigned.to_str().unwrap(),
+            "--cert",
+            pem.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let result = aspen(&args);
+        let err = stderr(&result);
+        ok(result);
+        assert!(out.exists(), "{name}");
+        err
+    };
+    let err = sign("intermediate", &[]);
+    assert!(
+        err.contains("aspen: warning: ")
+            && err.contains("intermediate.pem: O=Aspen TEST ONLY, CN=Aspen Test Intermediate CA (TEST ONLY) is a CA certificate (key usage keyCertSign without digitalSignature)"),
+        "{err}"
+    );
+    let err = sign("expired", &["--allow-expired"]);
+    assert!(
+        err.contains("aspen: warning: ")
+            && err.contains("which expired on 2021-01-01T00:00:00Z (--allow-expired)"),
+        "{err}"
+    );
+    assert_eq!(sign("signer", &[]), "");
+    assert_eq!(sign("signer", &["--allow-expired"]), "");
+
+    // The same from the settings, for profile (and bulk and serve alike).
+    let settings = with_signing(
+        "[signing]\ncertificate = \"CERTS/expired.pem\"\nkey = \"CERTS/expired.key\"\nchain = [\"CERTS/intermediate.pem\"]\n",
+    );
+    std::fs::write(ws.settings(), settings).unwrap();
+    let out = aspen(&[
+        "profile",
+        "device",
+        "--allow-expired",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        "-o",
+        ws.path("p.mobileconfig").to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    ok(out);
+    assert!(
+        err.contains("which expired on 2021-01-01T00:00:00Z"),
+        "{err}"
+    );
+}

@@ -193,3 +193,16 @@ fn print(text: &str) -> crate::Result<()> {
 fn warn(message: impl std::fmt::Display) {
     eprintln!("aspen: warning: {message}");
 }
+
+/// Loads the signing identity and warns of what is allowed but risky (see
+/// [`crate::sign::Signer::warnings`]).
+fn load_signer(
+    source: &crate::sign::KeySource,
+    allow_expired: bool,
+) -> crate::Result<crate::sign::Signer> {
+    let signer = crate::sign::Signer::load(source, allow_expired)?;
+    for w in signer.warnings() {
+        warn(w);
+    }
+    Ok(signer)
+}

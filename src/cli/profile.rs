@@ -179,7 +179,7 @@ pub fn signer(settings: &Settings, unsigned: bool, allow_expired: bool) -> Resul
         return Ok(None);
     }
     match &settings.signing {
-        Some(source) => Signer::load(source, allow_expired).map(Some),
+        Some(source) => super::load_signer(source, allow_expired).map(Some),
         None => {
             note(format!(
                 "{} has no [signing] section: the profile is unsigned (devices show it as \"Unverified\")",

@@ -2,7 +2,6 @@ use super::{note, warn};
 use crate::error::{Error, Result};
 use crate::serve::{self, demo, service};
 use crate::settings::PortalAuth;
-use crate::sign::Signer;
 use crate::time::format_utc;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,7 +68,7 @@ pub fn run(args: Args) -> Result<()> {
         args.config.load()?
     };
     let signer = match &settings.signing {
-        Some(source) => Some(Signer::load(source, args.allow_expired)?),
+        Some(source) => Some(super::load_signer(source, args.allow_expired)?),
         None => {
             warn(format!(
                 "{} has no [signing] section: profiles are served unsigned (devices show them as \"Unverified\")",

@@ -1,6 +1,6 @@
 use crate::error::{Error, Result};
 use crate::output::write_output;
-use crate::sign::{KeySource, Passphrase, Signer};
+use crate::sign::{KeySource, Passphrase};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Result<()> {
         _ => return Err(Error::invalid("give --cert and --key, or --pkcs12")),
     };
     let content = read_profile(&args.input)?;
-    let signer = Signer::load(&source, args.allow_expired)?;
+    let signer = super::load_signer(&source, args.allow_expired)?;
     write_output(args.output.as_deref(), &signer.sign(&content)?)
 }
 
