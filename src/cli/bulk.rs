@@ -37,9 +37,41 @@ pub struct Args {
     /// Sign even if the signing certificate has expired.
     #[arg(long)]
     allow_expired: bool,
+    /// Print a JSON summary on stdout: counts, the users waiting for their
+    /// choice and the rows that failed (the notes stay on stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--json`: what a run did, for scripts.
+#[derive(serde::Serialize)]
+struct Report {
+    /// RFC 3339 UTC.
+    started: String,
+    finished: String,
+    out_dir: String,
+    manifest: String,
+    signed: bool,
+    written: u64,
+    waiting: Vec<WaitingRow>,
+    failed: Vec<FailedRow>,
+}
+
+#[derive(serde::Serialize)]
+struct WaitingRow {
+    line: u64,
+    user: String,
+    policy: String,
+}
+
+#[derive(serde::Serialize)]
+struct FailedRow {
+    line: u64,
+    error: String,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let started = crate::time::unix_seconds(std::time::SystemTime::now());
     let settings = args.config.load()?;
     let csv = users_csv(&settings, args.users)?;
     // Who a user is follows the directory's one rule (model::directory::
@@ -55,6 +87,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let bar = progress_bar(&csv);
     let mut waiting = Vec::new();
+    let mut failed = Vec::new();
     let stored = match settings.store_location()? {
         Some(location) => Some(super::Stored::open(&location)?),
         None => None,
@@ -84,15 +117,27 @@ pub fn run(args: Args) -> Result<()> {
                 line,
                 email,
                 policy,
-            } => waiting.push(format!("  line {line}: {email} (policy {policy:?})")),
-            Outcome::Failed(e) => bar.suspend(|| {
-                eprintln!(
-                    "aspen: {}:{}: {}; skipped",
-                    csv.display(),
-                    e.line,
-                    e.message
-                )
+            } => waiting.push(WaitingRow {
+                line: *line,
+                user: email.clone(),
+                policy: policy.clone(),
             }),
+            Outcome::Failed(e) => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "aspen: {}:{}: {}; skipped",
+                        csv.display(),
+                        e.line,
+                        e.message
+                    )
+                });
+                if args.json {
+                    failed.push(FailedRow {
+                        line: e.line,
+                        error: e.message.clone(),
+                    });
+                }
+            }
         }
     });
     bar.finish_and_clear();
@@ -124,8 +169,23 @@ pub fn run(args: Args) -> Result<()> {
             if waiting.len() == 1 { "s" } else { "" },
         ));
         for w in &waiting {
-            eprintln!("{w}");
+            eprintln!("  line {}: {} (policy {:?})", w.line, w.user, w.policy);
         }
+    }
+    if args.json {
+        let report = Report {
+            started: crate::time::rfc3339(started),
+            finished: crate::time::rfc3339(crate::time::unix_seconds(std::time::SystemTime::now())),
+            out_dir: args.out.display().to_string(),
+            manifest: args.out.join(bulk::MANIFEST).display().to_string(),
+            signed: signer.is_some(),
+            written: summary.written,
+            waiting,
+            failed,
+        };
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::invalid(format!("writing JSON: {e}")))?;
+        super::print(&format!("{text}\n"))?;
     }
     if summary.failed > 0 {
         return Err(Error::invalid(format!(

@@ -16,6 +16,9 @@ pub struct Args {
     /// How long the code stays valid: e.g. 30m, 12h, 7d (at most 90d).
     #[arg(long, default_value = "7d", value_parser = parse_ttl)]
     ttl: i64,
+    /// Print the link, code, user, policy and expiry as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `90s`, `30m`, `12h`, `7d` → seconds.
@@ -70,7 +73,24 @@ pub fn run(args: Args) -> Result<()> {
         &user.email,
         args.ttl,
     ))?;
-    println!("Sign-in link: {}/signin", portal.public_url);
+    let link = format!("{}/signin", portal.public_url);
+    if args.json {
+        let policy = resolution
+            .policy()
+            .map(|p| serde_json::json!({ "name": p.name, "type": p.kind.to_string() }));
+        let out = serde_json::json!({
+            "link": link,
+            "code": code.as_str(),
+            "user": user.email,
+            "policy": policy,
+            "expires": crate::time::rfc3339(expires),
+            "uses": 1,
+        });
+        let text = serde_json::to_string_pretty(&out)
+            .map_err(|e| Error::invalid(format!("writing JSON: {e}")))?;
+        return super::print(&format!("{text}\n"));
+    }
+    println!("Sign-in link: {link}");
     println!("Code:         {code}");
     println!("For:          {}", user.email);
     if let Some(policy) = resolution.policy() {

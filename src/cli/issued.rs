@@ -51,12 +51,13 @@ fn table(entries: &[Entry]) -> String {
         "POLICY",
         "CHOICE",
         "KIND",
+        "OWNERSHIP",
         "PAYLOAD UUID",
         "SHA-256",
         "CLIENT",
     ];
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    let rows: Vec<[String; 10]> = entries
+    let rows: Vec<[String; 11]> = entries
         .iter()
         .map(|e| {
             [
@@ -67,6 +68,7 @@ fn table(entries: &[Entry]) -> String {
                 dash(&e.policy),
                 dash(&e.choice),
                 dash(&e.kind),
+                dash(&e.ownership),
                 dash(&e.payload_uuid),
                 dash(&e.sha256),
                 dash(&e.client),
