@@ -18,8 +18,11 @@ pub fn keys() -> aspen::serve::tokens::Keys {
 pub struct Server {
     child: Child,
     pub url: String,
-    pub ws: Workspace,
+    /// The settings' folder (shared by replicas).
+    pub ws: Arc<Workspace>,
     pub log: Arc<Mutex<String>>,
+    /// The environment the server (and `invite`) runs with.
+    env: Vec<(String, String)>,
 }
 
 /// A port nobody listens on right now.
@@ -70,21 +73,43 @@ impl Server {
             ),
             None => settings,
         };
-        let ws = Workspace::new(&settings);
+        let ws = workspace(&settings);
         if let Some(csv) = users {
             std::fs::write(ws.path("users.csv"), csv).unwrap();
         }
-        let hex: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(ws.path("portal.secret"), hex + "\n").unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(
-                ws.path("portal.secret"),
-                std::fs::Permissions::from_mode(0o600),
-            )
-            .unwrap();
-        }
+        Server::serve(Arc::new(ws), url, port, args, Vec::new())
+    }
+
+    /// `n` replicas of `aspen serve`, each on a free port, with the same
+    /// settings and folder (secret, users): the demo settings with the
+    /// store in PostgreSQL at `database_url`, which they read from the
+    /// environment (`[store] url_env = "ASPEN_DATABASE_URL"`). Their
+    /// `public_url` is the first one's, as if a load balancer stood there.
+    pub fn replicas(n: usize, database_url: &str) -> Vec<Server> {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let public = format!("http://127.0.0.1:{}", ports[0]);
+        let settings = format!(
+            "{}\n[portal]\npublic_url = \"{public}\"\nsecret_file = \"portal.secret\"\n\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n",
+            common::demo_settings()
+        );
+        let ws = Arc::new(workspace(&settings));
+        let env = vec![("ASPEN_DATABASE_URL".to_owned(), database_url.to_owned())];
+        ports
+            .into_iter()
+            .map(|port| {
+                let url = format!("http://127.0.0.1:{port}");
+                Server::serve(ws.clone(), url, port, &[], env.clone())
+            })
+            .collect()
+    }
+
+    fn serve(
+        ws: Arc<Workspace>,
+        url: String,
+        port: u16,
+        args: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Server {
         let listen = format!("127.0.0.1:{port}");
         let settings_path = ws.settings();
         let mut cmd_args = vec![
@@ -95,18 +120,36 @@ impl Server {
             &listen,
         ];
         cmd_args.extend_from_slice(args);
-        let (child, log) = spawn(&cmd_args, "serving");
+        let env_refs: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (child, log) = spawn_env(&cmd_args, &env_refs, "serving");
         Server {
             child,
             url,
             ws,
             log,
+            env,
         }
+    }
+
+    /// The environment to run `aspen` commands on this server's settings
+    /// with.
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 
     /// Runs `aspen invite` for `user` and returns the printed code.
     pub fn invite(&self, user: &str) -> String {
-        invite(&self.ws, user, "7d")
+        invite_env(&self.ws, user, "7d", &self.env())
+    }
+
+    /// Ends the server at once (SIGKILL: no flush, no goodbye).
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     pub fn log(&self) -> String {
@@ -114,16 +157,41 @@ impl Server {
     }
 }
 
+/// The settings `text` in a new folder, with the portal secret the tests
+/// know (0600).
+fn workspace(text: &str) -> Workspace {
+    let ws = Workspace::new(text);
+    let hex: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(ws.path("portal.secret"), hex + "\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            ws.path("portal.secret"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    ws
+}
+
 pub fn invite(ws: &Workspace, user: &str, ttl: &str) -> String {
-    let out = common::ok(common::aspen(&[
-        "invite",
-        "-c",
-        ws.settings().to_str().unwrap(),
-        "--user",
-        user,
-        "--ttl",
-        ttl,
-    ]));
+    invite_env(ws, user, ttl, &[])
+}
+
+pub fn invite_env(ws: &Workspace, user: &str, ttl: &str, env: &[(&str, &str)]) -> String {
+    let out = common::ok(common::aspen_env(
+        &[
+            "invite",
+            "-c",
+            ws.settings().to_str().unwrap(),
+            "--user",
+            user,
+            "--ttl",
+            ttl,
+        ],
+        env,
+    ));
     let text = String::from_utf8(out).unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix("Code:"))
@@ -134,8 +202,14 @@ pub fn invite(ws: &Workspace, user: &str, ttl: &str) -> String {
 /// Starts `aspen ARGS`, collecting stderr, and waits until a line contains
 /// `ready` (the server prints it once it listens).
 pub fn spawn(args: &[&str], ready: &str) -> (Child, Arc<Mutex<String>>) {
+    spawn_env(args, &[], ready)
+}
+
+/// [`spawn`] with these environment variables set.
+pub fn spawn_env(args: &[&str], env: &[(&str, &str)], ready: &str) -> (Child, Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_aspen"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
