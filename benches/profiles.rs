@@ -46,12 +46,18 @@ fn main() {
     let settings = Settings::load(&root.join("fixtures/demo/aspen.toml")).expect("demo settings");
 
     let generated = rate(10 * n, threads, |i| {
-        let xml = profile::build(&settings, &enrollment(i)).to_xml().unwrap();
+        let issue = profile::Issue::new(&settings.identity).unwrap();
+        let xml = profile::build(&settings, &enrollment(i), &issue)
+            .to_xml()
+            .unwrap();
         std::hint::black_box(xml);
     });
     println!("in-memory generate: {generated:.0} profiles/s ({threads} threads)");
 
-    let xml = profile::build(&settings, &enrollment(0)).to_xml().unwrap();
+    let issue = profile::Issue::new(&settings.identity).unwrap();
+    let xml = profile::build(&settings, &enrollment(0), &issue)
+        .to_xml()
+        .unwrap();
     for (name, key) in [("rsa2048", "signer"), ("ecdsap256", "signer-ec")] {
         let certs = root.join("fixtures/certs");
         let signer = Signer::load(

@@ -18,6 +18,11 @@
 //! for the collector to hand a slot back before it reads on, so neither the
 //! queue nor the re-ordering buffer can grow.
 //!
+//! With per-profile secrets every user's profile is built afresh, and a
+//! worker records the secrets of its chunk in the store (one transaction)
+//! before it writes any of the chunk's files. Files carrying a secret are
+//! created 0600.
+//!
 //! Profiles are not flushed to disk one by one: a flush costs milliseconds,
 //! a thousand times the work of building and signing one. Each is still
 //! atomic (never seen half-written, never left half-written by an error);
@@ -32,10 +37,12 @@ use crate::model::directory::{Claims, RowError, User};
 use crate::model::policy::{Choice, Policy};
 use crate::model::resolution::{Decision, resolve};
 use crate::model::{Channel, Enrollment, EnrollmentKind};
-use crate::output::write_atomic_unsynced;
-use crate::profile;
+use crate::output::{Access, write_atomic_unsynced};
+use crate::profile::{self, Issue};
+use crate::serve::tokens::Keys;
 use crate::settings::Settings;
 use crate::sign::Signer;
+use crate::store::IssuedSecret;
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -71,6 +78,17 @@ pub struct Options<'a> {
     pub claims: &'a Claims,
     /// Worker threads (at least 1).
     pub jobs: usize,
+    /// Where per-profile secrets are recorded; required when the settings
+    /// ask for them.
+    pub secrets: Option<SecretSink<'a>>,
+}
+
+/// Where a run records per-profile secrets.
+pub struct SecretSink<'a> {
+    /// The key of the secrets' lookup hash.
+    pub keys: &'a Keys,
+    /// Records one chunk's secrets, all or none; called from the workers.
+    pub record: &'a (dyn Fn(Vec<IssuedSecret>) -> Result<()> + Sync),
 }
 
 /// A profile written: one manifest row.
@@ -140,6 +158,11 @@ pub fn run<I>(opts: &Options, rows: I, mut report: impl FnMut(&Outcome)) -> Resu
 where
     I: Iterator<Item = Result<User, RowError>> + Send,
 {
+    if opts.settings.identity.is_per_profile() && opts.secrets.is_none() {
+        return Err(Error::invalid(
+            "internal: per-profile secrets without a place to record them",
+        ));
+    }
     let dir = opts.out_dir;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let manifest_path = dir.join(MANIFEST);
@@ -304,50 +327,99 @@ fn work(opts: &Options, tasks: &Mutex<Receiver<Chunk>>, done: Sender<Result<(u64
         }
     };
     // Unsigned bytes of the enrollments that carry no Managed Apple ID: they
-    // depend on the kind alone, so every such user gets the same profile.
+    // depend on the kind alone, so every such user gets the same profile
+    // (unless each profile carries its own secret).
+    let per_profile = opts.settings.identity.is_per_profile();
     let mut shared: HashMap<EnrollmentKind, Vec<u8>> = HashMap::new();
     loop {
         // Hold the lock only to take the next chunk.
         let next = tasks.lock().map(|rx| rx.recv());
         let Ok(Ok((seq, items))) = next else { return };
-        let outcomes = items
-            .into_iter()
-            .map(|item| match item {
-                Item::Done(outcome) => Ok(outcome),
-                Item::Build(task) => {
-                    let kind = task.enrollment.kind();
-                    let xml = if task.enrollment.managed_apple_id().is_some() {
-                        Cow::Owned(profile::build(opts.settings, &task.enrollment).to_xml()?)
-                    } else {
-                        let xml = match shared.entry(kind) {
-                            Entry::Occupied(e) => e.into_mut(),
-                            Entry::Vacant(v) => {
-                                v.insert(profile::build(opts.settings, &task.enrollment).to_xml()?)
-                            }
-                        };
-                        Cow::Borrowed(xml.as_slice())
-                    };
-                    let bytes = match session.as_mut() {
-                        Some(s) => Cow::Owned(s.sign(&xml)?),
-                        None => xml,
-                    };
-                    write_atomic_unsynced(&opts.out_dir.join(&task.file), &bytes)?;
-                    Ok(Outcome::Written(Written {
-                        line: task.line,
-                        email: task.email,
-                        sha256: openssl::sha::sha256(&bytes),
-                        enrollment: task.enrollment,
-                        policy: task.policy.name.clone(),
-                        file: task.file,
-                    }))
-                }
-            })
-            .collect::<Result<Vec<_>>>()
+        let outcomes = build_chunk(opts, items, session.as_mut(), per_profile, &mut shared)
             .map(|outcomes| (seq, outcomes));
         if done.send(outcomes).is_err() {
             return;
         }
     }
+}
+
+/// A profile built and signed, not yet written.
+struct Built {
+    task_file: String,
+    bytes: Vec<u8>,
+    access: Access,
+}
+
+/// Builds and signs the profiles of one chunk, records their per-profile
+/// secrets (one transaction), then writes them.
+fn build_chunk(
+    opts: &Options,
+    items: Vec<Item>,
+    mut session: Option<&mut crate::sign::Session<'_>>,
+    per_profile: bool,
+    shared: &mut HashMap<EnrollmentKind, Vec<u8>>,
+) -> Result<Vec<Outcome>> {
+    let now = crate::audit::now();
+    let mut secrets = Vec::new();
+    let mut built = Vec::with_capacity(items.len());
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let task = match item {
+            Item::Done(outcome) => {
+                outcomes.push(outcome);
+                continue;
+            }
+            Item::Build(task) => task,
+        };
+        let issue = Issue::new(&opts.settings.identity)?;
+        let kind = task.enrollment.kind();
+        let xml = if per_profile || task.enrollment.managed_apple_id().is_some() {
+            Cow::Owned(profile::build(opts.settings, &task.enrollment, &issue).to_xml()?)
+        } else {
+            let xml = match shared.entry(kind) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(v) => {
+                    v.insert(profile::build(opts.settings, &task.enrollment, &issue).to_xml()?)
+                }
+            };
+            Cow::Borrowed(xml.as_slice())
+        };
+        let bytes = match session.as_deref_mut() {
+            Some(s) => s.sign(&xml)?,
+            None => xml.into_owned(),
+        };
+        if let Some(sink) = &opts.secrets {
+            let uuid = profile::profile_uuid(opts.settings, &task.enrollment);
+            secrets.extend(issue.record(sink.keys, Some(&task.email), &uuid, now)?);
+        }
+        built.push(Built {
+            task_file: task.file.clone(),
+            access: Access::holding_secret(issue.carries_secret()),
+            bytes,
+        });
+        outcomes.push(Outcome::Written(Written {
+            line: task.line,
+            email: task.email,
+            sha256: [0; 32],
+            enrollment: task.enrollment,
+            policy: task.policy.name.clone(),
+            file: task.file,
+        }));
+    }
+    if let (Some(sink), false) = (&opts.secrets, secrets.is_empty()) {
+        (sink.record)(secrets)?;
+    }
+    let mut built = built.into_iter();
+    for outcome in &mut outcomes {
+        if let Outcome::Written(w) = outcome {
+            let b = built
+                .next()
+                .ok_or_else(|| Error::invalid("internal: a built profile went missing"))?;
+            write_atomic_unsynced(&opts.out_dir.join(&b.task_file), &b.bytes, b.access)?;
+            w.sha256 = openssl::sha::sha256(&b.bytes);
+        }
+    }
+    Ok(outcomes)
 }
 
 /// One manifest row (RFC 4180).

@@ -1,14 +1,23 @@
 //! Assembling the payloads of one enrollment into a configuration profile,
 //! with deterministic UUIDs so a re-issued profile replaces the installed one.
+//!
+//! Each profile is built for an [`Issue`]: which identity settings it uses
+//! and, when they say `per-profile`, the fresh secret made for it alone.
+//! With static secrets two issues of one enrollment are byte-identical; with
+//! per-profile secrets they differ only in that secret.
 
 use crate::error::{Error, Result};
 use crate::model::{Enrollment, EnrollmentKind};
+use crate::payload::acme::AcmeConfig;
 use crate::payload::acme::{self, AcmePayload};
 use crate::payload::cert::CertPayload;
 use crate::payload::mdm::{self, MdmPayload};
+use crate::payload::scep::ScepConfig;
 use crate::payload::scep::{self, ScepPayload};
 use crate::payload::{Common, Payload};
+use crate::secret::{IdentitySecret, Secret};
 use crate::settings::{Identity, Settings};
+use crate::store::{IssuedSecret, SecretKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -92,6 +101,94 @@ pub fn profile_uuid(settings: &Settings, enrollment: &Enrollment) -> String {
     derive_uuid(&settings.organization.identifier, "profile", enrollment)
 }
 
+/// One issue of a profile: the identity settings it carries and the value
+/// of their secret. Made only by [`Issue::new`], so a per-profile identity
+/// always has its fresh value.
+pub struct Issue<'s> {
+    identity: Chosen<'s>,
+    /// Set when the secret was made for this issue (per-profile): its kind
+    /// and how long it stays valid, in seconds.
+    fresh: Option<(SecretKind, i64)>,
+}
+
+/// The identity settings and the secret their payload carries.
+enum Chosen<'s> {
+    Scep(&'s ScepConfig, Option<Secret>),
+    Acme(&'s AcmeConfig, Secret),
+}
+
+impl<'s> Issue<'s> {
+    /// An issue with `identity` (the settings' `[identity]`): its static
+    /// secret, or a fresh one when it is `per-profile`.
+    pub fn new(identity: &'s Identity) -> Result<Issue<'s>> {
+        let mut fresh = None;
+        let mut value = |secret: &IdentitySecret, kind: SecretKind| -> Result<Secret> {
+            match secret {
+                IdentitySecret::Static(s) => Ok(s.clone()),
+                IdentitySecret::PerProfile { ttl } => {
+                    fresh = Some((kind, *ttl));
+                    crate::secret::fresh()
+                }
+            }
+        };
+        let chosen = match identity {
+            Identity::Scep(cfg) => Chosen::Scep(
+                cfg,
+                cfg.challenge
+                    .as_ref()
+                    .map(|c| value(c, SecretKind::ScepChallenge))
+                    .transpose()?,
+            ),
+            Identity::Acme(cfg) => Chosen::Acme(
+                cfg,
+                value(&cfg.client_identifier, SecretKind::AcmeClientIdentifier)?,
+            ),
+        };
+        Ok(Issue {
+            identity: chosen,
+            fresh,
+        })
+    }
+
+    /// Whether the profile carries a secret (static or fresh): its file is
+    /// then private to its owner.
+    pub fn carries_secret(&self) -> bool {
+        !matches!(self.identity, Chosen::Scep(_, None))
+    }
+
+    /// Whether the secret was made for this issue (and must be recorded
+    /// before the profile leaves).
+    pub fn is_per_profile(&self) -> bool {
+        self.fresh.is_some()
+    }
+
+    /// The store's record of this issue's fresh secret (keyed by `keys`,
+    /// never the value), issued at `now` in profile `payload_uuid` to
+    /// `user`; `None` for a static secret.
+    pub fn record(
+        &self,
+        keys: &crate::serve::tokens::Keys,
+        user: Option<&str>,
+        payload_uuid: &str,
+        now: i64,
+    ) -> Result<Option<IssuedSecret>> {
+        let Some((kind, ttl)) = self.fresh else {
+            return Ok(None);
+        };
+        let value = match &self.identity {
+            Chosen::Scep(_, Some(v)) | Chosen::Acme(_, v) => v,
+            Chosen::Scep(_, None) => return Ok(None),
+        };
+        Ok(Some(IssuedSecret {
+            lookup: keys.secret_lookup(kind, value)?.to_vec(),
+            kind,
+            user: user.map(str::to_ascii_lowercase),
+            payload_uuid: payload_uuid.to_owned(),
+            expires: now + ttl,
+        }))
+    }
+}
+
 fn default_description(org: &str, kind: EnrollmentKind) -> String {
     if kind.is_user_enrollment() {
         format!(
@@ -102,8 +199,8 @@ fn default_description(org: &str, kind: EnrollmentKind) -> String {
     }
 }
 
-/// Builds the profile for `enrollment` from `settings`.
-pub fn build(settings: &Settings, enrollment: &Enrollment) -> Profile {
+/// Builds the profile for `enrollment` from `settings`, as `issue` says.
+pub fn build(settings: &Settings, enrollment: &Enrollment, issue: &Issue) -> Profile {
     let org = &settings.organization;
     let root = format!("{}.enrollment", org.identifier);
     let common = |payload_type: &'static str, role: &str, display_name: String| Common {
@@ -130,14 +227,16 @@ pub fn build(settings: &Settings, enrollment: &Enrollment) -> Profile {
         }
         content.push(Payload::Cert(CertPayload::new(c, anchor)));
     }
-    let identity = match &settings.identity {
-        Identity::Scep(cfg) => Payload::Scep(ScepPayload::new(
+    let identity = match &issue.identity {
+        Chosen::Scep(cfg, challenge) => Payload::Scep(ScepPayload::new(
             common(scep::PAYLOAD_TYPE, "identity", "MDM Identity (SCEP)".into()),
             cfg,
+            challenge.clone(),
         )),
-        Identity::Acme(cfg) => Payload::Acme(AcmePayload::new(
+        Chosen::Acme(cfg, client_identifier) => Payload::Acme(AcmePayload::new(
             common(acme::PAYLOAD_TYPE, "identity", "MDM Identity (ACME)".into()),
             cfg,
+            client_identifier.clone(),
         )),
     };
     let identity_uuid = identity.common().uuid.clone();
@@ -190,9 +289,10 @@ impl Profile {
 pub fn render(
     settings: &Settings,
     enrollment: &Enrollment,
+    issue: &Issue,
     signer: Option<&crate::sign::Signer>,
 ) -> Result<Vec<u8>> {
-    let xml = build(settings, enrollment).to_xml()?;
+    let xml = build(settings, enrollment, issue).to_xml()?;
     match signer {
         Some(s) => s.sign(&xml),
         None => Ok(xml),
@@ -223,10 +323,11 @@ impl Profile {
 pub fn render_encrypted(
     settings: &Settings,
     enrollment: &Enrollment,
+    issue: &Issue,
     signer: Option<&crate::sign::Signer>,
     recipient: &crate::encrypt::Recipient,
 ) -> Result<Vec<u8>> {
-    let xml = build(settings, enrollment).to_xml_encrypted(recipient)?;
+    let xml = build(settings, enrollment, issue).to_xml_encrypted(recipient)?;
     match signer {
         Some(s) => s.sign(&xml),
         None => Ok(xml),

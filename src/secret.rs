@@ -1,6 +1,7 @@
 //! A secret string from the settings (SCEP challenge, ACME client
 //! identifier): written into profiles as-is, never shown in `Debug`, errors
-//! or logs.
+//! or logs. Also where a profile's identity secret comes from: the same
+//! value in every profile, or a fresh one-time value in each.
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde::{Serialize, Serializer};
@@ -71,9 +72,73 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// The settings value that asks for a fresh secret in every issued profile
+/// (`challenge = "per-profile"`, `client_identifier = "per-profile"`).
+pub const PER_PROFILE: &str = "per-profile";
+
+/// How long an unused per-profile secret stays valid unless `challenge_ttl`
+/// says otherwise.
+pub const DEFAULT_TTL_SECONDS: i64 = 7 * 86_400;
+
+/// Where the identity payload's secret (Apple: `com.apple.security.scep`
+/// `Challenge`, `com.apple.security.acme` `ClientIdentifier`) comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySecret {
+    /// The same value in every profile: written inline, or read from an
+    /// environment variable or a file when the settings are loaded.
+    Static(Secret),
+    /// A fresh value in every issued profile, recorded in the store (as a
+    /// keyed hash) and usable once, for `ttl` seconds.
+    PerProfile { ttl: i64 },
+}
+
+impl IdentitySecret {
+    pub fn is_per_profile(&self) -> bool {
+        matches!(self, IdentitySecret::PerProfile { .. })
+    }
+}
+
+/// Crockford's base32 alphabet: digits and upper-case letters only.
+const BASE32: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Random bytes in a per-profile secret: 160 bits.
+const FRESH_BYTES: usize = 20;
+
+/// A new per-profile secret: 160 random bits from OpenSSL's CSPRNG as 32
+/// base32 characters. Only digits and upper-case letters, so a SCEP client
+/// sends it unchanged as the PKCS#10 `challengePassword` (even as a
+/// PrintableString), and an ACME server takes it as a `permanent-identifier`.
+pub fn fresh() -> crate::Result<Secret> {
+    let mut bytes = Zeroizing::new([0u8; FRESH_BYTES]);
+    openssl::rand::rand_bytes(bytes.as_mut())
+        .map_err(|e| crate::Error::crypto("random bytes", e))?;
+    let mut out = Zeroizing::new(String::with_capacity(FRESH_BYTES * 8 / 5));
+    // 20 bytes are 32 groups of 5 bits exactly.
+    for group in bytes.chunks(5) {
+        let mut bits: u64 = 0;
+        for &b in group {
+            bits = bits << 8 | u64::from(b);
+        }
+        for i in (0..8).rev() {
+            out.push(BASE32[((bits >> (5 * i)) & 31) as usize] as char);
+        }
+    }
+    Ok(Secret(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_secrets_are_long_printable_and_distinct() {
+        let a = fresh().unwrap();
+        let b = fresh().unwrap();
+        assert_eq!(a.expose().len(), 32);
+        assert!(a.expose().bytes().all(|c| BASE32.contains(&c)));
+        assert_ne!(a, b);
+        assert_ne!(a.expose(), PER_PROFILE);
+    }
 
     #[test]
     fn never_shown_and_never_echoed() {

@@ -8,9 +8,9 @@ use crate::payload::cert::AnchorCert;
 use crate::payload::mdm::{self, AccessRights, MdmConfig};
 use crate::payload::scep::{self, ScepConfig};
 use crate::payload::{Subject, check_https_url, check_plist_text};
-use crate::secret::Secret;
+use crate::secret::{DEFAULT_TTL_SECONDS, IdentitySecret, PER_PROFILE, Secret};
 use crate::sign::{KeySource, Passphrase};
-use crate::store::Location;
+use crate::store::{Location, SecretKind};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -89,6 +89,29 @@ pub enum Identity {
     Acme(AcmeConfig),
 }
 
+impl Identity {
+    /// The payload's secret (SCEP `Challenge`, ACME `ClientIdentifier`):
+    /// what it is, where it comes from, and the settings key it is under.
+    pub fn secret(&self) -> Option<(SecretKind, &IdentitySecret, &'static str)> {
+        match self {
+            Identity::Scep(c) => c
+                .challenge
+                .as_ref()
+                .map(|s| (SecretKind::ScepChallenge, s, "identity.challenge")),
+            Identity::Acme(c) => Some((
+                SecretKind::AcmeClientIdentifier,
+                &c.client_identifier,
+                "identity.client_identifier",
+            )),
+        }
+    }
+
+    /// Whether every issued profile gets its own one-time secret.
+    pub fn is_per_profile(&self) -> bool {
+        self.secret().is_some_and(|(_, s, _)| s.is_per_profile())
+    }
+}
+
 // ---- The file as written (names are a contract) ----
 
 #[derive(Deserialize)]
@@ -150,16 +173,22 @@ struct RawIdentity {
     url: Option<String>,
     name: Option<String>,
     challenge: Option<Secret>,
+    challenge_env: Option<String>,
+    challenge_file: Option<String>,
     key_usage: Option<i64>,
     // acme
     directory_url: Option<String>,
     client_identifier: Option<Secret>,
+    client_identifier_env: Option<String>,
+    client_identifier_file: Option<String>,
     key_type: Option<String>,
     hardware_bound: Option<bool>,
     attest: Option<bool>,
     // both
     key_size: Option<i64>,
     subject: Option<String>,
+    /// How long an unused per-profile secret stays valid.
+    challenge_ttl: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -311,7 +340,7 @@ impl Settings {
 fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, FieldError> {
     let organization = organization(raw.organization)?;
     let mdm = mdm_config(raw.mdm, base)?;
-    let identity = identity(raw.identity)?;
+    let identity = identity(raw.identity, base)?;
     let anchors = raw
         .anchor
         .into_iter()
@@ -326,6 +355,18 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
     };
     let portal = raw.portal.map(|p| portal(p, base)).transpose()?;
     let store = raw.store.map(|s| store(s, base)).transpose()?;
+    // Per-profile secrets are recorded (a keyed hash of each) for the SCEP
+    // server's check: they need the store and the portal's key.
+    if let Some((_, IdentitySecret::PerProfile { .. }, key)) = identity.secret() {
+        let has_store = store.is_some() || portal.as_ref().is_some_and(|p| p.state_dir.is_some());
+        if portal.is_none() || !has_store {
+            return Err(FieldError::new(
+                key,
+                Some(PER_PROFILE),
+                "needs a store ([store] url or portal.state_dir), where each issued secret is recorded, and [portal] secret_file, the key of its hash",
+            ));
+        }
+    }
     Ok(Settings {
         file: file.to_owned(),
         organization,
@@ -491,17 +532,24 @@ fn subject(field: &str, value: Option<String>, default: &str) -> Result<Subject,
     Subject::parse(&value).map_err(|why| FieldError::new(field, Some(&value), why))
 }
 
-fn identity(raw: RawIdentity) -> Result<Identity, FieldError> {
+fn identity(raw: RawIdentity, base: &Path) -> Result<Identity, FieldError> {
     // Keys that belong to the other kind are a mistake worth naming.
     let scep_only = [
         ("url", raw.url.is_some()),
         ("name", raw.name.is_some()),
         ("challenge", raw.challenge.is_some()),
+        ("challenge_env", raw.challenge_env.is_some()),
+        ("challenge_file", raw.challenge_file.is_some()),
         ("key_usage", raw.key_usage.is_some()),
     ];
     let acme_only = [
         ("directory_url", raw.directory_url.is_some()),
         ("client_identifier", raw.client_identifier.is_some()),
+        ("client_identifier_env", raw.client_identifier_env.is_some()),
+        (
+            "client_identifier_file",
+            raw.client_identifier_file.is_some(),
+        ),
         ("key_type", raw.key_type.is_some()),
         ("hardware_bound", raw.hardware_bound.is_some()),
         ("attest", raw.attest.is_some()),
@@ -524,14 +572,23 @@ fn identity(raw: RawIdentity) -> Result<Identity, FieldError> {
             misplaced(&acme_only, "scep")?;
             let key_size = raw.key_size.unwrap_or(2048);
             let key_usage = raw.key_usage.unwrap_or(5);
+            let url = https("identity.url", required("identity.url", raw.url)?)?;
+            scep::check_url(&url)
+                .map_err(|why| FieldError::new("identity.url", Some(&url), why))?;
             Ok(Identity::Scep(ScepConfig {
-                url: https("identity.url", required("identity.url", raw.url)?)?,
+                url,
                 name: optional_text("identity.name", raw.name)?,
                 // The challenge is a secret: errors never echo it.
-                challenge: raw
-                    .challenge
-                    .map(|c| secret_text("identity.challenge", c))
-                    .transpose()?,
+                challenge: identity_secret(
+                    "identity.challenge",
+                    SecretForms {
+                        inline: raw.challenge,
+                        env: raw.challenge_env,
+                        file: raw.challenge_file,
+                        ttl: raw.challenge_ttl,
+                    },
+                    base,
+                )?,
                 key_size: scep::check_key_size(key_size).map_err(|why| {
                     FieldError::new("identity.key_size", Some(&key_size.to_string()), why)
                 })?,
@@ -567,12 +624,24 @@ fn identity(raw: RawIdentity) -> Result<Identity, FieldError> {
                     "identity.directory_url",
                     required("identity.directory_url", raw.directory_url)?,
                 )?,
-                client_identifier: secret_text(
+                // Apple: ClientIdentifier is required.
+                client_identifier: identity_secret(
                     "identity.client_identifier",
-                    raw.client_identifier.ok_or_else(|| {
-                        FieldError::new("identity.client_identifier", None, "is required")
-                    })?,
-                )?,
+                    SecretForms {
+                        inline: raw.client_identifier,
+                        env: raw.client_identifier_env,
+                        file: raw.client_identifier_file,
+                        ttl: raw.challenge_ttl,
+                    },
+                    base,
+                )?
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "identity.client_identifier",
+                        None,
+                        "is required (\"per-profile\", a value, or client_identifier_env / client_identifier_file)",
+                    )
+                })?,
                 key_type,
                 key_size: key_size as u32,
                 hardware_bound,
@@ -582,6 +651,101 @@ fn identity(raw: RawIdentity) -> Result<Identity, FieldError> {
         }
         other => fail("identity.kind", other, "must be \"scep\" or \"acme\""),
     }
+}
+
+/// The ways an identity secret may be written: `KEY = "…"` (or
+/// `"per-profile"`), `KEY_env`, `KEY_file`, and `challenge_ttl`.
+struct SecretForms {
+    inline: Option<Secret>,
+    env: Option<String>,
+    file: Option<String>,
+    ttl: Option<String>,
+}
+
+/// Biggest secret file aspen reads (a challenge is a line of text).
+const MAX_SECRET_FILE_BYTES: u64 = 4096;
+
+/// An identity secret from exactly one of its forms (`key` is e.g.
+/// `identity.challenge`). A static value from a variable or a file is read
+/// now; errors name the key, never the value.
+fn identity_secret(
+    key: &str,
+    forms: SecretForms,
+    base: &Path,
+) -> Result<Option<IdentitySecret>, FieldError> {
+    let env_key = format!("{key}_env");
+    let file_key = format!("{key}_file");
+    let ttl_key = "identity.challenge_ttl";
+    let given = [
+        (key, forms.inline.is_some()),
+        (env_key.as_str(), forms.env.is_some()),
+        (file_key.as_str(), forms.file.is_some()),
+    ];
+    let mut set = given.iter().filter(|(_, s)| *s).map(|(k, _)| *k);
+    if let (Some(_), Some(second)) = (set.next(), set.next()) {
+        return Err(FieldError::new(
+            second,
+            None,
+            format!("give one of {key}, {env_key} or {file_key}, not several"),
+        ));
+    }
+    let secret = match (forms.inline, forms.env, forms.file) {
+        (Some(v), None, None) if v.expose() == PER_PROFILE => {
+            let ttl = match forms.ttl {
+                Some(t) => crate::time::parse_ttl(&t)
+                    .map_err(|why| FieldError::new(ttl_key, Some(&t), why))?,
+                None => DEFAULT_TTL_SECONDS,
+            };
+            return Ok(Some(IdentitySecret::PerProfile { ttl }));
+        }
+        (Some(v), None, None) => secret_text(key, v)?,
+        (None, Some(var), None) => {
+            if var.is_empty() || var.contains(['=', '\0']) {
+                return fail(&env_key, &var, "must name an environment variable");
+            }
+            match std::env::var(&var) {
+                Ok(v) if !v.is_empty() => secret_text(&env_key, Secret::new(v))?,
+                _ => return fail(&env_key, &var, "the environment variable is not set"),
+            }
+        }
+        (None, None, Some(file)) => {
+            let path = relative_path(base, &file_key, &file)?;
+            let bytes = crate::read::read_capped_secret(&path, MAX_SECRET_FILE_BYTES)
+                .map_err(|e| FieldError::new(&file_key, Some(&file), format!("cannot read {e}")))?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                FieldError::new(&file_key, Some(&file), "the file is not UTF-8 text")
+            })?;
+            // One line; its line break is not part of the secret.
+            let value = text.strip_suffix('\n').unwrap_or(text);
+            let value = value.strip_suffix('\r').unwrap_or(value);
+            secret_text(&file_key, Secret::new(value.to_owned()))?
+        }
+        _ => {
+            if forms.ttl.is_some() {
+                return Err(FieldError::new(
+                    ttl_key,
+                    None,
+                    format!("is only for {key} = \"per-profile\""),
+                ));
+            }
+            return Ok(None);
+        }
+    };
+    if secret.expose() == PER_PROFILE {
+        return Err(FieldError::new(
+            key,
+            None,
+            format!("\"per-profile\" is written inline: {key} = \"per-profile\""),
+        ));
+    }
+    if forms.ttl.is_some() {
+        return Err(FieldError::new(
+            ttl_key,
+            None,
+            format!("is only for {key} = \"per-profile\", not a static value"),
+        ));
+    }
+    Ok(Some(IdentitySecret::Static(secret)))
 }
 
 fn relative_path(base: &Path, field: &str, value: &str) -> Result<PathBuf, FieldError> {
@@ -1033,6 +1197,124 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
         let msg = parse(&bad).unwrap_err().to_string();
         assert!(
             msg.contains("identity.challenge") && !msg.contains("s3cret"),
+            "{msg}"
+        );
+    }
+
+    /// The [portal] and store per-profile secrets need.
+    const PORTAL: &str = "\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n";
+
+    fn scep_challenge(s: &Settings) -> Option<IdentitySecret> {
+        match &s.identity {
+            Identity::Scep(c) => c.challenge.clone(),
+            Identity::Acme(_) => panic!("scep expected"),
+        }
+    }
+
+    #[test]
+    fn per_profile_secrets_need_a_store_and_take_a_ttl() {
+        let per = MINIMAL.replace("\"s3cret\"", "\"per-profile\"");
+        let msg = parse(&per).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(
+                "dir/aspen.toml:13: identity.challenge = \"per-profile\": needs a store"
+            ),
+            "{msg}"
+        );
+        let s = parse(&format!("{per}{PORTAL}")).unwrap();
+        assert_eq!(
+            scep_challenge(&s),
+            Some(IdentitySecret::PerProfile { ttl: 7 * 86_400 })
+        );
+        assert!(s.identity.is_per_profile());
+        let ttl = per.replace("challenge = ", "challenge_ttl = \"36h\"\nchallenge = ");
+        let s = parse(&format!("{ttl}{PORTAL}")).unwrap();
+        assert_eq!(
+            scep_challenge(&s),
+            Some(IdentitySecret::PerProfile { ttl: 36 * 3600 })
+        );
+        let bad = ttl.replace("36h", "forever");
+        let msg = parse(&format!("{bad}{PORTAL}")).unwrap_err().to_string();
+        assert!(
+            msg.contains("identity.challenge_ttl = \"forever\""),
+            "{msg}"
+        );
+        // A ttl is meaningless for a static challenge.
+        let stat = MINIMAL.replace("challenge = ", "challenge_ttl = \"1d\"\nchallenge = ");
+        let msg = parse(&stat).unwrap_err().to_string();
+        assert!(
+            msg.contains(
+                "identity.challenge_ttl: is only for identity.challenge = \"per-profile\""
+            ) && !msg.contains("s3cret"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn static_secrets_come_from_one_of_three_forms_and_errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aspen.toml");
+        std::fs::write(dir.path().join("challenge.txt"), "from-a-file\n").unwrap();
+        let with =
+            |line: &str| Settings::parse(&MINIMAL.replace("challenge = \"s3cret\"", line), &path);
+        let s = with("challenge_file = \"challenge.txt\"").unwrap();
+        assert_eq!(
+            scep_challenge(&s),
+            Some(IdentitySecret::Static(Secret::new("from-a-file".into())))
+        );
+        let var = "ASPEN_TEST_CHALLENGE_4712";
+        // SAFETY: no other test reads or writes this variable.
+        unsafe { std::env::set_var(var, "from-the-env") };
+        let s = with(&format!("challenge_env = \"{var}\"")).unwrap();
+        assert_eq!(
+            scep_challenge(&s),
+            Some(IdentitySecret::Static(Secret::new("from-the-env".into())))
+        );
+        let msg = with("challenge_env = \"ASPEN_TEST_UNSET_4713\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(":13: identity.challenge_env = \"ASPEN_TEST_UNSET_4713\": the environment variable is not set"),
+            "{msg}"
+        );
+        let msg = with("challenge_file = \"missing.txt\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("identity.challenge_file = \"missing.txt\": cannot read"),
+            "{msg}"
+        );
+        let msg = with(&format!("challenge = \"x\"\nchallenge_env = \"{var}\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("identity.challenge_env: give one of identity.challenge, identity.challenge_env or identity.challenge_file"),
+            "{msg}"
+        );
+        std::fs::write(dir.path().join("bad.txt"), "a\u{7}b\n").unwrap();
+        let msg = with("challenge_file = \"bad.txt\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("identity.challenge_file: must be non-empty text"),
+            "{msg}"
+        );
+        assert!(!msg.contains("a\u{7}b"), "{msg}");
+        let msg = with("client_identifier_env = \"X\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("identity.client_identifier_env: is not a key of kind = \"scep\""),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_scep_url_with_a_query_is_refused() {
+        let bad = MINIMAL.replace("/scep\"", "/scep?profile=mdm\"");
+        let msg = parse(&bad).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("dir/aspen.toml:12: identity.url = \"https://mdm.contoso.com/scep?profile=mdm\": must not carry a query string"),
             "{msg}"
         );
     }

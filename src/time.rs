@@ -2,6 +2,29 @@
 //! (CMS signing-time, certificate validity, the audit store, invite expiry),
 //! without a date crate. Every time in JSON output comes from [`rfc3339`].
 
+/// `90s`, `30m`, `12h`, `7d` → seconds, from 1 s to 90 days (`aspen invite
+/// --ttl`, `challenge_ttl`).
+pub fn parse_ttl(text: &str) -> Result<i64, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err("give a number and a unit: s, m, h or d (e.g. 7d)".into()),
+    };
+    let seconds = number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|s| (1..=90 * 86_400).contains(s))
+        .ok_or("must be between 1s and 90d")?;
+    Ok(seconds)
+}
+
 /// The proleptic Gregorian date (year, month, day) of a day count since
 /// 1970-01-01 (Howard Hinnant's `civil_from_days`).
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {

@@ -94,6 +94,18 @@ pub fn run(args: Args) -> Result<()> {
     };
     let recorder = stored.as_ref().map(super::Stored::recorder);
     let mut audit_error = None;
+    // Per-profile secrets: each chunk's are committed before its files are
+    // written (the settings guarantee a store and the portal key).
+    let keys = match (&stored, settings.identity.is_per_profile()) {
+        (Some(_), true) => Some(super::secret_keys(&settings)?),
+        _ => None,
+    };
+    let record = |secrets: Vec<crate::store::IssuedSecret>| -> Result<()> {
+        let stored = stored
+            .as_ref()
+            .ok_or_else(|| Error::invalid("internal: per-profile secrets without a store"))?;
+        stored.run(stored.store.add_secrets(secrets, audit::now()))
+    };
     let options = Options {
         settings: &settings,
         signer: signer.as_ref(),
@@ -101,6 +113,10 @@ pub fn run(args: Args) -> Result<()> {
         out_dir: &args.out,
         claims: &claims,
         jobs,
+        secrets: keys.as_ref().map(|keys| bulk::SecretSink {
+            keys,
+            record: &record,
+        }),
     };
     let summary = bulk::run(&options, rows, |outcome| {
         bar.inc(1);

@@ -21,27 +21,7 @@ pub struct Args {
     json: bool,
 }
 
-/// `90s`, `30m`, `12h`, `7d` → seconds.
-pub fn parse_ttl(text: &str) -> Result<i64, String> {
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err("give a number and a unit: s, m, h or d (e.g. 7d)".into()),
-    };
-    let seconds = number
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .filter(|s| (1..=90 * 86_400).contains(s))
-        .ok_or("must be between 1s and 90d")?;
-    Ok(seconds)
-}
+use crate::time::parse_ttl;
 
 pub fn run(args: Args) -> Result<()> {
     let settings = args.config.load()?;

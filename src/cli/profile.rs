@@ -3,8 +3,8 @@ use crate::audit;
 use crate::encrypt::Recipient;
 use crate::error::{Error, Result};
 use crate::model::{Enrollment, EnrollmentKind, ManagedAppleId, Ownership};
-use crate::output::write_output;
-use crate::profile;
+use crate::output::{Access, write_output_as};
+use crate::profile::{self, Issue};
 use crate::settings::Settings;
 use crate::sign::Signer;
 use std::path::PathBuf;
@@ -132,38 +132,48 @@ fn write_profile(
         .map(Recipient::load)
         .transpose()?;
     let signer = load_signer(settings, common)?;
+    let issue = Issue::new(&settings.identity)?;
     let bytes = match &recipient {
-        Some(r) => profile::render_encrypted(settings, enrollment, signer.as_ref(), r)?,
-        None => profile::render(settings, enrollment, signer.as_ref())?,
-    };
-    write_output(common.output.as_deref(), &bytes)?;
-    record_issued(settings, enrollment, user, &bytes)
-}
-
-/// Records a profile the CLI wrote in the audit store, when the settings
-/// name a store.
-pub fn record_issued(
-    settings: &Settings,
-    enrollment: &Enrollment,
-    user: Option<(&str, &str)>,
-    bytes: &[u8],
-) -> Result<()> {
-    let Some(location) = settings.store_location()? else {
-        return Ok(());
+        Some(r) => profile::render_encrypted(settings, enrollment, &issue, signer.as_ref(), r)?,
+        None => profile::render(settings, enrollment, &issue, signer.as_ref())?,
     };
     let (email, policy) = match user {
         Some((email, policy)) => (Some(email), Some(policy)),
         None => (enrollment.managed_apple_id().map(|m| m.as_str()), None),
     };
+    // A per-profile secret is recorded before the profile leaves: the SCEP
+    // server's check (`aspen scep-verify`) must find it.
+    let stored = match settings.store_location()? {
+        Some(location) => Some(super::Stored::open(&location)?),
+        None => None,
+    };
+    if issue.is_per_profile() {
+        let stored = stored
+            .as_ref()
+            .ok_or_else(|| Error::invalid("internal: per-profile secrets without a store"))?;
+        let keys = super::secret_keys(settings)?;
+        let now = audit::now();
+        let uuid = profile::profile_uuid(settings, enrollment);
+        if let Some(record) = issue.record(&keys, email, &uuid, now)? {
+            stored.run(stored.store.add_secrets(vec![record], now))?;
+        }
+    }
+    write_output_as(
+        common.output.as_deref(),
+        &bytes,
+        Access::holding_secret(issue.carries_secret()),
+    )?;
+    let Some(stored) = stored else {
+        return Ok(());
+    };
     let record = audit::Record::for_profile(
         settings,
         enrollment,
-        &audit::sha256_hex(bytes),
+        &audit::sha256_hex(&bytes),
         audit::Source::Cli,
         email,
         policy,
     );
-    let stored = super::Stored::open(&location)?;
     stored.run(stored.store.append(vec![record], audit::now()))
 }
 

@@ -2,7 +2,7 @@
 //! (Apple: mdm/profiles/com.apple.security.acme.yaml; iOS 16+, macOS 13.1+).
 
 use super::{Common, KeySpec, Subject, ValueType as T};
-use crate::secret::Secret;
+use crate::secret::{IdentitySecret, Secret};
 use serde::Serialize;
 
 pub const PAYLOAD_TYPE: &str = "com.apple.security.acme";
@@ -91,7 +91,10 @@ pub fn check_key(
 #[derive(Debug, Clone)]
 pub struct AcmeConfig {
     pub directory_url: String,
-    pub client_identifier: Secret,
+    /// Apple: "a unique string identifying a specific device"; the ACME
+    /// server may refuse a second issuance for one, so `per-profile` gives
+    /// each profile its own.
+    pub client_identifier: IdentitySecret,
     pub key_type: &'static str,
     pub key_size: u32,
     pub hardware_bound: bool,
@@ -120,11 +123,13 @@ pub struct AcmePayload {
 }
 
 impl AcmePayload {
-    pub fn new(common: Common, config: &AcmeConfig) -> AcmePayload {
+    /// The payload for `config`, carrying `client_identifier`: the static
+    /// one, or the one made for this profile.
+    pub fn new(common: Common, config: &AcmeConfig, client_identifier: Secret) -> AcmePayload {
         AcmePayload {
             common,
             directory_url: config.directory_url.clone(),
-            client_identifier: config.client_identifier.clone(),
+            client_identifier,
             key_size: config.key_size,
             key_type: config.key_type,
             hardware_bound: config.hardware_bound,

@@ -2,7 +2,7 @@
 //! (Apple: mdm/profiles/com.apple.security.scep.yaml).
 
 use super::{Common, KeySpec, Subject, ValueType as T};
-use crate::secret::Secret;
+use crate::secret::{IdentitySecret, Secret};
 use serde::Serialize;
 
 pub const PAYLOAD_TYPE: &str = "com.apple.security.scep";
@@ -37,6 +37,18 @@ pub const KEY_SIZES: [u32; 3] = [1024, 2048, 4096];
 /// Apple: SCEP `Key Usage` bitmask, 1 signing, 4 encryption.
 pub const KEY_USAGES: [u32; 4] = [0, 1, 4, 5];
 
+/// Apple's SCEP client adds its own query (`?operation=GetCACert&message=…`)
+/// to `URL`: a URL that already has one is not reached as written.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if url.contains('?') {
+        return Err(
+            "must not carry a query string: Apple's SCEP client appends its own ?operation=…"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 pub fn check_key_size(bits: i64) -> Result<u32, String> {
     KEY_SIZES
         .iter()
@@ -57,8 +69,9 @@ pub fn check_key_usage(bits: i64) -> Result<u32, String> {
 pub struct ScepConfig {
     pub url: String,
     pub name: Option<String>,
-    /// The pre-shared secret; a secret, never logged or shown by default.
-    pub challenge: Option<Secret>,
+    /// The pre-shared secret (static or per-profile); never logged or
+    /// shown by default.
+    pub challenge: Option<IdentitySecret>,
     pub key_size: u32,
     pub key_usage: u32,
     pub subject: Subject,
@@ -99,14 +112,16 @@ pub struct ScepContent {
 }
 
 impl ScepPayload {
-    pub fn new(common: Common, config: &ScepConfig) -> ScepPayload {
+    /// The payload for `config`, carrying `challenge`: the static one, or
+    /// the one made for this profile.
+    pub fn new(common: Common, config: &ScepConfig, challenge: Option<Secret>) -> ScepPayload {
         ScepPayload {
             common,
             content: ScepContent {
                 url: config.url.clone(),
                 name: config.name.clone(),
                 subject: config.subject.clone(),
-                challenge: config.challenge.clone(),
+                challenge,
                 key_size: config.key_size,
                 key_type: "RSA",
                 key_usage: config.key_usage,

@@ -11,7 +11,7 @@ use crate::model::directory::User;
 use crate::model::policy::{Choice, Policy, PolicyType};
 use crate::model::resolution::{Decision, resolve};
 use crate::model::{Channel, Enrollment, EnrollmentKind, Management};
-use crate::profile;
+use crate::profile::{self, Issue};
 use crate::settings::{Portal, Settings};
 use crate::sign::Signer;
 use crate::store::{Invite, Recorder, Store};
@@ -26,7 +26,8 @@ pub const SESSION_SECONDS: i64 = 60 * 60;
 pub const ACCESS_SECONDS: i64 = 15 * 60;
 /// How long a code shown on the User Enrollment page stays valid.
 pub const DEVICE_CODE_SECONDS: i64 = 30 * 60;
-/// Signed profiles kept in memory (one per kind and Managed Apple ID).
+/// Signed profiles with static secrets kept in memory (one per kind and
+/// Managed Apple ID).
 const CACHE_ENTRIES: usize = 10_000;
 
 pub struct Service {
@@ -187,8 +188,11 @@ impl Service {
         self.recorder.record(record).await
     }
 
-    /// The profile for `enrollment`, signed (off the async threads) and
-    /// cached, and its issue recorded.
+    /// The profile for `enrollment`, signed (off the async threads), and
+    /// its issue recorded: the one place the server issues a profile.
+    /// With static secrets the signed bytes are cached per kind and Managed
+    /// Apple ID; with per-profile secrets every issue is built afresh and
+    /// its secret is committed to the store before the bytes are returned.
     pub async fn issue(
         self: &Arc<Self>,
         user: &User,
@@ -197,38 +201,10 @@ impl Service {
         source: Source,
         client: Option<String>,
     ) -> Result<Arc<Issued>> {
-        let key = (
-            enrollment.kind(),
-            enrollment
-                .managed_apple_id()
-                .map(|m| m.as_str().to_ascii_lowercase())
-                .unwrap_or_default(),
-        );
-        let cached = self.cache.lock().ok().and_then(|c| c.get(&key).cloned());
-        let issued = match cached {
-            Some(issued) => issued,
-            None => {
-                let this = self.clone();
-                let enrollment = enrollment.clone();
-                let issued = tokio::task::spawn_blocking(move || {
-                    let bytes =
-                        profile::render(&this.settings, &enrollment, this.signer.as_deref())?;
-                    Ok::<_, Error>(Arc::new(Issued {
-                        sha256: audit::sha256_hex(&bytes),
-                        kind: enrollment.kind(),
-                        bytes: Bytes::from(bytes),
-                    }))
-                })
-                .await
-                .map_err(|e| Error::invalid(format!("signing task: {e}")))??;
-                if let Ok(mut cache) = self.cache.lock() {
-                    if cache.len() >= CACHE_ENTRIES {
-                        cache.clear();
-                    }
-                    cache.insert(key, issued.clone());
-                }
-                issued
-            }
+        let issued = if self.settings.identity.is_per_profile() {
+            self.issue_fresh(user, &enrollment).await?
+        } else {
+            self.issue_cached(&enrollment).await?
         };
         let record = Record::for_profile(
             &self.settings,
@@ -240,6 +216,73 @@ impl Service {
         )
         .with_client(client);
         self.recorder.record(record).await?;
+        Ok(issued)
+    }
+
+    /// A profile with a fresh per-profile secret, recorded in the store.
+    async fn issue_fresh(
+        self: &Arc<Self>,
+        user: &User,
+        enrollment: &Enrollment,
+    ) -> Result<Arc<Issued>> {
+        let this = self.clone();
+        let enrollment = enrollment.clone();
+        let email = user.email.clone();
+        let (issued, secret) = tokio::task::spawn_blocking(move || {
+            let issue = Issue::new(&this.settings.identity)?;
+            let bytes =
+                profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
+            let now = audit::now();
+            let uuid = profile::profile_uuid(&this.settings, &enrollment);
+            let secret = issue.record(&this.keys, Some(&email), &uuid, now)?;
+            let issued = Arc::new(Issued {
+                sha256: audit::sha256_hex(&bytes),
+                kind: enrollment.kind(),
+                bytes: Bytes::from(bytes),
+            });
+            Ok::<_, Error>((issued, secret))
+        })
+        .await
+        .map_err(|e| Error::invalid(format!("signing task: {e}")))??;
+        if let Some(secret) = secret {
+            self.store.add_secrets(vec![secret], audit::now()).await?;
+        }
+        Ok(issued)
+    }
+
+    /// A profile with a static secret (or none): the same bytes for every
+    /// issue of one kind and Managed Apple ID, signed once.
+    async fn issue_cached(self: &Arc<Self>, enrollment: &Enrollment) -> Result<Arc<Issued>> {
+        let key = (
+            enrollment.kind(),
+            enrollment
+                .managed_apple_id()
+                .map(|m| m.as_str().to_ascii_lowercase())
+                .unwrap_or_default(),
+        );
+        if let Some(issued) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(issued);
+        }
+        let this = self.clone();
+        let enrollment = enrollment.clone();
+        let issued = tokio::task::spawn_blocking(move || {
+            let issue = Issue::new(&this.settings.identity)?;
+            let bytes =
+                profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
+            Ok::<_, Error>(Arc::new(Issued {
+                sha256: audit::sha256_hex(&bytes),
+                kind: enrollment.kind(),
+                bytes: Bytes::from(bytes),
+            }))
+        })
+        .await
+        .map_err(|e| Error::invalid(format!("signing task: {e}")))??;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(key, issued.clone());
+        }
         Ok(issued)
     }
 

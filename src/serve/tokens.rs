@@ -29,6 +29,8 @@ pub enum Purpose {
     PreSession,
     /// The key under which a portal session is stored.
     SessionLookup,
+    /// The key under which a per-profile identity secret is stored.
+    SecretLookup,
 }
 
 impl Purpose {
@@ -41,6 +43,7 @@ impl Purpose {
             Purpose::CodeLookup => b"code-lookup",
             Purpose::PreSession => b"pre-session",
             Purpose::SessionLookup => b"session-lookup",
+            Purpose::SecretLookup => b"secret-lookup",
         }
     }
 }
@@ -288,6 +291,22 @@ impl Keys {
     /// the database never holds a usable code.
     pub fn code_lookup(&self, normalized: &str) -> Result<[u8; 32]> {
         self.mac(Purpose::CodeLookup, &[normalized.as_bytes()])
+    }
+
+    /// The key a per-profile identity secret is stored under: a MAC of its
+    /// kind and value, so the database never holds a usable secret and an
+    /// ACME client identifier never passes as a SCEP challenge. Every
+    /// command that issues or checks secrets computes it with the portal's
+    /// key (`[portal] secret_file`).
+    pub fn secret_lookup(
+        &self,
+        kind: crate::store::SecretKind,
+        value: &crate::secret::Secret,
+    ) -> Result<[u8; 32]> {
+        self.mac(
+            Purpose::SecretLookup,
+            &[kind.as_str().as_bytes(), value.expose().as_bytes()],
+        )
     }
 }
 

@@ -42,16 +42,27 @@ impl Server {
     }
 
     pub fn start_with(portal_extra: &str, args: &[&str]) -> Server {
-        Server::launch(portal_extra, args, None)
+        Server::launch(portal_extra, args, None, &|s| s)
     }
 
     /// The demo settings with this user directory (CSV text) instead of the
     /// demo's.
     pub fn start_users(users: &str) -> Server {
-        Server::launch("", &[], Some(users))
+        Server::launch("", &[], Some(users), &|s| s)
     }
 
-    fn launch(portal_extra: &str, args: &[&str], users: Option<&str>) -> Server {
+    /// The demo settings as `edit` changes them (the `[portal]` is added
+    /// after the edit).
+    pub fn start_edited(edit: &dyn Fn(String) -> String) -> Server {
+        Server::launch("", &[], None, edit)
+    }
+
+    fn launch(
+        portal_extra: &str,
+        args: &[&str],
+        users: Option<&str>,
+        edit: &dyn Fn(String) -> String,
+    ) -> Server {
         let port = free_port();
         let scheme = if args.contains(&"--tls-cert") {
             "https"
@@ -61,7 +72,7 @@ impl Server {
         let url = format!("{scheme}://127.0.0.1:{port}");
         let settings = format!(
             "{}\n[portal]\npublic_url = \"{url}\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n{portal_extra}\n",
-            common::demo_settings()
+            edit(common::demo_settings())
         );
         let settings = match users {
             Some(_) => settings.replace(
