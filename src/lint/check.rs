@@ -341,7 +341,7 @@ impl<'a> Checker<'a, '_> {
             );
         }
         if let (Some(re), Some(s)) = (&spec.format, value.as_string())
-            && !re.0.is_match(s)
+            && !re.is_match(s)
         {
             self.report(
                 rules::BAD_FORMAT,
@@ -353,7 +353,7 @@ impl<'a> Checker<'a, '_> {
                     } else {
                         format!("{s:?}")
                     },
-                    re.0.as_str()
+                    re.as_str()
                 ),
             );
         }
@@ -430,7 +430,7 @@ fn fits(value: &Value, k: &Key) -> bool {
     {
         return false;
     }
-    !matches!((&k.format, value.as_string()), (Some(re), Some(s)) if !re.0.is_match(s))
+    !matches!((&k.format, value.as_string()), (Some(re), Some(s)) if !re.is_match(s))
 }
 
 /// A scalar as Apple's YAML writes it (`1`, `true`, `Configuration`).

@@ -90,13 +90,49 @@ pub struct Support {
     pub userenrollment: Option<Mode>,
 }
 
-/// A key's `format`: a regular expression, compared by its text.
+/// A key's `format`: a regular expression, compiled on first use (most
+/// runs never meet most formats, and compiling them all would slow every
+/// start), compared by its text.
 #[derive(Debug, Clone)]
-pub struct Format(pub Regex);
+pub struct Format {
+    source: String,
+    compiled: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl Format {
+    /// A format, if `source` is a valid regular expression.
+    pub fn new(source: &str) -> Option<Format> {
+        let f = Format::unchecked(source);
+        f.regex().is_some().then_some(f)
+    }
+
+    /// A format whose source was checked when it was derived.
+    pub fn unchecked(source: &str) -> Format {
+        Format {
+            source: source.to_owned(),
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    pub fn regex(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| Regex::new(&self.source).ok())
+            .as_ref()
+    }
+
+    /// Whether `s` matches (a format that does not compile matches all).
+    pub fn is_match(&self, s: &str) -> bool {
+        self.regex().is_none_or(|re| re.is_match(s))
+    }
+}
 
 impl PartialEq for Format {
     fn eq(&self, other: &Format) -> bool {
-        self.0.as_str() == other.0.as_str()
+        self.source == other.source
     }
 }
 
@@ -294,7 +330,7 @@ impl Schema {
                     .unwrap_or_default(),
                 min: number(&["range", "min"]),
                 max: number(&["range", "max"]),
-                format: text("format").and_then(|f| Regex::new(f).ok()).map(Format),
+                format: text("format").and_then(Format::new),
                 supported: supported(doc, doc.get(item, "supportedOS")),
                 subkeys,
                 repetition: (
