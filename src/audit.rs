@@ -1,6 +1,7 @@
-//! The audit log's records: every choice a user makes and every profile
-//! issued, by the CLI, the portal or account-driven enrollment. Where they
-//! are kept is `store`'s business.
+//! The audit log's records: every choice a user makes, every profile
+//! issued (by the CLI, the portal or account-driven enrollment) and every
+//! per-profile challenge a SCEP server asked `aspen scep-verify` to check.
+//! Where they are kept is `store`'s business.
 
 use crate::model::policy::Choice;
 use crate::model::{Enrollment, EnrollmentKind};
@@ -14,6 +15,11 @@ pub enum Event {
     Choice,
     /// A profile was issued.
     Issued,
+    /// A certificate request carried an issued, unexpired, unused
+    /// per-profile challenge (now used).
+    SecretAccepted,
+    /// A certificate request was refused; `reason` says why.
+    SecretRefused,
 }
 
 impl Event {
@@ -21,6 +27,8 @@ impl Event {
         match self {
             Event::Choice => "choice",
             Event::Issued => "issued",
+            Event::SecretAccepted => "secret-accepted",
+            Event::SecretRefused => "secret-refused",
         }
     }
 }
@@ -31,6 +39,8 @@ pub enum Source {
     Cli,
     Portal,
     AccountDriven,
+    /// A SCEP server's check of a certificate request (`aspen scep-verify`).
+    Scep,
 }
 
 impl Source {
@@ -39,6 +49,7 @@ impl Source {
             Source::Cli => "cli",
             Source::Portal => "portal",
             Source::AccountDriven => "account-driven",
+            Source::Scep => "scep",
         }
     }
 }
@@ -128,6 +139,35 @@ impl Record {
             client: None,
             subject: None,
             reason: None,
+        }
+    }
+
+    /// A SCEP server's certificate request was checked: accepted (`reason`
+    /// `None`) or refused. `user` and `payload_uuid` are the issued secret's
+    /// when it was found; `subject` is the request's subject. Never the
+    /// challenge itself.
+    pub fn secret_check(
+        user: Option<&str>,
+        payload_uuid: Option<&str>,
+        subject: Option<&str>,
+        reason: Option<&str>,
+    ) -> Record {
+        Record {
+            event: if reason.is_none() {
+                Event::SecretAccepted
+            } else {
+                Event::SecretRefused
+            },
+            source: Source::Scep,
+            user: user.map(str::to_ascii_lowercase),
+            policy: None,
+            choice: None,
+            kind: None,
+            payload_uuid: payload_uuid.map(str::to_owned),
+            sha256: None,
+            client: None,
+            subject: subject.map(str::to_owned),
+            reason: reason.map(str::to_owned),
         }
     }
 

@@ -9,6 +9,7 @@
 
 mod ber;
 pub mod cms;
+pub mod csr;
 
 use crate::error::{Error, Result};
 use plist::stream::Event;

@@ -173,7 +173,9 @@ fn bulk_json_summarises_the_run() {
             "OWNERSHIP",
             "PAYLOAD UUID",
             "SHA-256",
-            "CLIENT"
+            "CLIENT",
+            "SUBJECT",
+            "REASON"
         ]
     );
     let at = header.find("OWNERSHIP").unwrap();

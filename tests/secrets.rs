@@ -477,3 +477,370 @@ async fn every_download_from_the_portal_carries_a_fresh_recorded_challenge() {
         .collect();
     assert_eq!(recorded, hashes);
 }
+
+// ---- aspen scep-verify ----
+
+/// The challenge of a new profile for bob in `ws` (written to `name`).
+fn issued_challenge(ws: &Workspace, name: &str) -> String {
+    let plist = profile(ws, &["for", "--user", "bob@contoso.com"], name);
+    split_secret(plist).0
+}
+
+/// A CSR made by `openssl req` for subject CN=`cn`, with `challenge` as its
+/// challengePassword when given; DER or PEM, written to `name`.
+fn csr(
+    ws: &Workspace,
+    name: &str,
+    cn: &str,
+    challenge: Option<&str>,
+    pem: bool,
+    printable: bool,
+) -> std::path::PathBuf {
+    let config = ws.path(&format!("{name}.cnf"));
+    let mut text = String::from("[req]\nprompt = no\ndistinguished_name = dn\n");
+    if printable {
+        text.push_str("string_mask = nombstr\n");
+    }
+    if challenge.is_some() {
+        text.push_str("attributes = attrs\n");
+    }
+    text.push_str(&format!("[dn]\nCN = {cn}\n"));
+    if let Some(c) = challenge {
+        text.push_str(&format!("[attrs]\nchallengePassword = {c}\n"));
+    }
+    std::fs::write(&config, text).unwrap();
+    let out = ws.path(name);
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+        ])
+        .arg(ws.path(&format!("{name}.key")))
+        .arg("-config")
+        .arg(&config)
+        .args(["-outform", if pem { "PEM" } else { "DER" }, "-out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    out
+}
+
+/// `aspen scep-verify -c aspen.toml FILE`: (exit status, stderr).
+fn scep_verify(ws: &Workspace, file: &std::path::Path) -> (i32, String) {
+    let out = aspen(&[
+        "scep-verify",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    (out.status.code().unwrap(), stderr(&out))
+}
+
+/// The audit rows of scep-verify's checks, as `aspen issued --json` lists them.
+fn checks(ws: &Workspace) -> (Vec<serde_json::Value>, String) {
+    let out = ok(aspen(&[
+        "issued",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        "--json",
+    ]));
+    let text = String::from_utf8(out).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let checks = rows
+        .into_iter()
+        .filter(|r| r["channel"] == "scep")
+        .collect();
+    (checks, text)
+}
+
+#[test]
+fn scep_verify_accepts_an_issued_challenge_exactly_once() {
+    if !have_tool("openssl", "openssl") || !have_tool("python3", "python3") {
+        return;
+    }
+    let ws = workspace("challenge = \"per-profile\"");
+    let challenge = issued_challenge(&ws, "bob.mobileconfig");
+    let der = csr(&ws, "bob.der", "bob-iphone", Some(&challenge), false, false);
+    let (code, err) = scep_verify(&ws, &der);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("accepted") && err.contains("bob@contoso.com"),
+        "{err}"
+    );
+    // The same request again, and another request with the same challenge.
+    let (code, err) = scep_verify(&ws, &der);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("refused: the challenge was already used"),
+        "{err}"
+    );
+    let again = csr(
+        &ws,
+        "again.der",
+        "bob-iphone",
+        Some(&challenge),
+        false,
+        true,
+    );
+    let (code, err2) = scep_verify(&ws, &again);
+    assert_eq!(code, 1, "{err2}");
+    for e in [&err, &err2] {
+        assert!(
+            !e.contains(&challenge),
+            "the challenge is never printed: {e}"
+        );
+    }
+    let (rows, text) = checks(&ws);
+    assert!(
+        !text.contains(&challenge),
+        "the challenge is never recorded"
+    );
+    let events: Vec<&str> = rows.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        ["secret-accepted", "secret-refused", "secret-refused"]
+    );
+    let uuid =
+        plistlib_json(&std::fs::read(ws.path("bob.mobileconfig")).unwrap())["PayloadUUID"].clone();
+    for r in &rows {
+        // Accepted or reused: the issued secret's user and profile are known.
+        assert_eq!(r["user"], "bob@contoso.com", "{r}");
+        assert_eq!(r["payload_uuid"], uuid, "{r}");
+        assert_eq!(r["subject"], "CN=bob-iphone", "{r}");
+    }
+    assert_eq!(rows[0]["reason"], serde_json::Value::Null);
+    assert_eq!(rows[1]["reason"], "the challenge was already used");
+}
+
+#[test]
+fn scep_verify_reads_pem_and_standard_input() {
+    if !have_tool("openssl", "openssl") || !have_tool("python3", "python3") {
+        return;
+    }
+    let ws = workspace("challenge = \"per-profile\"");
+    let settings = ws.settings();
+    // PEM from a file.
+    let challenge = issued_challenge(&ws, "one.mobileconfig");
+    let pem = csr(&ws, "one.pem", "one", Some(&challenge), true, false);
+    assert!(
+        std::fs::read_to_string(&pem)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE REQUEST-----")
+    );
+    assert_eq!(scep_verify(&ws, &pem).0, 0);
+    // DER on standard input, as micromdm/scep's -csrverifierexec sends it,
+    // without and with '-'.
+    for (i, dash) in [false, true].into_iter().enumerate() {
+        let challenge = issued_challenge(&ws, &format!("stdin{i}.mobileconfig"));
+        let der = csr(
+            &ws,
+            &format!("stdin{i}.der"),
+            "stdin",
+            Some(&challenge),
+            false,
+            i == 1,
+        );
+        let bytes = std::fs::read(&der).unwrap();
+        let mut args = vec!["scep-verify", "-c", settings.to_str().unwrap()];
+        if dash {
+            args.push("-");
+        }
+        let out = aspen_stdin(&args, &bytes);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let out = aspen_stdin(&args, &bytes);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(!stderr(&out).contains(&challenge));
+        // PEM on standard input too.
+        let challenge = issued_challenge(&ws, &format!("stdin-pem{i}.mobileconfig"));
+        let pem = csr(
+            &ws,
+            &format!("stdin{i}.pem"),
+            "stdin",
+            Some(&challenge),
+            true,
+            false,
+        );
+        let out = aspen_stdin(&args, &std::fs::read(&pem).unwrap());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn two_requests_with_one_challenge_at_once_one_wins() {
+    if !have_tool("openssl", "openssl") || !have_tool("python3", "python3") {
+        return;
+    }
+    let ws = workspace("challenge = \"per-profile\"");
+    let challenge = issued_challenge(&ws, "race.mobileconfig");
+    let a = csr(&ws, "a.der", "a", Some(&challenge), false, false);
+    let b = csr(&ws, "b.der", "b", Some(&challenge), false, false);
+    let settings = ws.settings();
+    let spawn = |file: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
+            .args(["scep-verify", "-c", settings.to_str().unwrap()])
+            .arg(file)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(&a), spawn(&b));
+    let mut codes: Vec<i32> = [first, second]
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [0, 1],
+        "exactly one of two concurrent checks accepts"
+    );
+    let (rows, _) = checks(&ws);
+    let accepted = rows
+        .iter()
+        .filter(|r| r["event"] == "secret-accepted")
+        .count();
+    assert_eq!((accepted, rows.len()), (1, 2));
+}
+
+#[test]
+fn scep_verify_refuses_unknown_expired_missing_and_garbage_with_status_1() {
+    if !have_tool("openssl", "openssl") || !have_tool("python3", "python3") {
+        return;
+    }
+    let ws = workspace("challenge = \"per-profile\"");
+    // Unknown: a challenge aspen never issued.
+    let unknown = "UNKNOWN0000000000000000000000000";
+    let file = csr(&ws, "unknown.der", "u", Some(unknown), false, false);
+    let (code, err) = scep_verify(&ws, &file);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused: the challenge is not one aspen issued") && !err.contains(unknown),
+        "{err}"
+    );
+    // Missing: no challengePassword attribute.
+    let file = csr(&ws, "none.der", "n", None, false, false);
+    let (code, err) = scep_verify(&ws, &file);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused: the CSR has no challengePassword"),
+        "{err}"
+    );
+    // Expired: recorded (by the library, as aspen does) with an expiry in
+    // the past.
+    let expired = "EXPIRED0000000000000000000000000";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use aspen::store::Secrets as _;
+        let store = aspen::store::sqlite::Sqlite::open(&ws.path("state"))
+            .await
+            .unwrap();
+        let keys = aspen::serve::tokens::Keys::from_bytes(&[0x5a; 32]).unwrap();
+        let kind = aspen::store::SecretKind::ScepChallenge;
+        let lookup = keys
+            .secret_lookup(kind, &aspen::secret::Secret::new(expired.into()))
+            .unwrap();
+        let now = aspen::audit::now();
+        store
+            .add_secrets(
+                vec![aspen::store::IssuedSecret {
+                    lookup: lookup.to_vec(),
+                    kind,
+                    user: Some("carol@contoso.com".into()),
+                    payload_uuid: "EXPIRED-PROFILE".into(),
+                    expires: now - 60,
+                }],
+                now - 3600,
+            )
+            .await
+            .unwrap();
+    });
+    let file = csr(&ws, "expired.der", "e", Some(expired), false, false);
+    let (code, err) = scep_verify(&ws, &file);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused: the challenge has expired") && !err.contains(expired),
+        "{err}"
+    );
+    // Not a CSR at all, and a truncated one.
+    let garbage = ws.path("garbage.der");
+    std::fs::write(&garbage, b"\x30\x82\x01\x00 not a request").unwrap();
+    let (code, err) = scep_verify(&ws, &garbage);
+    assert_eq!(code, 1);
+    assert!(err.contains("refused: not a CSR"), "{err}");
+    let whole = std::fs::read(csr(&ws, "cut.der", "c", Some(unknown), false, false)).unwrap();
+    std::fs::write(&garbage, &whole[..whole.len() / 2]).unwrap();
+    assert_eq!(scep_verify(&ws, &garbage).0, 1);
+    let (rows, text) = checks(&ws);
+    for secret in [unknown, expired] {
+        assert!(!text.contains(secret), "never recorded");
+    }
+    let reasons: Vec<&str> = rows.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "the challenge is not one aspen issued",
+            "the CSR has no challengePassword",
+            "the challenge has expired",
+            "not a CSR (a PKCS#10 certificate request, DER or PEM)",
+            "not a CSR (a PKCS#10 certificate request, DER or PEM)",
+        ]
+    );
+    assert_eq!(rows[2]["user"], "carol@contoso.com");
+    assert_eq!(rows[2]["payload_uuid"], "EXPIRED-PROFILE");
+    assert_eq!(rows[2]["subject"], "CN=e");
+    assert_eq!(rows[0]["user"], serde_json::Value::Null);
+}
+
+#[test]
+fn scep_verify_exits_2_when_aspen_itself_cannot_check() {
+    if !have_tool("openssl", "openssl") {
+        return;
+    }
+    let ws = workspace("challenge = \"per-profile\"");
+    let file = csr(&ws, "r.der", "r", Some("ANY"), false, false);
+    let run = |config: &std::path::Path| {
+        let out = aspen(&[
+            "scep-verify",
+            "-c",
+            config.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]);
+        (out.status.code().unwrap(), stderr(&out))
+    };
+    // No settings file.
+    let (code, err) = run(&ws.path("missing.toml"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing.toml"), "{err}");
+    // A static challenge: nothing per-profile to check.
+    let stat = workspace("challenge = \"static-one\"");
+    let (code, err) = run(&stat.settings());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("challenge = \"per-profile\"") && !err.contains("static-one"),
+        "{err}"
+    );
+    // The store cannot be opened (its folder is a file).
+    let broken = workspace("challenge = \"per-profile\"");
+    std::fs::write(broken.path("state"), "not a folder").unwrap();
+    let (code, err) = run(&broken.settings());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("[store]"), "{err}");
+    // The portal key is missing.
+    let nokey = workspace("challenge = \"per-profile\"");
+    std::fs::remove_file(nokey.path("portal.secret")).unwrap();
+    let (code, err) = run(&nokey.settings());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("portal.secret"), "{err}");
+}

@@ -362,6 +362,34 @@ async fn a_secret_is_used_once_even_when_twenty_try_at_once(db: &Db) {
     };
     a.add_secrets(vec![acme.clone()], 10).await.unwrap();
     assert_eq!(b.use_secret(b"acme".to_vec(), 11).await.unwrap(), Ok(acme));
+    // Whom a refused secret was issued to, used or expired, for the audit;
+    // looking changes nothing.
+    let used = b.find_secret(b"live".to_vec()).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            used.user.as_deref(),
+            used.payload_uuid.as_str(),
+            used.expires
+        ),
+        (Some("alice@contoso.com"), "PAYLOAD", 1000)
+    );
+    let old = a.find_secret(b"old".to_vec()).await.unwrap().unwrap();
+    assert_eq!(old.expires, 100);
+    assert_eq!(a.find_secret(b"nope".to_vec()).await.unwrap(), None);
+    let fresh = secret(b"looked-at", 1000);
+    a.add_secrets(vec![fresh], 10).await.unwrap();
+    assert!(
+        b.find_secret(b"looked-at".to_vec())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        a.use_secret(b"looked-at".to_vec(), 11)
+            .await
+            .unwrap()
+            .is_ok()
+    );
 }
 
 async fn throttle_buckets_are_shared_and_refill(db: &Db) {

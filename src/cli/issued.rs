@@ -55,9 +55,11 @@ fn table(entries: &[Entry]) -> String {
         "PAYLOAD UUID",
         "SHA-256",
         "CLIENT",
+        "SUBJECT",
+        "REASON",
     ];
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    let rows: Vec<[String; 11]> = entries
+    let rows: Vec<[String; 13]> = entries
         .iter()
         .map(|e| {
             [
@@ -72,6 +74,8 @@ fn table(entries: &[Entry]) -> String {
                 dash(&e.payload_uuid),
                 dash(&e.sha256),
                 dash(&e.client),
+                dash(&e.subject),
+                dash(&e.reason),
             ]
         })
         .collect();

@@ -12,6 +12,7 @@ mod lint;
 mod man;
 mod profile;
 mod resolve;
+mod scep_verify;
 mod serve;
 mod sign;
 mod verify;
@@ -55,6 +56,9 @@ enum Command {
     Inspect(inspect::Args),
     /// Check profiles against Apple's rules, including User Enrollment.
     Lint(lint::Args),
+    /// Check a SCEP certificate request's per-profile challenge, once (for
+    /// micromdm/scep's -csrverifierexec): exit 0 accepted, 1 refused, 2 error.
+    ScepVerify(scep_verify::Args),
     /// Decrypt a profile's encrypted payloads with the device identity.
     Decrypt(decrypt::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -64,10 +68,12 @@ enum Command {
 }
 
 /// Parses the arguments, runs the command, prints any error and returns the
-/// exit status: 0 success, 1 failure, 2 bad usage (from clap).
+/// exit status: 0 success, 1 failure, 2 bad usage (from clap). `scep-verify`
+/// has its own statuses: 0 accepted, 1 refused, 2 aspen's own failure.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::ScepVerify(args) => return scep_verify::main(args),
         Command::Init(args) => init::run(args),
         Command::Profile(cmd) => profile::run(cmd),
         Command::Sign(args) => sign::run(args),

@@ -181,6 +181,10 @@ pub trait Secrets: Send + Sync {
     /// Uses the secret stored under `lookup`: its record for the one caller
     /// that wins, else why not. Of many concurrent calls, exactly one wins.
     async fn use_secret(&self, lookup: Vec<u8>, now: i64) -> Result<Result<IssuedSecret, Refused>>;
+
+    /// The record stored under `lookup`, used or not, expired or not: whom
+    /// a refused secret was issued to, for the audit log. Changes nothing.
+    async fn find_secret(&self, lookup: Vec<u8>) -> Result<Option<IssuedSecret>>;
 }
 
 /// A token bucket: it holds at most `capacity` tokens and gains one every

@@ -800,6 +800,29 @@ impl Secrets for Postgres {
         })
         .await
     }
+
+    async fn find_secret(&self, lookup: Vec<u8>) -> Result<Option<IssuedSecret>> {
+        self.with("reading a secret", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached(
+                        "SELECT kind, email, payload_uuid, expires FROM secrets WHERE lookup = $1",
+                    )
+                    .await?;
+                match c.query_opt(&stmt, &[&lookup]).await? {
+                    None => Ok(None),
+                    Some(r) => Ok(Some(IssuedSecret {
+                        kind: parsed("secrets.kind", r.get(0), SecretKind::parse)?,
+                        user: r.get(1),
+                        payload_uuid: r.get(2),
+                        expires: r.get(3),
+                        lookup,
+                    })),
+                }
+            })
+        })
+        .await
+    }
 }
 
 #[async_trait]

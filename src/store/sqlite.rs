@@ -530,6 +530,30 @@ impl Secrets for Sqlite {
         })
         .await
     }
+
+    async fn find_secret(&self, lookup: Vec<u8>) -> Result<Option<IssuedSecret>> {
+        self.with(move |conn| {
+            let row: Option<(String, Option<String>, String, i64)> = conn
+                .prepare_cached(
+                    "SELECT kind, user, payload_uuid, expires FROM secrets WHERE lookup = ?1",
+                )?
+                .query_row([&lookup], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()?;
+            row.map(|(kind, user, payload_uuid, expires)| {
+                Ok(IssuedSecret {
+                    kind: parsed(0, &kind, SecretKind::parse)?,
+                    lookup,
+                    user,
+                    payload_uuid,
+                    expires,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
 }
 
 #[async_trait]

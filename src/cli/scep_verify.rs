@@ -1,0 +1,154 @@
+//! `aspen scep-verify`: a SCEP server's check of a certificate request, as
+//! micromdm/scep's `-csrverifierexec` runs it (the raw DER CSR on standard
+//! input; the request is accepted only on exit status 0).
+//!
+//! Exit 0: the CSR's `challengePassword` is a per-profile challenge aspen
+//! issued, unexpired and unused; it is used now (of two requests with it,
+//! even at once, exactly one gets 0). Exit 1: refused, the reason on stderr.
+//! Exit 2: aspen itself failed (settings, key, store), so nothing was
+//! accepted. Every acceptance and refusal is recorded in the audit store;
+//! the challenge itself is never printed or recorded.
+
+use crate::audit::{self, Record};
+use crate::error::{Error, Result};
+use crate::read::csr::{self, Malformed};
+use crate::secret::IdentitySecret;
+use crate::settings::Identity;
+use crate::store::{Refused, SecretKind};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: super::Config,
+    /// The certificate request (PKCS#10, DER or PEM); standard input when
+    /// absent or `-`.
+    #[arg(value_name = "CSR")]
+    csr: Option<PathBuf>,
+}
+
+/// What became of the request.
+enum Verdict {
+    Accepted {
+        user: Option<String>,
+        payload_uuid: String,
+    },
+    Refused(String),
+}
+
+/// Runs the check and maps it to the exit status of the
+/// `-csrverifierexec` contract.
+pub fn main(args: Args) -> ExitCode {
+    match run(args) {
+        Ok(Verdict::Accepted { user, payload_uuid }) => {
+            eprintln!(
+                "aspen: scep-verify: accepted: challenge of profile {payload_uuid}{}",
+                user.map(|u| format!(" issued to {u}")).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Verdict::Refused(reason)) => {
+            eprintln!("aspen: scep-verify: refused: {reason}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("aspen: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<Verdict> {
+    let settings = args.config.load()?;
+    let per_profile = matches!(
+        &settings.identity,
+        Identity::Scep(c) if matches!(c.challenge, Some(IdentitySecret::PerProfile { .. }))
+    );
+    if !per_profile {
+        return Err(Error::invalid(format!(
+            "{}: scep-verify checks per-profile challenges: it needs [identity] kind = \"scep\" with challenge = \"per-profile\"",
+            settings.file.display()
+        )));
+    }
+    let keys = super::secret_keys(&settings)?;
+    let stored = super::Stored::open(&settings.require_store()?)?;
+    let path = args
+        .csr
+        .unwrap_or_else(|| PathBuf::from(crate::read::STDIN));
+    let bytes = match crate::read::read_input(&path, csr::MAX_CSR_BYTES) {
+        Ok(bytes) => Ok(bytes),
+        // Too big is the request's fault; anything else (unreadable) ours.
+        Err(Error::Invalid(message)) => Err(message),
+        Err(e) => return Err(e),
+    };
+    let now = audit::now();
+    let (record, verdict) = match bytes
+        .map_err(|_| Malformed::NotACsr)
+        .and_then(|b| csr::parse(&b))
+    {
+        Err(malformed) => {
+            let reason = malformed.reason();
+            (
+                Record::secret_check(None, None, None, Some(&reason)),
+                Verdict::Refused(reason),
+            )
+        }
+        Ok(request) => match &request.challenge {
+            None => {
+                let reason = "the CSR has no challengePassword".to_owned();
+                (
+                    Record::secret_check(None, None, Some(&request.subject), Some(&reason)),
+                    Verdict::Refused(reason),
+                )
+            }
+            Some(challenge) => {
+                let lookup = keys.secret_lookup(SecretKind::ScepChallenge, challenge)?;
+                match stored.run(stored.store.use_secret(lookup.to_vec(), now))? {
+                    Ok(issued) => (
+                        Record::secret_check(
+                            issued.user.as_deref(),
+                            Some(&issued.payload_uuid),
+                            Some(&request.subject),
+                            None,
+                        ),
+                        Verdict::Accepted {
+                            user: issued.user,
+                            payload_uuid: issued.payload_uuid,
+                        },
+                    ),
+                    Err(refused) => {
+                        let reason = refusal(refused);
+                        // Whose challenge came back (used, expired) is what
+                        // an admin looking at a refusal wants to know.
+                        let known = match refused {
+                            Refused::Unknown => None,
+                            _ => stored.run(stored.store.find_secret(lookup.to_vec()))?,
+                        };
+                        (
+                            Record::secret_check(
+                                known.as_ref().and_then(|k| k.user.as_deref()),
+                                known.as_ref().map(|k| k.payload_uuid.as_str()),
+                                Some(&request.subject),
+                                Some(&reason),
+                            ),
+                            Verdict::Refused(reason),
+                        )
+                    }
+                }
+            }
+        },
+    };
+    // A record that cannot be written is aspen's failure: exit 2, and the
+    // SCEP server refuses (a challenge already used stays used).
+    stored.run(stored.store.append(vec![record], now))?;
+    Ok(verdict)
+}
+
+fn refusal(refused: Refused) -> String {
+    match refused {
+        Refused::Unknown => "the challenge is not one aspen issued".into(),
+        Refused::Expired => "the challenge has expired".into(),
+        Refused::Used => "the challenge was already used".into(),
+    }
+}
