@@ -1,6 +1,7 @@
-//! Lint on arbitrary profiles, built-in rules with and without the User
-//! Enrollment lists, and Apple's schema when ASPEN_FUZZ_SCHEMA names it;
-//! then the text and JSON reports `aspen lint` prints.
+//! Lint on arbitrary profiles, with and without the User Enrollment rules,
+//! against the built-in facts or Apple's schema when ASPEN_FUZZ_SCHEMA names
+//! it; the lines of findings in XML; then the text, JSON and SARIF reports
+//! `aspen lint` prints.
 #![no_main]
 use aspen::lint::{self, Enrollment, FileReport, Options, Report, Summary, schema::Schema};
 use libfuzzer_sys::fuzz_target;
@@ -17,20 +18,24 @@ fn schema() -> Option<&'static Schema> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let reports: Vec<Report> = match aspen::read::parse(data) {
+    let reports: Vec<Report> = match aspen::read::parse_located(data) {
         Ok(doc) => [None, Some(Enrollment::User)]
             .into_iter()
             .map(|enrollment| {
-                lint::lint(
+                let mut report = lint::lint(
                     &doc,
                     &Options {
                         enrollment,
                         schema: schema(),
                     },
-                )
+                );
+                if doc.format == aspen::read::Format::Xml && doc.signed.is_none() {
+                    lint::locate(&mut report, data);
+                }
+                report
             })
             .collect(),
-        Err(why) => vec![Report::unreadable(why, None)],
+        Err(e) => vec![Report::unreadable(e.message, e.position)],
     };
     let files = reports
         .into_iter()
@@ -42,4 +47,5 @@ fuzz_target!(|data: &[u8]| {
     let summary = Summary::new(files);
     let _ = lint::render(&summary);
     let _ = serde_json::to_string(&summary);
+    let _ = serde_json::to_string(&lint::sarif::log(&summary));
 });
