@@ -7,13 +7,14 @@ use common::*;
 use std::path::PathBuf;
 
 /// Apple's schema beside the repository, when present (CI has it); when
-/// absent, the one rule for what is missing: a loud SKIPPED line, or a
-/// failure under `CI=true`.
+/// absent, a loud skip (a failure under CI=true, see `common::skip_or_fail`).
+/// The built-in facts need none of it: only the checks against Apple's
+/// files themselves skip.
 fn schema_dir() -> Option<PathBuf> {
     let dir = common::schema_dir();
     if dir.is_none() {
-        skip_or_fail(&format!(
-            "{} is absent, so the --schema checks did not run",
+        common::skip_or_fail(&format!(
+            "{} is absent, so the checks against Apple's YAML did not run",
             root().join("../shared/apple-device-management").display()
         ));
     }
