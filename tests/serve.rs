@@ -1123,18 +1123,25 @@ async fn tls_is_served_with_the_given_certificate() {
 
 #[tokio::test]
 async fn the_demo_serves_everything_with_one_command() {
-    if !common::have_tools(&[("openssl", "openssl"), ("python3", "python3")]) {
+    if !common::have_tools(&[
+        ("openssl", "openssl"),
+        ("python3", "python3"),
+        ("kill", "procps"),
+    ]) {
         return;
     }
     let port = server::free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
-        .args(["serve", "--demo", "--quiet", "--listen", &listen])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Reap(
+        std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
+            .args(["serve", "--demo", "--quiet", "--listen", &listen])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     use std::io::BufRead;
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut codes = HashMap::new();
@@ -1208,6 +1215,17 @@ async fn the_demo_serves_everything_with_one_command() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!demo_dir.exists(), "the demo folder is removed on exit");
+}
+
+/// Kills the server if the test fails before stopping it (a panic would
+/// otherwise leave it running, adopted by init).
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn unsafe_sigint(pid: u32) {
