@@ -246,6 +246,9 @@ grace@contoso.com,grace@contoso.com,Contractors
 /// resolve, invite and serve do, whatever the order of the rows.
 #[test]
 fn bulk_refuses_takeover_rows_and_lets_no_duplicate_win() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
     let ws = workspace(
         "email,managed_apple_id,groups
 mallory@contoso.com,alice@contoso.com,Contractors
