@@ -154,6 +154,16 @@ fn corpus_gives_exact_codes_and_exit_status() {
         ),
         ("two-mdm-payloads", 1, &[("ASP026", "PayloadContent[3]")]),
         (
+            "mdm-without-per-user-connections",
+            0,
+            &[("ASP062", "PayloadContent[2].ServerCapabilities")],
+        ),
+        (
+            "scep-url-with-query",
+            0,
+            &[("ASP063", "PayloadContent[1].PayloadContent.URL")],
+        ),
+        (
             "byod-without-assigned-id",
             1,
             &[("ASP030", "PayloadContent[2].AssignedManagedAppleID")],

@@ -159,6 +159,11 @@ pub mod rules {
         "ASP061",
         "the signing certificate is outside its validity period",
     );
+    pub const NO_PER_USER_CONNECTIONS: Rule = warning(
+        "ASP062",
+        "an MDM payload without the per-user-connections server capability",
+    );
+    pub const SCEP_URL_QUERY: Rule = warning("ASP063", "a SCEP URL with a query string");
 
     /// All rules, for documentation and tests.
     pub const ALL: &[Rule] = &[
@@ -203,6 +208,8 @@ pub mod rules {
         UE_IGNORED_KEY,
         BAD_SIGNATURE,
         SIGNER_EXPIRED,
+        NO_PER_USER_CONNECTIONS,
+        SCEP_URL_QUERY,
     ];
 }
 

@@ -117,7 +117,11 @@ fn mdm_rules(p: &Payload<'_>, payloads: &ByUuid<'_>, sink: &mut Sink) {
         };
         if let Err(why) = result {
             sink.at(rules::SERVER_CAPABILITIES, p, "ServerCapabilities", why);
+        } else {
+            no_per_user_connections(p, sink);
         }
+    } else {
+        no_per_user_connections(p, sink);
     }
     // `EnrollmentMode`: rangelist BYOD, ADDE.
     if let Some(mode) = p.str("EnrollmentMode")
@@ -182,10 +186,53 @@ fn subject(p: &Payload<'_>, value: Option<&Value>, key: &str, sink: &mut Sink) {
 }
 
 /// Apple: com.apple.security.scep `PayloadContent` keys.
+/// Apple: com.apple.mdm `ServerCapabilities` — per-user-connections "must be
+/// present when managing Shared iPad or macOS devices" and cannot be added
+/// to an installed profile later. Only for a well-formed (or absent) array:
+/// a malformed one is reported once, as an error.
+fn no_per_user_connections(p: &Payload<'_>, sink: &mut Sink) {
+    let present = p
+        .dict
+        .get("ServerCapabilities")
+        .and_then(Value::as_array)
+        .is_some_and(|items| {
+            items
+                .iter()
+                .any(|v| v.as_string() == Some(mdm::PER_USER_CONNECTIONS))
+        });
+    if !present {
+        sink.at(
+            rules::NO_PER_USER_CONNECTIONS,
+            p,
+            "ServerCapabilities",
+            format!(
+                "lacks {:?}: Apple requires it to manage macOS and Shared iPad, and it cannot be added to an installed enrollment later",
+                mdm::PER_USER_CONNECTIONS
+            ),
+        );
+    }
+}
+
+/// Apple: com.apple.security.scep `URL` — the device appends its own
+/// `?operation=…` query.
+fn scep_url_query(p: &Payload<'_>, content: &plist::Dictionary, sink: &mut Sink) {
+    if let Some(url) = content.get("URL").and_then(Value::as_string)
+        && let Err(why) = scep::check_url(url)
+    {
+        sink.at(
+            rules::SCEP_URL_QUERY,
+            p,
+            "PayloadContent.URL",
+            format!("{url:?} {why}"),
+        );
+    }
+}
+
 fn scep_rules(p: &Payload<'_>, sink: &mut Sink) {
     let Some(content) = p.dict.get("PayloadContent").and_then(Value::as_dictionary) else {
         return;
     };
+    scep_url_query(p, content, sink);
     if let Some(bits) = content.get("Keysize").and_then(Value::as_signed_integer)
         && let Err(why) = scep::check_key_size(bits)
     {

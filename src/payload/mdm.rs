@@ -91,9 +91,15 @@ impl Detected {
 /// Apple: `Topic` "must begin with the 'com.apple.mgmt.' prefix".
 pub const TOPIC_PREFIX: &str = "com.apple.mgmt.";
 
+/// Apple: `ServerCapabilities` `com.apple.mdm.per-user-connections` "must
+/// be present when managing Shared iPad or macOS devices", and "must not be
+/// added or removed" when the payload is updated: a profile installed
+/// without it can never get it.
+pub const PER_USER_CONNECTIONS: &str = "com.apple.mdm.per-user-connections";
+
 /// Apple: `ServerCapabilities` items, rangelist.
 pub const SERVER_CAPABILITIES: [&str; 3] = [
-    "com.apple.mdm.per-user-connections",
+    PER_USER_CONNECTIONS,
     "com.apple.mdm.bootstraptoken",
     "com.apple.mdm.token",
 ];
