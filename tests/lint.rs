@@ -1147,7 +1147,10 @@ fn real_world_profiles_lint_without_noise() {
             .iter()
             .flat_map(|(_, xs)| xs.iter().map(|x| x.0.as_str()))
             .collect();
-        assert_eq!(notes.into_iter().collect::<Vec<_>>(), ["ASP016", "ASP017"]);
+        assert_eq!(
+            notes.into_iter().collect::<Vec<_>>(),
+            ["ASP016", "ASP017", "ASP018"]
+        );
         // Custom preferences are noted, whichever way they are delivered.
         let noted = |file: &str, code: &str| {
             files
@@ -1157,6 +1160,8 @@ fn real_world_profiles_lint_without_noise() {
         assert!(noted("pc-outlook.mobileconfig", "ASP017"));
         assert!(noted("hand-managed-prefs.mobileconfig", "ASP017"));
         assert!(noted("imazing-apple-intelligence.mobileconfig", "ASP016"));
+        // The firewall's logging keys: removed in macOS 15 (Apple's schema).
+        assert!(noted("pm-firewall.mobileconfig", "ASP018"));
     }
     // With warnings as errors, too: a CI gate on these profiles stays green.
     let out = aspen(&["lint", "--warnings-as-errors", &dir]);

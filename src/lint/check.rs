@@ -289,6 +289,15 @@ impl<'a> Checker<'a, '_> {
         if self.ue && user_enrollment::key(self.payload, spec, &path, self.sink) {
             return;
         }
+        if let Some(when) = removed(self.def, spec) {
+            self.report(
+                rules::REMOVED_KEY,
+                path.clone(),
+                format!(
+                    "Apple's schema says it was removed in {when}: devices from then on ignore it"
+                ),
+            );
+        }
         if let Some(t) = spec.ty
             && !t.accepts(value)
         {
@@ -410,6 +419,31 @@ impl<'a> Checker<'a, '_> {
     }
 }
 
+/// When every OS that supports a key (the payload's, as the key's own
+/// `supportedOS` overrides them) has it `removed`: `macOS 15.0`.
+fn removed(def: &PayloadDef, key: &Key) -> Option<String> {
+    use super::schema::Os;
+    let mut when = Vec::new();
+    for os in Os::ALL {
+        let own = key.supported.iter().find(|s| s.os == os);
+        let inherited = def.supported.iter().find(|s| s.os == os);
+        let Some(entry) = own.or(inherited) else {
+            continue;
+        };
+        let introduced = own
+            .and_then(|s| s.introduced.as_deref())
+            .or_else(|| inherited.and_then(|s| s.introduced.as_deref()));
+        if introduced == Some("n/a") {
+            continue;
+        }
+        match entry.removed.as_deref() {
+            Some(r) => when.push(format!("{} {r}", os.name())),
+            None => return None,
+        }
+    }
+    (!when.is_empty()).then(|| when.join(", "))
+}
+
 /// Whether a value has the key's type and, when it is a scalar, is in its
 /// rangelist, range and format.
 fn fits(value: &Value, k: &Key) -> bool {
@@ -475,4 +509,57 @@ fn in_range(value: &Value, spec: &Key) -> bool {
     }
     number(value)
         .is_some_and(|n| spec.min.is_none_or(|m| n >= m) && spec.max.is_none_or(|m| n <= m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::facts;
+    use crate::lint::schema::{Os, Support};
+
+    fn os(os: Os, introduced: Option<&str>, removed: Option<&str>) -> Support {
+        Support {
+            os,
+            introduced: introduced.map(str::to_owned),
+            deprecated: None,
+            removed: removed.map(str::to_owned),
+            userenrollment: None,
+        }
+    }
+
+    /// A key is removed only when every OS that has it removed it; its own
+    /// `supportedOS` overrides the payload's, and `n/a` means not there.
+    #[test]
+    fn removed_on_every_os_that_has_the_key() {
+        let def = |supported| PayloadDef {
+            file: "x.yaml".into(),
+            keys: 0,
+            supported,
+            release: None,
+        };
+        let key = |supported| {
+            let mut k = facts::built_in().lists[0][0].clone();
+            k.supported = supported;
+            k
+        };
+        let mac_only = def(vec![
+            os(Os::Ios, Some("n/a"), None),
+            os(Os::MacOs, Some("12.0"), None),
+        ]);
+        let gone = key(vec![os(Os::MacOs, None, Some("15.0"))]);
+        assert_eq!(removed(&mac_only, &gone).as_deref(), Some("macOS 15.0"));
+        let both = def(vec![
+            os(Os::Ios, Some("4.0"), None),
+            os(Os::MacOs, Some("10.7"), None),
+        ]);
+        // Removed on iOS, still on macOS (inherited from the payload).
+        let ios_gone = key(vec![os(Os::Ios, None, Some("8.0"))]);
+        assert_eq!(removed(&both, &ios_gone), None);
+        assert_eq!(removed(&both, &key(Vec::new())), None);
+        let ios_gone_mac_na = key(vec![
+            os(Os::Ios, None, Some("8.0")),
+            os(Os::MacOs, Some("n/a"), None),
+        ]);
+        assert_eq!(removed(&both, &ios_gone_mac_na).as_deref(), Some("iOS 8.0"));
+    }
 }

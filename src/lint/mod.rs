@@ -114,6 +114,10 @@ pub mod rules {
         "ASP017",
         "custom preferences (a payload type or domain not Apple's): not checked",
     );
+    pub const REMOVED_KEY: Rule = note(
+        "ASP018",
+        "a key Apple's schema marks removed on every OS that had it",
+    );
 
     pub const DANGLING_REFERENCE: Rule = error("ASP020", "a UUID reference points at no payload");
     pub const WRONG_REFERENCE: Rule = error(
@@ -185,6 +189,7 @@ pub mod rules {
         UNKNOWN_PAYLOAD,
         NEWER_KEY,
         CUSTOM_PREFERENCES,
+        REMOVED_KEY,
         DANGLING_REFERENCE,
         WRONG_REFERENCE,
         TOPIC,
