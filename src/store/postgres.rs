@@ -109,10 +109,14 @@ pub const MIGRATIONS: &[&str] = &[
 /// The table of applied steps.
 pub const MIGRATIONS_TABLE: &str = "aspen_schema_migrations";
 
-/// Connections per process: enough for the recorder and the requests that
-/// wait on the store at once; two replicas stay far below PostgreSQL's
-/// default `max_connections` (100).
+/// Connections per process for requests: enough for those that wait on
+/// the store at once; two replicas stay far below PostgreSQL's default
+/// `max_connections` (100).
 const POOL_SIZE: usize = 16;
+/// Connections for appending to the audit log, apart: the group-commit
+/// writer never queues behind the requests waiting for it (under load that
+/// inversion halved the throughput).
+const WRITER_POOL_SIZE: usize = 2;
 /// Connecting, unless the URL says `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The server cancels a statement after this (unless the URL's `options`
@@ -133,6 +137,7 @@ const MIGRATION_LOCK: i64 = 0x6173_7065_6e5f_6d67;
 /// An open PostgreSQL store.
 pub struct Postgres {
     pool: Pool,
+    writer: Pool,
     location: Location,
 }
 
@@ -182,52 +187,73 @@ impl Postgres {
             return Err(location.error("not a PostgreSQL URL"));
         };
         let config = config(url.expose()).map_err(|e| location.error(e))?;
-        let manager = if config.get_ssl_mode() == SslMode::Require {
-            let tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client())
-                .map_err(|e| location.error(format!("TLS: {e}")))?;
-            let tls = postgres_openssl::MakeTlsConnector::new(tls.build());
-            Manager::from_config(config, tls, manager_config())
-        } else {
-            Manager::from_config(config, tokio_postgres::NoTls, manager_config())
+        let tls = (config.get_ssl_mode() == SslMode::Require)
+            .then(|| {
+                openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client())
+                    .map(|b| postgres_openssl::MakeTlsConnector::new(b.build()))
+                    .map_err(|e| location.error(format!("TLS: {e}")))
+            })
+            .transpose()?;
+        let pool = |size: usize| {
+            let manager = match &tls {
+                Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config()),
+                None => {
+                    Manager::from_config(config.clone(), tokio_postgres::NoTls, manager_config())
+                }
+            };
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(CALL_TIMEOUT))
+                .create_timeout(Some(CONNECT_TIMEOUT + Duration::from_secs(1)))
+                .recycle_timeout(Some(CONNECT_TIMEOUT))
+                .build()
+                .map_err(|e| location.error(format!("connection pool: {e}")))
         };
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CALL_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT + Duration::from_secs(1)))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| location.error(format!("connection pool: {e}")))?;
         Ok(Postgres {
-            pool,
+            pool: pool(POOL_SIZE)?,
+            writer: pool(WRITER_POOL_SIZE)?,
             location: location.clone(),
         })
     }
 
-    /// Runs `f` on a pooled connection within `limit`. A connection whose
-    /// call ran out of time is closed, not returned to the pool: it may be
-    /// stuck on a dead peer.
+    /// Runs `f` on a connection of the request pool within `limit`.
     async fn with<T: Send>(
         &self,
         what: &str,
         limit: Duration,
         f: impl for<'c> FnOnce(&'c mut Object) -> Call<'c, T> + Send,
     ) -> Result<T> {
-        let mut client = self
-            .pool
-            .get()
+        self.run(&self.pool, what, limit, f).await
+    }
+
+    /// Runs `f` on a connection of `pool`, waiting for it included, within
+    /// `limit`. A connection whose call ran out of time is closed, not
+    /// returned to the pool: it may be stuck on a dead peer.
+    async fn run<T: Send>(
+        &self,
+        pool: &Pool,
+        what: &str,
+        limit: Duration,
+        f: impl for<'c> FnOnce(&'c mut Object) -> Call<'c, T> + Send,
+    ) -> Result<T> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let late = || {
+            self.location
+                .error(format!("{what}: no answer within {} s", limit.as_secs()))
+        };
+        let mut client = tokio::time::timeout_at(deadline, pool.get())
             .await
+            .map_err(|_| late())?
             .map_err(|e| self.location.error(pool_error(e)))?;
-        let outcome = tokio::time::timeout(limit, f(&mut client)).await;
+        let outcome = tokio::time::timeout_at(deadline, f(&mut client)).await;
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(Failure::Db(e))) => Err(self.location.error(format!("{what}: {}", message(&e)))),
             Ok(Err(Failure::Bad(why))) => Err(self.location.error(format!("{what}: {why}"))),
             Err(_) => {
                 drop(Object::take(client));
-                Err(self
-                    .location
-                    .error(format!("{what}: no answer within {} s", limit.as_secs())))
+                Err(late())
             }
         }
     }
@@ -510,7 +536,7 @@ impl Events for Postgres {
             return Ok(());
         }
         let b = Batch::new(rows);
-        self.with("recording events", CALL_TIMEOUT, move |c| {
+        self.run(&self.writer, "recording events", CALL_TIMEOUT, move |c| {
             Box::pin(async move {
                 let stmt = c.prepare_cached(APPEND).await?;
                 c.execute(
