@@ -1,59 +1,111 @@
 #!/usr/bin/env bash
-# Load run for `aspen serve`: wrk against the portal's profile download and
-# the account-driven well-known endpoint, and against nginx serving the same
-# pre-signed file from disk in the same run (the reference for static-file
-# speed). Every request on loopback; each wrk run is bounded (DURATION).
+# Load run for `aspen serve`, everything in one run on loopback:
+#  1. wrk against the portal's profile download with the store in SQLite (the
+#     default) and in PostgreSQL (a throwaway cluster this script starts), and
+#     against the account-driven well-known endpoint; nginx serving the same
+#     pre-signed file from disk is the reference for static-file speed;
+#  2. complete account-driven enrollments per second (benches/enroll.rs: the
+#     well-known request, 401, the sign-in page, the sign-in with a one-time
+#     code, the token POST that signs a fresh per-user profile), on both stores,
+#     against `openssl speed -multi <cores> rsa2048` measured before and after.
+# Each wrk run is bounded (DURATION), each enrollment run by ENROLLMENTS.
 # Fails if any request errors or answers other than 2xx.
 #
-#   bash benches/serve-load.sh            # 30 s per run (the documented figures)
-#   DURATION=5s bash benches/serve-load.sh
-# Needs: wrk, nginx, curl, openssl (Debian: apt-get install wrk nginx-light curl).
+#   bash benches/serve-load.sh                    # 30 s per wrk run (the documented figures)
+#   DURATION=5s ENROLLMENTS=2000 bash benches/serve-load.sh
+# Needs: wrk, nginx, curl, openssl, python3 and PostgreSQL's server
+# (Debian: apt-get install wrk nginx-light curl postgresql).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-30s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
-for tool in wrk nginx curl openssl; do
+ENROLLMENTS=${ENROLLMENTS:-10000}
+DEVICES=${DEVICES:-128}
+# PostgreSQL's durability here matches the SQLite store's (WAL,
+# synchronous=NORMAL: a crash of the machine may lose the last commits, never
+# corrupts): commits do not wait for their WAL flush. PG_SYNC=on waits.
+PG_SYNC=${PG_SYNC:-off}
+cores=$(nproc)
+for tool in wrk nginx curl openssl python3; do
   command -v "$tool" >/dev/null || { echo "serve-load: $tool is needed" >&2; exit 1; }
 done
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -n "$pgbin" ] || pgbin=$(dirname "$(command -v initdb || echo /nonexistent/initdb)")
+[ -x "$pgbin/initdb" ] || { echo "serve-load: PostgreSQL is needed (apt-get install postgresql)" >&2; exit 1; }
 cargo build --release --quiet
+cargo bench --bench enroll --no-run --quiet 2>/dev/null
 aspen=$PWD/target/release/aspen
 work=$(mktemp -d)
+chmod 755 "$work"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/pg/data/postmaster.pid" ] && as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
+# initdb refuses root: run the cluster as the postgres user then.
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-url="http://127.0.0.1:$port"
 certs=$PWD/fixtures/certs
-sed -e "s#\.\./certs/#$certs/#g" -e "s#users = \"users.csv\"#users = \"$PWD/fixtures/demo/users.csv\"#" \
-  fixtures/demo/aspen.toml > "$work/aspen.toml"
-cat >> "$work/aspen.toml" <<TOML
 
-[portal]
-public_url = "$url"
-secret_file = "portal.secret"
-state_dir = "state"
-TOML
-(umask 077; openssl rand -hex 32 > "$work/portal.secret")
-"$aspen" serve -c "$work/aspen.toml" --listen "127.0.0.1:$port" --quiet 2>"$work/serve.log" &
-pids+=($!)
-for _ in $(seq 100); do curl -fs -o /dev/null "$url/signin" && break; sleep 0.1; done
+# The directory: the demo's users plus the enrolling devices' own users (User
+# Enrollment under the Contractors policy), each enrolling once per store.
+{ cat fixtures/demo/users.csv
+  awk -v n="$ENROLLMENTS" 'BEGIN { for (i = 0; i < n; i++) printf "u%d@contoso.com,u%d@contoso.com,Contractors\n", i, i }'
+} > "$work/users.csv"
 
-# Sign Bob in (device policy) as a browser would, keep the session cookie.
-code=$("$aspen" invite -c "$work/aspen.toml" --user bob@contoso.com | awk '/^Code:/ {print $2}')
-page=$(curl -fs -c "$work/jar" "$url/signin")
-csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' <<<"$page" | head -1)
-curl -fs -o /dev/null -b "$work/jar" -c "$work/jar" --data-urlencode "csrf=$csrf" --data-urlencode "code=$code" "$url/signin"
-session=$(awk '$6 == "aspen_session" {print $7}' "$work/jar")
-[ -n "$session" ] || { echo "serve-load: sign-in failed" >&2; exit 1; }
-download="$url/enroll/profile.mobileconfig"
-well_known="$url/.well-known/com.apple.remotemanagement?user-identifier=bob@contoso.com&model-family=iPhone"
+# ---- PostgreSQL: a throwaway cluster on a free loopback port ----
+mkdir -p "$work/pg"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$work/pg"
+pgport=$(free_port)
+as_pg "$pgbin/initdb" -D "$work/pg/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
+as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w start -o \
+  "-p $pgport -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work/pg -c synchronous_commit=$PG_SYNC -c max_connections=100" >/dev/null
+psql() { "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$work/pg" -p "$pgport" -U postgres "$@"; }
+psql -d postgres -c "CREATE ROLE aspen LOGIN" -c "CREATE DATABASE aspen OWNER aspen"
+export ASPEN_DATABASE_URL="postgres://aspen@127.0.0.1:$pgport/aspen"
+
+# ---- two servers: the same settings, one store each ----
+settings() { # NAME PORT STORE-LINES
+  mkdir -p "$work/$1"
+  sed -e "s#\.\./certs/#$certs/#g" -e "s#users = \"users.csv\"#users = \"$work/users.csv\"#" \
+    fixtures/demo/aspen.toml > "$work/$1/aspen.toml"
+  printf '\n[portal]\npublic_url = "http://127.0.0.1:%s"\nsecret_file = "portal.secret"\n%b\n' "$2" "$3" >> "$work/$1/aspen.toml"
+  (umask 077; openssl rand -hex 32 > "$work/$1/portal.secret")
+}
+serve() { # NAME PORT
+  "$aspen" serve -c "$work/$1/aspen.toml" --listen "127.0.0.1:$2" --quiet 2>"$work/$1/serve.log" &
+  pids+=($!)
+  for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$2/signin" && return; sleep 0.1; done
+  echo "serve-load: aspen ($1) did not start: $(cat "$work/$1/serve.log")" >&2; exit 1
+}
+sport=$(free_port); pport=$(free_port)
+settings sqlite "$sport" 'state_dir = "state"'
+settings postgres "$pport" '\n[store]\nurl_env = "ASPEN_DATABASE_URL"'
+serve sqlite "$sport"
+serve postgres "$pport"
+
+# Sign Bob in (device policy) as a browser would; print his session cookie.
+session() { # NAME PORT
+  local url="http://127.0.0.1:$2" code page csrf jar="$work/$1/jar"
+  code=$("$aspen" invite -c "$work/$1/aspen.toml" --user bob@contoso.com | awk '/^Code:/ {print $2}')
+  page=$(curl -fs -c "$jar" "$url/signin")
+  csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' <<<"$page" | head -1)
+  curl -fs -o /dev/null -b "$jar" -c "$jar" --data-urlencode "csrf=$csrf" --data-urlencode "code=$code" "$url/signin"
+  awk '$6 == "aspen_session" {print $7}' "$jar"
+}
+ssession=$(session sqlite "$sport")
+psession=$(session postgres "$pport")
+[ -n "$ssession" ] && [ -n "$psession" ] || { echo "serve-load: sign-in failed" >&2; exit 1; }
+download=/enroll/profile.mobileconfig
+well_known="/.well-known/com.apple.remotemanagement?user-identifier=bob@contoso.com&model-family=iPhone"
 
 # The same signed file aspen serves, for nginx.
 mkdir -p "$work/www"
-curl -fs -b "aspen_session=$session" -o "$work/www/profile.mobileconfig" "$download"
+curl -fs -b "aspen_session=$ssession" -o "$work/www/profile.mobileconfig" "http://127.0.0.1:$sport$download"
 openssl cms -verify -inform DER -binary -purpose any -CAfile "$certs/ca.pem" \
   -in "$work/www/profile.mobileconfig" -out /dev/null 2>/dev/null
 nport=$(free_port)
@@ -101,17 +153,41 @@ run() {
   [ "$((errors + non2xx))" -eq 0 ] || failed=1
   eval "rps_${name//-/_}=$rps"
 }
+issued_rows() { "$aspen" issued -c "$work/$1/aspen.toml" --json | grep -c "\"channel\": \"$2\"" || true; }
 
-echo "machine: $(nproc) cores, $(uname -sr); load before: $(uptime | sed 's/.*load average: //')"
+echo "machine: $(nproc) cores, $(uname -sr); PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') (synchronous_commit=$PG_SYNC); load before: $(uptime | sed 's/.*load average: //')"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION; profile $(stat -c %s "$work/www/profile.mobileconfig") bytes (RSA-2048, signed)"
 echo
 echo "| endpoint | requests/s | p50 | p99 | errors |"
 echo "|---|---|---|---|---|"
-run aspen-download "$download" -H "Cookie: aspen_session=$session"
-run aspen-well-known "$well_known"
+run aspen-download-sqlite "http://127.0.0.1:$sport$download" -H "Cookie: aspen_session=$ssession"
+run aspen-download-postgres "http://127.0.0.1:$pport$download" -H "Cookie: aspen_session=$psession"
+run aspen-well-known "http://127.0.0.1:$sport$well_known"
 run nginx-static "http://127.0.0.1:$nport/profile.mobileconfig"
 echo
-awk -v a="$rps_aspen_download" -v n="$rps_nginx_static" 'BEGIN { printf "aspen download / nginx static file: %.2f\n", a / n }'
-echo "audit rows recorded: $("$aspen" issued -c "$work/aspen.toml" --json | grep -c '"event": "issued"')"
+awk -v s="$rps_aspen_download_sqlite" -v p="$rps_aspen_download_postgres" -v n="$rps_nginx_static" 'BEGIN {
+  printf "download, PostgreSQL store / SQLite store: %.2f (target >= 0.80)\n", p / s
+  printf "download (SQLite store) / nginx static file: %.2f\n", s / n }'
+echo "audit rows recorded: SQLite $(issued_rows sqlite portal), PostgreSQL $(issued_rows postgres portal)"
+
+# ---- account-driven enrollments against openssl's signing rate ----
+speed() { openssl speed -seconds 5 -multi "$cores" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ { print $(NF-1) }'; }
+speed_before=$(speed)
+enroll() { # NAME PORT
+  ENROLL_SETTINGS="$work/$1/aspen.toml" ENROLL_URL="http://127.0.0.1:$2" ENROLL_USERS="$ENROLLMENTS" \
+    ENROLL_CONCURRENCY="$DEVICES" cargo bench --quiet --bench enroll 2>"$work/$1/enroll.log" \
+    | awk '/^enrollments:/ { sub(/\/s;.*/, ""); print $NF }'
+}
+enroll_sqlite=$(enroll sqlite "$sport") || { cat "$work/sqlite/enroll.log" >&2; failed=1; }
+enroll_postgres=$(enroll postgres "$pport") || { cat "$work/postgres/enroll.log" >&2; failed=1; }
+speed_after=$(speed)
+echo
+echo "account-driven enrollments ($ENROLLMENTS fresh users, $DEVICES devices at once, one RSA-2048 signature each):"
+awk -v s="${enroll_sqlite:-0}" -v p="${enroll_postgres:-0}" -v b="$speed_before" -v a="$speed_after" -v c="$cores" 'BEGIN {
+  o = (a + b) / 2
+  printf "  openssl speed -multi %d rsa2048: %.0f sign/s (before %.0f, after %.0f)\n", c, o, b, a
+  printf "  SQLite store:     %.0f enrollments/s = %.2f of openssl (target >= 0.50)\n", s, s / o
+  printf "  PostgreSQL store: %.0f enrollments/s = %.2f of openssl (target >= 0.50)\n", p, p / o }'
+echo "  audit rows recorded: SQLite $(issued_rows sqlite account-driven), PostgreSQL $(issued_rows postgres account-driven)"
 echo "load after: $(uptime | sed 's/.*load average: //')"
 exit $failed
