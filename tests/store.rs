@@ -858,3 +858,61 @@ fn the_cli_reads_the_url_from_the_environment_and_says_what_is_wrong() {
     assert!(!err.contains("wrong-test-only-password") && !err.contains(pg::PASSWORD));
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// `sslmode=require`: aspen talks TLS to the server and checks its
+/// certificate against the trust store, here the test server's own
+/// certificate through SSL_CERT_FILE; without it the handshake fails with a
+/// clear error (so the connection really was TLS, and verified).
+#[test]
+fn sslmode_require_connects_over_verified_tls() {
+    let Some(db) = pg::database() else { return };
+    if !common::have_tool("openssl", "openssl") {
+        return;
+    }
+    let cert = pg::cluster()
+        .unwrap()
+        .tls_cert
+        .clone()
+        .expect("the server's certificate");
+    let ws = common::Workspace::new(&format!(
+        "{}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\n\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n",
+        common::demo_settings()
+    ));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let secret = ws.path("portal.secret");
+        std::fs::write(&secret, format!("{}\n", "5a".repeat(32))).unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let settings = ws.settings();
+    let url = format!("{}?sslmode=require", db.url);
+    let args = [
+        "invite",
+        "-c",
+        settings.to_str().unwrap(),
+        "--user",
+        "bob@contoso.com",
+    ];
+    let trusted = [
+        ("ASPEN_DATABASE_URL", url.as_str()),
+        ("SSL_CERT_FILE", cert.to_str().unwrap()),
+    ];
+    common::ok(common::aspen_env(&args, &trusted));
+    assert_eq!(db.psql("SELECT count(*) FROM invites"), "1\n");
+    let empty = ws.path("no-cas.pem");
+    std::fs::write(&empty, "").unwrap();
+    let untrusted = [
+        ("ASPEN_DATABASE_URL", url.as_str()),
+        ("SSL_CERT_FILE", empty.to_str().unwrap()),
+        ("SSL_CERT_DIR", ws.dir.path().to_str().unwrap()),
+    ];
+    let err = common::fails(common::aspen_env(&args, &untrusted));
+    assert!(
+        err.contains("[store] postgres://aspen@127.0.0.1:")
+            && err.contains("cannot connect")
+            && err.contains("certificate verify failed"),
+        "{err}"
+    );
+    assert!(!err.contains(pg::PASSWORD), "{err}");
+    assert_eq!(db.psql("SELECT count(*) FROM invites"), "1\n");
+}

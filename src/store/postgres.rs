@@ -359,7 +359,11 @@ fn message(e: &tokio_postgres::Error) -> String {
     let mut text = e.to_string();
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
+        // Some causes (OpenSSL's) print their own causes already.
+        let shown = c.to_string();
+        if !text.contains(&shown) {
+            text.push_str(&format!(": {shown}"));
+        }
         cause = c.source();
     }
     text

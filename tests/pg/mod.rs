@@ -27,6 +27,9 @@ pub const ROLE: &str = "aspen";
 
 pub struct Cluster {
     pub port: u16,
+    /// The server's self-signed certificate (for 127.0.0.1), when openssl
+    /// could make one: the server then also speaks TLS.
+    pub tls_cert: Option<PathBuf>,
     /// Holds the data folder and the unix socket.
     base: PathBuf,
     bin: PathBuf,
@@ -174,14 +177,16 @@ impl Cluster {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
+        let tls_cert = tls_certificate(&base, owner);
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port();
-            match serve(bin, &base, &data, port, owner) {
+            match serve(bin, &base, &data, port, owner, tls_cert.is_some()) {
                 Ok((pid, log)) => {
                     unsafe { libc::atexit(stop_at_exit) };
                     let cluster = Cluster {
                         port,
+                        tls_cert: tls_cert.clone(),
                         base,
                         bin: bin.to_owned(),
                         pid,
@@ -247,6 +252,41 @@ impl Cluster {
     }
 }
 
+/// A self-signed certificate for 127.0.0.1 and its key (0600, the
+/// server's user's) in `base`, if openssl is there.
+fn tls_certificate(base: &Path, owner: Option<(u32, u32)>) -> Option<PathBuf> {
+    let (cert, key) = (base.join("server.crt"), base.join("server.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        return None;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).ok()?;
+    if let Some((uid, gid)) = owner {
+        for p in [&cert, &key] {
+            std::os::unix::fs::chown(p, Some(uid), Some(gid)).ok()?;
+        }
+    }
+    Some(cert)
+}
+
 /// A loopback port nobody listens on right now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -264,6 +304,7 @@ fn serve(
     data: &Path,
     port: u16,
     owner: Option<(u32, u32)>,
+    tls: bool,
 ) -> Result<(u32, Arc<Mutex<String>>), String> {
     enum Said {
         Ready(u32),
@@ -297,6 +338,19 @@ fn serve(
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
+            if tls {
+                cmd.args(["-c", "ssl=on"])
+                    .arg("-c")
+                    .arg(format!(
+                        "ssl_cert_file={}",
+                        base.join("server.crt").display()
+                    ))
+                    .arg("-c")
+                    .arg(format!(
+                        "ssl_key_file={}",
+                        base.join("server.key").display()
+                    ));
+            }
             if let Some((uid, gid)) = owner {
                 cmd.uid(uid).gid(gid).current_dir(&base);
             }
