@@ -25,6 +25,10 @@ pub struct Settings {
     pub organization: Organization,
     pub mdm: MdmConfig,
     pub identity: Identity,
+    /// `[identity.fallback]`: a SCEP identity for devices that cannot use
+    /// the ACME `[identity]` (account-driven enrollment only, where the
+    /// device says what it runs).
+    pub fallback: Option<Identity>,
     pub anchors: Vec<AnchorCert>,
     pub signing: Option<KeySource>,
     /// Enrollment type policies, highest priority (lowest number) first.
@@ -87,6 +91,16 @@ pub struct Organization {
 pub enum Identity {
     Scep(ScepConfig),
     Acme(AcmeConfig),
+}
+
+/// Which identity settings a profile carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IdentityUse {
+    /// `[identity]`.
+    #[default]
+    Primary,
+    /// `[identity.fallback]`, for a device that cannot use `[identity]`.
+    Fallback,
 }
 
 impl Identity {
@@ -189,6 +203,23 @@ struct RawIdentity {
     subject: Option<String>,
     /// How long an unused per-profile secret stays valid.
     challenge_ttl: Option<String>,
+    /// `[identity.fallback]`: SCEP for devices that cannot use ACME.
+    fallback: Option<RawFallback>,
+}
+
+/// `[identity.fallback]`: a SCEP identity, the keys of `kind = "scep"`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFallback {
+    url: Option<String>,
+    name: Option<String>,
+    challenge: Option<Secret>,
+    challenge_env: Option<String>,
+    challenge_file: Option<String>,
+    challenge_ttl: Option<String>,
+    key_size: Option<i64>,
+    key_usage: Option<i64>,
+    subject: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -285,6 +316,33 @@ impl Settings {
         })
     }
 
+    /// The identity settings `which` names (the primary one when there is
+    /// no fallback).
+    pub fn identity_for(&self, which: IdentityUse) -> &Identity {
+        match (which, &self.fallback) {
+            (IdentityUse::Fallback, Some(f)) => f,
+            _ => &self.identity,
+        }
+    }
+
+    /// The SCEP identity whose challenges `aspen scep-verify` checks:
+    /// `[identity]` when it is SCEP, else `[identity.fallback]`.
+    pub fn scep_identity(&self) -> Option<&ScepConfig> {
+        [Some(&self.identity), self.fallback.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(|i| match i {
+                Identity::Scep(c) => Some(c),
+                Identity::Acme(_) => None,
+            })
+    }
+
+    /// Whether any profile aspen issues can carry a per-profile secret.
+    pub fn any_per_profile(&self) -> bool {
+        self.identity.is_per_profile()
+            || self.fallback.as_ref().is_some_and(Identity::is_per_profile)
+    }
+
     /// `[portal]`, for the commands that need it (`serve`, `invite`).
     pub fn require_portal(&self) -> Result<&Portal> {
         self.portal.as_ref().ok_or_else(|| {
@@ -340,7 +398,7 @@ impl Settings {
 fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, FieldError> {
     let organization = organization(raw.organization)?;
     let mdm = mdm_config(raw.mdm, base)?;
-    let identity = identity(raw.identity, base)?;
+    let (identity, fallback) = identity(raw.identity, base)?;
     let anchors = raw
         .anchor
         .into_iter()
@@ -357,11 +415,22 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
     let store = raw.store.map(|s| store(s, base)).transpose()?;
     // Per-profile secrets are recorded (a keyed hash of each) for the SCEP
     // server's check: they need the store and the portal's key.
-    if let Some((_, IdentitySecret::PerProfile { .. }, key)) = identity.secret() {
+    let tables = [
+        Some((&identity, "identity")),
+        fallback.as_ref().map(|f| (f, "identity.fallback")),
+    ];
+    for (id, table) in tables.into_iter().flatten() {
+        let Some((_, secret, key)) = id.secret() else {
+            continue;
+        };
+        if !secret.is_per_profile() {
+            continue;
+        }
         let has_store = store.is_some() || portal.as_ref().is_some_and(|p| p.state_dir.is_some());
         if portal.is_none() || !has_store {
+            let leaf = key.rsplit('.').next().unwrap_or(key);
             return Err(FieldError::new(
-                key,
+                format!("{table}.{leaf}"),
                 Some(PER_PROFILE),
                 "needs a store ([store] url or portal.state_dir), where each issued secret is recorded, and [portal] secret_file, the key of its hash",
             ));
@@ -372,6 +441,7 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         organization,
         mdm,
         identity,
+        fallback,
         anchors,
         signing,
         policies,
@@ -532,7 +602,8 @@ fn subject(field: &str, value: Option<String>, default: &str) -> Result<Subject,
     Subject::parse(&value).map_err(|why| FieldError::new(field, Some(&value), why))
 }
 
-fn identity(raw: RawIdentity, base: &Path) -> Result<Identity, FieldError> {
+/// `[identity]`, and `[identity.fallback]` when it is there.
+fn identity(raw: RawIdentity, base: &Path) -> Result<(Identity, Option<Identity>), FieldError> {
     // Keys that belong to the other kind are a mistake worth naming.
     let scep_only = [
         ("url", raw.url.is_some()),
@@ -570,33 +641,29 @@ fn identity(raw: RawIdentity, base: &Path) -> Result<Identity, FieldError> {
     match raw.kind.as_str() {
         "scep" => {
             misplaced(&acme_only, "scep")?;
-            let key_size = raw.key_size.unwrap_or(2048);
-            let key_usage = raw.key_usage.unwrap_or(5);
-            let url = https("identity.url", required("identity.url", raw.url)?)?;
-            scep::check_url(&url)
-                .map_err(|why| FieldError::new("identity.url", Some(&url), why))?;
-            Ok(Identity::Scep(ScepConfig {
-                url,
-                name: optional_text("identity.name", raw.name)?,
-                // The challenge is a secret: errors never echo it.
-                challenge: identity_secret(
-                    "identity.challenge",
-                    SecretForms {
-                        inline: raw.challenge,
-                        env: raw.challenge_env,
-                        file: raw.challenge_file,
-                        ttl: raw.challenge_ttl,
-                    },
-                    base,
-                )?,
-                key_size: scep::check_key_size(key_size).map_err(|why| {
-                    FieldError::new("identity.key_size", Some(&key_size.to_string()), why)
-                })?,
-                key_usage: scep::check_key_usage(key_usage).map_err(|why| {
-                    FieldError::new("identity.key_usage", Some(&key_usage.to_string()), why)
-                })?,
-                subject: subject("identity.subject", raw.subject, "CN=MDM Identity")?,
-            }))
+            if raw.fallback.is_some() {
+                return Err(FieldError::new(
+                    "identity.fallback",
+                    None,
+                    "is only for kind = \"acme\" (SCEP for devices that cannot use ACME)",
+                ));
+            }
+            let scep = scep_identity(
+                "identity",
+                RawFallback {
+                    url: raw.url,
+                    name: raw.name,
+                    challenge: raw.challenge,
+                    challenge_env: raw.challenge_env,
+                    challenge_file: raw.challenge_file,
+                    challenge_ttl: raw.challenge_ttl,
+                    key_size: raw.key_size,
+                    key_usage: raw.key_usage,
+                    subject: raw.subject,
+                },
+                base,
+            )?;
+            Ok((Identity::Scep(scep), None))
         }
         "acme" => {
             misplaced(&scep_only, "acme")?;
@@ -619,7 +686,7 @@ fn identity(raw: RawIdentity, base: &Path) -> Result<Identity, FieldError> {
                 .into_iter()
                 .find(|t| *t == key_type)
                 .unwrap_or("RSA");
-            Ok(Identity::Acme(AcmeConfig {
+            let acme = Identity::Acme(AcmeConfig {
                 directory_url: https(
                     "identity.directory_url",
                     required("identity.directory_url", raw.directory_url)?,
@@ -633,6 +700,7 @@ fn identity(raw: RawIdentity, base: &Path) -> Result<Identity, FieldError> {
                         file: raw.client_identifier_file,
                         ttl: raw.challenge_ttl,
                     },
+                    "identity.challenge_ttl",
                     base,
                 )?
                 .ok_or_else(|| {
@@ -647,10 +715,50 @@ fn identity(raw: RawIdentity, base: &Path) -> Result<Identity, FieldError> {
                 hardware_bound,
                 attest,
                 subject: subject("identity.subject", raw.subject, "CN=MDM Identity")?,
-            }))
+            });
+            let fallback = raw
+                .fallback
+                .map(|f| scep_identity("identity.fallback", f, base).map(Identity::Scep))
+                .transpose()?;
+            Ok((acme, fallback))
         }
         other => fail("identity.kind", other, "must be \"scep\" or \"acme\""),
     }
+}
+
+/// A SCEP identity from its keys under `table` (`identity` or
+/// `identity.fallback`).
+fn scep_identity(table: &str, raw: RawFallback, base: &Path) -> Result<ScepConfig, FieldError> {
+    let field = |key: &str| format!("{table}.{key}");
+    let key_size = raw.key_size.unwrap_or(2048);
+    let key_usage = raw.key_usage.unwrap_or(5);
+    let url = raw
+        .url
+        .ok_or_else(|| FieldError::new(field("url"), None, "is required"))?;
+    let url = https(&field("url"), url)?;
+    scep::check_url(&url).map_err(|why| FieldError::new(field("url"), Some(&url), why))?;
+    Ok(ScepConfig {
+        url,
+        name: optional_text(&field("name"), raw.name)?,
+        // The challenge is a secret: errors never echo it.
+        challenge: identity_secret(
+            &field("challenge"),
+            SecretForms {
+                inline: raw.challenge,
+                env: raw.challenge_env,
+                file: raw.challenge_file,
+                ttl: raw.challenge_ttl,
+            },
+            &field("challenge_ttl"),
+            base,
+        )?,
+        key_size: scep::check_key_size(key_size)
+            .map_err(|why| FieldError::new(field("key_size"), Some(&key_size.to_string()), why))?,
+        key_usage: scep::check_key_usage(key_usage).map_err(|why| {
+            FieldError::new(field("key_usage"), Some(&key_usage.to_string()), why)
+        })?,
+        subject: subject(&field("subject"), raw.subject, "CN=MDM Identity")?,
+    })
 }
 
 /// The ways an identity secret may be written: `KEY = "…"` (or
@@ -671,11 +779,11 @@ const MAX_SECRET_FILE_BYTES: u64 = 4096;
 fn identity_secret(
     key: &str,
     forms: SecretForms,
+    ttl_key: &str,
     base: &Path,
 ) -> Result<Option<IdentitySecret>, FieldError> {
     let env_key = format!("{key}_env");
     let file_key = format!("{key}_file");
-    let ttl_key = "identity.challenge_ttl";
     let given = [
         (key, forms.inline.is_some()),
         (env_key.as_str(), forms.env.is_some()),
@@ -1305,6 +1413,64 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
             .to_string();
         assert!(
             msg.contains("identity.client_identifier_env: is not a key of kind = \"scep\""),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_scep_fallback_is_only_for_acme_and_checked_like_scep() {
+        let acme = MINIMAL.replace(
+            "url = \"https://mdm.contoso.com/scep\"\nchallenge = \"s3cret\"\n",
+            "directory_url = \"https://acme.contoso.com/dir\"\nclient_identifier = \"per-profile\"\n",
+        )
+        .replace("kind = \"scep\"", "kind = \"acme\"");
+        let fallback = "\n[identity.fallback]\nurl = \"https://mdm.contoso.com/scep\"\nchallenge = \"per-profile\"\nchallenge_ttl = \"1d\"\n";
+        let s = parse(&format!("{acme}{fallback}{PORTAL}")).unwrap();
+        assert!(matches!(s.identity, Identity::Acme(_)));
+        let Some(Identity::Scep(f)) = &s.fallback else {
+            panic!("a SCEP fallback")
+        };
+        assert_eq!(
+            f.challenge,
+            Some(IdentitySecret::PerProfile { ttl: 86_400 })
+        );
+        assert!(std::ptr::eq(
+            s.identity_for(IdentityUse::Fallback),
+            s.fallback.as_ref().unwrap()
+        ));
+        assert!(std::ptr::eq(s.scep_identity().unwrap(), f));
+        // Its keys are named under identity.fallback.
+        let bad = fallback.replace("/scep\"", "/scep?x=1\"");
+        let msg = parse(&format!("{acme}{bad}{PORTAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("identity.fallback.url = \"https://mdm.contoso.com/scep?x=1\""),
+            "{msg}"
+        );
+        let msg = parse(&format!("{acme}{fallback}")).unwrap_err().to_string();
+        assert!(
+            msg.contains("identity.client_identifier = \"per-profile\": needs a store"),
+            "{msg}"
+        );
+        let stat = acme.replace("\"per-profile\"", "\"static-id\"");
+        let msg = parse(&format!("{stat}{fallback}")).unwrap_err().to_string();
+        assert!(
+            msg.contains("identity.fallback.challenge = \"per-profile\": needs a store"),
+            "{msg}"
+        );
+        let msg = parse(&format!(
+            "{stat}\n[identity.fallback]\nkey_type = \"RSA\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("key_type"), "{msg}");
+        // A SCEP identity has no fallback.
+        let msg = parse(&format!("{MINIMAL}{fallback}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("identity.fallback: is only for kind = \"acme\""),
             "{msg}"
         );
     }

@@ -255,8 +255,8 @@ async fn enroll_account_driven(on: &Server, user: &str, code: &str) -> u16 {
     let enroll = format!("{}/account-driven/enroll", on.url);
     let res = http
         .post(&enroll)
-        .header("content-type", "application/pkcs7-signature")
-        .body(vec![0x30u8; 64])
+        .header("content-type", "application/xml")
+        .body(server::iphone_18())
         .send()
         .await
         .unwrap();
@@ -289,8 +289,8 @@ async fn enroll_account_driven(on: &Server, user: &str, code: &str) -> u16 {
     let res = http
         .post(&enroll)
         .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/pkcs7-signature")
-        .body(vec![0x30u8; 64])
+        .header("content-type", "application/xml")
+        .body(server::iphone_18())
         .send()
         .await
         .unwrap();

@@ -44,13 +44,13 @@ async fn sign_in_device(s: &Server, user: &str, code: &str) -> (String, String, 
     let server = &body["Servers"][0];
     let base = server["BaseURL"].as_str().unwrap().to_owned();
     let version = server["Version"].as_str().unwrap().to_owned();
-    assert_eq!(base, format!("{}{BASE}", s.url));
+    assert_eq!(base, format!("{}{BASE}?version={version}", s.url));
 
     // Step 2: the device's first POST carries its signed request, no token.
     let res = client()
         .post(&base)
-        .header("content-type", "application/pkcs7-signature")
-        .body(vec![0x30u8; 512])
+        .header("content-type", "application/xml")
+        .body(server::iphone_18())
         .send()
         .await
         .unwrap();
@@ -100,8 +100,8 @@ async fn fetch_profile(base: &str, token: &str) -> reqwest::Response {
     client()
         .post(base)
         .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/pkcs7-signature")
-        .body(vec![0x30u8; 512])
+        .header("content-type", "application/xml")
+        .body(server::iphone_18())
         .send()
         .await
         .unwrap()
@@ -538,7 +538,7 @@ async fn wrong_expired_tampered_and_missing_tokens_are_refused() {
         ("garbage", Some("not-a-token".into())),
     ];
     for (what, token) in cases {
-        let mut req = client().post(&base).body("x");
+        let mut req = client().post(&base).body(server::iphone_18());
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -1110,7 +1110,10 @@ async fn tls_is_served_with_the_given_certificate() {
         String::from_utf8_lossy(&out.stderr)
     );
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(body["Servers"][0]["BaseURL"], format!("{}{BASE}", s.url));
+    assert_eq!(
+        body["Servers"][0]["BaseURL"],
+        format!("{}{BASE}?version=mdm-byod", s.url)
+    );
     // Plain http to the TLS port gets nothing useful.
     let plain = s.url.replace("https://", "http://");
     let plain_ok = client()

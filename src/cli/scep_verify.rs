@@ -13,7 +13,6 @@ use crate::audit::{self, Record};
 use crate::error::{Error, Result};
 use crate::read::csr::{self, Malformed};
 use crate::secret::IdentitySecret;
-use crate::settings::Identity;
 use crate::store::{Refused, SecretKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,13 +60,12 @@ pub fn main(args: Args) -> ExitCode {
 
 fn run(args: Args) -> Result<Verdict> {
     let settings = args.config.load()?;
-    let per_profile = matches!(
-        &settings.identity,
-        Identity::Scep(c) if matches!(c.challenge, Some(IdentitySecret::PerProfile { .. }))
-    );
+    let per_profile = settings
+        .scep_identity()
+        .is_some_and(|c| matches!(c.challenge, Some(IdentitySecret::PerProfile { .. })));
     if !per_profile {
         return Err(Error::invalid(format!(
-            "{}: scep-verify checks per-profile challenges: it needs [identity] kind = \"scep\" with challenge = \"per-profile\"",
+            "{}: scep-verify checks per-profile challenges: it needs [identity] kind = \"scep\" (or [identity.fallback]) with challenge = \"per-profile\"",
             settings.file.display()
         )));
     }

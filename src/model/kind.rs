@@ -1,4 +1,5 @@
 use super::ManagedAppleId;
+use super::device::{OsVersion, Platform};
 use std::fmt;
 
 /// Who owns the device. Recorded for every enrollment; decides the default
@@ -126,6 +127,26 @@ impl EnrollmentKind {
         !self.is_user_enrollment()
     }
 
+    /// The first version of `platform` that enrolls this way over Apple's
+    /// account-driven protocol; `None` when the platform never does (or
+    /// the kind is not account-driven). Apple: com.apple.mdm
+    /// `EnrollmentMode` and `AssignedManagedAppleID` — iOS 15, macOS 14,
+    /// visionOS 1.1, not tvOS or watchOS; account-driven Device Enrollment
+    /// (ADDE) needs iOS/iPadOS 17 (docs/enrollment-kinds.md).
+    pub fn account_driven_minimum(self, platform: Platform) -> Option<OsVersion> {
+        let ios = match self {
+            EnrollmentKind::AccountDrivenUser => OsVersion::new(15, 0),
+            EnrollmentKind::AccountDrivenDevice(_) => OsVersion::new(17, 0),
+            EnrollmentKind::Device(_) | EnrollmentKind::LegacyUser => return None,
+        };
+        match platform {
+            Platform::Ios | Platform::IpadOs => Some(ios),
+            Platform::MacOs => Some(OsVersion::new(14, 0)),
+            Platform::VisionOs => Some(OsVersion::new(1, 1)),
+            Platform::TvOs | Platform::WatchOs => None,
+        }
+    }
+
     /// A short, stable name for file names, manifests, JSON and UUID derivation.
     pub fn slug(self) -> &'static str {
         match self {
@@ -236,6 +257,32 @@ mod tests {
         assert_eq!(
             personal.kind(Channel::AccountDriven),
             AccountDrivenDevice(Ownership::Personal)
+        );
+    }
+
+    #[test]
+    fn account_driven_minimums_follow_apple() {
+        use EnrollmentKind::*;
+        let v = |major, minor| Some(OsVersion::new(major, minor));
+        assert_eq!(
+            AccountDrivenUser.account_driven_minimum(Platform::Ios),
+            v(15, 0)
+        );
+        assert_eq!(
+            AccountDrivenDevice(Ownership::Personal).account_driven_minimum(Platform::IpadOs),
+            v(17, 0)
+        );
+        assert_eq!(
+            AccountDrivenUser.account_driven_minimum(Platform::MacOs),
+            v(14, 0)
+        );
+        assert_eq!(
+            AccountDrivenUser.account_driven_minimum(Platform::TvOs),
+            None
+        );
+        assert_eq!(
+            Device(Ownership::Corporate).account_driven_minimum(Platform::Ios),
+            None
         );
     }
 

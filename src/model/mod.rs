@@ -2,6 +2,7 @@
 //! device, and (for policies) which user gets which.
 
 mod apple_id;
+pub mod device;
 pub mod directory;
 mod kind;
 pub mod policy;

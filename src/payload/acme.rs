@@ -27,6 +27,25 @@ pub const KEYS: &[KeySpec] = &[
 /// anti-replay code"); whoever reads it can request one.
 pub const SECRET_KEYS: &[&str] = &["ClientIdentifier"];
 
+/// The first OS version of `platform` that installs this payload. Apple:
+/// com.apple.security.acme is iOS/iPadOS 16, macOS 13.1, tvOS 16,
+/// visionOS 1.0, watchOS 9; `HardwareBound` or `Attest` true "is supported
+/// as of macOS 14" (and only on Apple silicon or a T2 chip, which nothing a
+/// device sends before enrollment tells).
+pub fn minimum(
+    platform: crate::model::device::Platform,
+    hardware_bound_or_attest: bool,
+) -> crate::model::device::OsVersion {
+    use crate::model::device::{OsVersion, Platform};
+    match platform {
+        Platform::Ios | Platform::IpadOs | Platform::TvOs => OsVersion::new(16, 0),
+        Platform::MacOs if hardware_bound_or_attest => OsVersion::new(14, 0),
+        Platform::MacOs => OsVersion::new(13, 1),
+        Platform::VisionOs => OsVersion::new(1, 0),
+        Platform::WatchOs => OsVersion::new(9, 0),
+    }
+}
+
 /// Apple: ACME `KeyType`, rangelist.
 pub const KEY_TYPES: [&str; 2] = ["RSA", "ECSECPrimeRandom"];
 

@@ -12,15 +12,25 @@
 //!    `apple-remotemanagement-user-login://authentication-results?access-token=…`.
 //! 4. `POST BaseURL` with `Authorization: Bearer <access-token>` → the
 //!    enrollment profile, `application/x-apple-aspen-config`.
+//!
+//! Each POST carries the device's `MachineInfo` (CMS-signed, or a bare
+//! plist): its platform and OS version decide what the device can be given
+//! (an older device gets Apple's `ErrorCodeSoftwareUpdateRequired` naming
+//! the version it needs, ACME falls back to `[identity.fallback]`). The
+//! BaseURL carries the version discovery announced (`?version=mdm-byod`),
+//! so the profile served at the end of the flow is of that kind: if the
+//! user's policy or choice changed meanwhile, the POST is refused and the
+//! device starts again.
 
 use super::pages::SignIn;
 use super::portal::{BAD_CODE, CodeForm, signed_in};
-use super::service::{ACCESS_SECONDS, Plan, Service};
+use super::service::{ACCESS_SECONDS, Needs, Plan, Service};
 use super::tokens::Purpose;
 use super::web::{self, Csrf, client};
 use crate::audit::{self, Source};
+use crate::model::device::{Device, Platform};
 use crate::model::policy::Choice;
-use crate::model::{Channel, Management};
+use crate::model::{Channel, EnrollmentKind, Management, Ownership};
 use crate::settings::PortalAuth;
 use axum::Form;
 use axum::body::Bytes;
@@ -43,6 +53,67 @@ type Svc = State<Arc<Service>>;
 pub struct WellKnownQuery {
     #[serde(rename = "user-identifier", default)]
     user_identifier: String,
+    #[serde(rename = "model-family", default)]
+    model_family: String,
+}
+
+/// The server version a well-known answer announces (Apple: the
+/// `Servers` item's `Version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// Account-driven User Enrollment.
+    Byod,
+    /// Account-driven Device Enrollment.
+    Adde,
+}
+
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Byod => "mdm-byod",
+            Version::Adde => "mdm-adde",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Version> {
+        match text {
+            "mdm-byod" => Some(Version::Byod),
+            "mdm-adde" => Some(Version::Adde),
+            _ => None,
+        }
+    }
+
+    /// The version of a plan's management.
+    pub fn of(management: Management) -> Version {
+        match management {
+            Management::User => Version::Byod,
+            Management::Device(_) => Version::Adde,
+        }
+    }
+
+    /// The enrollment kind it announces (ownership changes nothing a device
+    /// needs).
+    fn kind(self) -> EnrollmentKind {
+        match self {
+            Version::Byod => EnrollmentKind::AccountDrivenUser,
+            Version::Adde => EnrollmentKind::AccountDrivenDevice(Ownership::Corporate),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct EnrollQuery {
+    /// The version discovery announced, as the BaseURL carries it.
+    version: Option<String>,
+}
+
+/// The BaseURL for `version`.
+fn base_url(svc: &Service, version: Version) -> String {
+    format!(
+        "{}{ENROLL_PATH}?version={}",
+        svc.portal.public_url,
+        version.as_str()
+    )
 }
 
 /// Apple's `ErrorWellKnownFailed` (a 403 with a JSON body and its
@@ -64,6 +135,17 @@ fn well_known_failed(svc: &Service) -> Response {
 /// Enrollment ⇒ `mdm-byod`, device ⇒ `mdm-adde`; under user-choice, the
 /// answer recorded in the portal, else `mdm-byod`.
 pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Response {
+    // A platform that has no account-driven enrollment (Apple TV, Watch)
+    // is told so before the user is looked up: the answer says nothing
+    // about who is in the directory.
+    let device = Device::from_model_family(&q.model_family);
+    if let Some(platform) = device.platform
+        && [Version::Byod, Version::Adde]
+            .iter()
+            .all(|v| v.kind().account_driven_minimum(platform).is_none())
+    {
+        return well_known_unavailable(&svc, platform);
+    }
     let Some(user) = svc.user_by_identifier(&q.user_identifier).await else {
         return well_known_failed(&svc);
     };
@@ -78,21 +160,103 @@ pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Res
         Plan::Enroll {
             management: Management::User,
             ..
-        } => "mdm-byod",
+        } => Version::Byod,
         // ADDE carries the user's Managed Apple ID (AssignedManagedAppleID).
         Plan::Enroll {
             management: Management::Device(_),
             ..
-        } if user.managed_apple_id.is_some() => "mdm-adde",
+        } if user.managed_apple_id.is_some() => Version::Adde,
         _ => return well_known_failed(&svc),
     };
     axum::Json(serde_json::json!({
         "Servers": [{
-            "Version": version,
-            "BaseURL": format!("{}{ENROLL_PATH}", svc.portal.public_url),
+            "Version": version.as_str(),
+            "BaseURL": base_url(&svc, version),
         }]
     }))
     .into_response()
+}
+
+/// Apple's `ErrorWellKnownFailed` for a platform without account-driven
+/// enrollment (Apple: com.apple.mdm `EnrollmentMode`, tvOS and watchOS n/a).
+fn well_known_unavailable(svc: &Service, platform: Platform) -> Response {
+    let body = serde_json::json!({
+        "code": "com.apple.well-known.failed",
+        "description": format!("account-driven enrollment is not available on {}", platform.os_name()),
+        "message": format!(
+            "{} does not offer enrollment with your account on this device.",
+            svc.org()
+        ),
+    });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+/// Apple's `ErrorCodeSoftwareUpdateRequired` (a 403 with a JSON body): the
+/// device must update to `details.OSVersion` first. Answered instead of a
+/// profile the device would install only to cancel.
+fn software_update_required(svc: &Service, device: &Device, needs: &Needs) -> Response {
+    let os = needs.platform.os_name();
+    let body = serde_json::json!({
+        "code": "com.apple.softwareupdate.required",
+        "description": format!(
+            "{} needs {os} {} or later; the device runs {}",
+            needs.what,
+            needs.minimum,
+            device.describe_os()
+        ),
+        "message": format!(
+            "Enrolling with {} needs {os} {} or later. Update this device in Software Update, then enroll again.",
+            svc.org(),
+            needs.minimum
+        ),
+        "details": { "OSVersion": needs.minimum.to_string() },
+    });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+/// The kind discovery announced is no longer the user's (their choice or
+/// policy changed during the flow): `409` and a message, instead of a
+/// profile of another kind than the device showed the user.
+fn enrollment_changed(svc: &Service, announced: Version, now: Version) -> Response {
+    tracing::warn!(
+        announced = announced.as_str(),
+        now = now.as_str(),
+        "account-driven enrollment refused: the kind changed since discovery"
+    );
+    let body = serde_json::json!({
+        "code": "aspen.enrollment-changed",
+        "description": format!(
+            "discovery announced {}, the user's policy now gives {}",
+            announced.as_str(),
+            now.as_str()
+        ),
+        "message": format!(
+            "What {} manages on this device changed while you were enrolling. Start the enrollment again.",
+            svc.org()
+        ),
+    });
+    (StatusCode::CONFLICT, axum::Json(body)).into_response()
+}
+
+/// A request the endpoint cannot read: `400` and why.
+fn bad_request(why: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("aspen: {why}\n")).into_response()
+}
+
+/// The device's `MachineInfo` from an enroll POST's body (CMS-signed, as
+/// devices send it, or a bare plist), through the one reader for untrusted
+/// bytes (the body is capped by the router). Its signature is not checked:
+/// nothing in it decides who the user is (the access token does). An empty
+/// body says nothing.
+fn machine_info(body: &[u8]) -> Result<Device, String> {
+    if body.is_empty() {
+        return Ok(Device::UNKNOWN);
+    }
+    let doc = crate::read::parse(body).map_err(|why| format!("the request body {why}"))?;
+    let info = doc
+        .dictionary()
+        .ok_or("the request body is not a MachineInfo dictionary")?;
+    Ok(Device::from_machine_info(info))
 }
 
 /// Step 2's answer (and step 4's for a bad token): send the device to the
@@ -109,14 +273,31 @@ fn challenge(svc: &Service) -> Response {
     res
 }
 
-/// Steps 2 and 4: the enrollment endpoint. The body (the device's signed
-/// request) is read, capped, and not needed: the token says who it is for.
+/// Steps 2 and 4: the enrollment endpoint. The token says who the
+/// profile is for; the body what the device runs.
 pub async fn enroll(
     State(svc): Svc,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    _body: Bytes,
+    Query(q): Query<EnrollQuery>,
+    body: Bytes,
 ) -> Response {
+    let announced = match q.version.as_deref().map(Version::parse) {
+        None => None,
+        Some(Some(v)) => Some(v),
+        Some(None) => return bad_request("unknown version in the enrollment URL"),
+    };
+    let device = match machine_info(&body) {
+        Ok(d) => d,
+        Err(why) => return bad_request(why),
+    };
+    // Before sign-in: a device too old for the announced kind is told so
+    // now, not after the user signed in for nothing.
+    if let Some(v) = announced
+        && let Err(needs) = svc.fit(&device, v.kind())
+    {
+        return software_update_required(&svc, &device, &needs);
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -136,20 +317,35 @@ pub async fn enroll(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let Plan::Enroll { policy, choice, .. } = plan else {
+    let Plan::Enroll {
+        policy,
+        choice,
+        management,
+    } = plan
+    else {
         return StatusCode::FORBIDDEN.into_response();
     };
+    if let Some(v) = announced
+        && Version::of(management) != v
+    {
+        return enrollment_changed(&svc, v, Version::of(management));
+    }
     let enrollment =
         match svc.enrollment(&user, choice.or(Some(Choice::Work)), Channel::AccountDriven) {
             Ok(e) => e,
             Err(_) => return StatusCode::FORBIDDEN.into_response(),
         };
+    let identity = match svc.fit(&device, enrollment.kind()) {
+        Ok(identity) => identity,
+        Err(needs) => return software_update_required(&svc, &device, &needs),
+    };
     let client = client(&svc, &headers, &peer);
     match svc
         .issue(
             &user,
             &policy.name,
             enrollment,
+            identity,
             Source::AccountDriven,
             client,
         )

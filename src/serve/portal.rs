@@ -16,7 +16,7 @@ use crate::audit::{self, Source};
 use crate::model::directory::User;
 use crate::model::policy::{Choice, PolicyType};
 use crate::model::{Channel, EnrollmentKind, Management, Ownership};
-use crate::settings::PortalAuth;
+use crate::settings::{IdentityUse, PortalAuth};
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -696,7 +696,14 @@ pub async fn download(
     };
     let client = client(&svc, &headers, &peer);
     match svc
-        .issue(&user, &policy, enrollment, Source::Portal, client)
+        .issue(
+            &user,
+            &policy,
+            enrollment,
+            IdentityUse::Primary,
+            Source::Portal,
+            client,
+        )
         .await
     {
         Ok(issued) => web::profile_response(&svc, &issued),

@@ -7,12 +7,13 @@ use super::directory::Directory;
 use super::tokens::{Keys, normalize_code};
 use crate::audit::{self, Record, Source};
 use crate::error::{Error, Result};
+use crate::model::device::{Device, OsVersion, Platform};
 use crate::model::directory::User;
 use crate::model::policy::{Choice, Policy, PolicyType};
 use crate::model::resolution::{Decision, resolve};
 use crate::model::{Channel, Enrollment, EnrollmentKind, Management};
 use crate::profile::{self, Issue};
-use crate::settings::{Portal, Settings};
+use crate::settings::{Identity, IdentityUse, Portal, Settings};
 use crate::sign::Signer;
 use crate::store::{Invite, Recorder, Store};
 use axum::body::Bytes;
@@ -40,7 +41,7 @@ pub struct Service {
     pub store: Arc<dyn Store>,
     recorder: Recorder,
     directory: Arc<Directory>,
-    cache: Mutex<HashMap<(EnrollmentKind, String), Arc<Issued>>>,
+    cache: Mutex<HashMap<(EnrollmentKind, String, IdentityUse), Arc<Issued>>>,
 }
 
 /// A profile ready to hand out.
@@ -50,6 +51,15 @@ pub struct Issued {
     /// [`audit::sha256_hex`] of `bytes`, for the audit record.
     pub sha256: String,
     pub kind: EnrollmentKind,
+}
+
+/// The OS version a device must run first, and what for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    pub platform: Platform,
+    pub minimum: OsVersion,
+    /// What needs it, e.g. "account-driven device enrollment (ADDE, …)".
+    pub what: &'static str,
 }
 
 /// What a user gets, given the policies and their recorded choice.
@@ -193,18 +203,21 @@ impl Service {
     /// With static secrets the signed bytes are cached per kind and Managed
     /// Apple ID; with per-profile secrets every issue is built afresh and
     /// its secret is committed to the store before the bytes are returned.
+    /// `identity` says which identity settings the profile carries (see
+    /// [`Service::fit`]).
     pub async fn issue(
         self: &Arc<Self>,
         user: &User,
         policy: &str,
         enrollment: Enrollment,
+        identity: IdentityUse,
         source: Source,
         client: Option<String>,
     ) -> Result<Arc<Issued>> {
-        let issued = if self.settings.identity.is_per_profile() {
-            self.issue_fresh(user, &enrollment).await?
+        let issued = if self.settings.identity_for(identity).is_per_profile() {
+            self.issue_fresh(user, &enrollment, identity).await?
         } else {
-            self.issue_cached(&enrollment).await?
+            self.issue_cached(&enrollment, identity).await?
         };
         let record = Record::for_profile(
             &self.settings,
@@ -224,12 +237,13 @@ impl Service {
         self: &Arc<Self>,
         user: &User,
         enrollment: &Enrollment,
+        identity: IdentityUse,
     ) -> Result<Arc<Issued>> {
         let this = self.clone();
         let enrollment = enrollment.clone();
         let email = user.email.clone();
         let (issued, secret) = tokio::task::spawn_blocking(move || {
-            let issue = Issue::new(&this.settings.identity)?;
+            let issue = Issue::new(this.settings.identity_for(identity))?;
             let bytes =
                 profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
             let now = audit::now();
@@ -251,14 +265,19 @@ impl Service {
     }
 
     /// A profile with a static secret (or none): the same bytes for every
-    /// issue of one kind and Managed Apple ID, signed once.
-    async fn issue_cached(self: &Arc<Self>, enrollment: &Enrollment) -> Result<Arc<Issued>> {
+    /// issue of one kind, Managed Apple ID and identity, signed once.
+    async fn issue_cached(
+        self: &Arc<Self>,
+        enrollment: &Enrollment,
+        identity: IdentityUse,
+    ) -> Result<Arc<Issued>> {
         let key = (
             enrollment.kind(),
             enrollment
                 .managed_apple_id()
                 .map(|m| m.as_str().to_ascii_lowercase())
                 .unwrap_or_default(),
+            identity,
         );
         if let Some(issued) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(issued);
@@ -266,7 +285,7 @@ impl Service {
         let this = self.clone();
         let enrollment = enrollment.clone();
         let issued = tokio::task::spawn_blocking(move || {
-            let issue = Issue::new(&this.settings.identity)?;
+            let issue = Issue::new(this.settings.identity_for(identity))?;
             let bytes =
                 profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
             Ok::<_, Error>(Arc::new(Issued {
@@ -284,6 +303,42 @@ impl Service {
             cache.insert(key, issued.clone());
         }
         Ok(issued)
+    }
+
+    /// What a device that described itself (account-driven enrollment) can
+    /// be given under `kind`: the identity settings it can use, or the OS
+    /// version it needs first. What the device cannot be judged on (no
+    /// platform, no version) passes: the device itself refuses a profile it
+    /// cannot install.
+    pub fn fit(&self, device: &Device, kind: EnrollmentKind) -> Result<IdentityUse, Needs> {
+        let Some(platform) = device.platform else {
+            return Ok(IdentityUse::Primary);
+        };
+        let below = |minimum: OsVersion| device.at_least(minimum) == Some(false);
+        if let Some(minimum) = kind.account_driven_minimum(platform)
+            && below(minimum)
+        {
+            return Err(Needs {
+                platform,
+                minimum,
+                what: kind.describe(),
+            });
+        }
+        if let Identity::Acme(acme) = &self.settings.identity {
+            let minimum =
+                crate::payload::acme::minimum(platform, acme.hardware_bound || acme.attest);
+            if below(minimum) {
+                return match self.settings.fallback {
+                    Some(_) => Ok(IdentityUse::Fallback),
+                    None => Err(Needs {
+                        platform,
+                        minimum,
+                        what: "its device identity (an ACME certificate)",
+                    }),
+                };
+            }
+        }
+        Ok(IdentityUse::Primary)
     }
 
     /// Redeems a typed code: the user it was issued to, once. `None` for

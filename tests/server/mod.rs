@@ -299,3 +299,22 @@ pub fn header(res: &reqwest::Response, name: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A device's `MachineInfo` as an XML plist (Apple: other/machineinfo.yaml),
+/// the body of account-driven enroll POSTs: `PRODUCT`, `VERSION` (the
+/// build) and, when given, `OS_VERSION` (sent from iOS 17 / macOS 14 on).
+/// Made by hand, not by aspen, and not a real device's (no UDID, serial).
+pub fn machine_info(product: &str, build: &str, os_version: Option<&str>) -> Vec<u8> {
+    let os = os_version
+        .map(|v| format!("<key>OS_VERSION</key><string>{v}</string>"))
+        .unwrap_or_default();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n<plist version=\"1.0\"><dict><key>LANGUAGE</key><string>en</string>{os}<key>PRODUCT</key><string>{product}</string><key>VERSION</key><string>{build}</string></dict></plist>\n"
+    )
+    .into_bytes()
+}
+
+/// An iPhone on iOS 18.5 describing itself.
+pub fn iphone_18() -> Vec<u8> {
+    machine_info("iPhone17,1", "22F76", Some("18.5"))
+}
