@@ -39,6 +39,7 @@ fn help_lists_the_commands_the_readme_names() {
         "verify",
         "inspect",
         "lint",
+        "scep-verify",
         "decrypt",
         "completions",
         "man",

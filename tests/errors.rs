@@ -413,6 +413,7 @@ fn missing_settings_file_suggests_aspen_init() {
     ok(aspen(&[
         "profile",
         "device",
+        "--allow-placeholders",
         "-c",
         missing.to_str().unwrap(),
     ]));

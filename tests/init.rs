@@ -15,8 +15,23 @@ fn init_writes_settings_that_generate_a_profile() {
     let text = std::fs::read_to_string(&settings).unwrap();
     assert!(text.contains("[organization]") && text.contains("# [signing]"));
 
-    let out = aspen(&["profile", "device", "-c", settings.to_str().unwrap()]);
+    // Its placeholders are refused until replaced, or explicitly allowed.
+    let err = fails(aspen(&[
+        "profile",
+        "device",
+        "-c",
+        settings.to_str().unwrap(),
+    ]));
+    assert!(err.contains("still holds placeholders"), "{err}");
+    let out = aspen(&[
+        "profile",
+        "device",
+        "--allow-placeholders",
+        "-c",
+        settings.to_str().unwrap(),
+    ]);
     assert!(stderr(&out).contains("unsigned"));
+    assert!(stderr(&out).contains("using placeholders"));
     let p = plistlib_json(&ok(out));
     assert_eq!(p["PayloadIdentifier"], "com.example.mdm.enrollment");
     assert_eq!(p["PayloadOrganization"], "Example Org");
@@ -36,6 +51,7 @@ fn profile_topic(settings: &std::path::Path) -> String {
         "profile",
         "device",
         "--unsigned",
+        "--allow-placeholders",
         "-c",
         settings.to_str().unwrap(),
     ]));
@@ -207,4 +223,118 @@ fn topic_certificate_replaces_topic() {
         ]));
         assert!(err.contains(&want), "want {want}\n got {err}");
     }
+}
+
+/// Line of the first line of `text` that starts with `prefix`.
+fn line_starting(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .expect(prefix)
+        + 1
+}
+
+/// What `aspen init` writes as stand-ins (all-zero topic, example.com hosts,
+/// a `change-me` challenge) makes `profile`, `bulk` and `serve` refuse, with
+/// one message naming each key and line, and no file written.
+#[test]
+fn init_placeholders_are_refused_by_profile_bulk_and_serve() {
+    let ws = Workspace::new("");
+    let dir = ws.path("org");
+    ok(aspen(&["init", dir.to_str().unwrap()]));
+    let settings = dir.join("aspen.toml");
+    let text = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("challenge = \"per-profile\"", "challenge = \"change-me\"");
+    std::fs::write(&settings, &text).unwrap();
+    let config = settings.to_str().unwrap();
+    let expected = [
+        format!(
+            "mdm.server_url (line {}: an example.com host)",
+            line_starting(&text, "server_url")
+        ),
+        format!(
+            "mdm.topic (line {}: the all-zero push topic)",
+            line_starting(&text, "topic =")
+        ),
+        format!(
+            "identity.url (line {}: an example.com host)",
+            line_starting(&text, "url = \"https://mdm.example.com/scep")
+        ),
+        format!(
+            "identity.challenge (line {}: the placeholder secret)",
+            line_starting(&text, "challenge =")
+        ),
+        format!(
+            "portal.public_url (line {}: an example.com host)",
+            line_starting(&text, "public_url")
+        ),
+    ];
+    let out_file = ws.path("out.mobileconfig");
+    let out_dir = ws.path("bulk");
+    let users = ws.path("users.csv");
+    std::fs::write(
+        &users,
+        "email,managed_apple_id,groups\nalice@example.com,,Staff\n",
+    )
+    .unwrap();
+    for args in [
+        vec![
+            "profile",
+            "device",
+            "-c",
+            config,
+            "-o",
+            out_file.to_str().unwrap(),
+        ],
+        vec![
+            "profile",
+            "user",
+            "--managed-apple-id",
+            "alice@example.com",
+            "-c",
+            config,
+        ],
+        vec![
+            "bulk",
+            "-c",
+            config,
+            "--users",
+            users.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        vec!["serve", "-c", config, "--listen", "127.0.0.1:0", "--quiet"],
+    ] {
+        let err = fails(aspen(&args));
+        assert_eq!(err.lines().count(), 1, "one message: {err}");
+        assert!(
+            err.contains(&format!(
+                "{config}: still holds placeholders `aspen init` wrote: "
+            )),
+            "{args:?}: {err}"
+        );
+        for want in &expected {
+            assert!(
+                err.contains(want.as_str()),
+                "{args:?}: want {want} in {err}"
+            );
+        }
+        assert!(err.contains("--allow-placeholders"), "{err}");
+        assert!(
+            !err.contains("change-me"),
+            "a secret's value is never shown: {err}"
+        );
+    }
+    assert!(!out_file.exists() && !out_dir.exists(), "nothing written");
+    assert!(!dir.join("aspen-state").exists(), "nothing recorded");
+    // A topic from the push certificate is no placeholder; hosts still are.
+    let with_cert = text.replace(
+        "topic = \"com.apple.mgmt.External.00000000-0000-0000-0000-000000000000\"",
+        "topic_certificate = \"push.pem\"",
+    );
+    std::fs::write(&settings, with_cert).unwrap();
+    std::fs::copy(cert("push.pem"), dir.join("push.pem")).unwrap();
+    let err = fails(aspen(&["profile", "device", "-c", config]));
+    assert!(!err.contains("mdm.topic"), "{err}");
+    assert!(err.contains("mdm.server_url"), "{err}");
 }

@@ -37,6 +37,8 @@ pub struct Args {
     /// Sign even if the signing certificate has expired.
     #[arg(long)]
     allow_expired: bool,
+    #[command(flatten)]
+    placeholders: super::Placeholders,
     /// Print a JSON summary on stdout: counts, the users waiting for their
     /// choice and the rows that failed (the notes stay on stderr).
     #[arg(long)]
@@ -73,6 +75,7 @@ struct FailedRow {
 pub fn run(args: Args) -> Result<()> {
     let started = crate::time::unix_seconds(std::time::SystemTime::now());
     let settings = args.config.load()?;
+    args.placeholders.check(&settings)?;
     let csv = users_csv(&settings, args.users)?;
     // Who a user is follows the directory's one rule (model::directory::
     // Claims): a first pass learns every e-mail and Managed Apple ID, the

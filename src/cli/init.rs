@@ -63,8 +63,13 @@ pub fn run(args: Args) -> Result<()> {
         ));
     }
     note(format!(
-        "wrote {}: edit [organization], [mdm] and [identity], then run `aspen profile device -c {}`",
+        "wrote {}: replace its example.com hosts{} in [mdm], [identity] and [portal] (profile, bulk and serve refuse them), then run `aspen profile device -c {}`",
         path.display(),
+        if topic.is_some() {
+            ""
+        } else {
+            " and the all-zero topic"
+        },
         path.display()
     ));
     Ok(())

@@ -195,6 +195,34 @@ fn runtime() -> crate::Result<tokio::runtime::Runtime> {
         .map_err(|e| crate::Error::invalid(format!("starting the runtime: {e}")))
 }
 
+/// `--allow-placeholders`: use settings that still hold what `aspen init`
+/// wrote as stand-ins (`profile`, `bulk`, `serve`).
+#[derive(clap::Args)]
+pub struct Placeholders {
+    /// Use the settings even if they still hold placeholders `aspen init`
+    /// wrote (example.com hosts, the all-zero push topic, change-me).
+    #[arg(long)]
+    allow_placeholders: bool,
+}
+
+impl Placeholders {
+    /// Refuses settings with placeholders, naming each key and line;
+    /// with `--allow-placeholders`, warns once and goes on.
+    pub fn check(&self, settings: &crate::settings::Settings) -> crate::Result<()> {
+        if !self.allow_placeholders {
+            return settings.refuse_placeholders();
+        }
+        if !settings.placeholders.is_empty() {
+            warn(format!(
+                "{}: using placeholders (--allow-placeholders): {}",
+                settings.file.display(),
+                settings.describe_placeholders()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A one-line note on stderr (never on stdout, which may carry a profile).
 fn note(message: impl std::fmt::Display) {
     eprintln!("aspen: note: {message}");

@@ -38,6 +38,8 @@ pub struct Common {
     /// EncryptedPayloadContent, as Apple's profile encryption specifies.
     #[arg(long, value_name = "CERT.pem")]
     pub encrypt_for: Option<PathBuf>,
+    #[command(flatten)]
+    pub placeholders: super::Placeholders,
 }
 
 #[derive(clap::Args)]
@@ -126,6 +128,7 @@ fn write_profile(
     enrollment: &Enrollment,
     user: Option<(&str, &str)>,
 ) -> Result<()> {
+    common.placeholders.check(settings)?;
     let recipient = common
         .encrypt_for
         .as_deref()

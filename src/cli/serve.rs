@@ -26,6 +26,8 @@ pub struct Args {
     /// Sign even if the signing certificate has expired.
     #[arg(long)]
     allow_expired: bool,
+    #[command(flatten)]
+    placeholders: super::Placeholders,
     /// No access log line per request.
     #[arg(long)]
     quiet: bool,
@@ -65,7 +67,9 @@ pub fn run(args: Args) -> Result<()> {
         demo_dir = Some(d);
         settings
     } else {
-        args.config.load()?
+        let settings = args.config.load()?;
+        args.placeholders.check(&settings)?;
+        settings
     };
     let signer = match &settings.signing {
         Some(source) => Some(super::load_signer(source, args.allow_expired)?),
