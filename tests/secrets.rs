@@ -245,6 +245,41 @@ fn bulk_gives_every_row_its_own_challenge_before_it_writes_the_files() {
 }
 
 #[test]
+fn bulk_files_with_a_static_challenge_are_private_and_reproducible() {
+    let ws = workspace("challenge_file = \"challenge.txt\"");
+    std::fs::write(ws.path("challenge.txt"), "static-for-all\n").unwrap();
+    let users = ws.path("users.csv");
+    std::fs::write(
+        &users,
+        "email,managed_apple_id,groups\nbob@contoso.com,,Leadership\ncarol@contoso.com,carol@contoso.com,Contractors\n",
+    )
+    .unwrap();
+    let run = |out: &str| {
+        let out = ws.path(out);
+        ok(aspen(&[
+            "bulk",
+            "-c",
+            ws.settings().to_str().unwrap(),
+            "--users",
+            users.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--unsigned",
+        ]));
+        out
+    };
+    let (a, b) = (run("a"), run("b"));
+    for user in ["bob", "carol"] {
+        let name = format!("{user}@contoso.com.mobileconfig");
+        assert_eq!(mode(&a.join(&name)), 0o600, "{user}");
+        let bytes = std::fs::read(a.join(&name)).unwrap();
+        assert_eq!(bytes, std::fs::read(b.join(&name)).unwrap(), "{user}: reproducible");
+        assert!(String::from_utf8(bytes).unwrap().contains("static-for-all"));
+    }
+    assert_eq!(mode(&a.join("manifest.csv")), 0o644);
+}
+
+#[test]
 fn acme_per_profile_client_identifiers_are_unique_per_profile() {
     if !have_tool("python3", "python3") {
         return;
