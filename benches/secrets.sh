@@ -5,7 +5,10 @@
 #     committed to the SQLite store before its files are written), unsigned
 #     and signed RSA-2048; median of 3 runs each;
 #   - `aspen scep-verify` per request, as a SCEP server runs it (one process
-#     per CSR, the store opened each time), over CHECKS issued challenges.
+#     per CSR, the store opened each time), over CHECKS issued challenges;
+#   - `aspen serve`'s portal download under wrk (DURATION), static (served
+#     from the signed-profile cache) vs per-profile (signed and recorded on
+#     every request).
 # Prints ratios (per-profile / static); absolute times on a shared machine
 # move with the load. Output and the store go to BENCH_DIR (default /dev/shm).
 #
@@ -15,7 +18,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 users=${USERS:-10000}
 checks=${CHECKS:-200}
-for tool in openssl awk python3 bc; do
+duration=${DURATION:-10s}
+for tool in openssl awk python3 bc wrk curl; do
   command -v "$tool" >/dev/null || { echo "benches/secrets.sh needs $tool" >&2; exit 1; }
 done
 cargo build --release -q
@@ -90,4 +94,34 @@ t0=$(now)
 for _ in $(seq 1 50); do "$aspen" --version >/dev/null; done
 v=$(echo "($(now) - $t0) * 1000 / 50" | bc -l)
 printf '  (starting aspen alone: %.1f ms)\n' "$v"
+
+echo
+echo "aspen serve, GET /enroll/profile.mobileconfig, wrk -t2 -c32 -d$duration (SQLite store):"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+for mode in static per-profile; do
+  port=$(free_port)
+  dir="$work/serve-$mode"
+  mkdir -p "$dir"
+  sed -e "s#\.\./certs/#$certs/#" -e "s#users = \"users.csv\"#users = \"$root/fixtures/demo/users.csv\"#" fixtures/demo/aspen.toml >"$dir/aspen.toml"
+  [ "$mode" = per-profile ] && sed -i 's/^challenge = .*/challenge = "per-profile"/' "$dir/aspen.toml"
+  printf '\n[portal]\npublic_url = "http://127.0.0.1:%s"\nsecret_file = "portal.secret"\nstate_dir = "state"\n' "$port" >>"$dir/aspen.toml"
+  (umask 077; openssl rand -hex 32 >"$dir/portal.secret")
+  "$aspen" serve -c "$dir/aspen.toml" --listen "127.0.0.1:$port" --quiet 2>"$dir/serve.log" &
+  pids+=($!)
+  for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/signin" && break; sleep 0.1; done
+  code=$("$aspen" invite -c "$dir/aspen.toml" --user bob@contoso.com | awk '/^Code:/ {print $2}')
+  page=$(curl -fs -c "$dir/jar" "http://127.0.0.1:$port/signin")
+  csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' <<<"$page" | head -1)
+  curl -fs -o /dev/null -b "$dir/jar" -c "$dir/jar" --data-urlencode "csrf=$csrf" --data-urlencode "code=$code" "http://127.0.0.1:$port/signin"
+  session=$(awk '$6 == "aspen_session" {print $7}' "$dir/jar")
+  [ -n "$session" ] || { echo "secrets bench: sign-in failed" >&2; exit 1; }
+  out=$(wrk -t2 -c32 -d"$duration" --latency -H "Cookie: aspen_session=$session" "http://127.0.0.1:$port/enroll/profile.mobileconfig")
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
+  rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from secrets').fetchone()[0])" "$dir/state/aspen.sqlite3")
+  printf '  %-12s %9s requests/s  p99 %8s  non-2xx %s  secrets stored %s\n' "$mode" "$rps" "$p99" "${bad:-0}" "$rows"
+done
 echo "load at end: $(uptime | sed 's/.*load average: //')"
