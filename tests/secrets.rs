@@ -273,7 +273,11 @@ fn bulk_files_with_a_static_challenge_are_private_and_reproducible() {
         let name = format!("{user}@contoso.com.mobileconfig");
         assert_eq!(mode(&a.join(&name)), 0o600, "{user}");
         let bytes = std::fs::read(a.join(&name)).unwrap();
-        assert_eq!(bytes, std::fs::read(b.join(&name)).unwrap(), "{user}: reproducible");
+        assert_eq!(
+            bytes,
+            std::fs::read(b.join(&name)).unwrap(),
+            "{user}: reproducible"
+        );
         assert!(String::from_utf8(bytes).unwrap().contains("static-for-all"));
     }
     assert_eq!(mode(&a.join("manifest.csv")), 0o644);
