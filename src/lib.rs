@@ -14,6 +14,7 @@ pub mod hex;
 pub mod inspect;
 pub mod lint;
 pub mod model;
+pub mod net;
 pub mod output;
 pub mod payload;
 pub mod profile;

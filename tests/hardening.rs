@@ -363,3 +363,646 @@ fn tls_pair(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     assert!(status.success());
     (crt, key)
 }
+
+/// Reads whatever the server sends until it closes the connection (or
+/// `bound` reads time out), writing one more body byte between reads: a
+/// client that sends a 64 KiB body one byte at a time. Returns what was
+/// read and how many body bytes had been sent when the server closed.
+fn trickle<S: std::io::Read + std::io::Write>(stream: &mut S, bound: usize) -> (String, usize) {
+    let head =
+        "POST /account-driven/enroll HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 65536\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    for sent in 0..bound {
+        if stream
+            .write_all(b"x")
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
+            return (String::from_utf8_lossy(&got).into_owned(), sent);
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), sent),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            // The read timeout paces the trickle.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), sent),
+        }
+    }
+    panic!(
+        "the server kept a {bound}-byte trickle open: {}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+fn tcp(s: &Server) -> std::net::TcpStream {
+    let addr = s.url.split("://").nth(1).unwrap();
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(250)))
+        .unwrap();
+    stream
+}
+
+/// Finding 1: a body trickling in is cut off at `request_timeout` (408),
+/// over plain http and over TLS, long before it is complete.
+#[tokio::test]
+async fn slow_bodies_are_closed_at_the_deadline_also_over_tls() {
+    if !common::have_tool("openssl", "openssl") {
+        return;
+    }
+    let limits = "\n[serve]\nrequest_timeout = 2\nidle_timeout = 2\n";
+    let s = Server::start(limits);
+    let (got, sent) = tokio::task::spawn_blocking({
+        let mut stream = tcp(&s);
+        move || trickle(&mut stream, 240)
+    })
+    .await
+    .unwrap();
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(sent < 65536);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = tls_pair(dir.path());
+    let t = Server::start_with(
+        limits,
+        &[
+            "--tls-cert",
+            crt.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let tcp = tcp(&t);
+    let (got, sent) = tokio::task::spawn_blocking(move || {
+        let mut ctx = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+        ctx.set_ca_file(&crt).unwrap();
+        let mut tls = ctx.build().connect("127.0.0.1", tcp).unwrap();
+        trickle(&mut tls, 240)
+    })
+    .await
+    .unwrap();
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(sent < 65536);
+}
+
+/// Finding 1: with every connection slot taken by slow clients, one more
+/// slow client and then a normal request: the normal request is answered
+/// (the connection that waited longest makes room), and the number of open
+/// connections stays at the limit.
+#[tokio::test]
+async fn slow_connections_at_the_limit_do_not_starve_a_normal_request() {
+    let s = Server::start(
+        "\n[serve]\nmax_connections = 8\nrequest_timeout = 120\nidle_timeout = 120\n",
+    );
+    let head =
+        "POST /account-driven/enroll HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 65536\r\n\r\nx";
+    let mut slow = Vec::new();
+    for _ in 0..9 {
+        use std::io::Write;
+        let mut c = tcp(&s);
+        c.write_all(head.as_bytes()).unwrap();
+        slow.push(c);
+        // Each is registered before the next connects: its request head is
+        // answered by nothing, but a request to another connection is.
+        let res = client()
+            .get(format!("{}/healthz", s.url))
+            .timeout(std::time::Duration::from_secs(20))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // The normal request after all nine, on a fresh connection.
+    let res = client()
+        .get(format!("{}/healthz", s.url))
+        .timeout(std::time::Duration::from_secs(20))
+        .send()
+        .await
+        .expect("a normal request is answered while slow clients hold every slot");
+    assert_eq!(res.status(), 200);
+    // The oldest slow connection was the one closed to make room.
+    use std::io::Read;
+    slow[0]
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let closed = match slow[0].read(&mut buf) {
+        Ok(0) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    };
+    assert!(closed, "the slow client waiting longest was closed");
+}
+
+/// A client whose requests come from `ip` (any 127.x address is this
+/// machine): another address for the throttle.
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// A sign-in form (pre-session cookie and CSRF token) for `c`.
+async fn form(c: &reqwest::Client, url: &str) -> (String, String) {
+    let res = c.get(url).send().await.unwrap();
+    let cookie = set_cookie(&res, "aspen_csrf").unwrap();
+    (cookie, field(&res.text().await.unwrap(), "csrf"))
+}
+
+/// Finding 2: guessing codes collapses to the budget and then `429` with
+/// `Retry-After`, from the guessing address only: the owner signs in with
+/// the right code from another address. On the account-driven sign-in,
+/// which names its user, the user's budget also runs out, yet only for the
+/// addresses that keep failing.
+#[tokio::test]
+async fn guessing_codes_is_throttled_but_the_owner_still_signs_in() {
+    let s =
+        Server::start("\n[serve]\nsignin_failures_per_address = 5\nsignin_failures_per_user = 3\n");
+    let bob = s.invite("bob@contoso.com");
+    let attacker = client_from("127.0.0.2");
+    let url = format!("{}/signin", s.url);
+    let (cookie, token) = form(&attacker, &url).await;
+    let started = std::time::Instant::now();
+    let (mut checked, mut throttled) = (0u64, 0u64);
+    for i in 0..60 {
+        let guess = format!("{:05}-{:05}", 10000 + i, 20000 + i);
+        let res = attacker
+            .post(&url)
+            .header("cookie", &cookie)
+            .form(&[("csrf", token.as_str()), ("code", guess.as_str())])
+            .send()
+            .await
+            .unwrap();
+        match res.status().as_u16() {
+            401 => checked += 1,
+            429 => {
+                throttled += 1;
+                let wait: u64 = header(&res, "retry-after").parse().unwrap();
+                assert!((1..=6).contains(&wait), "{wait}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+    // 5 guesses, plus one per 6 s the loop took.
+    let refills = started.elapsed().as_secs() / 6 + 1;
+    assert!(
+        (5..=5 + refills).contains(&checked),
+        "{checked} codes checked"
+    );
+    assert_eq!(checked + throttled, 60);
+    // The right code from the guessing address is not even checked…
+    let res = attacker
+        .post(&url)
+        .header("cookie", &cookie)
+        .form(&[("csrf", token.as_str()), ("code", bob.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    // …and still works for Bob, from his own address.
+    let (cookie, token) = form(&client(), &url).await;
+    let res = client()
+        .post(&url)
+        .header("cookie", &cookie)
+        .form(&[("csrf", token.as_str()), ("code", bob.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(header(&res, "location"), "/access");
+    let log = s.log();
+    assert!(
+        log.contains("WARN")
+            && log.contains("failed sign-ins from this address")
+            && log.contains("127.0.0.2"),
+        "{log}"
+    );
+
+    // The account-driven sign-in names Carol: three failures (from two
+    // addresses) use up her budget; those addresses are refused for her…
+    let carol = s.invite("carol@contoso.com");
+    let login = format!(
+        "{}/account-driven/login?user-identifier=carol@contoso.com",
+        s.url
+    );
+    let post = format!("{}/account-driven/login", s.url);
+    for (ip, guesses) in [("127.0.0.3", 2), ("127.0.0.4", 1)] {
+        let c = client_from(ip);
+        let (cookie, token) = form(&c, &login).await;
+        for i in 0..guesses {
+            let res = c
+                .post(&post)
+                .header("cookie", &cookie)
+                .form(&[
+                    ("csrf", token.as_str()),
+                    ("user_identifier", "carol@contoso.com"),
+                    ("code", format!("AAAAA-{:05}", 30000 + i).as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 401, "{ip}");
+        }
+    }
+    let c = client_from("127.0.0.3");
+    let (cookie, token) = form(&c, &login).await;
+    let res = c
+        .post(&post)
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("user_identifier", "carol@contoso.com"),
+            ("code", carol.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429, "a failing address, Carol's budget spent");
+    // …but Carol, from an address that has not failed, signs her device in.
+    let c = client_from("127.0.0.5");
+    let (cookie, token) = form(&c, &login).await;
+    let res = c
+        .post(&post)
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("user_identifier", "carol@contoso.com"),
+            ("code", carol.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 308);
+}
+
+/// Finding 10: the same session downloading the same profile again and
+/// again gets the same bytes and adds one audit row; another session adds
+/// its own.
+#[tokio::test]
+async fn repeated_downloads_by_one_session_are_recorded_once() {
+    let s = Server::start("");
+    let issued = || {
+        let out = common::ok(common::aspen(&[
+            "issued",
+            "-c",
+            s.ws.settings().to_str().unwrap(),
+            "--json",
+        ]));
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+        rows.iter().filter(|r| r["event"] == "issued").count()
+    };
+    let first = sign_in(&s, "bob@contoso.com").await;
+    let mut bodies = std::collections::HashSet::new();
+    for _ in 0..50 {
+        let res = client()
+            .get(format!("{}/enroll/profile.mobileconfig", s.url))
+            .header("cookie", &first)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        bodies.insert(res.bytes().await.unwrap());
+    }
+    assert_eq!(bodies.len(), 1, "the same bytes each time");
+    assert_eq!(issued(), 1);
+    let second = sign_in(&s, "bob@contoso.com").await;
+    let res = client()
+        .get(format!("{}/enroll/profile.mobileconfig", s.url))
+        .header("cookie", &second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(issued(), 2);
+}
+
+fn signal(pid: u32, name: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// Finding 8: SIGTERM (like SIGINT) lets the request in flight finish,
+/// flushes the audit writer and exits 0: every answered download is on
+/// disk.
+#[tokio::test]
+async fn sigterm_drains_flushes_and_exits_zero() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = Server::start("");
+    let mut answered = 0;
+    for _ in 0..5 {
+        // A session each, so each download is a new audit row.
+        let cookies = sign_in(&s, "bob@contoso.com").await;
+        let res = client()
+            .get(format!("{}/enroll/profile.mobileconfig", s.url))
+            .header("cookie", &cookies)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        answered += 1;
+    }
+    // A request in flight: its head sent, its body not yet. `Expect:
+    // 100-continue` makes the server say when its handler waits for the
+    // body, so the signal surely comes mid-request.
+    let addr = s.url.strip_prefix("http://").unwrap().to_owned();
+    let mut inflight = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = "csrf=x&code=y";
+    inflight
+        .write_all(
+            format!(
+                "POST /signin HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut continued = Vec::new();
+    while !continued.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(inflight.read(&mut byte).await.unwrap(), 1);
+        continued.push(byte[0]);
+    }
+    assert!(continued.starts_with(b"HTTP/1.1 100"), "{continued:?}");
+    signal(s.pid(), "TERM");
+    inflight.write_all(body.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    inflight.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 403"),
+        "the request in flight is answered: {answer}"
+    );
+    let status = s.wait();
+    assert!(status.success(), "{status:?}\n{}", s.log());
+    // New connections are refused now.
+    assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
+    let out = common::ok(common::aspen(&[
+        "issued",
+        "-c",
+        s.ws.settings().to_str().unwrap(),
+        "--json",
+    ]));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        rows.iter().filter(|r| r["event"] == "issued").count(),
+        answered
+    );
+    let log = s.log();
+    assert!(
+        log.contains("SIGTERM") && log.contains("audit records flushed"),
+        "{log}"
+    );
+}
+
+/// Finding 8: `serve --demo` removes its folder (signing key, portal
+/// secret) on SIGTERM as on SIGINT.
+#[test]
+fn the_demo_removes_its_folder_on_sigterm() {
+    use std::io::BufRead;
+    for sig in ["TERM", "INT"] {
+        let listen = format!("127.0.0.1:{}", server::free_port());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
+            .args(["serve", "--demo", "--quiet", "--listen", &listen])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut root = None;
+        // Kept open to the end: the demo still writes after the last line
+        // read here, and a closed pipe would make that fail.
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in stdout.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split("-CAfile ").nth(1) {
+                root = Some(std::path::PathBuf::from(
+                    rest.split_whitespace().next().unwrap(),
+                ));
+            }
+            if line.starts_with("Audit log") {
+                break;
+            }
+        }
+        let folder = root
+            .expect("the demo root is printed")
+            .parent()
+            .unwrap()
+            .to_owned();
+        assert!(folder.join("signer.key").exists() && folder.join("portal.secret").exists());
+        // Up once it logs that it serves; the log is drained to the end.
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if line.contains("serving") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the demo serves");
+        signal(child.id(), sig);
+        let status = server::wait_bounded(&mut child);
+        assert!(status.success(), "{sig}: {status:?}");
+        assert!(!folder.exists(), "{sig}: the demo folder is removed");
+        drop(stdout);
+    }
+}
+
+/// Finding 9: `--log-format json` writes one JSON object per line, each
+/// with a timestamp and a level, access lines with the request id the
+/// response carries; the client behind a trusted proxy is the address the
+/// proxy recorded (in the log and in the audit store), from anyone else
+/// the peer; no code, session or token is ever logged. Health endpoints
+/// answer.
+#[tokio::test]
+async fn json_logs_request_ids_proxied_clients_and_health() {
+    let s = Server::start_with(
+        "\n[serve]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+        &["--log-format", "json"],
+    );
+    let res = client()
+        .get(format!("{}/healthz", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let health_id = header(&res, "x-request-id");
+    let res = client()
+        .get(format!("{}/readyz", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ready: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["store"], "writable");
+
+    // Through the "proxy" (127.0.0.1 is trusted): the client it recorded.
+    let code = s.invite("bob@contoso.com");
+    let (cookie, token) = form(&client(), &format!("{}/signin", s.url)).await;
+    let res = client()
+        .post(format!("{}/signin", s.url))
+        .header("cookie", &cookie)
+        .header("x-forwarded-for", "6.6.6.6, 198.51.100.7")
+        .form(&[("csrf", token.as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let session = set_cookie(&res, "aspen_session").unwrap();
+    let res = client()
+        .get(format!("{}/enroll/profile.mobileconfig", s.url))
+        .header("cookie", format!("{cookie}; {session}"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // From an address that is not a proxy the header is not believed.
+    let res = client_from("127.0.0.2")
+        .get(format!("{}/healthz", s.url))
+        .header("x-forwarded-for", "203.0.113.66")
+        .send()
+        .await
+        .unwrap();
+    let stranger_id = header(&res, "x-request-id");
+
+    let out = common::ok(common::aspen(&[
+        "issued",
+        "-c",
+        s.ws.settings().to_str().unwrap(),
+        "--json",
+    ]));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+    assert_eq!(rows.last().unwrap()["client"], "198.51.100.7");
+
+    let log = s.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        assert!(
+            line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
+        assert!(line["level"].is_string(), "{line}");
+    }
+    let access = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["span"]["id"] == id && l["fields"]["path"].is_string())
+            .unwrap_or_else(|| panic!("no access line for {id}: {log}"))
+            .clone()
+    };
+    assert_eq!(access(&health_id)["fields"]["path"], "/healthz");
+    assert_eq!(access(&stranger_id)["fields"]["client"], "127.0.0.2");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["path"] == "/enroll/profile.mobileconfig"
+                && l["fields"]["client"] == "198.51.100.7"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("6.6.6.6") && !log.contains("203.0.113.66"),
+        "{log}"
+    );
+    let session_value = session.split_once('=').unwrap().1;
+    for secret in [code.as_str(), session_value, token.as_str(), "5a5a5a5a"] {
+        assert!(!log.contains(secret), "{secret} in the log: {log}");
+    }
+}
+
+/// `/readyz` says no once the directory has nobody in it (an admin's bad
+/// edit), and yes again when it is fixed; `/healthz` stays up.
+#[tokio::test]
+async fn readiness_follows_the_directory() {
+    let users = std::fs::read_to_string(common::fixture("demo/users.csv")).unwrap();
+    let s = Server::start_users(&users);
+    let ready = || async {
+        client()
+            .get(format!("{}/readyz", s.url))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(ready().await.status(), 200);
+    std::fs::write(s.ws.path("users.csv"), "email,managed_apple_id,groups\n").unwrap();
+    // The directory is looked at once a second: poll, bounded.
+    let mut seen = None;
+    for _ in 0..100 {
+        let res = ready().await;
+        if res.status() == 503 {
+            seen = Some(res.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let body = seen.expect("/readyz turns 503");
+    assert_eq!(body["ready"], false);
+    assert!(
+        body["directory"].as_str().unwrap().starts_with("no user"),
+        "{body}"
+    );
+    assert_eq!(
+        client()
+            .get(format!("{}/healthz", s.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// The shipped systemd unit is hardened as documented and passes
+/// `systemd-analyze verify` (with ExecStart pointed at this build's binary,
+/// which verify requires to exist).
+#[test]
+fn the_systemd_unit_verifies() {
+    if !common::have_tool("systemd-analyze", "systemd") {
+        return;
+    }
+    let unit = std::fs::read_to_string(common::root().join("contrib/aspen.service")).unwrap();
+    for line in [
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "StateDirectory=aspen",
+        "LoadCredential=portal.secret:/etc/aspen/portal.secret",
+        "NoNewPrivileges=yes",
+        "ExecStart=/usr/local/bin/aspen serve -c /etc/aspen/aspen.toml --log-format json",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aspen.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/aspen", env!("CARGO_BIN_EXE_aspen")),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("aspen.service"),
+        "warnings about the unit: {stderr}"
+    );
+}

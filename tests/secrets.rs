@@ -469,11 +469,13 @@ async fn every_download_from_the_portal_carries_a_fresh_recorded_challenge() {
     if !have_tool("openssl", "openssl") || !have_tool("python3", "python3") {
         return;
     }
+    // Every download recorded: no repeat window (within one, the same
+    // session gets the same bytes again; tests/hardening.rs).
     let s = server::Server::start_edited(&|text| {
         text.replace(
             "challenge = \"demo-challenge-not-secret\"",
             "challenge = \"per-profile\"",
-        )
+        ) + "\n[serve]\ndownload_repeat_window = 0\n"
     });
     let cookie = portal_session(&s, "bob@contoso.com").await;
     let mut challenges = Vec::new();

@@ -1,4 +1,3 @@
-use super::{note, warn};
 use crate::error::{Error, Result};
 use crate::serve::{self, demo, service};
 use crate::settings::PortalAuth;
@@ -10,17 +9,19 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     config: super::Config,
-    /// Address and port to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// Address and port to listen on [default: [serve] listen, else
+    /// 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// Built-in demo settings and users, an ephemeral signing key, printed
     /// sign-in codes: see the whole flow with one command.
     #[arg(long)]
     demo: bool,
-    /// Serve https directly with this certificate chain (PEM)…
+    /// Serve https directly with this certificate chain (PEM)… [default:
+    /// [serve] tls_cert]
     #[arg(long, requires = "tls_key", value_name = "PEM")]
     tls_cert: Option<PathBuf>,
-    /// …and this private key (PEM, unencrypted).
+    /// …and this private key (PEM, unencrypted) [default: [serve] tls_key].
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     tls_key: Option<PathBuf>,
     /// Sign even if the signing certificate has expired.
@@ -36,17 +37,37 @@ pub struct Args {
     log_format: serve::log::Format,
 }
 
+/// Where `aspen serve` listens unless told.
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
 /// Sign-in codes printed by `--demo` stay valid this long.
 const DEMO_CODE_SECONDS: i64 = 24 * 60 * 60;
 
 pub fn run(args: Args) -> Result<()> {
     serve::log::init(args.log_format, !args.quiet);
-    let listener = std::net::TcpListener::bind(args.listen)
-        .map_err(|e| Error::invalid(format!("cannot listen on {}: {e}", args.listen)))?;
+    // The settings come first (they may say where to listen), except for
+    // the demo, whose settings need the bound port.
+    let loaded = if args.demo {
+        None
+    } else {
+        Some(args.config.load()?)
+    };
+    let conf = loaded.as_ref().map(|s| &s.serve);
+    let listen = args
+        .listen
+        .or(conf.and_then(|c| c.listen))
+        .unwrap_or(DEFAULT_LISTEN);
+    let tls = args
+        .tls_cert
+        .clone()
+        .zip(args.tls_key.clone())
+        .or_else(|| conf.and_then(|c| c.tls.clone()));
+    let listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| Error::invalid(format!("cannot listen on {listen}: {e}")))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| Error::invalid(format!("cannot listen on {}: {e}", args.listen)))?;
-    let tls = args.tls_cert.clone().zip(args.tls_key.clone());
+        .map_err(|e| Error::invalid(format!("cannot listen on {listen}: {e}")))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Kept alive until the server stops: dropping it deletes the demo folder.
     let mut demo_dir = None;
@@ -67,31 +88,31 @@ pub fn run(args: Args) -> Result<()> {
         demo_dir = Some(d);
         settings
     } else {
-        let settings = args.config.load()?;
+        let settings = loaded.ok_or_else(|| Error::invalid("internal: settings not loaded"))?;
         args.placeholders.check(&settings)?;
         settings
     };
     let signer = match &settings.signing {
         Some(source) => Some(super::load_signer(source, args.allow_expired)?),
         None => {
-            warn(format!(
+            tracing::warn!(
                 "{} has no [signing] section: profiles are served unsigned (devices show them as \"Unverified\")",
                 settings.file.display()
-            ));
+            );
             None
         }
     };
     if let Some(portal) = &settings.portal {
         if let PortalAuth::Header(name) = &portal.auth {
-            note(format!(
+            tracing::info!(
                 "auth = \"header\": users are who the {name} header says; only a reverse proxy that sets it (and strips it from clients) may reach {addr}"
-            ));
+            );
         }
         if portal.public_url.starts_with("http://") && !args.demo {
-            note(format!(
+            tracing::info!(
                 "public_url {} is plain http: fine for testing on this machine; devices need https (see README: reverse proxy)",
                 portal.public_url
-            ));
+            );
         }
     }
     let public_url = settings
@@ -101,9 +122,9 @@ pub fn run(args: Args) -> Result<()> {
         .unwrap_or_default();
     let options = serve::Options { listen: addr, tls };
     let result = serve::run(settings, signer, listener, options, |bound| {
-        note(format!(
-            "serving {public_url} (listening on {scheme}://{bound}); Ctrl-C stops"
-        ));
+        tracing::info!(
+            "serving {public_url} (listening on {scheme}://{bound}); Ctrl-C or SIGTERM stops"
+        );
     });
     drop(demo_dir);
     result

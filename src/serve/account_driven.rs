@@ -24,7 +24,9 @@
 
 use super::pages::SignIn;
 use super::portal::{BAD_CODE, CodeForm, signed_in};
+use super::proxy::ClientAddr;
 use super::service::{ACCESS_SECONDS, Needs, Plan, Service};
+use super::throttle::{Attempt, THROTTLED, now_ms, too_many};
 use super::tokens::Purpose;
 use super::web::{self, Csrf, client};
 use crate::audit::{self, Source};
@@ -34,10 +36,9 @@ use crate::model::{Channel, EnrollmentKind, Management, Ownership};
 use crate::settings::PortalAuth;
 use axum::Form;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The enrollment endpoint (`BaseURL`) and the web sign-in page, under the
@@ -277,7 +278,7 @@ fn challenge(svc: &Service) -> Response {
 /// profile is for; the body what the device runs.
 pub async fn enroll(
     State(svc): Svc,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(peer): Extension<ClientAddr>,
     headers: HeaderMap,
     Query(q): Query<EnrollQuery>,
     body: Bytes,
@@ -339,9 +340,17 @@ pub async fn enroll(
         Ok(identity) => identity,
         Err(needs) => return software_update_required(&svc, &device, &needs),
     };
-    let client = client(&svc, &headers, &peer);
+    let client = client(&peer);
+    // The same access token fetching the same profile again soon gets the
+    // same bytes, recorded once.
+    let viewer = [
+        b"access:".as_slice(),
+        &openssl::sha::sha256(token.unwrap_or_default().as_bytes()),
+    ]
+    .concat();
     match svc
-        .issue(
+        .issue_to(
+            viewer,
             &user,
             &policy.name,
             enrollment,
@@ -457,7 +466,14 @@ pub async fn login_page(
 }
 
 /// Step 3, code sign-in: the code must belong to the enrolling account.
-pub async fn login(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
+/// The account is named, so failures count against it as well as against
+/// the address (see [`super::throttle`]).
+pub async fn login(
+    State(svc): Svc,
+    headers: HeaderMap,
+    Extension(peer): Extension<ClientAddr>,
+    Form(form): Form<CodeForm>,
+) -> Response {
     let csrf = Csrf::for_request(&svc, &headers).await;
     if !csrf.check(&form.csrf) {
         return web::csrf_failed(&svc, &csrf);
@@ -469,18 +485,48 @@ pub async fn login(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeFor
     if svc.portal.auth != PortalAuth::Code {
         return wrong_account(&svc, &csrf);
     }
+    let user = target.email.to_ascii_lowercase();
+    let attempt = Attempt {
+        client: peer,
+        target: Some(&user),
+    };
+    match svc
+        .throttle
+        .check(svc.store.as_ref(), &attempt, now_ms())
+        .await
+    {
+        Ok(None) => {}
+        Ok(Some(wait)) => {
+            let form = login_form(&svc, &csrf, &identifier, StatusCode::OK, Some(THROTTLED));
+            return too_many(form, wait);
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
     match svc
         .redeem_code(&form.code, Some(target.email.clone()))
         .await
     {
         Ok(Some(email)) => authenticated(&svc, &email),
-        Ok(None) => login_form(
-            &svc,
-            &csrf,
-            &identifier,
-            StatusCode::UNAUTHORIZED,
-            Some(BAD_CODE),
-        ),
+        Ok(None) => {
+            if let Err(e) = svc
+                .throttle
+                .failed(svc.store.as_ref(), &attempt, now_ms())
+                .await
+            {
+                tracing::error!("{e}");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            login_form(
+                &svc,
+                &csrf,
+                &identifier,
+                StatusCode::UNAUTHORIZED,
+                Some(BAD_CODE),
+            )
+        }
         Err(e) => {
             tracing::error!("{e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

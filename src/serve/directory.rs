@@ -82,6 +82,11 @@ impl Directory {
             .cloned()
     }
 
+    /// How many users can sign in (for `/readyz`).
+    pub async fn users(self: &Arc<Self>) -> usize {
+        self.current().await.index.len()
+    }
+
     async fn current(self: &Arc<Self>) -> Arc<Loaded> {
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.current_at(now).await

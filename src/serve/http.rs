@@ -1,21 +1,28 @@
 //! The connection layer: accept loop (TCP_NODELAY, optional TLS), hyper
-//! HTTP/1.1 with capped request heads and a header timeout, and the
-//! middleware every response passes through (security headers, access log).
+//! HTTP/1.1 with capped request heads, the limits of `[serve]` (open
+//! connections, idle and request deadlines), the client address behind
+//! trusted proxies, graceful draining at shutdown, and the middleware every
+//! response passes through (security headers, request id, access log).
 
+use super::proxy::{ClientAddr, Proxies};
 use crate::error::{Error, Result};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tower_service::Service as _;
 
 /// Largest request head (request line + headers) accepted; hyper answers
@@ -23,10 +30,27 @@ use tower_service::Service as _;
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Largest request body (forms, the device's signed request).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// A client must send its request head within this time (slow-loris).
-const HEAD_TIMEOUT: Duration = Duration::from_secs(15);
 /// A TLS handshake must finish within this time.
 const TLS_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The connection layer's limits (`[serve]`; defaults in
+/// [`crate::settings::ServeSettings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open at once. At the limit a new connection closes the
+    /// one that has waited longest for its request to complete (a slow or
+    /// idle client): a flood of slow clients sheds itself, never the quick
+    /// requests arriving behind it.
+    pub max_connections: usize,
+    /// A connection without a request in progress (idle keep-alive, or a
+    /// request head still arriving) is closed after this.
+    pub idle_timeout: Duration,
+    /// From the request head's arrival to the response, body included:
+    /// past it the answer is `408` and the connection closes.
+    pub request_timeout: Duration,
+    /// At shutdown, requests in flight get this long to finish.
+    pub drain_timeout: Duration,
+}
 
 /// A TLS server context from a PEM certificate chain and key (Mozilla's
 /// "intermediate" settings: TLS 1.2+, ALPN http/1.1).
@@ -48,14 +72,102 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<Arc<SslAcceptor>> {
     Ok(Arc::new(b.build()))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// The open connections, for the `max_connections` limit.
+struct Open {
+    epoch: Instant,
+    max: usize,
+    conns: Mutex<(u64, HashMap<u64, Arc<Conn>>)>,
+}
+
+/// One open connection.
+struct Conn {
+    /// [`Open::epoch`], so every connection's times compare.
+    epoch: Instant,
+    /// When it last began waiting for a request to complete (opened, or
+    /// answered its previous request), in ms after [`Open::epoch`].
+    since: AtomicU64,
+    /// Notified to close it (evicted at the limit).
+    close: Notify,
+}
+
+impl Open {
+    fn now(&self) -> u64 {
+        millis_since(self.epoch)
+    }
+
+    /// Registers a new connection; at the limit, first closes the one that
+    /// has waited longest.
+    fn admit(self: &Arc<Self>) -> Registered {
+        let conn = Arc::new(Conn {
+            epoch: self.epoch,
+            since: AtomicU64::new(self.now()),
+            close: Notify::new(),
+        });
+        let mut guard = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let (next, conns) = &mut *guard;
+        if conns.len() >= self.max {
+            let oldest = conns
+                .iter()
+                .min_by_key(|(_, c)| c.since.load(Ordering::Relaxed))
+                .map(|(id, _)| *id);
+            if let Some(victim) = oldest.and_then(|id| conns.remove(&id)) {
+                victim.close.notify_one();
+                tracing::debug!("at max_connections: closed the connection waiting longest");
+            }
+        }
+        *next += 1;
+        conns.insert(*next, conn.clone());
+        Registered {
+            open: self.clone(),
+            id: *next,
+            conn,
+        }
+    }
+}
+
+impl Conn {
+    /// It answered a request: it waits for the next one from now on.
+    fn touch(&self) {
+        self.since
+            .store(millis_since(self.epoch), Ordering::Relaxed);
+    }
+}
+
+fn millis_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A connection's place in [`Open`], given back when it ends.
+struct Registered {
+    open: Arc<Open>,
+    id: u64,
+    conn: Arc<Conn>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut guard = self.open.conns.lock().unwrap_or_else(|p| p.into_inner());
+        guard.1.remove(&self.id);
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets the
+/// requests in flight finish (for at most `limits.drain_timeout`).
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<SslAcceptor>>,
     app: Router,
+    limits: Limits,
+    proxies: Arc<Proxies>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let open = Arc::new(Open {
+        epoch: Instant::now(),
+        max: limits.max_connections.max(1),
+        conns: Mutex::new((0, HashMap::new())),
+    });
+    let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -67,47 +179,125 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => return,
+            () = &mut shutdown => break,
         };
         // Small responses otherwise wait ~40 ms for Nagle + delayed ACK.
         let _ = stream.set_nodelay(true);
+        let registered = open.admit();
         let app = app.clone();
         let tls = tls.clone();
+        let watcher = graceful.watcher();
+        let proxies = proxies.clone();
         tokio::spawn(async move {
-            match tls {
-                None => connection(stream, peer, app).await,
-                Some(acceptor) => {
-                    let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else {
-                        return;
-                    };
-                    let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, stream) else {
-                        return;
-                    };
-                    // Failed or slow handshakes are not worth a log line each.
-                    let handshake = Pin::new(&mut stream).accept();
-                    if let Ok(Ok(())) = tokio::time::timeout(TLS_TIMEOUT, handshake).await {
-                        connection(stream, peer, app).await;
+            let conn = registered.conn.clone();
+            let served = async {
+                match tls {
+                    None => {
+                        connection(
+                            stream,
+                            peer,
+                            app,
+                            limits,
+                            proxies,
+                            &registered.conn,
+                            watcher,
+                        )
+                        .await
+                    }
+                    Some(acceptor) => {
+                        let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else {
+                            return;
+                        };
+                        let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, stream) else {
+                            return;
+                        };
+                        // Failed or slow handshakes are not worth a log line each.
+                        let handshake = Pin::new(&mut stream).accept();
+                        if let Ok(Ok(())) = tokio::time::timeout(TLS_TIMEOUT, handshake).await {
+                            connection(
+                                stream,
+                                peer,
+                                app,
+                                limits,
+                                proxies,
+                                &registered.conn,
+                                watcher,
+                            )
+                            .await;
+                        }
                     }
                 }
+            };
+            tokio::select! {
+                () = served => {}
+                () = conn.close.notified() => {}
             }
         });
     }
+    drop(listener);
+    // Idle connections close now; busy ones after their response.
+    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in flight after {} s: stopping anyway",
+            limits.drain_timeout.as_secs()
+        );
+    }
 }
 
-async fn connection<S>(stream: S, peer: SocketAddr, app: Router)
-where
+/// One HTTP/1.1 connection: capped head, the idle deadline (hyper's header
+/// timer runs whenever a connection waits for a request head, between
+/// requests too), the request deadline, and the client address.
+#[allow(clippy::too_many_arguments)]
+async fn connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    app: Router,
+    limits: Limits,
+    proxies: Arc<Proxies>,
+    conn: &Arc<Conn>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let conn = conn.clone();
     let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        let client = proxies.client(peer, req.headers());
         req.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().call(req.map(axum::body::Body::new))
+        req.extensions_mut().insert(client);
+        let answer = app.clone().call(req.map(axum::body::Body::new));
+        let conn = conn.clone();
+        async move {
+            let res = match tokio::time::timeout(limits.request_timeout, answer).await {
+                Ok(res) => res,
+                Err(_) => Ok(request_timeout()),
+            };
+            conn.touch();
+            res
+        }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
+    let http = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
+        .header_read_timeout(limits.idle_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
+        .serve_connection(TokioIo::new(stream), service);
+    let _ = watcher.watch(http).await;
+}
+
+/// `408`: the request (its body, or the work it asked for) took longer than
+/// `request_timeout`. The connection closes after it.
+fn request_timeout() -> Response {
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        [
+            (header::CONNECTION, "close"),
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+        ],
+        "The request took too long.\n",
+    )
+        .into_response()
 }
 
 /// Headers every response carries: no sniffing, no framing, no referrer to
@@ -116,8 +306,7 @@ where
 /// every POST needs the real one), a
 /// strict content security policy (no scripts at all), and no caching of
 /// anything personal.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+pub fn security_headers(res: &mut Response) {
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
         h.entry(name).or_insert(HeaderValue::from_static(value));
@@ -133,35 +322,41 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         header::CONTENT_SECURITY_POLICY,
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' apple-remotemanagement-user-login:; frame-ancestors 'none'; base-uri 'none'",
     );
-    res
 }
 
-/// Gives every request an id (in the `x-request-id` response header and on
-/// every log line the request causes) and writes its access line: method,
-/// path (never the query, which may carry identifiers), status, time,
-/// client. No headers, no bodies.
-pub async fn observe(req: Request, next: Next) -> Response {
+/// What every request passes through, in one layer (each layer costs an
+/// allocation and a boxed future per request): an id (in the
+/// `x-request-id` response header and on every log line the request
+/// causes), `refuse` (checks before routing), the security headers, and the
+/// access line: method, path (never the query, which may carry
+/// identifiers), status, time, client. No headers, no bodies.
+pub async fn front(
+    req: Request,
+    next: Next,
+    refuse: impl FnOnce(&Request) -> Option<Response>,
+) -> Response {
     use tracing::Instrument as _;
     let start = Instant::now();
     let id = request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let client = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+    let client = req.extensions().get::<ClientAddr>().copied();
     let span = tracing::info_span!("request", id = %id);
-    let mut res = next.run(req).instrument(span.clone()).await;
-    let _entered = span.enter();
-    tracing::info!(
-        target: super::log::ACCESS,
-        method = %method,
-        path = %path,
-        status = res.status().as_u16(),
-        ms = format_args!("{:.1}", start.elapsed().as_secs_f64() * 1000.0),
-        client = %client,
-    );
+    let mut res = match span.in_scope(|| refuse(&req)) {
+        Some(refused) => refused,
+        None => next.run(req).instrument(span.clone()).await,
+    };
+    security_headers(&mut res);
+    span.in_scope(|| {
+        tracing::info!(
+            target: super::log::ACCESS,
+            method = %method,
+            path = %path,
+            status = res.status().as_u16(),
+            ms = format_args!("{:.1}", start.elapsed().as_secs_f64() * 1000.0),
+            client = %client.map_or_else(String::new, |c| c.to_string()),
+        );
+    });
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }

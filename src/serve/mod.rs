@@ -5,11 +5,14 @@
 pub mod account_driven;
 pub mod demo;
 mod directory;
+mod health;
 pub mod http;
 pub mod log;
 mod pages;
 mod portal;
+pub mod proxy;
 pub mod service;
+pub mod throttle;
 pub mod tokens;
 mod web;
 
@@ -23,6 +26,7 @@ use service::Service;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use web::PROFILE_CONTENT_TYPE;
 
@@ -40,6 +44,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/enroll", get(portal::enroll_page))
         .route("/enroll/profile.mobileconfig", get(portal::download))
         .route("/assets/aspen.css", get(portal::stylesheet))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route(
             "/.well-known/com.apple.remotemanagement",
             get(account_driven::well_known),
@@ -50,18 +56,18 @@ pub fn router(service: Arc<Service>) -> Router {
             get(account_driven::login_page).post(account_driven::login),
         )
         .fallback(portal::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            service.clone(),
-            web::same_origin,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            service.clone(),
-            web::one_trusted_header,
-        ))
         .layer(DefaultBodyLimit::max(http::MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(http::security_headers))
-        .layer(axum::middleware::from_fn(http::observe))
+        .layer(axum::middleware::from_fn_with_state(service.clone(), front))
         .with_state(service)
+}
+
+/// The one middleware: [`http::front`] with the checks of [`web::refuse`].
+async fn front(
+    axum::extract::State(svc): axum::extract::State<Arc<Service>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    http::front(req, next, |req| web::refuse(&svc, req)).await
 }
 
 /// What `aspen serve` was asked to do.
@@ -70,8 +76,14 @@ pub struct Options {
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
+/// Room kept for descriptors other than connections (the store, the
+/// directory, signing, logs).
+const SPARE_DESCRIPTORS: u64 = 128;
+
 /// Loads what the server needs once (signer, secret, store, directory),
-/// then serves until Ctrl-C. `ready` is told the bound address.
+/// then serves until SIGTERM or SIGINT (Ctrl-C): it stops accepting, lets
+/// the requests in flight finish (at most `[serve] drain_timeout`), flushes
+/// the audit writer and returns. `ready` is told the bound address.
 pub fn run(
     settings: Settings,
     signer: Option<Signer>,
@@ -86,13 +98,25 @@ pub fn run(
         .as_ref()
         .map(|(cert, key)| http::tls_acceptor(cert, key))
         .transpose()?;
+    let conf = &settings.serve;
+    let limits = http::Limits {
+        max_connections: fit_descriptors(u64::from(conf.max_connections)) as usize,
+        idle_timeout: Duration::from_secs(conf.idle_timeout.into()),
+        request_timeout: Duration::from_secs(conf.request_timeout.into()),
+        drain_timeout: Duration::from_secs(conf.drain_timeout.into()),
+    };
+    let proxies = Arc::new(proxy::Proxies(conf.trusted_proxies.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::invalid(format!("starting the runtime: {e}")))?;
     runtime.block_on(async move {
+        // Installed before the server is announced: a signal that comes
+        // right after start-up still drains instead of killing.
+        let stop = stop_signal()?;
         let store = crate::store::open(&location).await?;
         let service = Arc::new(Service::new(settings, keys, signer.map(Arc::new), store)?);
+        let upkeep = tokio::spawn(upkeep(service.clone()));
         let app = router(service.clone());
         listener
             .set_nonblocking(true)
@@ -103,10 +127,102 @@ pub fn run(
             .local_addr()
             .map_err(|e| Error::invalid(format!("listener: {e}")))?;
         ready(addr);
-        http::serve(listener, tls, app, async {
-            let _ = tokio::signal::ctrl_c().await;
+        let service_for_stop = service.clone();
+        http::serve(listener, tls, app, limits, proxies, async move {
+            let which = stop.await;
+            service_for_stop.stopping();
+            tracing::info!("{which}: finishing the requests in flight, then stopping");
         })
         .await;
-        service.flush().await
+        upkeep.abort();
+        let flushed = service.flush().await;
+        match &flushed {
+            Ok(()) => tracing::info!("audit records flushed; stopped"),
+            Err(e) => tracing::error!("flushing the audit records: {e}"),
+        }
+        flushed
     })
+}
+
+/// Resolves with the signal's name on SIGTERM (systemd, `kill`) or SIGINT
+/// (Ctrl-C).
+fn stop_signal() -> Result<impl std::future::Future<Output = &'static str>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let fail = |e| Error::invalid(format!("installing the signal handlers: {e}"));
+        let mut term = signal(SignalKind::terminate()).map_err(fail)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(fail)?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    })
+}
+
+/// How often the store is purged of what can never be used again.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// Periodic upkeep while serving: the store's purge (expired codes and
+/// sessions, idle throttle buckets).
+async fn upkeep(service: Arc<Service>) {
+    let mut every =
+        tokio::time::interval_at(tokio::time::Instant::now() + PURGE_EVERY, PURGE_EVERY);
+    loop {
+        every.tick().await;
+        match service.store.purge(crate::audit::now()).await {
+            Ok(n) if n > 0 => tracing::info!("purged {n} expired rows from the store"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("purging the store: {e}"),
+        }
+    }
+}
+
+/// `max_connections`, within the process's limit on open files: the soft
+/// limit is raised (up to the hard one) to fit; if it cannot be, fewer
+/// connections are allowed, with a warning.
+fn fit_descriptors(wanted: u64) -> u64 {
+    #[cfg(unix)]
+    {
+        let need = wanted + SPARE_DESCRIPTORS;
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return wanted;
+        }
+        // rlim_t is u64 on Linux, not everywhere.
+        #[allow(clippy::unnecessary_cast)]
+        let (soft, hard) = (lim.rlim_cur as u64, lim.rlim_max as u64);
+        if soft >= need {
+            return wanted;
+        }
+        let raised = need.min(hard);
+        lim.rlim_cur = raised as libc::rlim_t;
+        // SAFETY: as above.
+        let now = if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+            raised
+        } else {
+            soft
+        };
+        if now >= need {
+            return wanted;
+        }
+        let fits = now.saturating_sub(SPARE_DESCRIPTORS).max(16);
+        tracing::warn!(
+            "[serve] max_connections = {wanted} does not fit the open-file limit ({now}): allowing {fits}; raise LimitNOFILE"
+        );
+        fits
+    }
+    #[cfg(not(unix))]
+    wanted
 }

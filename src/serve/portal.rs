@@ -9,7 +9,9 @@
 use super::pages::{
     Access, ChoiceOption, Choose, Chrome, Download, Message, Privacy, SignIn, UserEnrollment,
 };
+use super::proxy::ClientAddr;
 use super::service::{Plan, SESSION_SECONDS, Service, page_code};
+use super::throttle::{Attempt, THROTTLED, now_ms, too_many};
 use super::tokens::Purpose;
 use super::web::{self, Csrf, client, cookie_header, expired_cookie, see_other};
 use crate::audit::{self, Source};
@@ -18,10 +20,9 @@ use crate::model::policy::{Choice, PolicyType};
 use crate::model::{Channel, EnrollmentKind, Management, Ownership};
 use crate::settings::{IdentityUse, PortalAuth};
 use axum::Form;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 type Svc = State<Arc<Service>>;
@@ -167,7 +168,12 @@ pub struct CodeForm {
 pub const BAD_CODE: &str =
     "That code is not valid. A code works once and expires; ask your IT department for a new one.";
 
-pub async fn signin(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
+pub async fn signin(
+    State(svc): Svc,
+    headers: HeaderMap,
+    Extension(peer): Extension<ClientAddr>,
+    Form(form): Form<CodeForm>,
+) -> Response {
     let csrf = Csrf::for_request(&svc, &headers).await;
     if !csrf.check(&form.csrf) {
         return web::csrf_failed(&svc, &csrf);
@@ -175,22 +181,46 @@ pub async fn signin(State(svc): Svc, headers: HeaderMap, Form(form): Form<CodeFo
     if svc.portal.auth != PortalAuth::Code {
         return see_other("/access");
     }
+    let signin_page = |status, error| {
+        page(
+            status,
+            &csrf,
+            SignIn {
+                chrome: chrome(&svc, None, &csrf),
+                action: "/signin",
+                user_identifier: None,
+                error: Some(error),
+            },
+        )
+    };
+    // A code typed here names no user: only the address is throttled.
+    let attempt = Attempt {
+        client: peer,
+        target: None,
+    };
+    match svc
+        .throttle
+        .check(svc.store.as_ref(), &attempt, now_ms())
+        .await
+    {
+        Ok(None) => {}
+        Ok(Some(wait)) => return too_many(signin_page(StatusCode::OK, THROTTLED), wait),
+        Err(e) => return internal(&svc, &csrf, e),
+    }
     let user = match svc.redeem_code(&form.code, None).await {
         Ok(Some(email)) => svc.user_by_email(&email).await,
         Ok(None) => None,
         Err(e) => return internal(&svc, &csrf, e),
     };
     let Some(user) = user else {
-        return page(
-            StatusCode::UNAUTHORIZED,
-            &csrf,
-            SignIn {
-                chrome: chrome(&svc, None, &csrf),
-                action: "/signin",
-                user_identifier: None,
-                error: Some(BAD_CODE),
-            },
-        );
+        if let Err(e) = svc
+            .throttle
+            .failed(svc.store.as_ref(), &attempt, now_ms())
+            .await
+        {
+            return internal(&svc, &csrf, e);
+        }
+        return signin_page(StatusCode::UNAUTHORIZED, BAD_CODE);
     };
     let token = match start_session(&svc, &user.email).await {
         Ok(t) => t,
@@ -379,7 +409,7 @@ pub struct OwnerForm {
 pub async fn choose(
     State(svc): Svc,
     headers: HeaderMap,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(peer): Extension<ClientAddr>,
     Form(form): Form<OwnerForm>,
 ) -> Response {
     let csrf = Csrf::for_request(&svc, &headers).await;
@@ -392,16 +422,7 @@ pub async fn choose(
     };
     match form.owner.as_str() {
         "personal" => see_other("/choose/scope"),
-        "corporate" => {
-            record(
-                &svc,
-                &user,
-                &csrf,
-                Choice::Corporate,
-                client(&svc, &headers, &peer),
-            )
-            .await
-        }
+        "corporate" => record(&svc, &user, &csrf, Choice::Corporate, client(&peer)).await,
         _ => bad_answer(&svc, &user, &csrf, "/choose"),
     }
 }
@@ -477,7 +498,7 @@ pub struct ScopeForm {
 pub async fn scope(
     State(svc): Svc,
     headers: HeaderMap,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(peer): Extension<ClientAddr>,
     Form(form): Form<ScopeForm>,
 ) -> Response {
     let csrf = Csrf::for_request(&svc, &headers).await;
@@ -493,7 +514,7 @@ pub async fn scope(
         "work" => Choice::Work,
         _ => return bad_answer(&svc, &user, &csrf, "/choose/scope"),
     };
-    record(&svc, &user, &csrf, choice, client(&svc, &headers, &peer)).await
+    record(&svc, &user, &csrf, choice, client(&peer)).await
 }
 
 /// The signed-in user and their management, or the page that comes first.
@@ -679,7 +700,7 @@ pub async fn enroll_page(State(svc): Svc, headers: HeaderMap) -> Response {
 pub async fn download(
     State(svc): Svc,
     headers: HeaderMap,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(peer): Extension<ClientAddr>,
 ) -> Response {
     let csrf = Csrf::for_request(&svc, &headers).await;
     let (user, policy, management, choice) = match enrolling(&svc, &headers, &csrf).await {
@@ -694,9 +715,16 @@ pub async fn download(
         Ok(e) => e,
         Err(e) => return internal(&svc, &csrf, e),
     };
-    let client = client(&svc, &headers, &peer);
+    let client = client(&peer);
+    // The same session downloading the same profile again soon gets the
+    // same bytes, recorded once.
+    let viewer = match &csrf.session {
+        Some(session) => [b"session:".as_slice(), &session.lookup].concat(),
+        None => format!("header:{}", user.email.to_ascii_lowercase()).into_bytes(),
+    };
     match svc
-        .issue(
+        .issue_to(
+            viewer,
             &user,
             &policy,
             enrollment,

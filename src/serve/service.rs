@@ -4,6 +4,7 @@
 //! handlers only translate between this and requests.
 
 use super::directory::Directory;
+use super::throttle::{Budgets, Throttler};
 use super::tokens::{Keys, normalize_code};
 use crate::audit::{self, Record, Source};
 use crate::error::{Error, Result};
@@ -18,7 +19,9 @@ use crate::sign::Signer;
 use crate::store::{Invite, Recorder, Store};
 use axum::body::Bytes;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// How long a portal session lasts.
 pub const SESSION_SECONDS: i64 = 60 * 60;
@@ -30,6 +33,9 @@ pub const DEVICE_CODE_SECONDS: i64 = 30 * 60;
 /// Signed profiles with static secrets kept in memory (one per kind and
 /// Managed Apple ID).
 const CACHE_ENTRIES: usize = 10_000;
+/// Recent downloads remembered for `[serve] download_repeat_window`, at
+/// most.
+const RECENT_ENTRIES: usize = 4096;
 
 pub struct Service {
     pub settings: Settings,
@@ -42,6 +48,25 @@ pub struct Service {
     recorder: Recorder,
     directory: Arc<Directory>,
     cache: Mutex<HashMap<(EnrollmentKind, String, IdentityUse), Arc<Issued>>>,
+    /// Who downloaded what lately: a cache that never changes an answer
+    /// (the plan is decided, and the session checked, before it is read),
+    /// only how often the same answer is recorded.
+    recent: Mutex<HashMap<Vec<u8>, Recent>>,
+    pub throttle: Throttler,
+    /// Downloads of the same profile by the same session (or access token,
+    /// or proxy-named user) within this window get the same bytes and one
+    /// audit row: a signed-in user cannot flood the audit store.
+    repeat_window: Duration,
+    /// Set at shutdown: `/readyz` then says no, so balancers move on.
+    stopping: AtomicBool,
+}
+
+struct Recent {
+    at: Instant,
+    policy: String,
+    enrollment: Enrollment,
+    identity: IdentityUse,
+    issued: Arc<Issued>,
 }
 
 /// A profile ready to hand out.
@@ -94,7 +119,15 @@ impl Service {
                 settings.file.display()
             ))
         })?;
+        let throttle = Throttler::new(Budgets {
+            per_address: settings.serve.signin_failures_per_address,
+            per_user: settings.serve.signin_failures_per_user,
+        });
         Ok(Service {
+            recent: Mutex::new(HashMap::new()),
+            throttle,
+            repeat_window: Duration::from_secs(settings.serve.download_repeat_window.into()),
+            stopping: AtomicBool::new(false),
             recorder: Recorder::start(store.clone()),
             directory: Arc::new(Directory::open(&users)?),
             settings,
@@ -339,6 +372,98 @@ impl Service {
             }
         }
         Ok(IdentityUse::Primary)
+    }
+
+    /// [`Service::issue`] for a download by `viewer` (a key naming the
+    /// session, access token or proxy-named user): the same profile asked
+    /// for again by the same viewer within `[serve] download_repeat_window`
+    /// is answered with the same bytes and not recorded again.
+    pub async fn issue_to(
+        self: &Arc<Self>,
+        viewer: Vec<u8>,
+        user: &User,
+        policy: &str,
+        enrollment: Enrollment,
+        identity: IdentityUse,
+        source: Source,
+        client: Option<String>,
+    ) -> Result<Arc<Issued>> {
+        let window = self.repeat_window;
+        if window.is_zero() {
+            return self
+                .issue(user, policy, enrollment, identity, source, client)
+                .await;
+        }
+        let now = Instant::now();
+        if let Ok(recent) = self.recent.lock()
+            && let Some(r) = recent.get(&viewer)
+            && now.duration_since(r.at) < window
+            && r.policy == policy
+            && r.enrollment == enrollment
+            && r.identity == identity
+        {
+            return Ok(r.issued.clone());
+        }
+        let issued = self
+            .issue(user, policy, enrollment.clone(), identity, source, client)
+            .await?;
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() >= RECENT_ENTRIES {
+                recent.retain(|_, r| now.duration_since(r.at) < window);
+                if recent.len() >= RECENT_ENTRIES {
+                    recent.clear();
+                }
+            }
+            recent.insert(
+                viewer,
+                Recent {
+                    at: now,
+                    policy: policy.to_owned(),
+                    enrollment,
+                    identity,
+                    issued: issued.clone(),
+                },
+            );
+        }
+        Ok(issued)
+    }
+
+    /// The server is stopping: not ready for new traffic.
+    pub fn stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// What `/readyz` reports: each check and whether it passed. Ready when
+    /// the store takes writes, the directory has users, signing is as
+    /// configured, and the server is not stopping.
+    pub async fn readiness(&self) -> Vec<(&'static str, Result<&'static str, String>)> {
+        let store = match self.store.check_writable().await {
+            Ok(()) => Ok("writable"),
+            Err(e) => {
+                tracing::error!("readiness: {e}");
+                Err("not writable (see the server's log)".into())
+            }
+        };
+        let directory = match self.directory.users().await {
+            0 => Err("no user can sign in (see the server's log)".into()),
+            _ => Ok("loaded"),
+        };
+        let signer = match (&self.settings.signing, &self.signer) {
+            (Some(_), Some(_)) => Ok("loaded"),
+            (None, _) => Ok("unsigned (no [signing])"),
+            (Some(_), None) => Err("not loaded".into()),
+        };
+        let serving = if self.stopping.load(Ordering::Relaxed) {
+            Err("stopping".into())
+        } else {
+            Ok("yes")
+        };
+        vec![
+            ("store", store),
+            ("directory", directory),
+            ("signer", signer),
+            ("serving", serving),
+        ]
     }
 
     /// Redeems a typed code: the user it was issued to, once. `None` for

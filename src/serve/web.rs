@@ -1,12 +1,12 @@
 //! Small HTTP helpers shared by the handlers: cookies, CSRF, redirects, the
 //! client address, and the profile download response.
 
+use super::proxy::ClientAddr;
 use super::service::{Issued, Service};
 use super::tokens::{Purpose, same};
 use crate::settings::PortalAuth;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
 
 /// Cookie names over plain http (loopback tests, `--demo`)…
 pub const SESSION_COOKIE: &str = "aspen_session";
@@ -111,7 +111,7 @@ pub async fn session(svc: &Service, headers: &HeaderMap) -> Option<Session> {
 /// replaced, never used) together with the user a trusted header names.
 /// A cross-site page can neither read the binding nor compute the MAC;
 /// `SameSite=Strict`, `__Host-` names under https and the Origin check of
-/// every POST ([`same_origin`]) keep sibling sites out too.
+/// every POST ([`refuse`]) keep sibling sites out too.
 pub struct Csrf {
     /// The token to put in forms; `None` if it could not be made (then no
     /// form is accepted).
@@ -181,20 +181,41 @@ impl Csrf {
     }
 }
 
+/// Behind an authenticating proxy (auth = "header"): a request carrying the
+/// trusted header more than once is refused with 400 before any handler
+/// sees it. A proxy that appends its value instead of replacing the
+/// client's would otherwise let the client's own value be read first.
+fn doubled_trusted_header(svc: &Service, req: &axum::extract::Request) -> Option<Response> {
+    let PortalAuth::Header(name) = &svc.portal.auth else {
+        return None;
+    };
+    req.headers().get_all(name.as_str()).iter().nth(1)?;
+    Some(
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "The sign-in header arrived more than once.\n",
+        )
+            .into_response(),
+    )
+}
+
+/// The answer to a request refused before routing, if it is: a doubled
+/// trusted header, or a form from another origin.
+pub fn refuse(svc: &Service, req: &axum::extract::Request) -> Option<Response> {
+    doubled_trusted_header(svc, req).or_else(|| other_origin(svc, req))
+}
+
 /// Every request that can change something (anything but GET, HEAD and
 /// OPTIONS) must come from the portal's own origin when it says where it
 /// comes from: `Origin`, else `Referer`, must be `public_url`. Browsers
 /// send `Origin` on every such request (`null` under a no-referrer policy,
 /// which is refused); devices and scripts, which send neither, cannot be
 /// made to carry a user's cookies and pass.
-pub async fn same_origin(
-    axum::extract::State(svc): axum::extract::State<std::sync::Arc<Service>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+fn other_origin(svc: &Service, req: &axum::extract::Request) -> Option<Response> {
     use axum::http::Method;
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return None;
     }
     let own = svc.portal.public_url.as_str();
     let headers = req.headers();
@@ -208,19 +229,21 @@ pub async fn same_origin(
         (None, None) => true,
     };
     if ok {
-        return next.run(req).await;
+        return None;
     }
     tracing::info!(
         origin = ?headers.get(header::ORIGIN),
         referer = headers.get(header::REFERER).is_some(),
         "refused a form from another origin"
     );
-    (
-        StatusCode::FORBIDDEN,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "This form did not come from this site.\n",
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "This form did not come from this site.\n",
+        )
+            .into_response(),
     )
-        .into_response()
 }
 
 pub fn csrf_failed(svc: &Service, csrf: &Csrf) -> Response {
@@ -235,44 +258,11 @@ pub fn csrf_failed(svc: &Service, csrf: &Csrf) -> Response {
     )
 }
 
-/// Behind an authenticating proxy (auth = "header"): a request carrying the
-/// trusted header more than once is refused with 400 before any handler
-/// sees it. A proxy that appends its value instead of replacing the
-/// client's would otherwise let the client's own value be read first.
-pub async fn one_trusted_header(
-    axum::extract::State(svc): axum::extract::State<std::sync::Arc<Service>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if let PortalAuth::Header(name) = &svc.portal.auth
-        && req.headers().get_all(name.as_str()).iter().nth(1).is_some()
-    {
-        return (
-            StatusCode::BAD_REQUEST,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "The sign-in header arrived more than once.\n",
-        )
-            .into_response();
-    }
-    next.run(req).await
-}
-
-/// The client's address for the audit log: the peer, or behind an
-/// authenticating proxy (auth = "header") the address it appended last to
-/// `X-Forwarded-For`.
-pub fn client(svc: &Service, headers: &HeaderMap, peer: &SocketAddr) -> Option<String> {
-    if let PortalAuth::Header(_) = svc.portal.auth
-        && let Some(last) = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|s| s.parse::<std::net::IpAddr>().is_ok())
-    {
-        return Some(last.to_owned());
-    }
-    Some(peer.ip().to_string())
+/// The client's address for the audit log: by the one rule of
+/// [`super::proxy::Proxies::client`] (the peer, or behind a trusted proxy
+/// the address it recorded), as in the access log and the throttle.
+pub fn client(addr: &ClientAddr) -> Option<String> {
+    Some(addr.to_string())
 }
 
 /// The profile as a download: Apple's MIME type, an attachment with a safe

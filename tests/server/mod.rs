@@ -100,7 +100,11 @@ impl Server {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let public = format!("http://127.0.0.1:{}", ports[0]);
         let settings = format!(
-            "{}\n[portal]\npublic_url = \"{public}\"\nsecret_file = \"portal.secret\"\n\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n",
+            // The replica tests count every answered request: each download
+            // is recorded (no repeat window), and many failed sign-ins from
+            // this one address are not throttled (tests/hardening.rs covers
+            // both).
+            "{}\n[portal]\npublic_url = \"{public}\"\nsecret_file = \"portal.secret\"\n\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n\n[serve]\ndownload_repeat_window = 0\nsignin_failures_per_address = 10000\n",
             common::demo_settings()
         );
         let ws = Arc::new(workspace(&settings));
@@ -166,6 +170,27 @@ impl Server {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the server to exit by itself (after a signal), at most 30 s.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        wait_bounded(&mut self.child)
+    }
+}
+
+/// Waits at most 30 s for `child` to exit; kills it and fails past that.
+pub fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("aspen did not exit within 30 s");
 }
 
 /// The settings `text` in a new folder, with the portal secret the tests
