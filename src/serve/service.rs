@@ -378,6 +378,8 @@ impl Service {
     /// session, access token or proxy-named user): the same profile asked
     /// for again by the same viewer within `[serve] download_repeat_window`
     /// is answered with the same bytes and not recorded again.
+    // The arguments of `issue`, plus who asks.
+    #[allow(clippy::too_many_arguments)]
     pub async fn issue_to(
         self: &Arc<Self>,
         viewer: Vec<u8>,
