@@ -59,7 +59,7 @@ async fn run(settings: String, url: String, emails: Vec<String>, concurrency: us
     let users = emails.len();
     let settings = aspen::settings::Settings::load(std::path::Path::new(&settings)).unwrap();
     let keys = Arc::new(
-        aspen::serve::tokens::Keys::load(&settings.require_portal().unwrap().secret_file).unwrap(),
+        aspen::tokens::Keys::load(&settings.require_portal().unwrap().secret_file).unwrap(),
     );
     let store = aspen::store::open(&settings.require_store().unwrap())
         .await

@@ -25,6 +25,7 @@ pub mod settings;
 pub mod sign;
 pub mod store;
 pub mod time;
+pub mod tokens;
 pub mod verify;
 
 pub use error::{Error, Result};

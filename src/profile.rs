@@ -167,7 +167,7 @@ impl<'s> Issue<'s> {
     /// `user`; `None` for a static secret.
     pub fn record(
         &self,
-        keys: &crate::serve::tokens::Keys,
+        keys: &crate::tokens::Keys,
         user: Option<&str>,
         payload_uuid: &str,
         now: i64,

@@ -198,7 +198,7 @@ fn sign_and_settings_read_through_the_caps() {
         );
     }
     // The portal's secret file.
-    let Err(err) = aspen::serve::tokens::Keys::load(std::path::Path::new("/dev/zero")) else {
+    let Err(err) = aspen::tokens::Keys::load(std::path::Path::new("/dev/zero")) else {
         panic!("/dev/zero is not a secret");
     };
     assert_eq!(

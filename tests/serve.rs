@@ -495,15 +495,15 @@ async fn wrong_expired_tampered_and_missing_tokens_are_refused() {
     let parts: Vec<&str> = token.split('.').collect();
     let other_user = format!(
         "{}.{}.{}.{}",
-        aspen::serve::tokens::b64url(b"bob@contoso.com"),
+        aspen::tokens::b64url(b"bob@contoso.com"),
         parts[1],
         parts[2],
         parts[3]
     );
-    let foreign = aspen::serve::tokens::Keys::from_bytes(&[1u8; 32])
+    let foreign = aspen::tokens::Keys::from_bytes(&[1u8; 32])
         .unwrap()
         .issue(
-            aspen::serve::tokens::Purpose::Access,
+            aspen::tokens::Purpose::Access,
             "carol@contoso.com",
             now + 600,
         )
@@ -515,19 +515,15 @@ async fn wrong_expired_tampered_and_missing_tokens_are_refused() {
         (
             "expired",
             Some(
-                k.issue(
-                    aspen::serve::tokens::Purpose::Access,
-                    "carol@contoso.com",
-                    now - 1,
-                )
-                .unwrap(),
+                k.issue(aspen::tokens::Purpose::Access, "carol@contoso.com", now - 1)
+                    .unwrap(),
             ),
         ),
         (
             "session token",
             Some(
                 k.issue(
-                    aspen::serve::tokens::Purpose::Session,
+                    aspen::tokens::Purpose::Session,
                     "carol@contoso.com",
                     now + 600,
                 )
@@ -558,7 +554,7 @@ async fn wrong_expired_tampered_and_missing_tokens_are_refused() {
     // were about the token, not the setup.
     let good = k
         .issue(
-            aspen::serve::tokens::Purpose::Access,
+            aspen::tokens::Purpose::Access,
             "carol@contoso.com",
             now + 600,
         )
@@ -593,27 +589,19 @@ async fn the_portal_refuses_forged_sessions_bad_codes_and_missing_csrf() {
     let k = keys();
     // A session cookie signed with another key, or an access token used as
     // a session: back to sign-in, no profile.
-    let forged = aspen::serve::tokens::Keys::from_bytes(&[2u8; 32])
+    let forged = aspen::tokens::Keys::from_bytes(&[2u8; 32])
         .unwrap()
         .issue(
-            aspen::serve::tokens::Purpose::Session,
+            aspen::tokens::Purpose::Session,
             "bob@contoso.com",
             now + 600,
         )
         .unwrap();
     let access = k
-        .issue(
-            aspen::serve::tokens::Purpose::Access,
-            "bob@contoso.com",
-            now + 600,
-        )
+        .issue(aspen::tokens::Purpose::Access, "bob@contoso.com", now + 600)
         .unwrap();
     let expired = k
-        .issue(
-            aspen::serve::tokens::Purpose::Session,
-            "bob@contoso.com",
-            now - 5,
-        )
+        .issue(aspen::tokens::Purpose::Session, "bob@contoso.com", now - 5)
         .unwrap();
     for cookie in [forged, access, expired] {
         let res = client()
@@ -629,7 +617,7 @@ async fn the_portal_refuses_forged_sessions_bad_codes_and_missing_csrf() {
     // one the server started (and has not ended).
     let minted = k
         .issue(
-            aspen::serve::tokens::Purpose::Session,
+            aspen::tokens::Purpose::Session,
             "bob@contoso.com",
             now + 600,
         )
@@ -676,7 +664,7 @@ async fn an_expired_invite_does_not_sign_in() {
     let mut minted = Vec::new();
     for (id, expires) in [("expired", now - 1), ("valid", now + 600)] {
         let code = k.code("bob@contoso.com", id, expires).unwrap();
-        let normalized = aspen::serve::tokens::normalize_code(&code).unwrap();
+        let normalized = aspen::tokens::normalize_code(&code).unwrap();
         let invite = aspen::store::Invite {
             id: id.into(),
             user: "bob@contoso.com".into(),

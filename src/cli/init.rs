@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
     // The portal's HMAC key, next to the settings (portal.secret_file).
     let secret = args.dir.join("portal.secret");
     if !secret.exists() {
-        crate::serve::tokens::write_secret(&secret)?;
+        crate::tokens::write_secret(&secret)?;
     }
     write_atomic(&path, text.as_bytes())?;
     if let Some(topic) = &topic {

@@ -2,9 +2,10 @@ use super::warn;
 use crate::error::{Error, Result};
 use crate::model::directory::find_user;
 use crate::model::resolution::{Decision, resolve};
-use crate::serve::{service, tokens::Keys};
+use crate::serve::service;
 use crate::settings::PortalAuth;
 use crate::time::format_utc;
+use crate::tokens::Keys;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -22,7 +22,7 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(portal) = &settings.portal
         && portal.secret_file.exists()
     {
-        crate::serve::tokens::check_private(&portal.secret_file)?;
+        crate::tokens::check_private(&portal.secret_file)?;
     }
     // Listing must not create a store where none was.
     let entries = match super::Stored::open_existing(&location)? {

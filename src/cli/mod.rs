@@ -181,10 +181,8 @@ impl Stored {
 /// The key of the per-profile secrets' lookup hash: the portal's HMAC key
 /// (`[portal] secret_file`), shared by `profile`, `bulk`, `serve` and
 /// `scep-verify` so they all compute the same lookup.
-pub fn secret_keys(
-    settings: &crate::settings::Settings,
-) -> crate::Result<crate::serve::tokens::Keys> {
-    crate::serve::tokens::Keys::load(&settings.require_portal()?.secret_file)
+pub fn secret_keys(settings: &crate::settings::Settings) -> crate::Result<crate::tokens::Keys> {
+    crate::tokens::Keys::load(&settings.require_portal()?.secret_file)
 }
 
 fn runtime() -> crate::Result<tokio::runtime::Runtime> {

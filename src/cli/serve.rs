@@ -132,7 +132,7 @@ pub fn run(args: Args) -> Result<()> {
 
 fn print_demo(d: &demo::Demo) -> Result<()> {
     let portal = d.settings.require_portal()?;
-    let keys = serve::tokens::Keys::load(&portal.secret_file)?;
+    let keys = crate::tokens::Keys::load(&portal.secret_file)?;
     let stored = super::Stored::open(&d.settings.require_store()?)?;
     let url = &portal.public_url;
     println!("aspen serve --demo: Contoso's enrollment portal with demo users.");

@@ -4,9 +4,9 @@
 //! in a temporary folder removed on exit. Nothing from `fixtures/certs/` is
 //! used: the demo never signs with a key that exists anywhere else.
 
-use super::tokens;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
+use crate::tokens;
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};

@@ -13,7 +13,6 @@ mod portal;
 pub mod proxy;
 pub mod service;
 pub mod throttle;
-pub mod tokens;
 mod web;
 
 use crate::error::{Error, Result};
@@ -92,7 +91,7 @@ pub fn run(
     ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let location = settings.require_store()?;
-    let keys = tokens::Keys::load(&settings.require_portal()?.secret_file)?;
+    let keys = crate::tokens::Keys::load(&settings.require_portal()?.secret_file)?;
     let tls = options
         .tls
         .as_ref()

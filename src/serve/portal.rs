@@ -12,13 +12,13 @@ use super::pages::{
 use super::proxy::ClientAddr;
 use super::service::{Plan, SESSION_SECONDS, Service, page_code};
 use super::throttle::{Attempt, THROTTLED, now_ms, too_many};
-use super::tokens::Purpose;
 use super::web::{self, Csrf, client, cookie_header, expired_cookie, see_other};
 use crate::audit::{self, Source};
 use crate::model::directory::User;
 use crate::model::policy::{Choice, PolicyType};
 use crate::model::{Channel, EnrollmentKind, Management, Ownership};
 use crate::settings::{IdentityUse, PortalAuth};
+use crate::tokens::Purpose;
 use axum::Form;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -5,7 +5,6 @@
 
 use super::directory::Directory;
 use super::throttle::{Budgets, Throttler};
-use super::tokens::{Keys, normalize_code};
 use crate::audit::{self, Record, Source};
 use crate::error::{Error, Result};
 use crate::model::device::{Device, OsVersion, Platform};
@@ -17,6 +16,7 @@ use crate::profile::{self, Issue};
 use crate::settings::{Identity, IdentityUse, Portal, Settings};
 use crate::sign::Signer;
 use crate::store::{Invite, Recorder, Store};
+use crate::tokens::{Keys, normalize_code};
 use axum::body::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -516,7 +516,7 @@ pub async fn create_code(
 ) -> Result<(String, i64)> {
     let now = audit::now();
     let expires = now + ttl;
-    let id = super::tokens::b64url(&super::tokens::random(12)?);
+    let id = crate::tokens::b64url(&crate::tokens::random(12)?);
     let code = keys.code(user, &id, expires)?;
     let normalized = normalize_code(&code)
         .ok_or_else(|| Error::invalid("internal: a generated code did not normalise"))?;

@@ -3,8 +3,8 @@
 
 use super::proxy::ClientAddr;
 use super::service::{Issued, Service};
-use super::tokens::{Purpose, same};
 use crate::settings::PortalAuth;
+use crate::tokens::{Purpose, same};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 

@@ -73,7 +73,7 @@ pub trait Choices: Send + Sync {
 }
 
 /// A one-time sign-in code's record. The code itself is a MAC of these
-/// fields (see `serve::tokens`); the store keys it by `lookup`, a keyed hash
+/// fields (see `tokens`); the store keys it by `lookup`, a keyed hash
 /// of the code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {

@@ -11,8 +11,8 @@ use std::time::Duration;
 /// The portal secret the tests write, so they can mint tokens themselves.
 pub const SECRET: [u8; 32] = [0x5a; 32];
 
-pub fn keys() -> aspen::serve::tokens::Keys {
-    aspen::serve::tokens::Keys::from_bytes(&SECRET).unwrap()
+pub fn keys() -> aspen::tokens::Keys {
+    aspen::tokens::Keys::from_bytes(&SECRET).unwrap()
 }
 
 pub struct Server {

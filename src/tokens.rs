@@ -1,8 +1,10 @@
-//! HMAC-SHA256 tokens: sessions, access tokens, CSRF tokens and one-time
-//! enrollment codes. Each is bound to one purpose and (except CSRF) one user,
-//! carries its expiry, and is checked in constant time. Nothing is stored for
-//! sessions and access tokens; codes are one-time, so the store keeps a keyed
-//! hash of each (never the code).
+//! The portal key (`[portal] secret_file`) and what is made with it:
+//! HMAC-SHA256 tokens (sessions, pre-sessions, access tokens, CSRF tokens,
+//! one-time enrollment codes), each bound to one purpose and (except CSRF)
+//! one user, carrying its expiry and checked in constant time; and the keyed
+//! hashes under which the store keeps codes, sessions and per-profile
+//! identity secrets, so reading the store reveals nothing usable. A leaf
+//! module: the server, the CLI, bulk and profile building all use it.
 
 use crate::error::{Error, Result};
 use openssl::hash::MessageDigest;
