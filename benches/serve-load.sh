@@ -8,10 +8,16 @@
 #     well-known request, 401, the sign-in page, the sign-in with a one-time
 #     code, the token POST that signs a fresh per-user profile), on both stores,
 #     against `openssl speed -multi <cores> rsa2048` measured before and after.
+#  3. with BASELINE=<git revision>: that revision's server too, on the same
+#     download and well-known endpoints (SQLite store), so the ratios to nginx
+#     before and after a change come from one run.
 # Each wrk run is bounded (DURATION), each enrollment run by ENROLLMENTS.
-# Fails if any request errors or answers other than 2xx.
+# Fails if any request errors or answers other than 2xx. The SQLite download
+# runs with `download_repeat_window = 0`, so every download is recorded as
+# before the repeat window existed (REPEAT_WINDOW=60 measures the default).
 #
 #   bash benches/serve-load.sh                    # 30 s per wrk run (the documented figures)
+#   BASELINE=6d3204b bash benches/serve-load.sh   # and the server of 6d3204b, before/after
 #   DURATION=5s ENROLLMENTS=2000 bash benches/serve-load.sh
 # Needs: wrk, nginx, curl, openssl, python3 and PostgreSQL's server
 # (Debian: apt-get install wrk nginx-light curl postgresql).
@@ -22,6 +28,8 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 ENROLLMENTS=${ENROLLMENTS:-10000}
 DEVICES=${DEVICES:-128}
+BASELINE=${BASELINE:-}
+REPEAT_WINDOW=${REPEAT_WINDOW:-0}
 # PostgreSQL's durability here matches the SQLite store's (WAL,
 # synchronous=NORMAL: a crash of the machine may lose the last commits, never
 # corrupts): commits do not wait for their WAL flush. PG_SYNC=on waits.
@@ -42,6 +50,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$work/pg/data/postmaster.pid" ] && as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  [ -n "$BASELINE" ] && git worktree remove --force "$work/baseline-src" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -68,30 +77,38 @@ psql() { "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$work/pg" -p "$pgport" -U po
 psql -d postgres -c "CREATE ROLE aspen LOGIN" -c "CREATE DATABASE aspen OWNER aspen"
 export ASPEN_DATABASE_URL="postgres://aspen@127.0.0.1:$pgport/aspen"
 
-# ---- two servers: the same settings, one store each ----
-settings() { # NAME PORT STORE-LINES
+# ---- the servers: the same settings, one store each ----
+settings() { # NAME PORT STORE-LINES [DEMO-SETTINGS]
   mkdir -p "$work/$1"
   sed -e "s#\.\./certs/#$certs/#g" -e "s#users = \"users.csv\"#users = \"$work/users.csv\"#" \
-    fixtures/demo/aspen.toml > "$work/$1/aspen.toml"
+    "${4:-fixtures/demo/aspen.toml}" > "$work/$1/aspen.toml"
   printf '\n[portal]\npublic_url = "http://127.0.0.1:%s"\nsecret_file = "portal.secret"\n%b\n' "$2" "$3" >> "$work/$1/aspen.toml"
   (umask 077; openssl rand -hex 32 > "$work/$1/portal.secret")
 }
+bin() { if [ "$1" = baseline ]; then echo "$work/baseline-src/target/release/aspen"; else echo "$aspen"; fi; }
 serve() { # NAME PORT
-  "$aspen" serve -c "$work/$1/aspen.toml" --listen "127.0.0.1:$2" --quiet 2>"$work/$1/serve.log" &
+  "$(bin "$1")" serve -c "$work/$1/aspen.toml" --listen "127.0.0.1:$2" --quiet 2>"$work/$1/serve.log" &
   pids+=($!)
   for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$2/signin" && return; sleep 0.1; done
   echo "serve-load: aspen ($1) did not start: $(cat "$work/$1/serve.log")" >&2; exit 1
 }
 sport=$(free_port); pport=$(free_port)
-settings sqlite "$sport" 'state_dir = "state"'
-settings postgres "$pport" '\n[store]\nurl_env = "ASPEN_DATABASE_URL"'
+settings sqlite "$sport" "state_dir = \"state\"\n\n[serve]\ndownload_repeat_window = $REPEAT_WINDOW"
+settings postgres "$pport" "\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n\n[serve]\ndownload_repeat_window = $REPEAT_WINDOW"
 serve sqlite "$sport"
 serve postgres "$pport"
+if [ -n "$BASELINE" ]; then
+  git worktree add --detach --quiet "$work/baseline-src" "$BASELINE"
+  (cd "$work/baseline-src" && cargo build --release --quiet)
+  bport=$(free_port)
+  settings baseline "$bport" 'state_dir = "state"' "$work/baseline-src/fixtures/demo/aspen.toml"
+  serve baseline "$bport"
+fi
 
 # Sign Bob in (device policy) as a browser would; print his session cookie.
 session() { # NAME PORT
   local url="http://127.0.0.1:$2" code page csrf jar="$work/$1/jar"
-  code=$("$aspen" invite -c "$work/$1/aspen.toml" --user bob@contoso.com | awk '/^Code:/ {print $2}')
+  code=$("$(bin "$1")" invite -c "$work/$1/aspen.toml" --user bob@contoso.com | awk '/^Code:/ {print $2}')
   page=$(curl -fs -c "$jar" "$url/signin")
   csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' <<<"$page" | head -1)
   curl -fs -o /dev/null -b "$jar" -c "$jar" --data-urlencode "csrf=$csrf" --data-urlencode "code=$code" "$url/signin"
@@ -100,6 +117,10 @@ session() { # NAME PORT
 ssession=$(session sqlite "$sport")
 psession=$(session postgres "$pport")
 [ -n "$ssession" ] && [ -n "$psession" ] || { echo "serve-load: sign-in failed" >&2; exit 1; }
+if [ -n "$BASELINE" ]; then
+  bsession=$(session baseline "$bport")
+  [ -n "$bsession" ] || { echo "serve-load: sign-in on the baseline failed" >&2; exit 1; }
+fi
 download=/enroll/profile.mobileconfig
 well_known="/.well-known/com.apple.remotemanagement?user-identifier=bob@contoso.com&model-family=iPhone"
 
@@ -164,10 +185,20 @@ run aspen-download-sqlite "http://127.0.0.1:$sport$download" -H "Cookie: aspen_s
 run aspen-download-postgres "http://127.0.0.1:$pport$download" -H "Cookie: aspen_session=$psession"
 run aspen-well-known "http://127.0.0.1:$sport$well_known"
 run nginx-static "http://127.0.0.1:$nport/profile.mobileconfig"
+if [ -n "$BASELINE" ]; then
+  run before-download "http://127.0.0.1:$bport$download" -H "Cookie: aspen_session=$bsession"
+  run before-well-known "http://127.0.0.1:$bport$well_known"
+fi
 echo
 awk -v s="$rps_aspen_download_sqlite" -v p="$rps_aspen_download_postgres" -v n="$rps_nginx_static" 'BEGIN {
   printf "download, PostgreSQL store / SQLite store: %.2f (target >= 0.80)\n", p / s
   printf "download (SQLite store) / nginx static file: %.2f\n", s / n }'
+if [ -n "$BASELINE" ]; then
+  awk -v d="$rps_aspen_download_sqlite" -v w="$rps_aspen_well_known" -v n="$rps_nginx_static" \
+      -v bd="$rps_before_download" -v bw="$rps_before_well_known" -v rev="$BASELINE" 'BEGIN {
+    printf "before (%s) / after, as shares of nginx: download %.2f / %.2f (after/before %.2f), well-known %.2f / %.2f (after/before %.2f); budget: after/before >= 0.90\n",
+      rev, bd / n, d / n, d / bd, bw / n, w / n, w / bw }'
+fi
 echo "audit rows recorded: SQLite $(issued_rows sqlite portal), PostgreSQL $(issued_rows postgres portal)"
 
 # ---- account-driven enrollments against openssl's signing rate ----
