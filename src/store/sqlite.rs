@@ -144,28 +144,42 @@ impl Sqlite {
         })
     }
 
-    /// Runs `f` on a pooled connection on the blocking pool.
+    /// Runs `f`, which may write (and so wait for SQLite's write lock), on
+    /// a pooled connection on the blocking pool.
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner.idle.lock().ok().and_then(|mut idle| idle.pop());
-            let mut conn = match pooled {
-                Some(c) => c,
-                None => connect(&inner.path).map_err(|e| inner.location.error(e))?,
-            };
-            let result = f(&mut conn).map_err(|e| inner.location.error(e));
-            if let Ok(mut idle) = inner.idle.lock()
-                && idle.len() < IDLE
-            {
-                idle.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| self.inner.location.error(format!("store task: {e}")))?
+        tokio::task::spawn_blocking(move || inner.run(f))
+            .await
+            .map_err(|e| self.inner.location.error(format!("store task: {e}")))?
+    }
+
+    /// Runs `f`, a point read, on a pooled connection right here. In WAL
+    /// mode a reader never waits for the writer, and a lookup by key reads
+    /// a few cached pages: handing it to another thread would cost more
+    /// (two wake-ups) than the read itself. Every request of the server
+    /// makes one or two of these (its session, the user's choice).
+    fn read<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.inner.run(f)
+    }
+}
+
+impl Inner {
+    fn run<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.path).map_err(|e| self.location.error(e))?,
+        };
+        let result = f(&mut conn).map_err(|e| self.location.error(e));
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE
+        {
+            idle.push(conn);
+        }
+        result
     }
 }
 
@@ -350,14 +364,13 @@ impl Events for Sqlite {
 impl Choices for Sqlite {
     async fn choice(&self, user: &str, policy: &str) -> Result<Option<Choice>> {
         let (user, policy) = (user.to_ascii_lowercase(), policy.to_owned());
-        self.with(move |conn| {
+        self.read(move |conn| {
             let text: Option<String> = conn
                 .prepare_cached("SELECT choice FROM choices WHERE user = ?1 AND policy = ?2")?
                 .query_row(params![user, policy], |r| r.get(0))
                 .optional()?;
             text.map(|t| parsed(0, &t, Choice::parse)).transpose()
         })
-        .await
     }
 }
 
@@ -385,7 +398,7 @@ impl Codes for Sqlite {
 
     async fn unused_code(&self, user: &str, after: i64, until: i64) -> Result<Option<Invite>> {
         let user = user.to_ascii_lowercase();
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.prepare_cached(
                 "SELECT id, user, expires FROM invites
                  WHERE user = ?1 AND used IS NULL AND expires > ?2 AND expires <= ?3
@@ -400,11 +413,10 @@ impl Codes for Sqlite {
             })
             .optional()
         })
-        .await
     }
 
     async fn find_code(&self, lookup: Vec<u8>, now: i64) -> Result<Result<Invite, Refused>> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             let row: Option<(String, String, i64, Option<i64>)> = conn
                 .prepare_cached("SELECT id, user, expires, used FROM invites WHERE lookup = ?1")?
                 .query_row([lookup], |r| {
@@ -418,7 +430,6 @@ impl Codes for Sqlite {
                 Some((id, user, expires, None)) => Ok(Invite { id, user, expires }),
             })
         })
-        .await
     }
 
     async fn use_code(&self, lookup: Vec<u8>, now: i64) -> Result<bool> {
@@ -449,14 +460,13 @@ impl Sessions for Sqlite {
     }
 
     async fn session_user(&self, id: Vec<u8>, now: i64) -> Result<Option<String>> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.prepare_cached(
                 "SELECT user FROM sessions WHERE id = ?1 AND expires > ?2 AND ended IS NULL",
             )?
             .query_row(params![id, now], |r| r.get(0))
             .optional()
         })
-        .await
     }
 
     async fn end_session(&self, id: Vec<u8>, now: i64) -> Result<bool> {
@@ -532,7 +542,7 @@ impl Secrets for Sqlite {
     }
 
     async fn find_secret(&self, lookup: Vec<u8>) -> Result<Option<IssuedSecret>> {
-        self.with(move |conn| {
+        self.read(move |conn| {
             let row: Option<(String, Option<String>, String, i64)> = conn
                 .prepare_cached(
                     "SELECT kind, user, payload_uuid, expires FROM secrets WHERE lookup = ?1",
@@ -552,7 +562,6 @@ impl Secrets for Sqlite {
             })
             .transpose()
         })
-        .await
     }
 }
 
