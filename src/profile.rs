@@ -180,7 +180,7 @@ impl<'s> Issue<'s> {
             Chosen::Scep(_, None) => return Ok(None),
         };
         Ok(Some(IssuedSecret {
-            lookup: keys.secret_lookup(kind, value)?.to_vec(),
+            lookup: keys.secret_lookup(kind, value).to_vec(),
             kind,
             user: user.map(str::to_ascii_lowercase),
             payload_uuid: payload_uuid.to_owned(),

@@ -101,7 +101,7 @@ fn run(args: Args) -> Result<Verdict> {
                 )
             }
             Some(challenge) => {
-                let lookup = keys.secret_lookup(SecretKind::ScepChallenge, challenge)?;
+                let lookup = keys.secret_lookup(SecretKind::ScepChallenge, challenge);
                 match stored.run(stored.store.use_secret(lookup.to_vec(), now))? {
                     Ok(issued) => (
                         Record::secret_check(

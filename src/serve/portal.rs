@@ -240,7 +240,7 @@ pub async fn signin(
 async fn start_session(svc: &Service, email: &str) -> crate::Result<String> {
     let expires = audit::now() + SESSION_SECONDS;
     let token = svc.keys.issue(Purpose::Session, email, expires)?;
-    let lookup = svc.keys.session_lookup(&token)?;
+    let lookup = svc.keys.session_lookup(&token);
     svc.store
         .start_session(lookup.to_vec(), &email.to_ascii_lowercase(), expires)
         .await?;

@@ -480,7 +480,7 @@ impl Service {
             return Ok(None);
         };
         let now = audit::now();
-        let lookup = self.keys.code_lookup(&code)?;
+        let lookup = self.keys.code_lookup(&code);
         let Ok(invite) = self.store.find_code(lookup.to_vec(), now).await? else {
             return Ok(None);
         };
@@ -517,7 +517,7 @@ pub async fn create_code(
     let now = audit::now();
     let expires = now + ttl;
     let id = crate::tokens::b64url(&crate::tokens::random(12)?);
-    let code = keys.code(user, &id, expires)?;
+    let code = keys.code(user, &id, expires);
     let normalized = normalize_code(&code)
         .ok_or_else(|| Error::invalid("internal: a generated code did not normalise"))?;
     let invite = Invite {
@@ -526,7 +526,7 @@ pub async fn create_code(
         expires,
     };
     store
-        .add_code(keys.code_lookup(&normalized)?.to_vec(), invite, now)
+        .add_code(keys.code_lookup(&normalized).to_vec(), invite, now)
         .await?;
     Ok((code, expires))
 }
@@ -546,7 +546,7 @@ pub async fn page_code(keys: &Keys, store: &dyn Store, user: &str) -> Result<(St
     match reusable {
         // A code is a MAC of its invite: it is computed again, never stored.
         Some(invite) => Ok((
-            keys.code(&invite.user, &invite.id, invite.expires)?,
+            keys.code(&invite.user, &invite.id, invite.expires),
             invite.expires,
         )),
         None => create_code(keys, store, user, DEVICE_CODE_SECONDS).await,

@@ -91,7 +91,7 @@ pub async fn session(svc: &Service, headers: &HeaderMap) -> Option<Session> {
     let token = cookie(headers, session_cookie(svc))?;
     let now = crate::audit::now();
     let claims = svc.keys.verify(Purpose::Session, token, now).ok()?;
-    let lookup = svc.keys.session_lookup(token).ok()?;
+    let lookup = svc.keys.session_lookup(token);
     match svc.store.session_user(lookup.to_vec(), now).await {
         Ok(Some(user)) if user.eq_ignore_ascii_case(&claims.user) => Some(Session {
             user: claims.user,
@@ -128,7 +128,7 @@ impl Csrf {
         if let Some(session) = session(svc, headers).await {
             let binding = format!("s:{}", crate::hex::lower(&session.lookup));
             return Csrf {
-                token: keys.csrf(&binding).ok(),
+                token: Some(keys.csrf(&binding)),
                 set_cookie: None,
                 session: Some(session),
             };
@@ -160,7 +160,7 @@ impl Csrf {
             PortalAuth::Code => String::new(),
         };
         Csrf {
-            token: pre.and_then(|p| keys.csrf(&format!("p:{p}:{user}")).ok()),
+            token: pre.map(|p| keys.csrf(&format!("p:{p}:{user}"))),
             set_cookie,
             session: None,
         }
