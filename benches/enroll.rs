@@ -8,7 +8,9 @@
 //! number of users.
 //!
 //! The codes are made before the clock starts, through the store the
-//! settings name (as `aspen invite` makes them).
+//! settings name (as `aspen invite` makes them). Each POST carries what an
+//! iPhone sends: its `MachineInfo` plist, CMS-signed (here with the
+//! test-only device key in fixtures/certs/), signed once up front.
 //!
 //! ENROLL_SETTINGS=aspen.toml ENROLL_URL=http://127.0.0.1:PORT \
 //!   ENROLL_USERS=5000 ENROLL_PREFIX=u ENROLL_CONCURRENCY=32 \
@@ -83,6 +85,7 @@ async fn run(settings: String, url: String, emails: Vec<String>, concurrency: us
         made.elapsed().as_secs_f64()
     );
     let emails = Arc::new(emails);
+    let machine_info = Arc::new(machine_info());
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let http = reqwest::Client::builder()
@@ -92,13 +95,14 @@ async fn run(settings: String, url: String, emails: Vec<String>, concurrency: us
     let started = Instant::now();
     let devices: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (http, url, emails, codes, next, failed) = (
+            let (http, url, emails, codes, next, failed, body) = (
                 http.clone(),
                 url.clone(),
                 emails.clone(),
                 codes.clone(),
                 next.clone(),
                 failed.clone(),
+                machine_info.clone(),
             );
             tokio::spawn(async move {
                 loop {
@@ -106,7 +110,7 @@ async fn run(settings: String, url: String, emails: Vec<String>, concurrency: us
                     if i >= emails.len() {
                         break;
                     }
-                    if let Err(why) = enroll(&http, &url, &emails[i], &codes[i]).await
+                    if let Err(why) = enroll(&http, &url, &emails[i], &codes[i], &body).await
                         && failed.fetch_add(1, Ordering::SeqCst) < 5
                     {
                         eprintln!("enroll: {}: {why}", emails[i]);
@@ -130,6 +134,38 @@ async fn run(settings: String, url: String, emails: Vec<String>, concurrency: us
     }
 }
 
+/// An iPhone's MachineInfo (Apple: mdm/other/machineinfo.yaml), CMS-signed
+/// with the test-only device identity, DER.
+fn machine_info() -> Vec<u8> {
+    use openssl::cms::{CMSOptions, CmsContentInfo};
+    let plist = br#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict>
+<key>LANGUAGE</key><string>en</string>
+<key>OS_VERSION</key><string>18.2</string>
+<key>PRODUCT</key><string>iPhone15,2</string>
+<key>VERSION</key><string>22C152</string>
+</dict></plist>
+"#;
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/certs");
+    let cert =
+        openssl::x509::X509::from_pem(&std::fs::read(certs.join("device.pem")).unwrap()).unwrap();
+    let key = openssl::pkey::PKey::private_key_from_pem(
+        &std::fs::read(certs.join("device.key")).unwrap(),
+    )
+    .unwrap();
+    CmsContentInfo::sign(
+        Some(&cert),
+        Some(&key),
+        None,
+        Some(plist),
+        CMSOptions::BINARY,
+    )
+    .unwrap()
+    .to_der()
+    .unwrap()
+}
+
 /// Runs `futures` eight at a time, keeping their order.
 async fn futures_join<T: Send + 'static>(
     futures: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
@@ -151,7 +187,13 @@ async fn futures_join<T: Send + 'static>(
 }
 
 /// Apple's account-driven steps 1–4 for one device.
-async fn enroll(http: &reqwest::Client, url: &str, email: &str, code: &str) -> Result<(), String> {
+async fn enroll(
+    http: &reqwest::Client,
+    url: &str,
+    email: &str,
+    code: &str,
+    machine_info: &[u8],
+) -> Result<(), String> {
     let fail = |step: &str, what: String| Err(format!("{step}: {what}"));
     let res = http
         .get(format!("{url}/.well-known/com.apple.remotemanagement"))
@@ -170,7 +212,7 @@ async fn enroll(http: &reqwest::Client, url: &str, email: &str, code: &str) -> R
     let res = http
         .post(&enroll)
         .header("content-type", "application/pkcs7-signature")
-        .body(vec![0x30u8; 512])
+        .body(machine_info.to_vec())
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -236,7 +278,7 @@ async fn enroll(http: &reqwest::Client, url: &str, email: &str, code: &str) -> R
         .post(&enroll)
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/pkcs7-signature")
-        .body(vec![0x30u8; 512])
+        .body(machine_info.to_vec())
         .send()
         .await
         .map_err(|e| e.to_string())?;
