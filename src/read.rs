@@ -182,23 +182,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, String> {
 /// [`parse`], with the line and column of an error in an unsigned XML
 /// plist (those of a signed profile's content are in the message only).
 pub fn parse_located(bytes: &[u8]) -> Result<Document, ParseError> {
-    if bytes.len() as u64 > MAX_PROFILE_BYTES {
-        return Err(format!(
-            "is larger than {} MiB; that is not a profile",
-            MAX_PROFILE_BYTES >> 20
-        )
-        .into());
-    }
-    if bytes.is_empty() {
-        return Err("is empty".into());
-    }
-    let trimmed = bytes.trim_ascii_start();
-    if trimmed.starts_with(b"-----BEGIN") {
-        return Err(
-            "is PEM text; a signed profile is DER (convert with `openssl cms -in FILE -inform PEM -outform DER -out FILE.der`)"
-                .into(),
-        );
-    }
+    precheck(bytes)?;
     if bytes[0] == 0x30 {
         let data = cms::signed_data(bytes)
             .map_err(|e| format!("is not a readable signed profile: {e}"))?;
@@ -221,6 +205,45 @@ pub fn parse_located(bytes: &[u8]) -> Result<Document, ParseError> {
         signed: None,
         duplicate_keys,
     })
+}
+
+/// The plist in `bytes`, CMS-signed or bare, within the same limits as
+/// [`parse`] but without reading the signature at all (its signers and
+/// certificates): for bodies whose signature nobody checks, such as the
+/// `MachineInfo` a device posts.
+pub fn parse_content(bytes: &[u8]) -> Result<Value, String> {
+    precheck(bytes).map_err(|e| e.message)?;
+    let content;
+    let plist = if bytes[0] == 0x30 {
+        content =
+            cms::signed_content(bytes).map_err(|e| format!("is not readable signed data: {e}"))?;
+        &content[..]
+    } else {
+        bytes
+    };
+    parse_plist(plist).map(|(value, _, _)| value)
+}
+
+/// What no profile can be: too large, empty, or PEM text.
+fn precheck(bytes: &[u8]) -> Result<(), ParseError> {
+    if bytes.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(format!(
+            "is larger than {} MiB; that is not a profile",
+            MAX_PROFILE_BYTES >> 20
+        )
+        .into());
+    }
+    if bytes.is_empty() {
+        return Err("is empty".into());
+    }
+    let trimmed = bytes.trim_ascii_start();
+    if trimmed.starts_with(b"-----BEGIN") {
+        return Err(
+            "is PEM text; a signed profile is DER (convert with `openssl cms -in FILE -inform PEM -outform DER -out FILE.der`)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Parses a plist (XML or binary; not the old ASCII form, which devices do
@@ -446,6 +469,33 @@ mod tests {
         assert!(err.contains("nests deeper than 64"), "{err}");
         let ok = format!("{}{}", "<array>".repeat(10), "</array>".repeat(10));
         assert!(parse(&xml(&ok)).is_ok());
+    }
+
+    #[test]
+    fn content_of_signed_bytes_needs_no_certificates() {
+        use openssl::cms::{CMSOptions, CmsContentInfo};
+        let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/certs");
+        let pem = |name: &str| std::fs::read(certs.join(name)).unwrap();
+        let cert = openssl::x509::X509::from_pem(&pem("signer.pem")).unwrap();
+        let key = openssl::pkey::PKey::private_key_from_pem(&pem("signer.key")).unwrap();
+        let plist = xml("<dict><key>PRODUCT</key><string>iPhone15,2</string></dict>");
+        let der = CmsContentInfo::sign(
+            Some(&cert),
+            Some(&key),
+            None,
+            Some(&plist),
+            CMSOptions::BINARY,
+        )
+        .unwrap()
+        .to_der()
+        .unwrap();
+        let full = parse(&der).unwrap();
+        assert_eq!(full.signed.unwrap().data.certificates.len(), 1);
+        assert_eq!(parse_content(&der).unwrap(), full.value);
+        assert_eq!(parse_content(&plist).unwrap(), full.value);
+        let err = parse_content(&der[..der.len() / 2]).unwrap_err();
+        assert!(err.starts_with("is not readable signed data"), "{err}");
+        assert_eq!(parse_content(b"").unwrap_err(), "is empty");
     }
 
     #[test]

@@ -125,9 +125,18 @@ fn expect<'a, 'b>(tlv: &'b Tlv<'a>, tag: u8, what: &str) -> Result<&'b Tlv<'a>, 
     }
 }
 
-/// Reads a SignedData. Fails when the structure is malformed or carries no
-/// content (a detached signature is not a profile).
-pub fn signed_data(der: &[u8]) -> Result<SignedData, String> {
+/// The signed content of a SignedData, and nothing else: not its signers,
+/// not its certificates. For bodies whose signature nobody checks (a
+/// device's `MachineInfo`): decoding certificates is most of what reading
+/// a small SignedData costs with OpenSSL 3.
+pub fn signed_content(der: &[u8]) -> Result<Vec<u8>, String> {
+    signed_fields(der).map(|(_, content)| content)
+}
+
+/// The fields of a SignedData (`version`, `digestAlgorithms`,
+/// `encapContentInfo`, then `[0] certificates`, `[1] crls`, `signerInfos`;
+/// at least three) and its signed content.
+fn signed_fields(der: &[u8]) -> Result<(Vec<Tlv<'_>>, Vec<u8>), String> {
     let (content_type, body) = content_info(der)?;
     if content_type != SIGNED_DATA {
         return Err(match content_type.as_str() {
@@ -161,6 +170,13 @@ pub fn signed_data(der: &[u8]) -> Result<SignedData, String> {
             );
         }
     };
+    Ok((fields, content))
+}
+
+/// Reads a SignedData. Fails when the structure is malformed or carries no
+/// content (a detached signature is not a profile).
+pub fn signed_data(der: &[u8]) -> Result<SignedData, String> {
+    let (fields, content) = signed_fields(der)?;
     let mut certificates = Vec::new();
     let mut signer_set = None;
     for field in &fields[3..] {

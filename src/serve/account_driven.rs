@@ -246,16 +246,18 @@ fn bad_request(why: impl std::fmt::Display) -> Response {
 
 /// The device's `MachineInfo` from an enroll POST's body (CMS-signed, as
 /// devices send it, or a bare plist), through the one reader for untrusted
-/// bytes (the body is capped by the router). Its signature is not checked:
-/// nothing in it decides who the user is (the access token does). An empty
+/// bytes (the body is capped by the router). Its signature is not checked,
+/// nor its certificates read: nothing in it decides who the user is (the
+/// access token does). An empty
 /// body says nothing.
 fn machine_info(body: &[u8]) -> Result<Device, String> {
     if body.is_empty() {
         return Ok(Device::UNKNOWN);
     }
-    let doc = crate::read::parse(body).map_err(|why| format!("the request body {why}"))?;
-    let info = doc
-        .dictionary()
+    let value =
+        crate::read::parse_content(body).map_err(|why| format!("the request body {why}"))?;
+    let info = value
+        .as_dictionary()
         .ok_or("the request body is not a MachineInfo dictionary")?;
     Ok(Device::from_machine_info(info))
 }
