@@ -399,6 +399,8 @@ async fn throttle_buckets_are_shared_and_refill(db: &Db) {
         refill: Duration::from_secs(10),
     };
     let t0 = 1_000_000;
+    // A bucket nobody has used is full; asking leaves no trace.
+    assert_eq!(a.take("ip:192.0.2.1", bucket, 0, t0).await.unwrap(), None);
     assert_eq!(a.take("ip:192.0.2.1", bucket, 1, t0).await.unwrap(), None);
     assert_eq!(b.take("ip:192.0.2.1", bucket, 1, t0).await.unwrap(), None);
     assert_eq!(a.take("ip:192.0.2.1", bucket, 0, t0).await.unwrap(), None);

@@ -865,6 +865,25 @@ impl Throttle for Postgres {
         now_ms: i64,
     ) -> Result<Option<Duration>> {
         let key = key.to_owned();
+        if cost == 0 {
+            // Only asks: one plain read, no transaction and no row lock, so
+            // sign-ins from one address (a NAT, a proxy) do not queue on
+            // that address's row.
+            return self
+                .with("throttling", CALL_TIMEOUT, move |c| {
+                    Box::pin(async move {
+                        let read = c
+                            .prepare_cached("SELECT tokens, updated FROM throttle WHERE key = $1")
+                            .await?;
+                        let (tokens, elapsed) = match c.query_opt(&read, &[&key]).await? {
+                            Some(r) => (r.get::<_, f64>(0), now_ms - r.get::<_, i64>(1)),
+                            None => (f64::from(bucket.capacity), 0),
+                        };
+                        Ok(bucket_take(bucket, tokens, elapsed, 0).err())
+                    })
+                })
+                .await;
+        }
         self.with("throttling", CALL_TIMEOUT, move |c| {
             Box::pin(async move {
                 let tx = c.transaction().await?;
@@ -889,10 +908,6 @@ impl Throttle for Postgres {
                             return Ok(Some(wait));
                         }
                     };
-                    if cost == 0 {
-                        tx.commit().await?;
-                        return Ok(None);
-                    }
                     if row.is_some() {
                         let update = tx
                             .prepare_cached(

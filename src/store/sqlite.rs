@@ -1,7 +1,9 @@
 //! The embedded store: one SQLite file (`aspen.sqlite3`, WAL) in a private
-//! folder. Calls run on tokio's blocking pool, each on a connection from a
-//! small pool; SQLite's write lock makes every "use once" update atomic,
-//! across threads and across processes sharing the folder.
+//! folder. Writes run on tokio's blocking pool, one at a time on the
+//! process's one writing connection; point reads run where they are asked
+//! for, on a small pool of reading connections. SQLite's write lock makes
+//! every "use once" update atomic, across threads and across processes
+//! sharing the folder.
 
 use super::{
     BUCKET_IDLE_SECONDS, Bucket, Choices, Codes, Events, Health, Invite, IssuedSecret, Location,
@@ -116,7 +118,16 @@ pub struct Sqlite {
 struct Inner {
     location: Location,
     path: PathBuf,
+    /// Reading connections kept for reuse.
     idle: Mutex<Vec<Connection>>,
+    /// The one connection this process writes on. SQLite admits one writer
+    /// at a time anyway; writers of one process queueing on an async mutex
+    /// are handed the lock at once and wait without a thread, where
+    /// connections racing for SQLite's lock would sleep in its busy handler
+    /// (1 to 100 ms a round), each holding a blocking thread and a
+    /// connection. Other processes (`aspen invite`, a second replica) still
+    /// meet the busy timeout.
+    writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
 }
 
 impl Sqlite {
@@ -134,7 +145,8 @@ impl Sqlite {
             Ok(Inner {
                 location,
                 path,
-                idle: Mutex::new(vec![conn]),
+                idle: Mutex::new(Vec::new()),
+                writer: Arc::new(tokio::sync::Mutex::new(Some(conn))),
             })
         })
         .await
@@ -144,9 +156,30 @@ impl Sqlite {
         })
     }
 
-    /// Runs `f`, which may write (and so wait for SQLite's write lock), on
-    /// a pooled connection on the blocking pool.
-    async fn with<T: Send + 'static>(
+    /// Runs `f`, which writes, on the writing connection, on the blocking
+    /// pool (it may wait for another process's write).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let mut writer = self.inner.writer.clone().lock_owned().await;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = match writer.take() {
+                Some(conn) => conn,
+                None => connect(&inner.path).map_err(|e| inner.location.error(e))?,
+            };
+            let result = f(&mut conn).map_err(|e| inner.location.error(e));
+            *writer = Some(conn);
+            result
+        })
+        .await
+        .map_err(|e| self.inner.location.error(format!("store task: {e}")))?
+    }
+
+    /// Runs `f`, a read that may be long (a whole table), on a reading
+    /// connection on the blocking pool.
+    async fn scan<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -319,7 +352,7 @@ impl Events for Sqlite {
         if rows.is_empty() {
             return Ok(());
         }
-        self.with(move |conn| {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for r in &rows {
                 insert_event(&tx, r, time)?;
@@ -331,7 +364,7 @@ impl Events for Sqlite {
 
     async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>> {
         let user = user.map(str::to_ascii_lowercase);
-        self.with(move |conn| {
+        self.scan(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT time, event, channel, user, policy, choice, kind, ownership,
                         payload_uuid, sha256, client, subject, reason
@@ -377,7 +410,7 @@ impl Choices for Sqlite {
 #[async_trait]
 impl Codes for Sqlite {
     async fn add_code(&self, lookup: Vec<u8>, invite: Invite, now: i64) -> Result<()> {
-        self.with(move |conn| {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached("DELETE FROM invites WHERE expires <= ?1")?
                 .execute([now])?;
@@ -433,7 +466,7 @@ impl Codes for Sqlite {
     }
 
     async fn use_code(&self, lookup: Vec<u8>, now: i64) -> Result<bool> {
-        self.with(move |conn| {
+        self.write(move |conn| {
             conn.prepare_cached(
                 "UPDATE invites SET used = ?2 WHERE lookup = ?1 AND used IS NULL AND expires > ?2",
             )?
@@ -449,7 +482,7 @@ impl Sessions for Sqlite {
     async fn start_session(&self, id: Vec<u8>, user: &str, expires: i64) -> Result<()> {
         let user = user.to_ascii_lowercase();
         let now = crate::audit::now();
-        self.with(move |conn| {
+        self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO sessions (id, user, created, expires) VALUES (?1, ?2, ?3, ?4)",
             )?
@@ -470,7 +503,7 @@ impl Sessions for Sqlite {
     }
 
     async fn end_session(&self, id: Vec<u8>, now: i64) -> Result<bool> {
-        self.with(move |conn| {
+        self.write(move |conn| {
             conn.prepare_cached(
                 "UPDATE sessions SET ended = ?2 WHERE id = ?1 AND ended IS NULL AND expires > ?2",
             )?
@@ -487,7 +520,7 @@ impl Secrets for Sqlite {
         if secrets.is_empty() {
             return Ok(());
         }
-        self.with(move |conn| {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for s in &secrets {
                 tx.prepare_cached(
@@ -509,7 +542,7 @@ impl Secrets for Sqlite {
     }
 
     async fn use_secret(&self, lookup: Vec<u8>, now: i64) -> Result<Result<IssuedSecret, Refused>> {
-        self.with(move |conn| {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let row: Option<(String, Option<String>, String, i64, Option<i64>)> = tx
                 .prepare_cached(
@@ -575,24 +608,36 @@ impl Throttle for Sqlite {
         now_ms: i64,
     ) -> Result<Option<Duration>> {
         let key = key.to_owned();
-        self.with(move |conn| {
+        let bucket_of = move |row: Option<(f64, i64)>| {
+            row.map_or((f64::from(bucket.capacity), 0), |(t, at)| (t, now_ms - at))
+        };
+        if cost == 0 {
+            // Only asks: a read, so sign-ins from one address (a NAT, a
+            // proxy) do not queue on that address's row.
+            return self.read(move |conn| {
+                let row = conn
+                    .prepare_cached("SELECT tokens, updated FROM throttle WHERE key = ?1")?
+                    .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let (tokens, elapsed) = bucket_of(row);
+                Ok(bucket_take(bucket, tokens, elapsed, 0).err())
+            });
+        }
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let row: Option<(f64, i64)> = tx
                 .prepare_cached("SELECT tokens, updated FROM throttle WHERE key = ?1")?
                 .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
-            let (tokens, elapsed) =
-                row.map_or((f64::from(bucket.capacity), 0), |(t, at)| (t, now_ms - at));
+            let (tokens, elapsed) = bucket_of(row);
             let answer = match bucket_take(bucket, tokens, elapsed, cost) {
                 Ok(left) => {
-                    if cost > 0 {
-                        tx.prepare_cached(
-                            "INSERT INTO throttle (key, tokens, updated) VALUES (?1, ?2, ?3)
-                             ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens,
-                                                             updated = excluded.updated",
-                        )?
-                        .execute(params![key, left, now_ms])?;
-                    }
+                    tx.prepare_cached(
+                        "INSERT INTO throttle (key, tokens, updated) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens,
+                                                         updated = excluded.updated",
+                    )?
+                    .execute(params![key, left, now_ms])?;
                     None
                 }
                 Err(wait) => Some(wait),
@@ -608,7 +653,7 @@ impl Throttle for Sqlite {
 impl Health for Sqlite {
     async fn check_writable(&self) -> Result<()> {
         let now = crate::audit::now();
-        self.with(move |conn| {
+        self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO health (id, checked) VALUES (1, ?1)
                  ON CONFLICT (id) DO UPDATE SET checked = excluded.checked",
@@ -620,7 +665,7 @@ impl Health for Sqlite {
     }
 
     async fn purge(&self, now: i64) -> Result<u64> {
-        self.with(move |conn| {
+        self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut n = tx.execute("DELETE FROM invites WHERE expires <= ?1", [now])?;
             n += tx.execute("DELETE FROM sessions WHERE expires <= ?1", [now])?;
