@@ -59,6 +59,8 @@ pub struct Service {
     repeat_window: Duration,
     /// Set at shutdown: `/readyz` then says no, so balancers move on.
     stopping: AtomicBool,
+    /// Turns at signing, one per core (see [`Service::signing`]).
+    signers: tokio::sync::Semaphore,
 }
 
 struct Recent {
@@ -128,6 +130,9 @@ impl Service {
             throttle,
             repeat_window: Duration::from_secs(settings.serve.download_repeat_window.into()),
             stopping: AtomicBool::new(false),
+            signers: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             recorder: Recorder::start(store.clone()),
             directory: Arc::new(Directory::open(&users)?),
             settings,
@@ -265,6 +270,24 @@ impl Service {
         Ok(issued)
     }
 
+    /// Runs `f` (which builds and signs) on the blocking pool, at most one
+    /// per core at a time: a burst of requests signing at once on as many
+    /// threads would only take turns on the cores, switching between them.
+    async fn signing<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Service) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _turn = self
+            .signers
+            .acquire()
+            .await
+            .map_err(|e| Error::invalid(format!("signing: {e}")))?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| Error::invalid(format!("signing task: {e}")))?
+    }
+
     /// A profile with a fresh per-profile secret, recorded in the store.
     async fn issue_fresh(
         self: &Arc<Self>,
@@ -272,25 +295,24 @@ impl Service {
         enrollment: &Enrollment,
         identity: IdentityUse,
     ) -> Result<Arc<Issued>> {
-        let this = self.clone();
         let enrollment = enrollment.clone();
         let email = user.email.clone();
-        let (issued, secret) = tokio::task::spawn_blocking(move || {
-            let issue = Issue::new(this.settings.identity_for(identity))?;
-            let bytes =
-                profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
-            let now = audit::now();
-            let uuid = profile::profile_uuid(&this.settings, &enrollment);
-            let secret = issue.record(&this.keys, Some(&email), &uuid, now)?;
-            let issued = Arc::new(Issued {
-                sha256: audit::sha256_hex(&bytes),
-                kind: enrollment.kind(),
-                bytes: Bytes::from(bytes),
-            });
-            Ok::<_, Error>((issued, secret))
-        })
-        .await
-        .map_err(|e| Error::invalid(format!("signing task: {e}")))??;
+        let (issued, secret) = self
+            .signing(move |this| {
+                let issue = Issue::new(this.settings.identity_for(identity))?;
+                let bytes =
+                    profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
+                let now = audit::now();
+                let uuid = profile::profile_uuid(&this.settings, &enrollment);
+                let secret = issue.record(&this.keys, Some(&email), &uuid, now)?;
+                let issued = Arc::new(Issued {
+                    sha256: audit::sha256_hex(&bytes),
+                    kind: enrollment.kind(),
+                    bytes: Bytes::from(bytes),
+                });
+                Ok((issued, secret))
+            })
+            .await?;
         if let Some(secret) = secret {
             self.store.add_secrets(vec![secret], audit::now()).await?;
         }
@@ -315,20 +337,19 @@ impl Service {
         if let Some(issued) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(issued);
         }
-        let this = self.clone();
         let enrollment = enrollment.clone();
-        let issued = tokio::task::spawn_blocking(move || {
-            let issue = Issue::new(this.settings.identity_for(identity))?;
-            let bytes =
-                profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
-            Ok::<_, Error>(Arc::new(Issued {
-                sha256: audit::sha256_hex(&bytes),
-                kind: enrollment.kind(),
-                bytes: Bytes::from(bytes),
-            }))
-        })
-        .await
-        .map_err(|e| Error::invalid(format!("signing task: {e}")))??;
+        let issued = self
+            .signing(move |this| {
+                let issue = Issue::new(this.settings.identity_for(identity))?;
+                let bytes =
+                    profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
+                Ok(Arc::new(Issued {
+                    sha256: audit::sha256_hex(&bytes),
+                    kind: enrollment.kind(),
+                    bytes: Bytes::from(bytes),
+                }))
+            })
+            .await?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_ENTRIES {
                 cache.clear();
