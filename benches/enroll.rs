@@ -21,8 +21,26 @@
 //! a User Enrollment policy.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
+
+/// The five requests of one enrollment, in order.
+const STEPS: [&str; 5] = [
+    "well-known",
+    "enroll POST (401)",
+    "sign-in page",
+    "sign-in POST",
+    "enroll POST (profile)",
+];
+/// Wall time spent in each step, over all devices (ns).
+static SPENT: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+/// Adds the time since `*since` to step `step` and restarts the clock.
+fn lap(since: &mut Instant, step: usize) {
+    let now = Instant::now();
+    SPENT[step].fetch_add((now - *since).as_nanos() as u64, Ordering::Relaxed);
+    *since = now;
+}
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -129,6 +147,10 @@ async fn run(settings: String, url: String, emails: Vec<String>, concurrency: us
         "enrollments: {done} in {seconds:.2} s = {:.0}/s; failed: {failed}",
         done as f64 / seconds
     );
+    for (step, spent) in STEPS.iter().zip(&SPENT) {
+        let ms = spent.load(Ordering::Relaxed) as f64 / 1e6 / users.max(1) as f64;
+        println!("  {step}: {ms:.2} ms mean");
+    }
     if failed > 0 {
         std::process::exit(1);
     }
@@ -195,6 +217,7 @@ async fn enroll(
     machine_info: &[u8],
 ) -> Result<(), String> {
     let fail = |step: &str, what: String| Err(format!("{step}: {what}"));
+    let mut clock = Instant::now();
     let res = http
         .get(format!("{url}/.well-known/com.apple.remotemanagement"))
         .query(&[("user-identifier", email), ("model-family", "iPhone")])
@@ -209,6 +232,7 @@ async fn enroll(
         return fail("well-known", body.to_string());
     };
     let enroll = rebase(&enroll, url);
+    lap(&mut clock, 0);
     let res = http
         .post(&enroll)
         .header("content-type", "application/pkcs7-signature")
@@ -233,6 +257,7 @@ async fn enroll(
         );
     };
     let login = rebase(login, url);
+    lap(&mut clock, 1);
     let res = http
         .get(&login)
         .query(&[("user-identifier", email)])
@@ -255,6 +280,7 @@ async fn enroll(
         .and_then(|s| s.split('"').next())
         .unwrap_or("")
         .to_owned();
+    lap(&mut clock, 2);
     let res = http
         .post(&login)
         .header("cookie", cookie)
@@ -274,6 +300,7 @@ async fn enroll(
     let Some(token) = location.split("access-token=").nth(1).map(str::to_owned) else {
         return fail("sign-in", res.status().to_string());
     };
+    lap(&mut clock, 3);
     let res = http
         .post(&enroll)
         .header("authorization", format!("Bearer {token}"))
@@ -290,6 +317,7 @@ async fn enroll(
         .unwrap_or("")
         .to_owned();
     let bytes = res.bytes().await.map_err(|e| e.to_string())?;
+    lap(&mut clock, 4);
     if status != 200 || kind != "application/x-apple-aspen-config" || bytes.len() < 1000 {
         return fail("profile", format!("{status} {kind} {} bytes", bytes.len()));
     }

@@ -207,8 +207,10 @@ speed_before=$(speed)
 enroll() { # NAME PORT
   ENROLL_SETTINGS="$work/$1/aspen.toml" ENROLL_URL="http://127.0.0.1:$2" ENROLL_USERS="$ENROLLMENTS" \
     ENROLL_CONCURRENCY="$DEVICES" cargo bench --quiet --bench enroll 2>"$work/$1/enroll.log" \
-    | awk '/^enrollments:/ { sub(/\/s;.*/, ""); print $NF }'
+    | tee "$work/$1/enroll.out" | awk '/^enrollments:/ { sub(/\/s;.*/, ""); print $NF }'
 }
+# Mean wall time per step of one enrollment, as the devices saw it.
+steps() { sed -n 's/^  \(.*\): \(.*\) ms mean$/\1 \2 ms/p' "$work/$1/enroll.out" | paste -sd ';' | sed 's/;/; /g'; }
 enroll_sqlite=$(enroll sqlite "$sport") || { cat "$work/sqlite/enroll.log" >&2; failed=1; }
 enroll_postgres=$(enroll postgres "$pport") || { cat "$work/postgres/enroll.log" >&2; failed=1; }
 speed_after=$(speed)
@@ -219,6 +221,8 @@ awk -v s="${enroll_sqlite:-0}" -v p="${enroll_postgres:-0}" -v b="$speed_before"
   printf "  openssl speed -multi %d rsa2048: %.0f sign/s (before %.0f, after %.0f)\n", c, o, b, a
   printf "  SQLite store:     %.0f enrollments/s = %.2f of openssl (target >= 0.50)\n", s, s / o
   printf "  PostgreSQL store: %.0f enrollments/s = %.2f of openssl (target >= 0.50)\n", p, p / o }'
+echo "  steps, SQLite:     $(steps sqlite)"
+echo "  steps, PostgreSQL: $(steps postgres)"
 echo "  audit rows recorded: SQLite $(issued_rows sqlite account-driven), PostgreSQL $(issued_rows postgres account-driven)"
 echo "load after: $(uptime | sed 's/.*load average: //')"
 exit $failed
