@@ -60,7 +60,7 @@ pub struct Service {
     /// Set at shutdown: `/readyz` then says no, so balancers move on.
     stopping: AtomicBool,
     /// Turns at signing, one per core (see [`Service::signing`]).
-    signers: tokio::sync::Semaphore,
+    signers: Arc<tokio::sync::Semaphore>,
 }
 
 struct Recent {
@@ -130,9 +130,9 @@ impl Service {
             throttle,
             repeat_window: Duration::from_secs(settings.serve.download_repeat_window.into()),
             stopping: AtomicBool::new(false),
-            signers: tokio::sync::Semaphore::new(
+            signers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
+            )),
             recorder: Recorder::start(store.clone()),
             directory: Arc::new(Directory::open(&users)?),
             settings,
@@ -277,15 +277,20 @@ impl Service {
         self: &Arc<Self>,
         f: impl FnOnce(&Service) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let _turn = self
+        let turn = self
             .signers
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| Error::invalid(format!("signing: {e}")))?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(&this))
-            .await
-            .map_err(|e| Error::invalid(format!("signing task: {e}")))?
+        // The turn ends with the work, even when the request gave up first.
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            f(&this)
+        })
+        .await
+        .map_err(|e| Error::invalid(format!("signing task: {e}")))?
     }
 
     /// A profile with a fresh per-profile secret, recorded in the store.
