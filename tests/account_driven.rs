@@ -350,6 +350,10 @@ async fn platforms_without_account_driven_enrollment_are_told_at_discovery() {
         assert_eq!(res.status(), 403, "{family}");
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["code"], "com.apple.well-known.failed");
+        // Apple's ErrorWellKnownFailed keys, and no others.
+        let mut keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["code", "description", "message"], "{family}");
         // The same for a user who is not in the directory: nothing told.
         let other = client()
             .get(format!("{}/.well-known/com.apple.remotemanagement", s.url))

@@ -121,15 +121,64 @@ fn base_url(svc: &Service, version: Version) -> String {
 /// Content-Type): the device shows `message`. The same answer for every
 /// reason, so the endpoint does not tell who is in the directory.
 fn well_known_failed(svc: &Service) -> Response {
-    let body = serde_json::json!({
-        "code": "com.apple.well-known.failed",
-        "description": "No account-driven enrollment is available for this user-identifier.",
-        "message": format!(
+    Refusal {
+        code: WELL_KNOWN_FAILED,
+        description: "No account-driven enrollment is available for this user-identifier.".into(),
+        message: format!(
             "This account cannot enroll with {}. Contact your IT department.",
             svc.org()
         ),
-    });
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+        details: None,
+    }
+    .answer(StatusCode::FORBIDDEN)
+}
+
+/// Apple's `ErrorWellKnownFailed` (mdm/errors/well-known.failed.yaml).
+const WELL_KNOWN_FAILED: &str = "com.apple.well-known.failed";
+
+/// The body of a refusal the device shows: Apple's error dictionaries
+/// (mdm/errors/well-known.failed.yaml, softwareupdate.required.yaml:
+/// `code`, `description` for the admin, `message` for the user, and
+/// `details` where the code has them), and aspen's own code in the same
+/// shape.
+#[derive(serde::Serialize)]
+struct Refusal {
+    code: &'static str,
+    description: String,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<UpdateDetails>,
+}
+
+/// `details` of `com.apple.softwareupdate.required`: the OS version to
+/// update to (Apple: `OSVersion`; `BuildVersion` and `RequireBetaProgram`
+/// are not used).
+#[derive(serde::Serialize)]
+struct UpdateDetails {
+    #[serde(rename = "OSVersion")]
+    os_version: String,
+}
+
+impl Refusal {
+    fn answer(self, status: StatusCode) -> Response {
+        (status, axum::Json(self)).into_response()
+    }
+}
+
+/// The answer of service discovery: the enrollment servers, one here.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Discovery {
+    servers: [Server; 1],
+}
+
+#[derive(serde::Serialize)]
+struct Server {
+    /// `mdm-byod` or `mdm-adde`.
+    #[serde(rename = "Version")]
+    version: &'static str,
+    #[serde(rename = "BaseURL")]
+    base_url: String,
 }
 
 /// Step 1: service discovery. The version follows the user's policy: User
@@ -169,27 +218,31 @@ pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Res
         } if user.managed_apple_id.is_some() => Version::Adde,
         _ => return well_known_failed(&svc),
     };
-    axum::Json(serde_json::json!({
-        "Servers": [{
-            "Version": version.as_str(),
-            "BaseURL": base_url(&svc, version),
-        }]
-    }))
+    axum::Json(Discovery {
+        servers: [Server {
+            version: version.as_str(),
+            base_url: base_url(&svc, version),
+        }],
+    })
     .into_response()
 }
 
 /// Apple's `ErrorWellKnownFailed` for a platform without account-driven
 /// enrollment (Apple: com.apple.mdm `EnrollmentMode`, tvOS and watchOS n/a).
 fn well_known_unavailable(svc: &Service, platform: Platform) -> Response {
-    let body = serde_json::json!({
-        "code": "com.apple.well-known.failed",
-        "description": format!("account-driven enrollment is not available on {}", platform.os_name()),
-        "message": format!(
+    Refusal {
+        code: WELL_KNOWN_FAILED,
+        description: format!(
+            "account-driven enrollment is not available on {}",
+            platform.os_name()
+        ),
+        message: format!(
             "{} does not offer enrollment with your account on this device.",
             svc.org()
         ),
-    });
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+        details: None,
+    }
+    .answer(StatusCode::FORBIDDEN)
 }
 
 /// Apple's `ErrorCodeSoftwareUpdateRequired` (a 403 with a JSON body): the
@@ -197,22 +250,24 @@ fn well_known_unavailable(svc: &Service, platform: Platform) -> Response {
 /// profile the device would install only to cancel.
 fn software_update_required(svc: &Service, device: &Device, needs: &Needs) -> Response {
     let os = needs.platform.os_name();
-    let body = serde_json::json!({
-        "code": "com.apple.softwareupdate.required",
-        "description": format!(
+    Refusal {
+        code: "com.apple.softwareupdate.required",
+        description: format!(
             "{} needs {os} {} or later; the device runs {}",
             needs.what,
             needs.minimum,
             device.describe_os()
         ),
-        "message": format!(
+        message: format!(
             "Enrolling with {} needs {os} {} or later. Update this device in Software Update, then enroll again.",
             svc.org(),
             needs.minimum
         ),
-        "details": { "OSVersion": needs.minimum.to_string() },
-    });
-    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+        details: Some(UpdateDetails {
+            os_version: needs.minimum.to_string(),
+        }),
+    }
+    .answer(StatusCode::FORBIDDEN)
 }
 
 /// The kind discovery announced is no longer the user's (their choice or
@@ -224,19 +279,20 @@ fn enrollment_changed(svc: &Service, announced: Version, now: Version) -> Respon
         now = now.as_str(),
         "account-driven enrollment refused: the kind changed since discovery"
     );
-    let body = serde_json::json!({
-        "code": "aspen.enrollment-changed",
-        "description": format!(
+    Refusal {
+        code: "aspen.enrollment-changed",
+        description: format!(
             "discovery announced {}, the user's policy now gives {}",
             announced.as_str(),
             now.as_str()
         ),
-        "message": format!(
+        message: format!(
             "What {} manages on this device changed while you were enrolling. Start the enrollment again.",
             svc.org()
         ),
-    });
-    (StatusCode::CONFLICT, axum::Json(body)).into_response()
+        details: None,
+    }
+    .answer(StatusCode::CONFLICT)
 }
 
 /// A request the endpoint cannot read: `400` and why.
