@@ -6,7 +6,7 @@
 mod common;
 mod server;
 
-use server::{Server, client, field, header, keys, set_cookie};
+use server::{Server, client, field, header, keys, set_cookie, tls_pair};
 
 /// Finding 3: a portal secret that group or others can read is refused by
 /// every command that loads or guards it, naming the file and the fix.
@@ -338,29 +338,6 @@ async fn https_portals_use_host_prefixed_cookies() {
     assert!(!cookie.contains("domain="), "{cookie}");
 }
 
-/// A self-signed certificate for 127.0.0.1 and its key.
-fn tls_pair(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (crt, key) = (dir.join("tls.pem"), dir.join("tls.key"));
-    let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    (crt, key)
-}
-
 /// Reads whatever the server sends until it closes the connection (or
 /// `bound` reads time out), writing one more body byte between reads: a
 /// client that sends a 64 KiB body one byte at a time. Returns what was
@@ -514,6 +491,24 @@ async fn form(c: &reqwest::Client, url: &str) -> (String, String) {
     (cookie, field(&res.text().await.unwrap(), "csrf"))
 }
 
+/// Posts a sign-in form from `c` to `url`: the pre-session cookie and CSRF
+/// token [`form`] gave, and `fields`.
+async fn submit(
+    c: &reqwest::Client,
+    url: &str,
+    (cookie, token): (&str, &str),
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![("csrf", token)];
+    form.extend_from_slice(fields);
+    c.post(url)
+        .header("cookie", cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Finding 2: guessing codes collapses to the budget and then `429` with
 /// `Retry-After`, from the guessing address only: the owner signs in with
 /// the right code from another address. On the account-driven sign-in,
@@ -531,13 +526,13 @@ async fn guessing_codes_is_throttled_but_the_owner_still_signs_in() {
     let (mut checked, mut throttled) = (0u64, 0u64);
     for i in 0..60 {
         let guess = format!("{:05}-{:05}", 10000 + i, 20000 + i);
-        let res = attacker
-            .post(&url)
-            .header("cookie", &cookie)
-            .form(&[("csrf", token.as_str()), ("code", guess.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let res = submit(
+            &attacker,
+            &url,
+            (&cookie, &token),
+            &[("code", guess.as_str())],
+        )
+        .await;
         match res.status().as_u16() {
             401 => checked += 1,
             429 => {
@@ -556,23 +551,23 @@ async fn guessing_codes_is_throttled_but_the_owner_still_signs_in() {
     );
     assert_eq!(checked + throttled, 60);
     // The right code from the guessing address is not even checked…
-    let res = attacker
-        .post(&url)
-        .header("cookie", &cookie)
-        .form(&[("csrf", token.as_str()), ("code", bob.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = submit(
+        &attacker,
+        &url,
+        (&cookie, &token),
+        &[("code", bob.as_str())],
+    )
+    .await;
     assert_eq!(res.status(), 429);
     // …and still works for Bob, from his own address.
     let (cookie, token) = form(&client(), &url).await;
-    let res = client()
-        .post(&url)
-        .header("cookie", &cookie)
-        .form(&[("csrf", token.as_str()), ("code", bob.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = submit(
+        &client(),
+        &url,
+        (&cookie, &token),
+        &[("code", bob.as_str())],
+    )
+    .await;
     assert_eq!(res.status(), 303);
     assert_eq!(header(&res, "location"), "/access");
     let log = s.log();
@@ -595,48 +590,45 @@ async fn guessing_codes_is_throttled_but_the_owner_still_signs_in() {
         let c = client_from(ip);
         let (cookie, token) = form(&c, &login).await;
         for i in 0..guesses {
-            let res = c
-                .post(&post)
-                .header("cookie", &cookie)
-                .form(&[
-                    ("csrf", token.as_str()),
+            let res = submit(
+                &c,
+                &post,
+                (&cookie, &token),
+                &[
                     ("user_identifier", "carol@contoso.com"),
                     ("code", format!("AAAAA-{:05}", 30000 + i).as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
+                ],
+            )
+            .await;
             assert_eq!(res.status(), 401, "{ip}");
         }
     }
     let c = client_from("127.0.0.3");
     let (cookie, token) = form(&c, &login).await;
-    let res = c
-        .post(&post)
-        .header("cookie", &cookie)
-        .form(&[
-            ("csrf", token.as_str()),
+    let res = submit(
+        &c,
+        &post,
+        (&cookie, &token),
+        &[
             ("user_identifier", "carol@contoso.com"),
             ("code", carol.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(res.status(), 429, "a failing address, Carol's budget spent");
     // …but Carol, from an address that has not failed, signs her device in.
     let c = client_from("127.0.0.5");
     let (cookie, token) = form(&c, &login).await;
-    let res = c
-        .post(&post)
-        .header("cookie", &cookie)
-        .form(&[
-            ("csrf", token.as_str()),
+    let res = submit(
+        &c,
+        &post,
+        (&cookie, &token),
+        &[
             ("user_identifier", "carol@contoso.com"),
             ("code", carol.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(res.status(), 308);
 }
 

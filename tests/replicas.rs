@@ -8,8 +8,7 @@ mod common;
 mod pg;
 mod server;
 
-use server::{Server, client, field, header, set_cookie};
-use std::collections::HashMap;
+use server::{Server, Visitor, client, field, header, set_cookie};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -25,85 +24,6 @@ fn replicas() -> Option<(pg::Database, Server, Server)> {
 
 async fn start() -> Option<(pg::Database, Server, Server)> {
     tokio::task::spawn_blocking(replicas).await.unwrap()
-}
-
-/// A browser behind the load balancer: one cookie jar, each request sent
-/// to whichever replica the test names.
-#[derive(Default, Clone)]
-struct Visitor {
-    cookies: HashMap<String, String>,
-}
-
-impl Visitor {
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn keep(&mut self, res: &reqwest::Response) {
-        for name in ["aspen_csrf", "aspen_session"] {
-            if let Some(c) = set_cookie(res, name) {
-                let (k, v) = c.split_once('=').unwrap();
-                if v.is_empty() {
-                    self.cookies.remove(k);
-                } else {
-                    self.cookies.insert(k.into(), v.into());
-                }
-            }
-        }
-    }
-
-    async fn get(&mut self, on: &Server, path: &str) -> reqwest::Response {
-        let res = client()
-            .get(format!("{}{path}", on.url))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.keep(&res);
-        res
-    }
-
-    async fn page(&mut self, on: &Server, path: &str) -> String {
-        let res = self.get(on, path).await;
-        assert_eq!(res.status(), 200, "GET {path} on {}", on.url);
-        res.text().await.unwrap()
-    }
-
-    /// Posts a form with the CSRF token of `html`.
-    async fn post(
-        &mut self,
-        on: &Server,
-        path: &str,
-        html: &str,
-        fields: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let csrf = field(html, "csrf");
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
-        form.extend_from_slice(fields);
-        let res = client()
-            .post(format!("{}{path}", on.url))
-            .header("cookie", self.cookie_header())
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        self.keep(&res);
-        res
-    }
-
-    /// Signs in with `code` on `on`: the status (303 to /access, or 401).
-    async fn sign_in(&mut self, on: &Server, code: &str) -> u16 {
-        let html = self.page(on, "/signin").await;
-        let res = self.post(on, "/signin", &html, &[("code", code)]).await;
-        if res.status() == 303 {
-            assert_eq!(header(&res, "location"), "/access");
-        }
-        res.status().as_u16()
-    }
 }
 
 /// The well-known answer's `Version` for `user`, from `on`.

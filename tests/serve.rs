@@ -8,7 +8,7 @@ mod server;
 
 use aspen::store::Codes as _;
 use common::{cert, openssl_verify, plistlib_json};
-use server::{Server, client, field, header, keys, set_cookie};
+use server::{Server, Visitor, client, field, header, keys, set_cookie, tls_pair};
 use std::collections::HashMap;
 
 const BASE: &str = "/account-driven/enroll";
@@ -230,81 +230,36 @@ async fn a_device_policy_gives_account_driven_device_enrollment() {
     assert_eq!(mdm["AccessRights"], 8191);
 }
 
-/// The portal as a browser would use it, over plain HTTP: cookies kept by
-/// hand, every redirect read.
+/// The portal as a browser would use it: a [`Visitor`] of one server.
 struct Browser<'a> {
     s: &'a Server,
-    cookies: HashMap<String, String>,
+    v: Visitor,
 }
 
 impl<'a> Browser<'a> {
     fn new(s: &'a Server) -> Self {
         Browser {
             s,
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn keep(&mut self, res: &reqwest::Response) {
-        for name in ["aspen_csrf", "aspen_session"] {
-            if let Some(c) = set_cookie(res, name) {
-                let (k, v) = c.split_once('=').unwrap();
-                if v.is_empty() {
-                    self.cookies.remove(k);
-                } else {
-                    self.cookies.insert(k.into(), v.into());
-                }
-            }
+            v: Visitor::default(),
         }
     }
 
     async fn get(&mut self, path: &str) -> reqwest::Response {
-        let res = client()
-            .get(format!("{}{path}", self.s.url))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.keep(&res);
-        res
+        self.v.get(self.s, path).await
     }
 
     async fn page(&mut self, path: &str) -> String {
-        let res = self.get(path).await;
-        assert_eq!(res.status(), 200, "GET {path}");
-        res.text().await.unwrap()
+        self.v.page(self.s, path).await
     }
 
     /// Posts a form (with the CSRF token of `html`), returns the response.
     async fn post(&mut self, path: &str, html: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let csrf = field(html, "csrf");
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
-        form.extend_from_slice(fields);
-        let res = client()
-            .post(format!("{}{path}", self.s.url))
-            .header("cookie", self.cookie_header())
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        self.keep(&res);
-        res
+        self.v.post(self.s, path, html, fields).await
     }
 
     async fn sign_in(&mut self, code: &str) {
-        let html = self.page("/signin").await;
-        let res = self.post("/signin", &html, &[("code", code)]).await;
-        assert_eq!(res.status(), 303);
-        assert_eq!(header(&res, "location"), "/access");
-        assert!(self.cookies.contains_key("aspen_session"));
+        assert_eq!(self.v.sign_in(self.s, code).await, 303);
+        assert!(self.v.cookies.contains_key("aspen_session"));
     }
 }
 
@@ -1047,33 +1002,7 @@ async fn tls_is_served_with_the_given_certificate() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (crt, key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (crt, key) = tls_pair(dir.path());
     let s = Server::start_with(
         "",
         &[

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use crate::common::{self, Workspace};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -304,6 +305,110 @@ pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
             }
             v.split(';').next().unwrap().to_owned()
         })
+}
+
+/// A browser over plain HTTP: one cookie jar (aspen's two cookies, kept
+/// and cleared as the server says), each request sent to the server the
+/// test names (a replica behind a load balancer, or the only one). Every
+/// redirect is the test's to read.
+#[derive(Default, Clone)]
+pub struct Visitor {
+    pub cookies: HashMap<String, String>,
+}
+
+impl Visitor {
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn keep(&mut self, res: &reqwest::Response) {
+        for name in ["aspen_csrf", "aspen_session"] {
+            if let Some(c) = set_cookie(res, name) {
+                let (k, v) = c.split_once('=').unwrap();
+                if v.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.into(), v.into());
+                }
+            }
+        }
+    }
+
+    pub async fn get(&mut self, on: &Server, path: &str) -> reqwest::Response {
+        let res = client()
+            .get(format!("{}{path}", on.url))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        res
+    }
+
+    pub async fn page(&mut self, on: &Server, path: &str) -> String {
+        let res = self.get(on, path).await;
+        assert_eq!(res.status(), 200, "GET {path} on {}", on.url);
+        res.text().await.unwrap()
+    }
+
+    /// Posts a form with the CSRF token of `html`.
+    pub async fn post(
+        &mut self,
+        on: &Server,
+        path: &str,
+        html: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let csrf = field(html, "csrf");
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        form.extend_from_slice(fields);
+        let res = client()
+            .post(format!("{}{path}", on.url))
+            .header("cookie", self.cookie_header())
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&res);
+        res
+    }
+
+    /// Signs in with `code` on `on`: the status (303 to /access, or 401).
+    pub async fn sign_in(&mut self, on: &Server, code: &str) -> u16 {
+        let html = self.page(on, "/signin").await;
+        let res = self.post(on, "/signin", &html, &[("code", code)]).await;
+        if res.status() == 303 {
+            assert_eq!(header(&res, "location"), "/access");
+        }
+        res.status().as_u16()
+    }
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key.
+pub fn tls_pair(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (crt, key) = (dir.join("tls.pem"), dir.join("tls.key"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (crt, key)
 }
 
 /// The value of `<input name="NAME" value="…">` in a page.
