@@ -426,6 +426,13 @@ fn built_in_user_enrollment_lists_match_apples_schema() {
         "com.apple.applicationaccess".into(),
         "allowSafariPrivateBrowsing".into()
     )));
+    // And 27.0's: a cellular private network is forbidden on iOS.
+    assert!(
+        facts
+            .forbidden_payloads
+            .iter()
+            .any(|t| t == "com.apple.cellularprivatenetwork.managed")
+    );
 }
 
 /// `src/lint/facts/apple.tsv` is exactly what the generator derives from
@@ -435,9 +442,20 @@ fn built_in_facts_are_derived_from_apples_schema() {
     let Some(dir) = schema_dir() else { return };
     let derived = aspen::lint::facts::derive(&dir).unwrap();
     let checked_in = std::fs::read_to_string(root().join("src/lint/facts/apple.tsv")).unwrap();
+    // Which release of Apple's data this run compared against.
+    let release = aspen::lint::facts::parse(&derived)
+        .unwrap()
+        .main_release()
+        .unwrap_or("an unknown release")
+        .to_owned();
+    eprintln!(
+        "comparing the built-in facts with {} ({release})",
+        dir.display()
+    );
     assert!(
         derived == checked_in,
-        "src/lint/facts/apple.tsv is stale: run `cargo run --example lint-facts -- {}`",
+        "src/lint/facts/apple.tsv is stale against {} ({release}): run `cargo run --example lint-facts -- {}`",
+        dir.display(),
         dir.display()
     );
     assert_eq!(aspen::lint::facts::TEXT, checked_in);
@@ -729,7 +747,7 @@ fn warnings_as_errors() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains(": ok"), "{text}");
     assert!(
-        text.contains("note    ASP017 PayloadContent[3] [com.example.unheard-of]: com.example.unheard-of is not a payload type in Apple's schema (as of iOS 18.1, macOS 15.1): custom preferences (or a newer type), not checked"),
+        text.contains("note    ASP017 PayloadContent[3] [com.example.unheard-of]: com.example.unheard-of is not a payload type in Apple's schema (as of iOS/macOS 27.0): custom preferences (or a newer type), not checked"),
         "{text}"
     );
 }
@@ -1160,8 +1178,25 @@ fn real_world_profiles_lint_without_noise() {
         assert!(noted("pc-outlook.mobileconfig", "ASP017"));
         assert!(noted("hand-managed-prefs.mobileconfig", "ASP017"));
         assert!(noted("imazing-apple-intelligence.mobileconfig", "ASP016"));
-        // The firewall's logging keys: removed in macOS 15 (Apple's schema).
-        assert!(noted("pm-firewall.mobileconfig", "ASP018"));
+        // The firewall's logging keys, removed in macOS 15, are gone from
+        // Apple's 27.0 schema: not checked, and said so.
+        assert!(noted("pm-firewall.mobileconfig", "ASP016"));
+        // A payload type Apple removed (com.apple.SoftwareUpdate, macOS
+        // 27.0) is one note for the payload, not one for each of its keys.
+        let update: Vec<&(String, String, String)> = files
+            .iter()
+            .filter(|(f, _)| f == "pm-software-update.mobileconfig")
+            .flat_map(|(_, xs)| xs.iter())
+            .collect();
+        assert_eq!(update.len(), 1, "{update:?}");
+        assert_eq!(
+            (
+                update[0].0.as_str(),
+                update[0].1.as_str(),
+                update[0].2.as_str()
+            ),
+            ("ASP018", "note", "PayloadContent[0]")
+        );
     }
     // With warnings as errors, too: a CI gate on these profiles stays green.
     let out = aspen(&["lint", "--warnings-as-errors", &dir]);

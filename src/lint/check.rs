@@ -48,6 +48,7 @@ pub fn check(
         ue,
         payload: None,
         def: top,
+        removed: false,
         sink,
     };
     // Each payload is checked against its own type below, not against
@@ -79,11 +80,26 @@ pub fn check(
         // known if any describes it, and presence cannot be required.
         let single = lists.len() == 1;
         lists.push(schema.common());
+        // Apple marks a whole payload type removed on its `supportedOS`
+        // (com.apple.SoftwareUpdate in macOS 27.0): one note for the
+        // payload, not one for each of its keys.
+        let gone = removed_in(&defs[0], &[]);
+        if let Some(when) = &gone {
+            sink.at(
+                rules::REMOVED_KEY,
+                p,
+                "",
+                format!(
+                    "Apple's schema says this payload type was removed in {when}: devices from then on ignore it"
+                ),
+            );
+        }
         let mut checker = Checker {
             schema,
             ue,
             payload: Some(p),
             def: &defs[0],
+            removed: gone.is_some(),
             sink,
         };
         checker.dict(p.dict, &lists, &p.path(""), &|_| false, single);
@@ -155,6 +171,8 @@ struct Checker<'a, 's> {
     /// The payload's definition (TopLevel for the profile's keys), for the
     /// release its facts are from.
     def: &'a PayloadDef,
+    /// The payload type as a whole is removed (noted once, not per key).
+    removed: bool,
     sink: &'s mut Sink,
 }
 
@@ -289,7 +307,9 @@ impl<'a> Checker<'a, '_> {
         if self.ue && user_enrollment::key(self.payload, spec, &path, self.sink) {
             return;
         }
-        if let Some(when) = removed(self.def, spec) {
+        if !self.removed
+            && let Some(when) = removed(self.def, spec)
+        {
             self.report(
                 rules::REMOVED_KEY,
                 path.clone(),
@@ -422,10 +442,16 @@ impl<'a> Checker<'a, '_> {
 /// When every OS that supports a key (the payload's, as the key's own
 /// `supportedOS` overrides them) has it `removed`: `macOS 15.0`.
 fn removed(def: &PayloadDef, key: &Key) -> Option<String> {
+    removed_in(def, &key.supported)
+}
+
+/// [`removed`] for a key whose own `supportedOS` is `own` (none: the
+/// payload type as a whole).
+fn removed_in(def: &PayloadDef, own: &[super::schema::Support]) -> Option<String> {
     use super::schema::Os;
     let mut when = Vec::new();
     for os in Os::ALL {
-        let own = key.supported.iter().find(|s| s.os == os);
+        let own = own.iter().find(|s| s.os == os);
         let inherited = def.supported.iter().find(|s| s.os == os);
         let Some(entry) = own.or(inherited) else {
             continue;

@@ -48,8 +48,10 @@ pub struct Source {
 }
 
 /// What the built-in facts are derived from (`../shared/apple-device-management`,
-/// see its SOURCE.txt): Apple's release, and a copy of the same Apple data
-/// at a newer release for the files SOURCE.txt lists. Update these when
+/// see its SOURCE.txt): Apple's files at several commits on the way to a
+/// release, and a few older copies where Apple's newer file could not be
+/// obtained. SOURCE.txt says which file comes from which; every commit of
+/// it must be here, with the release its data describes. Update these when
 /// regenerating from newer data.
 pub const SOURCES: &[Source] = &[
     Source {
@@ -61,6 +63,31 @@ pub const SOURCES: &[Source] = &[
         repository: "github.com/skylar2k/Apple-MDM-Schema",
         commit: "420bab125ce5835ef6bc6e60e72c7555d38be966",
         release: "iOS/macOS 26.4",
+    },
+    Source {
+        repository: "github.com/apple/device-management",
+        commit: "0a4527c5ea21825fd23e08273ccdb9e2302458ce",
+        release: "iOS/macOS 26.0",
+    },
+    Source {
+        repository: "github.com/apple/device-management",
+        commit: "9468f879c31663a83ff7734d3ebf4cf4422e7c6b",
+        release: "iOS/macOS 27.0",
+    },
+    Source {
+        repository: "github.com/apple/device-management",
+        commit: "97a11a861f4ea9024adc7c86a35f817041414834",
+        release: "iOS/macOS 27.0",
+    },
+    Source {
+        repository: "github.com/apple/device-management",
+        commit: "61449b07e22d7d659aaa9ae65a29688cff3902a2",
+        release: "iOS/macOS 27.0",
+    },
+    Source {
+        repository: "github.com/apple/device-management",
+        commit: "255d4a2d841448f71f526e4b5d5f7ad795de86ca",
+        release: "iOS/macOS 27.0",
     },
 ];
 
@@ -76,41 +103,88 @@ pub fn built_in() -> &'static Schema {
 }
 
 /// Derives the facts file from a checkout of Apple's schema (`DIR/mdm/profiles`).
-/// When `DIR/SOURCE.txt` exists it must name every commit of [`SOURCES`], and
-/// the `mdm/profiles/…` files it lists are those of the last source; every
-/// other file is from the first.
+/// `DIR/SOURCE.txt` says which commit each file is from (see
+/// [`file_sources`]); without it every file is taken as the first source's.
 pub fn derive(dir: &Path) -> Result<String> {
     let note = dir.join("SOURCE.txt");
-    let mut newer: Vec<String> = Vec::new();
-    if note.is_file() {
+    let from = if note.is_file() {
         let text = String::from_utf8_lossy(&crate::read::read_capped(&note, 1 << 20)?).into_owned();
-        for s in SOURCES {
-            if !text.contains(s.commit) {
-                return Err(Error::invalid(format!(
-                    "{}: does not name commit {} of {}; update lint::facts::SOURCES for this data",
-                    note.display(),
-                    s.commit,
-                    s.repository
-                )));
-            }
-        }
-        newer = text
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("mdm/profiles/"))
-            .filter(|f| f.ends_with(".yaml"))
-            .map(str::to_owned)
-            .collect();
-    }
-    let last = SOURCES.len() - 1;
+        Some(
+            file_sources(&text, SOURCES)
+                .map_err(|e| Error::invalid(format!("{}: {e}", note.display())))?,
+        )
+    } else {
+        None
+    };
+    let unplaced = std::cell::RefCell::new(Vec::new());
     let schema = Schema::load_with(dir, |file| {
-        let i = if newer.iter().any(|f| f == file) {
-            last
-        } else {
-            0
+        let i = match &from {
+            None => 0,
+            Some(from) => match from.get(file) {
+                Some(&i) => i,
+                None => {
+                    unplaced.borrow_mut().push(file.to_owned());
+                    0
+                }
+            },
         };
         Some(SOURCES[i].release.to_owned())
     })?;
+    let unplaced = unplaced.into_inner();
+    if !unplaced.is_empty() {
+        return Err(Error::invalid(format!(
+            "{}: names no source for mdm/profiles/{}",
+            note.display(),
+            unplaced.join(", mdm/profiles/")
+        )));
+    }
     Ok(write(&schema, SOURCES))
+}
+
+/// Which source each `mdm/profiles/*.yaml` file is from, as SOURCE.txt
+/// says it: a heading line names a source (its full commit, its first seven
+/// hex digits, or its repository's owner) and the indented
+/// `mdm/profiles/…` lines under it are that source's files. A heading that
+/// names no source (e.g. "Removed") takes its files out. Every source
+/// must be named somewhere, so data newer than [`SOURCES`] is not mislabelled.
+pub fn file_sources(text: &str, sources: &[Source]) -> Result<HashMap<String, usize>, String> {
+    let mut map = HashMap::new();
+    let mut named = vec![false; sources.len()];
+    let mut current: Option<usize> = None;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            current = None;
+            if line.trim_end().ends_with(':') {
+                current = sources.iter().position(|s| {
+                    let owner = s.repository.split('/').nth(1).unwrap_or(s.repository);
+                    line.contains(s.commit)
+                        || line.contains(&s.commit[..7])
+                        || (owner != "apple" && line.contains(owner))
+                });
+                if let Some(i) = current {
+                    named[i] = true;
+                }
+            }
+            continue;
+        }
+        let Some(file) = line.trim().strip_prefix("mdm/profiles/") else {
+            continue;
+        };
+        let file = file.split_whitespace().next().unwrap_or_default();
+        if let (Some(i), true) = (current, file.ends_with(".yaml")) {
+            map.insert(file.to_owned(), i);
+        }
+    }
+    if let Some(i) = named.iter().position(|n| !n) {
+        return Err(format!(
+            "does not name commit {} of {} as the source of any file; update lint::facts::SOURCES for this data",
+            sources[i].commit, sources[i].repository
+        ));
+    }
+    Ok(map)
 }
 
 /// Writes a schema in the facts format; a payload's `release` is written as

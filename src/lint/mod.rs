@@ -116,7 +116,7 @@ pub mod rules {
     );
     pub const REMOVED_KEY: Rule = note(
         "ASP018",
-        "a key Apple's schema marks removed on every OS that had it",
+        "a key or payload type Apple's schema marks removed on every OS that had it",
     );
 
     pub const DANGLING_REFERENCE: Rule = error("ASP020", "a UUID reference points at no payload");
