@@ -8,6 +8,7 @@
 //! tree), and the CMS nesting. Errors say what is wrong, never panic.
 
 mod ber;
+mod bplist;
 pub mod cms;
 pub mod csr;
 
@@ -28,6 +29,48 @@ const MAX_VALUES: usize = 1_000_000;
 /// At most this many bytes of strings and data once binary-plist references
 /// are expanded.
 const MAX_EXPANDED_BYTES: usize = 64 << 20;
+
+/// Bounds on what one parse may build. A binary plist is measured against
+/// them before anything is built (see [`bplist`]): a shared object costs
+/// what it expands to, each time it is referenced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Values (keys included; a collection counts its start and end).
+    pub values: usize,
+    /// Bytes of strings and data, expanded.
+    pub expanded_bytes: usize,
+    /// Collections open at once.
+    pub depth: usize,
+}
+
+impl Limits {
+    /// Any profile, however large a real one gets.
+    pub const PROFILE: Limits = Limits {
+        values: MAX_VALUES,
+        expanded_bytes: MAX_EXPANDED_BYTES,
+        depth: MAX_DEPTH,
+    };
+    /// A device's `MachineInfo` (Apple: other/machineinfo.yaml): one
+    /// dictionary of about fifteen strings, booleans and one data value
+    /// (`PAIRING_TOKEN`), nothing nested. It comes from anyone on the
+    /// network before they have signed in, so it gets no more room than that.
+    pub const MACHINE_INFO: Limits = Limits {
+        values: 256,
+        expanded_bytes: 32 << 10,
+        depth: 2,
+    };
+}
+
+thread_local! {
+    /// Values built on this thread, for tests that prove a refused input
+    /// cost nothing.
+    static VALUES_BUILT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many plist values this thread has built so far.
+pub fn values_built_on_this_thread() -> u64 {
+    VALUES_BUILT.with(std::cell::Cell::get)
+}
 
 /// How the plist was encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -211,7 +254,7 @@ pub fn parse_located(bytes: &[u8]) -> Result<Document, ParseError> {
 /// [`parse`] but without reading the signature at all (its signers and
 /// certificates): for bodies whose signature nobody checks, such as the
 /// `MachineInfo` a device posts.
-pub fn parse_content(bytes: &[u8]) -> Result<Value, String> {
+pub fn parse_content(bytes: &[u8], limits: &Limits) -> Result<Value, String> {
     precheck(bytes).map_err(|e| e.message)?;
     let content;
     let plist = if bytes[0] == 0x30 {
@@ -221,7 +264,9 @@ pub fn parse_content(bytes: &[u8]) -> Result<Value, String> {
     } else {
         bytes
     };
-    parse_plist(plist).map(|(value, _, _)| value)
+    parse_plist_within(plist, limits)
+        .map(|(value, _, _)| value)
+        .map_err(|e| e.message)
 }
 
 /// What no profile can be: too large, empty, or PEM text.
@@ -253,12 +298,21 @@ pub fn parse_plist(bytes: &[u8]) -> Result<(Value, Format, Vec<String>), String>
 }
 
 fn parse_plist_located(bytes: &[u8]) -> Result<(Value, Format, Vec<String>), ParseError> {
+    parse_plist_within(bytes, &Limits::PROFILE)
+}
+
+fn parse_plist_within(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(Value, Format, Vec<String>), ParseError> {
     if bytes.starts_with(b"bplist") {
         if !bytes.starts_with(b"bplist00") {
             return Err("is a binary plist of an unsupported version".into());
         }
+        // Charged before anything is built: what the references expand to.
+        bplist::measure(bytes, limits)?;
         let events = plist::stream::BinaryReader::new(Cursor::new(bytes));
-        build(events, None).map(|(v, d)| (v, Format::Binary, d))
+        build(events, None, limits).map(|(v, d)| (v, Format::Binary, d))
     } else {
         if let Err(e) = std::str::from_utf8(bytes) {
             let (line, column) = line_column(bytes, e.valid_up_to());
@@ -270,7 +324,7 @@ fn parse_plist_located(bytes: &[u8]) -> Result<(Value, Format, Vec<String>), Par
             });
         }
         let events = plist::stream::XmlReader::new(Cursor::new(bytes));
-        build(events, Some(bytes)).map(|(v, d)| (v, Format::Xml, d))
+        build(events, Some(bytes), limits).map(|(v, d)| (v, Format::Xml, d))
     }
 }
 
@@ -348,25 +402,43 @@ enum Open {
 
 /// Builds a [`Value`] from plist events, enforcing depth, count and size
 /// limits; `xml` is the text of an XML plist, for error positions.
-fn build<I>(events: I, xml: Option<&[u8]>) -> Result<(Value, Vec<String>), ParseError>
+fn build<I>(
+    events: I,
+    xml: Option<&[u8]>,
+    limits: &Limits,
+) -> Result<(Value, Vec<String>), ParseError>
+where
+    I: Iterator<Item = std::result::Result<Event<'static>, plist::Error>>,
+{
+    let mut values = 0usize;
+    let built = build_counted(events, xml, limits, &mut values);
+    VALUES_BUILT.with(|n| n.set(n.get() + values as u64));
+    built
+}
+
+fn build_counted<I>(
+    events: I,
+    xml: Option<&[u8]>,
+    limits: &Limits,
+    values: &mut usize,
+) -> Result<(Value, Vec<String>), ParseError>
 where
     I: Iterator<Item = std::result::Result<Event<'static>, plist::Error>>,
 {
     let mut stack: Vec<Open> = Vec::new();
     let mut duplicates = Vec::new();
-    let mut values = 0usize;
     let mut expanded = 0usize;
     let mut root = None;
     for event in events {
         let event = event.map_err(|e| plist_error(&e, xml))?;
-        values += 1;
-        if values > MAX_VALUES {
-            return Err(format!("holds more than {MAX_VALUES} values").into());
+        *values += 1;
+        if *values > limits.values {
+            return Err(format!("holds more than {} values", limits.values).into());
         }
         let value = match event {
             Event::StartArray(_) | Event::StartDictionary(_) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(format!("nests deeper than {MAX_DEPTH} levels").into());
+                if stack.len() >= limits.depth {
+                    return Err(format!("nests deeper than {} levels", limits.depth).into());
                 }
                 stack.push(match event {
                     Event::StartArray(_) => Open::Array(Vec::new()),
@@ -404,10 +476,10 @@ where
             expanded += path.len();
             duplicates.push(path);
         }
-        if expanded > MAX_EXPANDED_BYTES {
+        if expanded > limits.expanded_bytes {
             return Err(format!(
-                "expands to more than {} MiB of text and data",
-                MAX_EXPANDED_BYTES >> 20
+                "expands to more than {} of text and data",
+                size(limits.expanded_bytes as u64)
             )
             .into());
         }
@@ -491,11 +563,12 @@ mod tests {
         .unwrap();
         let full = parse(&der).unwrap();
         assert_eq!(full.signed.unwrap().data.certificates.len(), 1);
-        assert_eq!(parse_content(&der).unwrap(), full.value);
-        assert_eq!(parse_content(&plist).unwrap(), full.value);
-        let err = parse_content(&der[..der.len() / 2]).unwrap_err();
+        let limits = Limits::MACHINE_INFO;
+        assert_eq!(parse_content(&der, &limits).unwrap(), full.value);
+        assert_eq!(parse_content(&plist, &limits).unwrap(), full.value);
+        let err = parse_content(&der[..der.len() / 2], &limits).unwrap_err();
         assert!(err.starts_with("is not readable signed data"), "{err}");
-        assert_eq!(parse_content(b"").unwrap_err(), "is empty");
+        assert_eq!(parse_content(b"", &limits).unwrap_err(), "is empty");
     }
 
     #[test]
@@ -576,6 +649,46 @@ mod tests {
             err.contains("nests deeper") || err.contains("more than"),
             "{err}"
         );
+    }
+
+    /// The attack of the second attack run: 724 bytes, each of 40 arrays
+    /// holding 14 references to the next, which a reader walking references
+    /// expands to 14^40 values. Refused by measuring the object table,
+    /// before a single value is built, under a profile's limits and under
+    /// a MachineInfo's.
+    #[test]
+    fn a_reference_bomb_is_refused_before_any_value_is_built() {
+        let mut objects: Vec<Vec<u8>> = (0..40u8)
+            .map(|i| [vec![0xAE], vec![i + 1; 14]].concat())
+            .collect();
+        objects.push(vec![0x51, b'x']);
+        let bomb = bplist(&objects, 0);
+        assert!(bomb.len() < 800, "{}", bomb.len());
+        for limits in [Limits::PROFILE, Limits::MACHINE_INFO] {
+            let before = values_built_on_this_thread();
+            let err = parse_content(&bomb, &limits).unwrap_err();
+            assert!(
+                err.contains("values once its shared objects are expanded")
+                    || err.contains("nests deeper"),
+                "{err}"
+            );
+            assert_eq!(values_built_on_this_thread(), before);
+        }
+        // Shallow and small enough for a profile, but not a MachineInfo:
+        // 20 references to one array of 14 strings, 322 values.
+        let objects = vec![
+            [vec![0xAF, 0x10, 20], vec![1; 20]].concat(),
+            [vec![0xAE], vec![2; 14]].concat(),
+            vec![0x51, b'x'],
+        ];
+        let small = bplist(&objects, 0);
+        let before = values_built_on_this_thread();
+        let err = parse_content(&small, &Limits::MACHINE_INFO).unwrap_err();
+        assert!(err.contains("more than 256 values"), "{err}");
+        assert_eq!(values_built_on_this_thread(), before);
+        let (value, _, _) = parse_plist(&small).unwrap();
+        assert_eq!(value.as_array().unwrap().len(), 20);
+        assert_eq!(values_built_on_this_thread(), before + 322);
     }
 
     /// Encodes `objects` (already serialized, 1-byte references) as bplist00.

@@ -310,8 +310,8 @@ fn machine_info(body: &[u8]) -> Result<Device, String> {
     if body.is_empty() {
         return Ok(Device::UNKNOWN);
     }
-    let value =
-        crate::read::parse_content(body).map_err(|why| format!("the request body {why}"))?;
+    let value = crate::read::parse_content(body, &crate::read::Limits::MACHINE_INFO)
+        .map_err(|why| format!("the request body {why}"))?;
     let info = value
         .as_dictionary()
         .ok_or("the request body is not a MachineInfo dictionary")?;
@@ -346,9 +346,12 @@ pub async fn enroll(
         Some(Some(v)) => Some(v),
         Some(None) => return bad_request("unknown version in the enrollment URL"),
     };
-    let device = match machine_info(&body) {
-        Ok(d) => d,
-        Err(why) => return bad_request(why),
+    // Read off the runtime's workers, within a MachineInfo's small limits:
+    // nobody has signed in yet.
+    let device = match svc.untrusted.run(move || machine_info(&body)).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(why)) => return bad_request(why),
+        Err(busy) => return busy.into_response(),
     };
     // Before sign-in: a device too old for the announced kind is told so
     // now, not after the user signed in for nothing.

@@ -8,6 +8,7 @@ mod directory;
 mod health;
 pub mod http;
 pub mod log;
+pub mod offload;
 mod pages;
 mod portal;
 pub mod proxy;

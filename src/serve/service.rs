@@ -61,6 +61,8 @@ pub struct Service {
     stopping: AtomicBool,
     /// Turns at signing, one per core (see [`Service::signing`]).
     signers: Arc<tokio::sync::Semaphore>,
+    /// Where request bodies from strangers are read.
+    pub untrusted: super::offload::Offload,
 }
 
 struct Recent {
@@ -133,6 +135,7 @@ impl Service {
             signers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            untrusted: super::offload::Offload::per_core(),
             recorder: Recorder::start(store.clone()),
             directory: Arc::new(Directory::open(&users)?),
             settings,
