@@ -1,12 +1,12 @@
 //! The audit log's records: every choice a user makes, every profile
 //! issued (by the CLI, the portal or account-driven enrollment) and every
 //! per-profile challenge a SCEP server asked `aspen scep-verify` to check.
-//! Where they are kept is `store`'s business.
+//! Where they are kept is `store`'s business. Records are plain data: whoever
+//! issues a profile or checks a secret builds its record (this module sits
+//! below the store, the profile and the settings, and imports none of them).
 
+use crate::model::EnrollmentKind;
 use crate::model::policy::Choice;
-use crate::model::{Enrollment, EnrollmentKind};
-use crate::profile;
-use crate::settings::Settings;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,28 +73,6 @@ pub struct Record {
 }
 
 impl Record {
-    /// The profile for `enrollment` was issued (by the CLI, the portal or
-    /// account-driven enrollment): recorded with the profile's PayloadUUID
-    /// and `sha256`, the [`sha256_hex`] of exactly the bytes handed out,
-    /// signed or not.
-    pub fn for_profile(
-        settings: &Settings,
-        enrollment: &Enrollment,
-        sha256: &str,
-        source: Source,
-        user: Option<&str>,
-        policy: Option<&str>,
-    ) -> Record {
-        Record::issued(
-            source,
-            user,
-            policy,
-            enrollment.kind(),
-            &profile::profile_uuid(settings, enrollment),
-            sha256,
-        )
-    }
-
     /// An issued profile's record, from its parts.
     pub fn issued(
         source: Source,

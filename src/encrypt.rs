@@ -6,7 +6,6 @@
 //! Encryption"). The outer profile is then signed as usual.
 
 use crate::error::{Error, Result};
-use crate::payload::cert;
 use crate::read::cms;
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::pkey::{Id, PKey, Private};
@@ -29,9 +28,9 @@ pub struct Recipient(X509);
 impl Recipient {
     /// Loads one PEM (or DER) certificate and checks it has an RSA key.
     pub fn load(path: &Path) -> Result<Recipient> {
-        let bytes = crate::read::read_capped(path, cert::MAX_FILE_BYTES)?;
+        let bytes = crate::fs::read_capped(path, crate::x509::MAX_FILE_BYTES)?;
         let fail = |why: &str| Error::invalid(format!("{}: {why}", path.display()));
-        let cert = cert::load_certificate(&bytes).map_err(|why| fail(&why))?;
+        let cert = crate::x509::load_certificate(&bytes).map_err(|why| fail(&why))?;
         let key = cert
             .public_key()
             .map_err(|_| fail("has a public key OpenSSL cannot read"))?;
@@ -88,7 +87,7 @@ pub struct Identity {
 impl Identity {
     pub fn load(cert: &Path, key: &Path) -> Result<Identity> {
         let Recipient(cert_x509) = Recipient::load(cert)?;
-        let bytes = Zeroizing::new(crate::read::read_capped(key, 1 << 20)?);
+        let bytes = Zeroizing::new(crate::fs::read_capped(key, 1 << 20)?);
         let pkey = PKey::private_key_from_pem_passphrase(&bytes, b"").map_err(|_| {
             Error::invalid(format!(
                 "{}: is not an unencrypted PEM private key",

@@ -9,16 +9,13 @@ pub use text::render;
 use crate::encrypt::ENCRYPTED_KEY;
 use crate::lint::{mdm_payload, payloads};
 use crate::payload::mdm::{self, AccessRights, Detected};
-use crate::payload::{cert, is_secret};
+use crate::payload::{MASK, cert, is_secret};
 use crate::read::{Document, Format, cms};
 use crate::verify::{self, CertInfo, SignerReport};
 use plist::Value;
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 use std::collections::HashMap;
-
-/// Shown instead of a secret.
-pub const MASK: &str = "********";
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -172,7 +169,7 @@ pub fn inspect(doc: &Document, show_secrets: bool) -> Inspection {
                     .dict
                     .get("PayloadContent")
                     .and_then(Value::as_data)
-                    .and_then(|bytes| cert::load_certificate(bytes).ok())
+                    .and_then(|bytes| crate::x509::load_certificate(bytes).ok())
                     .map(|c| CertInfo::of(&c)),
                 _ => None,
             };
@@ -241,8 +238,8 @@ fn rights(bits: i64) -> Rights {
             value: bits,
             rights: mdm::RIGHTS
                 .iter()
-                .filter(|(bit, _)| bits & i64::from(*bit) != 0)
-                .map(|&(_, n)| n)
+                .filter(|r| bits & i64::from(r.bit) != 0)
+                .map(|r| r.name)
                 .collect(),
             problem: Some(why),
         },

@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod cli;
 pub mod encrypt;
 pub mod error;
+pub mod fs;
 pub mod hex;
 pub mod inspect;
 pub mod lint;
@@ -27,5 +28,6 @@ pub mod store;
 pub mod time;
 pub mod tokens;
 pub mod verify;
+pub mod x509;
 
 pub use error::{Error, Result};

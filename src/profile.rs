@@ -16,8 +16,8 @@ use crate::payload::scep::ScepConfig;
 use crate::payload::scep::{self, ScepPayload};
 use crate::payload::{Common, Payload};
 use crate::secret::{IdentitySecret, Secret};
+use crate::secret::{IssuedSecret, SecretKind};
 use crate::settings::{Identity, Settings};
-use crate::store::{IssuedSecret, SecretKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -99,6 +99,28 @@ pub fn derive_uuid(identifier: &str, role: &str, enrollment: &Enrollment) -> Str
 /// records to name an issued profile.
 pub fn profile_uuid(settings: &Settings, enrollment: &Enrollment) -> String {
     derive_uuid(&settings.organization.identifier, "profile", enrollment)
+}
+
+/// The audit record of the profile for `enrollment`, issued (by the CLI, the
+/// portal or account-driven enrollment) with these bytes: the profile's
+/// PayloadUUID and `sha256`, the [`crate::audit::sha256_hex`] of exactly
+/// the bytes handed out, signed or not.
+pub fn issued_record(
+    settings: &Settings,
+    enrollment: &Enrollment,
+    sha256: &str,
+    source: crate::audit::Source,
+    user: Option<&str>,
+    policy: Option<&str>,
+) -> crate::audit::Record {
+    crate::audit::Record::issued(
+        source,
+        user,
+        policy,
+        enrollment.kind(),
+        &profile_uuid(settings, enrollment),
+        sha256,
+    )
 }
 
 /// One issue of a profile: the identity settings it carries and the value

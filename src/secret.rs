@@ -164,3 +164,40 @@ mod tests {
         assert_eq!(t.c.expose(), "x");
     }
 }
+
+/// What a per-profile identity secret is (Apple: `com.apple.security.scep`
+/// `Challenge`, `com.apple.security.acme` `ClientIdentifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    ScepChallenge,
+    AcmeClientIdentifier,
+}
+
+impl SecretKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretKind::ScepChallenge => "scep-challenge",
+            SecretKind::AcmeClientIdentifier => "acme-client-identifier",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SecretKind> {
+        match s {
+            "scep-challenge" => Some(SecretKind::ScepChallenge),
+            "acme-client-identifier" => Some(SecretKind::AcmeClientIdentifier),
+            _ => None,
+        }
+    }
+}
+
+/// A per-profile secret's record, keyed by a keyed hash of the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedSecret {
+    pub lookup: Vec<u8>,
+    pub kind: SecretKind,
+    /// Lower-case e-mail, when the profile was issued to a directory user.
+    pub user: Option<String>,
+    /// The profile's PayloadUUID.
+    pub payload_uuid: String,
+    pub expires: i64,
+}

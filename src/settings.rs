@@ -8,9 +8,10 @@ use crate::payload::cert::AnchorCert;
 use crate::payload::mdm::{self, AccessRights, MdmConfig};
 use crate::payload::scep::{self, ScepConfig};
 use crate::payload::{Subject, check_https_url, check_plist_text};
+use crate::secret::SecretKind;
 use crate::secret::{DEFAULT_TTL_SECONDS, IdentitySecret, PER_PROFILE, Secret};
 use crate::sign::{KeySource, Passphrase};
-use crate::store::{Location, SecretKind};
+use crate::store::Location;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -359,7 +360,7 @@ fn default_auth() -> String {
 impl Settings {
     /// Reads and validates a settings file.
     pub fn load(path: &Path) -> Result<Settings> {
-        let bytes = crate::read::read_capped(path, MAX_SETTINGS_BYTES)?;
+        let bytes = crate::fs::read_capped(path, MAX_SETTINGS_BYTES)?;
         let text = String::from_utf8(bytes).map_err(|e| Error::Settings {
             file: path.to_owned(),
             line: Some(line_of(
@@ -1035,7 +1036,7 @@ fn identity_secret(
         }
         (None, None, Some(file)) => {
             let path = relative_path(base, &file_key, &file)?;
-            let bytes = crate::read::read_capped_secret(&path, MAX_SECRET_FILE_BYTES)
+            let bytes = crate::fs::read_capped_secret(&path, MAX_SECRET_FILE_BYTES)
                 .map_err(|e| FieldError::new(&file_key, Some(&file), format!("cannot read {e}")))?;
             let text = std::str::from_utf8(&bytes).map_err(|_| {
                 FieldError::new(&file_key, Some(&file), "the file is not UTF-8 text")
@@ -1084,7 +1085,7 @@ fn anchor(i: usize, raw: RawAnchor, base: &Path) -> Result<AnchorCert, FieldErro
     let field = format!("anchor[{i}].certificate");
     let path = relative_path(base, &field, &raw.certificate)?;
     // Capped: a certificate path may name a pipe or /dev/zero.
-    let bytes = crate::read::read_capped(&path, crate::payload::cert::MAX_FILE_BYTES)
+    let bytes = crate::fs::read_capped(&path, crate::x509::MAX_FILE_BYTES)
         .map_err(|e| FieldError::new(&field, Some(&raw.certificate), format!("cannot read {e}")))?;
     let file_name = Path::new(&raw.certificate)
         .file_name()

@@ -5,15 +5,15 @@
 mod cms;
 
 use crate::error::{Error, Result};
-use crate::payload::cert::read_certificates;
-use crate::read::read_capped_secret;
+use crate::fs::read_capped_secret;
+use crate::x509::{name_to_string, read_certificates};
 use openssl::asn1::Asn1Time;
 use openssl::md::Md;
 use openssl::nid::Nid;
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::pkey_ctx::PkeyCtx;
-use openssl::x509::{X509, X509KeyUsage, X509NameRef, X509VerifyResult};
+use openssl::x509::{X509, X509KeyUsage, X509VerifyResult};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -372,16 +372,4 @@ fn shown(t: &openssl::asn1::Asn1TimeRef) -> String {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// `O=Contoso, CN=Name` for messages and reports.
-pub fn name_to_string(name: &X509NameRef) -> String {
-    name.entries()
-        .map(|e| {
-            let key = e.object().nid().short_name().unwrap_or("?").to_owned();
-            let value = e.data().to_string().unwrap_or_else(|_| "?".into());
-            format!("{key}={value}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }

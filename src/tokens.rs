@@ -148,7 +148,7 @@ impl Keys {
     pub fn load(path: &Path) -> Result<Keys> {
         // Capped (the path may name a pipe or /dev/zero): 64 hex digits fit
         // many times over in 64 KiB.
-        let bytes = crate::read::read_capped_secret(path, 64 << 10).map_err(|e| match e {
+        let bytes = crate::fs::read_capped_secret(path, 64 << 10).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::io(
                 path,
                 std::io::Error::new(
@@ -321,7 +321,7 @@ impl Keys {
     /// key (`[portal] secret_file`).
     pub fn secret_lookup(
         &self,
-        kind: crate::store::SecretKind,
+        kind: crate::secret::SecretKind,
         value: &crate::secret::Secret,
     ) -> [u8; 32] {
         self.mac(

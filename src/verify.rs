@@ -5,7 +5,7 @@
 
 use crate::read::cms::{self, SignedData};
 use crate::read::{Document, Signed};
-use crate::sign::name_to_string;
+use crate::x509::name_to_string;
 use openssl::asn1::Asn1Time;
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::stack::Stack;

@@ -788,12 +788,12 @@ fn scep_verify_refuses_unknown_expired_missing_and_garbage_with_status_1() {
             .await
             .unwrap();
         let keys = aspen::tokens::Keys::from_bytes(&[0x5a; 32]).unwrap();
-        let kind = aspen::store::SecretKind::ScepChallenge;
+        let kind = aspen::secret::SecretKind::ScepChallenge;
         let lookup = keys.secret_lookup(kind, &aspen::secret::Secret::new(expired.into()));
         let now = aspen::audit::now();
         store
             .add_secrets(
-                vec![aspen::store::IssuedSecret {
+                vec![aspen::secret::IssuedSecret {
                     lookup: lookup.to_vec(),
                     kind,
                     user: Some("carol@contoso.com".into()),

@@ -103,7 +103,7 @@ pub fn run(args: Args) -> Result<()> {
         (Some(_), true) => Some(super::secret_keys(&settings)?),
         _ => None,
     };
-    let record = |secrets: Vec<crate::store::IssuedSecret>| -> Result<()> {
+    let record = |secrets: Vec<crate::secret::IssuedSecret>| -> Result<()> {
         let stored = stored
             .as_ref()
             .ok_or_else(|| Error::invalid("internal: per-profile secrets without a store"))?;
@@ -219,7 +219,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// The audit record of a profile bulk wrote.
 fn issued(settings: &Settings, w: &Written) -> audit::Record {
-    audit::Record::for_profile(
+    crate::profile::issued_record(
         settings,
         &w.enrollment,
         &w.sha256_hex(),

@@ -22,7 +22,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let identity = Identity::load(&args.cert, &args.key)?;
     let doc = read::read_file(&args.file)?;
-    let fail = |why: String| Error::invalid(format!("{}: {why}", read::input_name(&args.file)));
+    let fail =
+        |why: String| Error::invalid(format!("{}: {why}", crate::fs::input_name(&args.file)));
     let root = doc
         .dictionary()
         .ok_or_else(|| fail("is not a configuration profile".into()))?;

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
     let files = inputs
         .iter()
         .map(|path| FileReport {
-            file: read::input_name(path),
+            file: crate::fs::input_name(path),
             report: lint_one(path, &options),
         })
         .collect();
@@ -88,8 +88,8 @@ fn json(value: &impl serde::Serialize) -> Result<String> {
 /// Reads and lints one input; an unreadable one is one finding, so the
 /// others still get checked.
 fn lint_one(path: &Path, options: &Options<'_>) -> Report {
-    let name = read::input_name(path);
-    let bytes = match read::read_input(path, read::MAX_PROFILE_BYTES) {
+    let name = crate::fs::input_name(path);
+    let bytes = match crate::fs::read_input(path, read::MAX_PROFILE_BYTES) {
         Ok(b) => b,
         Err(e) => return Report::unreadable(e.to_string(), None),
     };
@@ -112,7 +112,7 @@ fn inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stdin = false;
     for path in paths {
-        if read::is_stdin(path) {
+        if crate::fs::is_stdin(path) {
             if std::mem::replace(&mut stdin, true) {
                 return Err(Error::invalid("- (standard input) is given twice"));
             }

@@ -169,7 +169,7 @@ fn write_profile(
     let Some(stored) = stored else {
         return Ok(());
     };
-    let record = audit::Record::for_profile(
+    let record = crate::profile::issued_record(
         settings,
         enrollment,
         &audit::sha256_hex(&bytes),

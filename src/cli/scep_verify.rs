@@ -13,7 +13,8 @@ use crate::audit::{self, Record};
 use crate::error::{Error, Result};
 use crate::read::csr::{self, Malformed};
 use crate::secret::IdentitySecret;
-use crate::store::{Refused, SecretKind};
+use crate::secret::SecretKind;
+use crate::store::Refused;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,10 +72,8 @@ fn run(args: Args) -> Result<Verdict> {
     }
     let keys = super::secret_keys(&settings)?;
     let stored = super::Stored::open(&settings.require_store()?)?;
-    let path = args
-        .csr
-        .unwrap_or_else(|| PathBuf::from(crate::read::STDIN));
-    let bytes = match crate::read::read_input(&path, csr::MAX_CSR_BYTES) {
+    let path = args.csr.unwrap_or_else(|| PathBuf::from(crate::fs::STDIN));
+    let bytes = match crate::fs::read_input(&path, csr::MAX_CSR_BYTES) {
         Ok(bytes) => Ok(bytes),
         // Too big is the request's fault; anything else (unreadable) ours.
         Err(Error::Invalid(message)) => Err(message),

@@ -59,8 +59,8 @@ pub fn run(args: Args) -> Result<()> {
 /// bounded) and checks it is one: a plist dictionary whose `PayloadType` is
 /// `Configuration`. The bytes are signed unchanged.
 fn read_profile(path: &std::path::Path) -> Result<Vec<u8>> {
-    let bytes = crate::read::read_input(path, crate::read::MAX_PROFILE_BYTES)?;
-    let fail = |why: &str| Error::invalid(format!("{}: {why}", crate::read::input_name(path)));
+    let bytes = crate::fs::read_input(path, crate::read::MAX_PROFILE_BYTES)?;
+    let fail = |why: &str| Error::invalid(format!("{}: {why}", crate::fs::input_name(path)));
     if bytes.first() == Some(&0x30) {
         return Err(fail(
             "looks like a signed (DER) profile already; sign the unsigned plist",

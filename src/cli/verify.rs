@@ -1,5 +1,4 @@
 use crate::error::{Error, Result};
-use crate::payload::cert;
 use crate::read;
 use crate::verify::{self, Options};
 use std::path::PathBuf;
@@ -23,7 +22,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let mut trusted = Vec::new();
     for path in &args.ca {
-        trusted.extend(cert::read_certificates(path)?);
+        trusted.extend(crate::x509::read_certificates(path)?);
     }
     let doc = read::read_file(&args.file)?;
     let report = verify::verify(
@@ -44,7 +43,7 @@ pub fn run(args: Args) -> Result<()> {
         None => Ok(()),
         Some(why) => Err(Error::invalid(format!(
             "{}: {why}",
-            read::input_name(&args.file)
+            crate::fs::input_name(&args.file)
         ))),
     }
 }

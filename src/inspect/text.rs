@@ -1,6 +1,7 @@
 //! The text form of an [`Inspection`]: the tree `aspen inspect` prints.
 
-use super::{Inspection, MASK};
+use super::Inspection;
+use crate::payload::MASK;
 use crate::read::Format;
 use serde_json::Value as Json;
 

@@ -335,7 +335,7 @@ impl<'a> Checker<'a, '_> {
         );
         let shown = |v: &Value| {
             if secret {
-                crate::inspect::MASK.to_owned()
+                crate::payload::MASK.to_owned()
             } else {
                 scalar_text(v).unwrap_or_default()
             }
@@ -350,7 +350,7 @@ impl<'a> Checker<'a, '_> {
                 path.clone(),
                 format!(
                     "is {}; Apple allows {}",
-                    if secret { crate::inspect::MASK } else { &text },
+                    if secret { crate::payload::MASK } else { &text },
                     spec.rangelist.join(", ")
                 ),
             );
@@ -378,7 +378,7 @@ impl<'a> Checker<'a, '_> {
                 format!(
                     "{} does not match Apple's format {}",
                     if secret {
-                        crate::inspect::MASK.to_owned()
+                        crate::payload::MASK.to_owned()
                     } else {
                         format!("{s:?}")
                     },

@@ -108,7 +108,7 @@ pub fn built_in() -> &'static Schema {
 pub fn derive(dir: &Path) -> Result<String> {
     let note = dir.join("SOURCE.txt");
     let from = if note.is_file() {
-        let text = String::from_utf8_lossy(&crate::read::read_capped(&note, 1 << 20)?).into_owned();
+        let text = String::from_utf8_lossy(&crate::fs::read_capped(&note, 1 << 20)?).into_owned();
         Some(
             file_sources(&text, SOURCES)
                 .map_err(|e| Error::invalid(format!("{}: {e}", note.display())))?,

@@ -295,7 +295,7 @@ fn certificate(p: &Payload<'_>, sink: &mut Sink) {
             .map(|_| ())
             .map_err(|_| "is not PKCS#12 data".to_owned())
     } else {
-        cert::load_certificate(bytes).map(|_| ())
+        crate::x509::load_certificate(bytes).map(|_| ())
     };
     if let Err(why) = result {
         sink.at(rules::CERTIFICATE, p, "PayloadContent", why);

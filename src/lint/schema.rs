@@ -238,7 +238,7 @@ impl Schema {
             payloads: HashMap::new(),
         };
         for path in &files {
-            let text = crate::read::read_capped(path, MAX_FILE_BYTES)?;
+            let text = crate::fs::read_capped(path, MAX_FILE_BYTES)?;
             let text = String::from_utf8(text)
                 .map_err(|_| Error::invalid(format!("{}: is not UTF-8", path.display())))?;
             let doc = Doc::parse(&text)

@@ -89,6 +89,37 @@ pub enum EnrollmentKind {
     LegacyUser,
 }
 
+/// Apple: `com.apple.mdm` `EnrollmentMode`, rangelist `BYOD`, `ADDE`: the
+/// one place those strings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnrollmentMode {
+    /// Account-driven User Enrollment.
+    Byod,
+    /// Account-driven Device Enrollment.
+    Adde,
+}
+
+impl EnrollmentMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnrollmentMode::Byod => "BYOD",
+            EnrollmentMode::Adde => "ADDE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EnrollmentMode> {
+        [EnrollmentMode::Byod, EnrollmentMode::Adde]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
+}
+
+impl serde::Serialize for EnrollmentMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl EnrollmentKind {
     pub fn ownership(self) -> Ownership {
         match self {
@@ -105,11 +136,11 @@ impl EnrollmentKind {
     }
 
     /// Apple: `com.apple.mdm` `EnrollmentMode` ("Required for account-driven
-    /// enrollment"; rangelist `BYOD`, `ADDE`).
-    pub fn enrollment_mode(self) -> Option<&'static str> {
+    /// enrollment").
+    pub fn enrollment_mode(self) -> Option<EnrollmentMode> {
         match self {
-            EnrollmentKind::AccountDrivenUser => Some("BYOD"),
-            EnrollmentKind::AccountDrivenDevice(_) => Some("ADDE"),
+            EnrollmentKind::AccountDrivenUser => Some(EnrollmentMode::Byod),
+            EnrollmentKind::AccountDrivenDevice(_) => Some(EnrollmentMode::Adde),
             EnrollmentKind::Device(_) | EnrollmentKind::LegacyUser => None,
         }
     }
@@ -230,11 +261,16 @@ mod tests {
         use EnrollmentKind::*;
         use Ownership::*;
         assert_eq!(Device(Corporate).enrollment_mode(), None);
-        assert_eq!(AccountDrivenUser.enrollment_mode(), Some("BYOD"));
+        assert_eq!(
+            AccountDrivenUser.enrollment_mode().map(EnrollmentMode::as_str),
+            Some("BYOD")
+        );
         assert_eq!(
             AccountDrivenDevice(Corporate).enrollment_mode(),
-            Some("ADDE")
+            Some(EnrollmentMode::Adde)
         );
+        assert_eq!(EnrollmentMode::parse("ADDE"), Some(EnrollmentMode::Adde));
+        assert_eq!(EnrollmentMode::parse("adde"), None);
         assert_eq!(LegacyUser.enrollment_mode(), None);
         assert!(!AccountDrivenUser.has_access_rights());
         assert!(!LegacyUser.has_access_rights());

@@ -9,4 +9,4 @@ pub mod policy;
 pub mod resolution;
 
 pub use apple_id::{ManagedAppleId, check_email};
-pub use kind::{Channel, Enrollment, EnrollmentKind, Management, Ownership};
+pub use kind::{Channel, Enrollment, EnrollmentKind, EnrollmentMode, Management, Ownership};

@@ -1,7 +1,7 @@
 //! `com.apple.mdm`: the MDM payload (Apple: mdm/profiles/com.apple.mdm.yaml).
 
 use super::{Common, KeySpec, ValueType as T};
-use crate::model::{Enrollment, EnrollmentKind, Ownership};
+use crate::model::{Enrollment, EnrollmentKind, EnrollmentMode, Ownership};
 use serde::Serialize;
 
 pub const PAYLOAD_TYPE: &str = "com.apple.mdm";
@@ -64,9 +64,10 @@ pub enum Detected {
 impl Detected {
     /// Reads the kind from an MDM payload dictionary.
     pub fn of(mdm: &plist::Dictionary) -> Detected {
-        match mdm.get("EnrollmentMode").and_then(plist::Value::as_string) {
-            Some("BYOD") => Detected::UserByod,
-            Some("ADDE") => Detected::Adde,
+        let mode = mdm.get("EnrollmentMode").and_then(plist::Value::as_string);
+        match mode.and_then(EnrollmentMode::parse) {
+            Some(EnrollmentMode::Byod) => Detected::UserByod,
+            Some(EnrollmentMode::Adde) => Detected::Adde,
             _ if mdm.contains_key("ManagedAppleID") => Detected::UserLegacy,
             _ => Detected::Device,
         }
@@ -129,7 +130,7 @@ pub fn topic_from_certificate(cert: &openssl::x509::X509Ref) -> Result<String, S
         .entries_by_nid(openssl::nid::Nid::USERID)
         .next()
         .and_then(|e| e.data().to_string().ok());
-    let subject = crate::sign::name_to_string(cert.subject_name());
+    let subject = crate::x509::name_to_string(cert.subject_name());
     let Some(uid) = uid else {
         return Err(format!(
             "is not an APNs MDM push certificate: its subject ({subject}) has no UID \
@@ -162,7 +163,7 @@ pub fn topic_from_certificate(cert: &openssl::x509::X509Ref) -> Result<String, S
 /// [`topic_from_certificate`] of the first certificate in the file (PEM,
 /// possibly with its key, or DER), read capped.
 pub fn topic_from_file(path: &std::path::Path) -> Result<String, String> {
-    let bytes = crate::read::read_capped(path, super::cert::MAX_FILE_BYTES).map_err(|e| {
+    let bytes = crate::fs::read_capped(path, crate::x509::MAX_FILE_BYTES).map_err(|e| {
         // The read error already names the file; keep only the reason.
         let text = e.to_string();
         let prefix = format!("{}: ", path.display());
@@ -171,7 +172,7 @@ pub fn topic_from_file(path: &std::path::Path) -> Result<String, String> {
             text.strip_prefix(&prefix).unwrap_or(&text)
         )
     })?;
-    let certs = super::cert::load_certificates(&bytes)?;
+    let certs = crate::x509::load_certificates(&bytes)?;
     topic_from_certificate(&certs[0])
 }
 
@@ -192,22 +193,76 @@ pub fn check_server_capabilities<S: AsRef<str>>(caps: &[S]) -> Result<(), String
     Ok(())
 }
 
-/// `AccessRights`: a logical OR of Apple's bit flags, in the order of Apple's
-/// documentation.
-pub const RIGHTS: [(u32, &str); 13] = [
-    (1, "inspect configuration profiles"),
-    (2, "install and remove configuration profiles"),
-    (4, "device lock and passcode removal"),
-    (8, "device erase"),
-    (16, "query device information"),
-    (32, "query network information"),
-    (64, "inspect provisioning profiles"),
-    (128, "install and remove provisioning profiles"),
-    (256, "inspect installed applications"),
-    (512, "restriction-related queries"),
-    (1024, "security-related queries"),
-    (2048, "manipulate settings"),
-    (4096, "app management"),
+/// One MDM access right (Apple: com.apple.mdm `AccessRights`, a logical OR
+/// of these bit flags, in the order of Apple's documentation): its name as
+/// Apple gives it (for admins: `inspect`, `lint`) and what it lets the
+/// organisation do, in a user's words (the portal's privacy page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Right {
+    pub bit: u32,
+    pub name: &'static str,
+    pub words: &'static str,
+}
+
+const fn right(bit: u32, name: &'static str, words: &'static str) -> Right {
+    Right { bit, name, words }
+}
+
+/// Every right Apple defines: the one table of them.
+pub const RIGHTS: [Right; 13] = [
+    right(
+        1,
+        "inspect configuration profiles",
+        "see which configuration profiles are installed",
+    ),
+    right(
+        2,
+        "install and remove configuration profiles",
+        "install and remove configuration profiles (Wi-Fi, VPN, e-mail, restrictions)",
+    ),
+    right(
+        4,
+        "device lock and passcode removal",
+        "lock the device and remove its passcode",
+    ),
+    right(8, "device erase", "erase the entire device"),
+    right(
+        16,
+        "query device information",
+        "see device details: model, serial number, UDID, storage, OS version",
+    ),
+    right(
+        32,
+        "query network information",
+        "see network details: phone number, carrier, Wi-Fi and Bluetooth addresses",
+    ),
+    right(
+        64,
+        "inspect provisioning profiles",
+        "see installed provisioning profiles",
+    ),
+    right(
+        128,
+        "install and remove provisioning profiles",
+        "install and remove provisioning profiles",
+    ),
+    right(
+        256,
+        "inspect installed applications",
+        "see every app installed on the device",
+    ),
+    right(
+        512,
+        "restriction-related queries",
+        "see which restrictions are in force",
+    ),
+    right(
+        1024,
+        "security-related queries",
+        "see security settings such as whether a passcode is set",
+    ),
+    right(2048, "manipulate settings", "change device settings"),
+    right(4096, "app management", "install, configure and remove apps"),
 ];
 
 /// A checked `AccessRights` value.
@@ -253,9 +308,14 @@ impl AccessRights {
     pub fn names(self) -> Vec<&'static str> {
         RIGHTS
             .iter()
-            .filter(|(bit, _)| self.0 & bit != 0)
-            .map(|&(_, name)| name)
+            .filter(|r| self.has(*r))
+            .map(|r| r.name)
             .collect()
+    }
+
+    /// Whether `right` is set.
+    pub fn has(self, right: &Right) -> bool {
+        self.0 & right.bit != 0
     }
 }
 
@@ -316,7 +376,7 @@ pub struct MdmPayload {
         skip_serializing_if = "Option::is_none",
         serialize_with = "super::some"
     )]
-    pub enrollment_mode: Option<&'static str>,
+    pub enrollment_mode: Option<EnrollmentMode>,
     #[serde(
         rename = "AssignedManagedAppleID",
         skip_serializing_if = "Option::is_none",

@@ -157,6 +157,9 @@ pub fn keys_of(payload_type: &str) -> Option<&'static [KeySpec]> {
     })
 }
 
+/// Shown instead of a secret ([`is_secret`]) by `inspect` and `lint`.
+pub const MASK: &str = "********";
+
 /// Whether a key holds a secret that reports must not show by default: the
 /// payloads' own lists, and for payload types aspen does not know, any key
 /// whose name says password, secret or passphrase.

@@ -318,7 +318,7 @@ pub fn envelope(der: &[u8]) -> Result<Envelope, String> {
                 Some(format!(
                     "serial {} (issuer {})",
                     hex(serial.body),
-                    crate::sign::name_to_string(&issuer)
+                    crate::x509::name_to_string(&issuer)
                 ))
             })
             .unwrap_or_else(|| "a recipient named by key identifier".to_owned());

@@ -74,7 +74,7 @@ pub fn parse(bytes: &[u8]) -> Result<Csr, Malformed> {
     // very bytes whose signature was checked.
     let der = req.to_der().map_err(|_| Malformed::NotACsr)?;
     let challenge = challenge_password(&der)?;
-    let subject: String = crate::sign::name_to_string(req.subject_name())
+    let subject: String = crate::x509::name_to_string(req.subject_name())
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .take(MAX_SUBJECT_CHARS)

@@ -22,19 +22,20 @@
 //! user's policy or choice changed meanwhile, the POST is refused and the
 //! device starts again.
 
-use super::pages::SignIn;
-use super::portal::{BAD_CODE, CodeForm, signed_in};
+use super::csrf::{Checked, Csrf};
+use super::pages::{self, SignIn};
+use super::portal::signin::{BAD_CODE, CodeForm};
 use super::proxy::ClientAddr;
 use super::service::{ACCESS_SECONDS, Needs, Plan, Service};
+use super::session::signed_in;
 use super::throttle::{Attempt, THROTTLED, now_ms, too_many};
-use super::web::{self, Csrf, client};
+use super::web::{self, client};
 use crate::audit::{self, Source};
 use crate::model::device::{Device, Platform};
 use crate::model::policy::Choice;
 use crate::model::{Channel, EnrollmentKind, Management, Ownership};
 use crate::settings::PortalAuth;
 use crate::tokens::Purpose;
-use axum::Form;
 use axum::body::Bytes;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -483,7 +484,7 @@ fn login_form(
 }
 
 fn wrong_account(svc: &Service, csrf: &Csrf) -> Response {
-    super::portal::message(
+    pages::message(
         svc,
         None,
         csrf,
@@ -498,12 +499,12 @@ fn wrong_account(svc: &Service, csrf: &Csrf) -> Response {
 /// sheet) with `user-identifier` appended.
 pub async fn login_page(
     State(svc): Svc,
+    csrf: Csrf,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let csrf = Csrf::for_request(&svc, &headers).await;
     let Some(target) = svc.user_by_identifier(&q.user_identifier).await else {
-        return super::portal::message(
+        return pages::message(
             &svc,
             None,
             &csrf,
@@ -531,14 +532,9 @@ pub async fn login_page(
 /// the address (see [`super::throttle`]).
 pub async fn login(
     State(svc): Svc,
-    headers: HeaderMap,
     Extension(peer): Extension<ClientAddr>,
-    Form(form): Form<CodeForm>,
+    Checked { csrf, form }: Checked<CodeForm>,
 ) -> Response {
-    let csrf = Csrf::for_request(&svc, &headers).await;
-    if !csrf.check(&form.csrf) {
-        return web::csrf_failed(&svc, &csrf);
-    }
     let identifier = form.user_identifier.unwrap_or_default();
     let Some(target) = svc.user_by_identifier(&identifier).await else {
         return wrong_account(&svc, &csrf);

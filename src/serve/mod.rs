@@ -3,6 +3,7 @@
 //! decisions live in [`service::Service`].
 
 pub mod account_driven;
+mod csrf;
 pub mod demo;
 mod directory;
 mod health;
@@ -13,6 +14,7 @@ mod pages;
 mod portal;
 pub mod proxy;
 pub mod service;
+mod session;
 pub mod throttle;
 mod web;
 
@@ -35,14 +37,26 @@ pub use web::PROFILE_CONTENT_TYPE;
 pub fn router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/", get(portal::home))
-        .route("/signin", get(portal::signin_page).post(portal::signin))
-        .route("/signout", post(portal::signout))
-        .route("/access", get(portal::access))
-        .route("/choose", get(portal::choose_page).post(portal::choose))
-        .route("/choose/scope", get(portal::scope_page).post(portal::scope))
-        .route("/privacy", get(portal::privacy_page))
-        .route("/enroll", get(portal::enroll_page))
-        .route("/enroll/profile.mobileconfig", get(portal::download))
+        .route(
+            "/signin",
+            get(portal::signin::signin_page).post(portal::signin::signin),
+        )
+        .route("/signout", post(portal::signin::signout))
+        .route("/access", get(portal::choice::access))
+        .route(
+            "/choose",
+            get(portal::choice::choose_page).post(portal::choice::choose),
+        )
+        .route(
+            "/choose/scope",
+            get(portal::choice::scope_page).post(portal::choice::scope),
+        )
+        .route("/privacy", get(portal::privacy::privacy_page))
+        .route("/enroll", get(portal::download::enroll_page))
+        .route(
+            "/enroll/profile.mobileconfig",
+            get(portal::download::download),
+        )
         .route("/assets/aspen.css", get(portal::stylesheet))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -61,13 +75,13 @@ pub fn router(service: Arc<Service>) -> Router {
         .with_state(service)
 }
 
-/// The one middleware: [`http::front`] with the checks of [`web::refuse`].
+/// The one middleware: [`http::front`] with the checks of [`csrf::refuse`].
 async fn front(
     axum::extract::State(svc): axum::extract::State<Arc<Service>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    http::front(req, next, |req| web::refuse(&svc, req)).await
+    http::front(req, next, |req| csrf::refuse(&svc, req)).await
 }
 
 /// What `aspen serve` was asked to do.

@@ -1,8 +1,13 @@
 //! The portal's pages (askama templates in `templates/`) and what each shows.
 //! Values are escaped by askama; nothing here runs script.
 
+use super::csrf::Csrf;
+use super::service::Service;
+use crate::model::directory::User;
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 /// What every page shows around its content.
 pub struct Chrome {
@@ -85,4 +90,67 @@ pub struct Message {
     pub message: String,
     /// (href, text) of the way on.
     pub link: Option<(&'static str, &'static str)>,
+}
+
+pub fn chrome(svc: &Service, user: Option<&User>, csrf: &Csrf) -> Chrome {
+    Chrome {
+        org: svc.org().to_owned(),
+        user: user.map(|u| u.email.clone()),
+        csrf: csrf.token(),
+    }
+}
+
+/// A page, with the CSRF cookie set when the browser had none.
+pub fn page(status: StatusCode, csrf: &Csrf, body: impl IntoResponse) -> Response {
+    let mut res = (status, body).into_response();
+    if let Some(cookie) = &csrf.set_cookie {
+        res.headers_mut().append(header::SET_COOKIE, cookie.clone());
+    }
+    res
+}
+
+pub fn message(
+    svc: &Service,
+    user: Option<&User>,
+    csrf: &Csrf,
+    status: StatusCode,
+    title: &str,
+    text: impl Into<String>,
+    link: Option<(&'static str, &'static str)>,
+) -> Response {
+    page(
+        status,
+        csrf,
+        Message {
+            chrome: chrome(svc, user, csrf),
+            title: title.to_owned(),
+            message: text.into(),
+            link,
+        },
+    )
+}
+
+pub fn internal(svc: &Service, csrf: &Csrf, err: crate::Error) -> Response {
+    tracing::error!("{err}");
+    message(
+        svc,
+        None,
+        csrf,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The server could not complete this step. Try again, or contact your IT department.",
+        Some(("/", "Start again")),
+    )
+}
+
+pub fn csrf_failed(svc: &Service, csrf: &Csrf) -> Response {
+    message(
+        svc,
+        None,
+        csrf,
+        StatusCode::FORBIDDEN,
+        "Please try again",
+        "This form expired or did not come from this site. Go back, reload the page and try again.",
+        Some(("/", "Start again")),
+    )
 }

@@ -260,7 +260,7 @@ impl Service {
         } else {
             self.issue_cached(&enrollment, identity).await?
         };
-        let record = Record::for_profile(
+        let record = profile::issued_record(
             &self.settings,
             &enrollment,
             &issued.sha256,

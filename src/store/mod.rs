@@ -22,6 +22,7 @@ pub use recorder::Recorder;
 use crate::audit::{Entry, Record};
 use crate::error::Result;
 use crate::model::policy::Choice;
+use crate::secret::{IssuedSecret, SecretKind};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,43 +134,6 @@ pub trait Sessions: Send + Sync {
 
     /// Ends session `id`; true when it was live.
     async fn end_session(&self, id: Vec<u8>, now: i64) -> Result<bool>;
-}
-
-/// What a per-profile identity secret is (Apple: `com.apple.security.scep`
-/// `Challenge`, `com.apple.security.acme` `ClientIdentifier`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretKind {
-    ScepChallenge,
-    AcmeClientIdentifier,
-}
-
-impl SecretKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SecretKind::ScepChallenge => "scep-challenge",
-            SecretKind::AcmeClientIdentifier => "acme-client-identifier",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SecretKind> {
-        match s {
-            "scep-challenge" => Some(SecretKind::ScepChallenge),
-            "acme-client-identifier" => Some(SecretKind::AcmeClientIdentifier),
-            _ => None,
-        }
-    }
-}
-
-/// A per-profile secret's record, keyed by a keyed hash of the secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuedSecret {
-    pub lookup: Vec<u8>,
-    pub kind: SecretKind,
-    /// Lower-case e-mail, when the profile was issued to a directory user.
-    pub user: Option<String>,
-    /// The profile's PayloadUUID.
-    pub payload_uuid: String,
-    pub expires: i64,
 }
 
 /// Per-profile identity secrets, each usable once.

@@ -1,0 +1,75 @@
+//! Who a request is from: a live portal session (auth = "code", or after
+//! the identity provider's sign-in), or the user a trusted header names
+//! (auth = "header"). The one rule every handler uses.
+
+use super::service::Service;
+use super::web::{cookie, session_cookie};
+use crate::model::directory::User;
+use crate::settings::PortalAuth;
+use crate::tokens::Purpose;
+use axum::http::HeaderMap;
+use std::sync::Arc;
+
+/// A signed-in portal session (auth = "code"): who, and the key it is
+/// stored under (to end it).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: String,
+    pub lookup: [u8; 32],
+}
+
+/// The session the request's cookie names, if its MAC and expiry hold (no
+/// I/O for a forged one) and the store says it is live (not signed out).
+pub async fn session(svc: &Service, headers: &HeaderMap) -> Option<Session> {
+    if svc.portal.auth != PortalAuth::Code {
+        return None;
+    }
+    let token = cookie(headers, session_cookie(svc))?;
+    let now = crate::audit::now();
+    let claims = svc.keys.verify(Purpose::Session, token, now).ok()?;
+    let lookup = svc.keys.session_lookup(token);
+    match svc.store.session_user(lookup.to_vec(), now).await {
+        Ok(Some(user)) if user.eq_ignore_ascii_case(&claims.user) => Some(Session {
+            user: claims.user,
+            lookup,
+        }),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!("reading a session: {e}");
+            None
+        }
+    }
+}
+
+/// The user the request is from: the trusted header (auth = "header") or
+/// the live session (auth = "code", see [`web::session`]).
+pub async fn signed_in(svc: &Service, headers: &HeaderMap) -> Option<Arc<User>> {
+    match &svc.portal.auth {
+        PortalAuth::Header(_) => header_user(svc, headers).await,
+        PortalAuth::Code => {
+            let session = session(svc, headers).await?;
+            svc.user_by_email(&session.user).await
+        }
+    }
+}
+
+async fn header_user(svc: &Service, headers: &HeaderMap) -> Option<Arc<User>> {
+    let PortalAuth::Header(name) = &svc.portal.auth else {
+        return None;
+    };
+    let email = headers.get(name.as_str())?.to_str().ok()?.trim().to_owned();
+    svc.user_by_email(&email).await
+}
+
+/// The signed-in user of a request whose session is already known (its
+/// [`super::csrf::Csrf`] read it once).
+pub async fn user_of(
+    svc: &Service,
+    headers: &HeaderMap,
+    session: Option<&Session>,
+) -> Option<Arc<User>> {
+    match session {
+        Some(session) => svc.user_by_email(&session.user).await,
+        None => header_user(svc, headers).await,
+    }
+}
