@@ -262,7 +262,9 @@ mod tests {
         use Ownership::*;
         assert_eq!(Device(Corporate).enrollment_mode(), None);
         assert_eq!(
-            AccountDrivenUser.enrollment_mode().map(EnrollmentMode::as_str),
+            AccountDrivenUser
+                .enrollment_mode()
+                .map(EnrollmentMode::as_str),
             Some("BYOD")
         );
         assert_eq!(

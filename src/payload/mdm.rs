@@ -308,7 +308,7 @@ impl AccessRights {
     pub fn names(self) -> Vec<&'static str> {
         RIGHTS
             .iter()
-            .filter(|r| self.has(*r))
+            .filter(|r| self.has(r))
             .map(|r| r.name)
             .collect()
     }

@@ -22,7 +22,8 @@
 //! user's policy or choice changed meanwhile, the POST is refused and the
 //! device starts again.
 
-use super::csrf::{Checked, Csrf};
+use super::csrf::Csrf;
+use super::form::Checked;
 use super::pages::{self, SignIn};
 use super::portal::signin::{BAD_CODE, CodeForm};
 use super::proxy::ClientAddr;

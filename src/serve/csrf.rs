@@ -1,9 +1,9 @@
 //! Cross-site request forgery: every form carries a token bound to this
-//! browser (see [`Csrf`]), checked once by the [`Checked`] extractor, and
+//! browser (see [`Csrf`]), checked once by the
+//! [`Checked`](super::form::Checked) extractor, and
 //! every request that can change something is refused when it says it
 //! comes from another origin ([`refuse`]).
 
-use super::pages;
 use super::service::Service;
 use super::session::{Session, session};
 use super::web::{cookie, cookie_header, csrf_cookie};
@@ -156,11 +156,6 @@ fn other_origin(svc: &Service, req: &axum::extract::Request) -> Option<Response>
     )
 }
 
-/// A form with a CSRF token field.
-pub trait CsrfField {
-    fn csrf_token(&self) -> &str;
-}
-
 /// Every handler that reads a page's forms gets this browser's [`Csrf`]
 /// by asking for it.
 impl axum::extract::FromRequestParts<std::sync::Arc<Service>> for Csrf {
@@ -171,34 +166,5 @@ impl axum::extract::FromRequestParts<std::sync::Arc<Service>> for Csrf {
         svc: &std::sync::Arc<Service>,
     ) -> Result<Csrf, Self::Rejection> {
         Ok(Csrf::for_request(svc, &parts.headers).await)
-    }
-}
-
-/// A posted form whose CSRF token matched this browser's binding: the one
-/// place the check is made. A form that fails it is answered with the
-/// "try again" page before the handler runs.
-pub struct Checked<T> {
-    pub csrf: Csrf,
-    pub form: T,
-}
-
-impl<T> axum::extract::FromRequest<std::sync::Arc<Service>> for Checked<T>
-where
-    T: serde::de::DeserializeOwned + CsrfField + Send,
-{
-    type Rejection = Response;
-
-    async fn from_request(
-        req: axum::extract::Request,
-        svc: &std::sync::Arc<Service>,
-    ) -> Result<Checked<T>, Response> {
-        let csrf = Csrf::for_request(svc, req.headers()).await;
-        let axum::Form(form) = axum::Form::<T>::from_request(req, svc)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        if !csrf.check(form.csrf_token()) {
-            return Err(pages::csrf_failed(svc, &csrf));
-        }
-        Ok(Checked { csrf, form })
     }
 }

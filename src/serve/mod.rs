@@ -6,6 +6,7 @@ pub mod account_driven;
 mod csrf;
 pub mod demo;
 mod directory;
+mod form;
 mod health;
 pub mod http;
 pub mod log;

@@ -2,7 +2,8 @@
 //! who owns the device and how much of it the organisation secures.
 #![allow(clippy::result_large_err)]
 
-use super::super::csrf::{Checked, Csrf, CsrfField};
+use super::super::csrf::Csrf;
+use super::super::form::{Checked, CsrfField};
 use super::super::pages::{Access, ChoiceOption, Choose, chrome, internal, message, page};
 use super::super::proxy::ClientAddr;
 use super::super::service::{Plan, Service};

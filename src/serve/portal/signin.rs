@@ -2,7 +2,8 @@
 //! authenticating proxy's header (auth = "header").
 #![allow(clippy::result_large_err)]
 
-use super::super::csrf::{Checked, Csrf, CsrfField};
+use super::super::csrf::Csrf;
+use super::super::form::{Checked, CsrfField};
 use super::super::pages::{SignIn, chrome, internal, message, page};
 use super::super::proxy::ClientAddr;
 use super::super::service::SESSION_SECONDS;
