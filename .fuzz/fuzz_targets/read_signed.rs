@@ -34,7 +34,7 @@ fn root() -> openssl::x509::X509 {
     static CA: std::sync::OnceLock<openssl::x509::X509> = std::sync::OnceLock::new();
     CA.get_or_init(|| {
         let pem = include_bytes!("../../fixtures/certs/ca.pem");
-        aspen::payload::cert::load_certificate(pem).expect("the test CA loads")
+        aspen::payload::crate::x509::load_certificate(pem).expect("the test CA loads")
     })
     .clone()
 }
