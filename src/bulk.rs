@@ -32,19 +32,18 @@
 
 pub mod file_name;
 
+use crate::audit::{Record, Source};
 use crate::error::{Error, Result};
+use crate::issue::{Issuer, Order, Seal, Shared};
 use crate::model::directory::{Claims, RowError, User};
 use crate::model::policy::{Choice, Policy};
 use crate::model::resolution::{Decision, resolve};
-use crate::model::{Channel, Enrollment, EnrollmentKind};
-use crate::output::{Access, write_atomic_unsynced};
-use crate::profile::{self, Issue};
+use crate::model::{Channel, Enrollment};
+use crate::output::{TEMP_SUFFIX, stage_file};
 use crate::secret::IssuedSecret;
-use crate::settings::Settings;
+use crate::settings::{IdentityUse, Settings};
 use crate::sign::Signer;
 use crate::tokens::Keys;
-use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -78,17 +77,20 @@ pub struct Options<'a> {
     pub claims: &'a Claims,
     /// Worker threads (at least 1).
     pub jobs: usize,
-    /// Where per-profile secrets are recorded; required when the settings
-    /// ask for them.
-    pub secrets: Option<SecretSink<'a>>,
+    /// Where each chunk's per-profile secrets and audit rows are recorded
+    /// (required when the settings ask for per-profile secrets; without a
+    /// store nothing is recorded).
+    pub recording: Option<Recording<'a>>,
 }
 
-/// Where a run records per-profile secrets.
-pub struct SecretSink<'a> {
-    /// The key of the secrets' lookup hash.
-    pub keys: &'a Keys,
-    /// Records one chunk's secrets, all or none; called from the workers.
-    pub record: &'a (dyn Fn(Vec<IssuedSecret>) -> Result<()> + Sync),
+/// Where a run records what it issues.
+pub struct Recording<'a> {
+    /// The key of the secrets' lookup hash (per-profile secrets only).
+    pub keys: Option<&'a Keys>,
+    /// Records one chunk's secrets and audit rows, all or none; called from
+    /// the workers, after the chunk's files are written and before they are
+    /// put in place.
+    pub record: &'a (dyn Fn(Vec<IssuedSecret>, Vec<Record>) -> Result<()> + Sync),
 }
 
 /// A profile written: one manifest row.
@@ -158,7 +160,8 @@ pub fn run<I>(opts: &Options, rows: I, mut report: impl FnMut(&Outcome)) -> Resu
 where
     I: Iterator<Item = Result<User, RowError>> + Send,
 {
-    if opts.settings.identity.is_per_profile() && opts.secrets.is_none() {
+    let keys = opts.recording.as_ref().and_then(|r| r.keys);
+    if opts.settings.identity.is_per_profile() && keys.is_none() {
         return Err(Error::invalid(
             "internal: per-profile secrets without a place to record them",
         ));
@@ -166,12 +169,15 @@ where
     let dir = opts.out_dir;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let manifest_path = dir.join(MANIFEST);
+    // The manifest lists users: private while it is being written (a run
+    // killed now leaves a private partial list, which a later run removes),
+    // readable once complete.
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".aspen-manifest-").suffix(".tmp");
+    builder.prefix(".aspen-manifest-").suffix(TEMP_SUFFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
     let mut manifest = builder
         .tempfile_in(dir)
@@ -223,6 +229,14 @@ where
         Ok(summary)
     })?;
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        manifest
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(&manifest_path, e))?;
+    }
     manifest
         .as_file()
         .sync_all()
@@ -317,7 +331,8 @@ fn plan<'p>(opts: &Options<'p>, row: Result<User, RowError>, claimed: &mut Claim
     })
 }
 
-/// A worker: builds, signs and writes the profiles of each chunk it takes.
+/// A worker: issues, writes and records the profiles of each chunk it
+/// takes.
 fn work(opts: &Options, tasks: &Mutex<Receiver<Chunk>>, done: Sender<Result<(u64, Vec<Outcome>)>>) {
     let mut session = match opts.signer.map(Signer::session).transpose() {
         Ok(s) => s,
@@ -326,42 +341,37 @@ fn work(opts: &Options, tasks: &Mutex<Receiver<Chunk>>, done: Sender<Result<(u64
             return;
         }
     };
-    // Unsigned bytes of the enrollments that carry no Managed Apple ID: they
-    // depend on the kind alone, so every such user gets the same profile
-    // (unless each profile carries its own secret).
-    let per_profile = opts.settings.identity.is_per_profile();
-    let mut shared: HashMap<EnrollmentKind, Vec<u8>> = HashMap::new();
+    // Unsigned bytes of profiles that are the same for every user of a kind.
+    let mut shared = Shared::default();
     loop {
         // Hold the lock only to take the next chunk.
         let next = tasks.lock().map(|rx| rx.recv());
         let Ok(Ok((seq, items))) = next else { return };
-        let outcomes = build_chunk(opts, items, session.as_mut(), per_profile, &mut shared)
-            .map(|outcomes| (seq, outcomes));
+        let outcomes =
+            issue_chunk(opts, items, session.as_mut(), &mut shared).map(|outcomes| (seq, outcomes));
         if done.send(outcomes).is_err() {
             return;
         }
     }
 }
 
-/// A profile built and signed, not yet written.
-struct Built {
-    task_file: String,
-    bytes: Vec<u8>,
-    access: Access,
-}
-
-/// Builds and signs the profiles of one chunk, records their per-profile
-/// secrets (one transaction), then writes them.
-fn build_chunk(
+/// Issues the profiles of one chunk by the one issue path, writes each to a
+/// temporary file, records the chunk's secrets and audit rows (one
+/// transaction), and only then puts the files in place: a run killed at any
+/// moment leaves no profile under its name that is not recorded.
+fn issue_chunk(
     opts: &Options,
     items: Vec<Item>,
     mut session: Option<&mut crate::sign::Session<'_>>,
-    per_profile: bool,
-    shared: &mut HashMap<EnrollmentKind, Vec<u8>>,
+    shared: &mut Shared,
 ) -> Result<Vec<Outcome>> {
-    let now = crate::audit::now();
+    let issuer = Issuer {
+        settings: opts.settings,
+        keys: opts.recording.as_ref().and_then(|r| r.keys),
+    };
     let mut secrets = Vec::new();
-    let mut built = Vec::with_capacity(items.len());
+    let mut records = Vec::new();
+    let mut staged = Vec::with_capacity(items.len());
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
         let task = match item {
@@ -371,53 +381,39 @@ fn build_chunk(
             }
             Item::Build(task) => task,
         };
-        let issue = Issue::new(&opts.settings.identity)?;
-        let kind = task.enrollment.kind();
-        let xml = if per_profile || task.enrollment.managed_apple_id().is_some() {
-            Cow::Owned(profile::build(opts.settings, &task.enrollment, &issue).to_xml()?)
-        } else {
-            let xml = match shared.entry(kind) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(v) => {
-                    v.insert(profile::build(opts.settings, &task.enrollment, &issue).to_xml()?)
-                }
-            };
-            Cow::Borrowed(xml.as_slice())
+        let order = Order {
+            enrollment: &task.enrollment,
+            identity: IdentityUse::Primary,
+            user: Some(&task.email),
+            policy: Some(&task.policy.name),
+            source: Source::Cli,
+            client: None,
         };
-        let bytes = match session.as_deref_mut() {
-            Some(s) => s.sign(&xml)?,
-            None => xml.into_owned(),
+        let seal = match session.as_deref_mut() {
+            Some(s) => Seal::Session(s),
+            None => Seal::None,
         };
-        if let Some(sink) = &opts.secrets {
-            let uuid = profile::profile_uuid(opts.settings, &task.enrollment);
-            secrets.extend(issue.record(sink.keys, Some(&task.email), &uuid, now)?);
-        }
-        built.push(Built {
-            task_file: task.file.clone(),
-            access: Access::holding_secret(issue.carries_secret()),
-            bytes,
-        });
+        let issued = issuer.issue_shared(&order, seal, None, Some(shared))?;
+        let path = opts.out_dir.join(&task.file);
+        staged.push(stage_file(&path, &issued.bytes, issued.access, false)?);
+        secrets.extend(issued.secret);
+        records.push(issued.record);
         outcomes.push(Outcome::Written(Written {
             line: task.line,
             email: task.email,
-            sha256: [0; 32],
+            sha256: issued.sha256,
             enrollment: task.enrollment,
             policy: task.policy.name.clone(),
             file: task.file,
         }));
     }
-    if let (Some(sink), false) = (&opts.secrets, secrets.is_empty()) {
-        (sink.record)(secrets)?;
+    if let Some(recording) = &opts.recording
+        && !records.is_empty()
+    {
+        (recording.record)(secrets, records)?;
     }
-    let mut built = built.into_iter();
-    for outcome in &mut outcomes {
-        if let Outcome::Written(w) = outcome {
-            let b = built
-                .next()
-                .ok_or_else(|| Error::invalid("internal: a built profile went missing"))?;
-            write_atomic_unsynced(&opts.out_dir.join(&b.task_file), &b.bytes, b.access)?;
-            w.sha256 = openssl::sha::sha256(&b.bytes);
-        }
+    for file in staged {
+        file.commit()?;
     }
     Ok(outcomes)
 }
@@ -443,7 +439,19 @@ fn write_row(out: &mut impl Write, w: &Written) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// One field, quoted as RFC 4180 needs, and defused as OWASP advises
+/// against CSV formula injection: a cell a spreadsheet would read as a
+/// formula (starting `=`, `+`, `-`, `@`, tab or carriage return) gets a
+/// leading `'`. Quotes alone do not stop it. (E-mail addresses and policy
+/// names come from the directory and the settings: not aspen's to trust.)
 fn write_csv_field(out: &mut impl Write, field: &str) -> std::io::Result<()> {
+    let defused;
+    let field = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        defused = format!("'{field}");
+        defused.as_str()
+    } else {
+        field
+    };
     if field.contains([',', '"', '\n', '\r']) {
         write!(out, "\"{}\"", field.replace('"', "\"\""))
     } else {
@@ -454,7 +462,29 @@ fn write_csv_field(out: &mut impl Write, field: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Ownership;
+    use crate::model::{EnrollmentKind, Ownership};
+
+    /// OWASP's CSV injection advice: a cell that starts like a formula is
+    /// prefixed with `'` (then quoted if it needs quoting anyway).
+    #[test]
+    fn cells_that_look_like_formulas_are_defused() {
+        for (cell, written) in [
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "\"'\rx\""),
+            ("a=b", "a=b"),
+        ] {
+            let mut out = Vec::new();
+            write_csv_field(&mut out, cell).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), written, "{cell:?}");
+        }
+    }
 
     #[test]
     fn manifest_rows_quote_what_csv_needs_quoted() {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fs;
 pub mod hex;
 pub mod inspect;
+pub mod issue;
 pub mod lint;
 pub mod model;
 pub mod net;

@@ -101,28 +101,6 @@ pub fn profile_uuid(settings: &Settings, enrollment: &Enrollment) -> String {
     derive_uuid(&settings.organization.identifier, "profile", enrollment)
 }
 
-/// The audit record of the profile for `enrollment`, issued (by the CLI, the
-/// portal or account-driven enrollment) with these bytes: the profile's
-/// PayloadUUID and `sha256`, the [`crate::audit::sha256_hex`] of exactly
-/// the bytes handed out, signed or not.
-pub fn issued_record(
-    settings: &Settings,
-    enrollment: &Enrollment,
-    sha256: &str,
-    source: crate::audit::Source,
-    user: Option<&str>,
-    policy: Option<&str>,
-) -> crate::audit::Record {
-    crate::audit::Record::issued(
-        source,
-        user,
-        policy,
-        enrollment.kind(),
-        &profile_uuid(settings, enrollment),
-        sha256,
-    )
-}
-
 /// One issue of a profile: the identity settings it carries and the value
 /// of their secret. Made only by [`Issue::new`], so a per-profile identity
 /// always has its fresh value.
@@ -306,21 +284,6 @@ impl Profile {
     }
 }
 
-/// The finished bytes for `enrollment`: the XML plist, signed when a signer
-/// is given.
-pub fn render(
-    settings: &Settings,
-    enrollment: &Enrollment,
-    issue: &Issue,
-    signer: Option<&crate::sign::Signer>,
-) -> Result<Vec<u8>> {
-    let xml = build(settings, enrollment, issue).to_xml()?;
-    match signer {
-        Some(s) => s.sign(&xml),
-        None => Ok(xml),
-    }
-}
-
 impl Profile {
     /// The profile as an XML plist with its payloads encrypted for one
     /// device ([`crate::encrypt`]); the rest of the profile stays readable.
@@ -337,21 +300,5 @@ impl Profile {
             .map_err(|e| Error::invalid(format!("writing the plist: {e}")))?;
         out.push(b'\n');
         Ok(out)
-    }
-}
-
-/// Like [`render`], with `PayloadContent` encrypted for `recipient` before
-/// the outer profile is signed.
-pub fn render_encrypted(
-    settings: &Settings,
-    enrollment: &Enrollment,
-    issue: &Issue,
-    signer: Option<&crate::sign::Signer>,
-    recipient: &crate::encrypt::Recipient,
-) -> Result<Vec<u8>> {
-    let xml = build(settings, enrollment, issue).to_xml_encrypted(recipient)?;
-    match signer {
-        Some(s) => s.sign(&xml),
-        None => Ok(xml),
     }
 }

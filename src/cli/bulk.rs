@@ -3,11 +3,10 @@
 use super::note;
 use super::resolve::users_csv;
 use crate::audit;
-use crate::bulk::{self, Options, Outcome, Written};
+use crate::bulk::{self, Options, Outcome};
 use crate::error::{Error, Result};
 use crate::model::directory::{Claims, Rows};
 use crate::model::policy::Choice;
-use crate::settings::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -95,20 +94,37 @@ pub fn run(args: Args) -> Result<()> {
         Some(location) => Some(super::Stored::open(&location)?),
         None => None,
     };
-    let recorder = stored.as_ref().map(super::Stored::recorder);
-    let mut audit_error = None;
-    // Per-profile secrets: each chunk's are committed before its files are
-    // written (the settings guarantee a store and the portal key).
+    // Each chunk's secrets and audit rows are committed before its files
+    // are put in place (the settings guarantee a store and the portal key
+    // for per-profile secrets).
     let keys = match (&stored, settings.identity.is_per_profile()) {
         (Some(_), true) => Some(super::secret_keys(&settings)?),
         _ => None,
     };
-    let record = |secrets: Vec<crate::secret::IssuedSecret>| -> Result<()> {
-        let stored = stored
-            .as_ref()
-            .ok_or_else(|| Error::invalid("internal: per-profile secrets without a store"))?;
-        stored.run(stored.store.add_secrets(secrets, audit::now()))
-    };
+    let record =
+        |secrets: Vec<crate::secret::IssuedSecret>, rows: Vec<audit::Record>| -> Result<()> {
+            let Some(stored) = stored.as_ref() else {
+                return Ok(());
+            };
+            let now = audit::now();
+            if !secrets.is_empty() {
+                stored.run(stored.store.add_secrets(secrets, now))?;
+            }
+            stored.run(stored.store.append(rows, now))
+        };
+    // What runs killed before left behind: their temporary files (an hour
+    // old at least, so never a file a run going on now is writing).
+    let stale = crate::output::remove_stale_temporaries(
+        &args.out,
+        std::time::Duration::from_secs(60 * 60),
+    )?;
+    if stale > 0 {
+        note(format!(
+            "removed {stale} temporary file{} that an interrupted run left in {}",
+            if stale == 1 { "" } else { "s" },
+            args.out.display()
+        ));
+    }
     let options = Options {
         settings: &settings,
         signer: signer.as_ref(),
@@ -116,22 +132,15 @@ pub fn run(args: Args) -> Result<()> {
         out_dir: &args.out,
         claims: &claims,
         jobs,
-        secrets: keys.as_ref().map(|keys| bulk::SecretSink {
-            keys,
+        recording: stored.as_ref().map(|_| bulk::Recording {
+            keys: keys.as_ref(),
             record: &record,
         }),
     };
     let summary = bulk::run(&options, rows, |outcome| {
         bar.inc(1);
         match outcome {
-            Outcome::Written(w) => {
-                if let Some(r) = &recorder
-                    && audit_error.is_none()
-                    && let Err(e) = r.queue_blocking(issued(&settings, w))
-                {
-                    audit_error = Some(e);
-                }
-            }
+            Outcome::Written(_) => {}
             Outcome::Waiting {
                 line,
                 email,
@@ -161,12 +170,6 @@ pub fn run(args: Args) -> Result<()> {
     });
     bar.finish_and_clear();
     let summary = summary?;
-    if let (Some(stored), Some(recorder)) = (&stored, recorder) {
-        stored.run(recorder.finish())?;
-    }
-    if let Some(e) = audit_error {
-        return Err(e);
-    }
 
     note(format!(
         "wrote {} {} profile{} and {} to {}",
@@ -215,18 +218,6 @@ pub fn run(args: Args) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The audit record of a profile bulk wrote.
-fn issued(settings: &Settings, w: &Written) -> audit::Record {
-    crate::profile::issued_record(
-        settings,
-        &w.enrollment,
-        &w.sha256_hex(),
-        audit::Source::Cli,
-        Some(&w.email),
-        Some(&w.policy),
-    )
 }
 
 /// A progress bar on a terminal; a hidden one otherwise (logs and pipes get

@@ -2,10 +2,10 @@ use super::{note, warn};
 use crate::audit;
 use crate::encrypt::Recipient;
 use crate::error::{Error, Result};
+use crate::issue::{Issuer, Order, Seal};
 use crate::model::{Enrollment, EnrollmentKind, ManagedAppleId, Ownership};
-use crate::output::{Access, write_output_as};
-use crate::profile::{self, Issue};
-use crate::settings::Settings;
+use crate::output::stage;
+use crate::settings::{IdentityUse, Settings};
 use crate::sign::Signer;
 use std::path::PathBuf;
 
@@ -120,8 +120,11 @@ pub fn run(cmd: Command) -> Result<()> {
     write_profile(&settings, &common, &enrollment, None)
 }
 
-/// Builds, signs (unless `--unsigned`), writes and records one profile;
-/// `user` is the directory user and their policy, for `profile for`.
+/// Issues one profile by the one issue path ([`crate::issue`]), writes it,
+/// then records its per-profile secret and its audit row; `user` is the
+/// directory user and their policy, for `profile for`. A file appears under
+/// its name only once both are recorded; on stdout the profile is out
+/// before they are, and an error says so.
 fn write_profile(
     settings: &Settings,
     common: &Common,
@@ -135,49 +138,61 @@ fn write_profile(
         .map(Recipient::load)
         .transpose()?;
     let signer = load_signer(settings, common)?;
-    let issue = Issue::new(&settings.identity)?;
-    let bytes = match &recipient {
-        Some(r) => profile::render_encrypted(settings, enrollment, &issue, signer.as_ref(), r)?,
-        None => profile::render(settings, enrollment, &issue, signer.as_ref())?,
+    let stored = match settings.store_location()? {
+        Some(location) => Some(super::Stored::open(&location)?),
+        None => None,
+    };
+    let keys = match settings.identity.is_per_profile() {
+        true => Some(super::secret_keys(settings)?),
+        false => None,
     };
     let (email, policy) = match user {
         Some((email, policy)) => (Some(email), Some(policy)),
         None => (enrollment.managed_apple_id().map(|m| m.as_str()), None),
     };
-    // A per-profile secret is recorded before the profile leaves: the SCEP
-    // server's check (`aspen scep-verify`) must find it.
-    let stored = match settings.store_location()? {
-        Some(location) => Some(super::Stored::open(&location)?),
-        None => None,
-    };
-    if issue.is_per_profile() {
-        let stored = stored
-            .as_ref()
-            .ok_or_else(|| Error::invalid("internal: per-profile secrets without a store"))?;
-        let keys = super::secret_keys(settings)?;
-        let now = audit::now();
-        let uuid = profile::profile_uuid(settings, enrollment);
-        if let Some(record) = issue.record(&keys, email, &uuid, now)? {
-            stored.run(stored.store.add_secrets(vec![record], now))?;
-        }
-    }
-    write_output_as(
-        common.output.as_deref(),
-        &bytes,
-        Access::holding_secret(issue.carries_secret()),
-    )?;
-    let Some(stored) = stored else {
-        return Ok(());
-    };
-    let record = crate::profile::issued_record(
-        settings,
+    let order = Order {
         enrollment,
-        &audit::sha256_hex(&bytes),
-        audit::Source::Cli,
-        email,
+        identity: IdentityUse::Primary,
+        user: email,
         policy,
-    );
-    stored.run(stored.store.append(vec![record], audit::now()))
+        source: audit::Source::Cli,
+        client: None,
+    };
+    let issuer = Issuer {
+        settings,
+        keys: keys.as_ref(),
+    };
+    let seal = match &signer {
+        Some(s) => Seal::Signer(s),
+        None => Seal::None,
+    };
+    let issued = issuer.issue(&order, seal, recipient.as_ref())?;
+    let staged = stage(common.output.as_deref(), &issued.bytes, issued.access)?;
+    let out = staged.is_out();
+    let recorded = (|| -> Result<()> {
+        let Some(stored) = &stored else {
+            return Ok(());
+        };
+        let now = audit::now();
+        if let Some(secret) = issued.secret.clone() {
+            stored.run(stored.store.add_secrets(vec![secret], now))?;
+        }
+        stored.run(stored.store.append(vec![issued.record.clone()], now))
+    })();
+    match recorded {
+        Ok(()) => staged.commit(),
+        // The file is not put in place: nothing unrecorded is left behind.
+        Err(e) if !out => Err(e),
+        Err(e) => Err(Error::invalid(format!(
+            "the profile {} was written to standard output but could not be recorded{}: {e}",
+            issued.payload_uuid,
+            if issued.secret.is_some() {
+                " (scep-verify will refuse its per-profile secret)"
+            } else {
+                ""
+            }
+        ))),
+    }
 }
 
 /// The signer the settings configure, unless `--unsigned`; a note when the

@@ -7,12 +7,12 @@ use super::directory::Directory;
 use super::throttle::{Budgets, Throttler};
 use crate::audit::{self, Record, Source};
 use crate::error::{Error, Result};
+use crate::issue::{Issuer, Order, Seal};
 use crate::model::device::{Device, OsVersion, Platform};
 use crate::model::directory::User;
 use crate::model::policy::{Choice, Policy, PolicyType};
 use crate::model::resolution::{Decision, resolve};
 use crate::model::{Channel, Enrollment, EnrollmentKind, Management};
-use crate::profile::{self, Issue};
 use crate::settings::{Identity, IdentityUse, Portal, Settings};
 use crate::sign::Signer;
 use crate::store::{Invite, Recorder, Store};
@@ -260,17 +260,60 @@ impl Service {
         } else {
             self.issue_cached(&enrollment, identity).await?
         };
-        let record = profile::issued_record(
-            &self.settings,
-            &enrollment,
-            &issued.sha256,
+        let order = Order {
+            enrollment: &enrollment,
+            identity,
+            user: Some(&user.email),
+            policy: Some(policy),
             source,
-            Some(&user.email),
-            Some(policy),
-        )
-        .with_client(client);
+            client,
+        };
+        let record = self.issuer().record(&order, &issued.sha256);
         self.recorder.record(record).await?;
         Ok(issued)
+    }
+
+    /// The one issue path ([`crate::issue`]) with this server's settings
+    /// and key.
+    fn issuer(&self) -> Issuer<'_> {
+        Issuer {
+            settings: &self.settings,
+            keys: Some(&self.keys),
+        }
+    }
+
+    /// Steps 2–4 of the issue path on the signing pool: the bytes and the
+    /// record of a fresh secret (the audit row is made by the caller, once
+    /// per issue, also for cached bytes).
+    async fn sign_issue(
+        self: &Arc<Self>,
+        user: Option<String>,
+        enrollment: &Enrollment,
+        identity: IdentityUse,
+    ) -> Result<(Arc<Issued>, Option<crate::secret::IssuedSecret>)> {
+        let enrollment = enrollment.clone();
+        self.signing(move |this| {
+            let order = Order {
+                enrollment: &enrollment,
+                identity,
+                user: user.as_deref(),
+                policy: None,
+                source: Source::Portal,
+                client: None,
+            };
+            let seal = match this.signer.as_deref() {
+                Some(s) => Seal::Signer(s),
+                None => Seal::None,
+            };
+            let made = this.issuer().issue(&order, seal, None)?;
+            let issued = Arc::new(Issued {
+                sha256: made.sha256_hex(),
+                kind: made.kind,
+                bytes: Bytes::from(made.bytes),
+            });
+            Ok((issued, made.secret))
+        })
+        .await
     }
 
     /// Runs `f` (which builds and signs) on the blocking pool, at most one
@@ -296,30 +339,16 @@ impl Service {
         .map_err(|e| Error::invalid(format!("signing task: {e}")))?
     }
 
-    /// A profile with a fresh per-profile secret, recorded in the store.
+    /// A profile with a fresh per-profile secret, recorded in the store
+    /// before the bytes are returned.
     async fn issue_fresh(
         self: &Arc<Self>,
         user: &User,
         enrollment: &Enrollment,
         identity: IdentityUse,
     ) -> Result<Arc<Issued>> {
-        let enrollment = enrollment.clone();
-        let email = user.email.clone();
         let (issued, secret) = self
-            .signing(move |this| {
-                let issue = Issue::new(this.settings.identity_for(identity))?;
-                let bytes =
-                    profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
-                let now = audit::now();
-                let uuid = profile::profile_uuid(&this.settings, &enrollment);
-                let secret = issue.record(&this.keys, Some(&email), &uuid, now)?;
-                let issued = Arc::new(Issued {
-                    sha256: audit::sha256_hex(&bytes),
-                    kind: enrollment.kind(),
-                    bytes: Bytes::from(bytes),
-                });
-                Ok((issued, secret))
-            })
+            .sign_issue(Some(user.email.clone()), enrollment, identity)
             .await?;
         if let Some(secret) = secret {
             self.store.add_secrets(vec![secret], audit::now()).await?;
@@ -345,19 +374,7 @@ impl Service {
         if let Some(issued) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(issued);
         }
-        let enrollment = enrollment.clone();
-        let issued = self
-            .signing(move |this| {
-                let issue = Issue::new(this.settings.identity_for(identity))?;
-                let bytes =
-                    profile::render(&this.settings, &enrollment, &issue, this.signer.as_deref())?;
-                Ok(Arc::new(Issued {
-                    sha256: audit::sha256_hex(&bytes),
-                    kind: enrollment.kind(),
-                    bytes: Bytes::from(bytes),
-                }))
-            })
-            .await?;
+        let (issued, _) = self.sign_issue(None, enrollment, identity).await?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_ENTRIES {
                 cache.clear();
