@@ -127,11 +127,10 @@ impl Issuer<'_> {
         let owned;
         let xml: &[u8] = match shared {
             Some(shared) if same_for_all => {
-                let key = (enrollment.kind(), order.identity);
-                if !shared.xml.contains_key(&key) {
-                    shared.xml.insert(key, build()?);
+                match shared.xml.entry((enrollment.kind(), order.identity)) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert(build()?),
                 }
-                &shared.xml[&key]
             }
             _ => {
                 owned = build()?;
