@@ -209,7 +209,7 @@ grace@contoso.com,grace@contoso.com,Contractors
     );
     let out = ws.path("out");
     let users = ws.path("users.csv");
-    let err = fails(bulk(&ws, &out, &["--unsigned"]));
+    let err = found(bulk(&ws, &out, &["--unsigned"]));
     let at = |line: u32| format!("{}:{line}: ", users.display());
     // Line 3: missing email; 4: malformed Managed Apple ID; 6: User
     // Enrollment without one; 7: no policy; 2 and 9: the same e-mail twice
@@ -258,7 +258,7 @@ BOB@contoso.com,,Leadership
 ",
     );
     let out = ws.path("out");
-    let err = fails(bulk(&ws, &out, &["--unsigned"]));
+    let err = found(bulk(&ws, &out, &["--unsigned"]));
     assert!(
         err.contains(
             "users.csv:2: managed_apple_id \"alice@contoso.com\" is the email of the user on line 3"
@@ -312,7 +312,7 @@ ok@contoso.com,,Leadership
     // The output folder sits two levels down, so `../../x` would land in the
     // workspace.
     let out = ws.path("deep/er/out");
-    let err = fails(bulk(&ws, &out, &["--unsigned"]));
+    let err = found(bulk(&ws, &out, &["--unsigned"]));
     assert!(err.contains("3 rows of"), "{err}");
     for line in [2, 3, 4] {
         assert!(err.contains(&format!("users.csv:{line}: email")), "{err}");

@@ -313,7 +313,7 @@ fn signing_failure_never_falls_back_to_unsigned() {
     let ws = Workspace::new(&s);
     let out = aspen(&["profile", "device", "-c", ws.settings().to_str().unwrap()]);
     assert!(out.stdout.is_empty());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

@@ -728,7 +728,7 @@ fn warnings_as_errors() {
     assert_eq!((exit, codes(&f)), (0, vec!["ASP009"]));
     let (exit, _) = lint(&["--warnings-as-errors", &profile("profile-uuid-not-a-uuid")]);
     assert_eq!(exit, 1);
-    let err = fails(aspen(&[
+    let err = found(aspen(&[
         "lint",
         "--warnings-as-errors",
         &profile("profile-uuid-not-a-uuid"),

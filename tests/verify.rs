@@ -219,7 +219,7 @@ fn a_flipped_byte_fails() {
     std::fs::write(&tampered, &bytes).unwrap();
     let tampered = tampered.display().to_string();
     assert!(openssl_verify(Path::new(&tampered), &cert("ca.pem")).is_err());
-    let err = fails(aspen(&["verify", &tampered, "--ca", &ca()]));
+    let err = found(aspen(&["verify", &tampered, "--ca", &ca()]));
     assert!(
         err.contains(
             "the signature does not match the content: the profile was changed after signing"
@@ -237,7 +237,7 @@ fn wrong_ca_fails() {
     let ws = Workspace::new(&demo_settings());
     let signed = demo_profile(&ws, "signed.mobileconfig", &[]);
     let other = cert("other-ca.pem").display().to_string();
-    let err = fails(aspen(&["verify", &signed, "--ca", &other]));
+    let err = found(aspen(&["verify", &signed, "--ca", &other]));
     assert!(
         err.contains(
             "the certificate chain does not verify: unable to get local issuer certificate"
@@ -256,12 +256,12 @@ fn expired_signer_fails_unless_allowed() {
     let out = ws.path("expired.der");
     openssl_sign(&plain, &out, "expired", &[]);
     let out = out.display().to_string();
-    let err = fails(aspen(&["verify", &out]));
+    let err = found(aspen(&["verify", &out]));
     assert!(
         err.contains("the signing certificate O=Aspen TEST ONLY, CN=Aspen Test Expired Signer (TEST ONLY) is expired"),
         "{err}"
     );
-    let err = fails(aspen(&["verify", &out, "--ca", &ca()]));
+    let err = found(aspen(&["verify", &out, "--ca", &ca()]));
     assert!(err.contains("is expired"), "{err}");
     ok(aspen(&["verify", &out, "--allow-expired"]));
     let text = String::from_utf8(ok(aspen(&[
@@ -290,7 +290,7 @@ fn unsigned_detached_and_truncated_files_fail() {
     }
     let ws = Workspace::new(&demo_settings());
     let plain = demo_profile(&ws, "plain.mobileconfig", &["--unsigned"]);
-    let err = fails(aspen(&["verify", &plain]));
+    let err = found(aspen(&["verify", &plain]));
     assert!(err.contains("is not signed"), "{err}");
 
     // A detached signature: valid CMS, but no profile inside.

@@ -71,7 +71,7 @@ struct FailedRow {
     error: String,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<super::Outcome> {
     let started = crate::time::unix_seconds(std::time::SystemTime::now());
     let settings = args.config.load()?;
     args.placeholders.check(&settings)?;
@@ -210,14 +210,14 @@ pub fn run(args: Args) -> Result<()> {
         super::print(&format!("{text}\n"))?;
     }
     if summary.failed > 0 {
-        return Err(Error::invalid(format!(
+        return Ok(super::Outcome::Found(Some(format!(
             "{} row{} of {} failed (reported above with their line numbers) and got no profile",
             summary.failed,
             if summary.failed == 1 { "" } else { "s" },
             csv.display()
-        )));
+        ))));
     }
-    Ok(())
+    Ok(super::Outcome::Clean)
 }
 
 /// A progress bar on a terminal; a hidden one otherwise (logs and pipes get

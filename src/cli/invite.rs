@@ -1,8 +1,8 @@
-use super::warn;
+use super::printer::{self, warn};
 use crate::error::{Error, Result};
 use crate::model::directory::find_user;
 use crate::model::resolution::{Decision, resolve};
-use crate::serve::service;
+use crate::serve::service::NewCode;
 use crate::settings::PortalAuth;
 use crate::time::format_utc;
 use crate::tokens::Keys;
@@ -48,37 +48,46 @@ pub fn run(args: Args) -> Result<()> {
     }
     let keys = Keys::load(&portal.secret_file)?;
     let stored = super::Stored::open(&location)?;
-    let (code, expires) = stored.run(service::create_code(
-        &keys,
-        stored.store.as_ref(),
-        &user.email,
-        args.ttl,
-    ))?;
+    let new = NewCode::make(&keys, &user.email, args.ttl)?;
+    let (code, expires) = (new.code.clone(), new.expires);
     let link = format!("{}/signin", portal.public_url);
+    // Printed first, stored after: a code nobody saw (a closed pipe, a full
+    // disk) is never stored, and one that was printed but could not be
+    // stored is said not to work.
     if args.json {
         let policy = resolution
             .policy()
             .map(|p| serde_json::json!({ "name": p.name, "type": p.kind.to_string() }));
-        let out = serde_json::json!({
+        printer::json(&serde_json::json!({
             "link": link,
             "code": code.as_str(),
             "user": user.email,
             "policy": policy,
             "expires": crate::time::rfc3339(expires),
             "uses": 1,
-        });
-        let text = serde_json::to_string_pretty(&out)
-            .map_err(|e| Error::invalid(format!("writing JSON: {e}")))?;
-        return super::print(&format!("{text}\n"));
+        }))?;
+    } else {
+        let mut text = format!(
+            "Sign-in link: {link}\nCode:         {code}\nFor:          {}\n",
+            user.email
+        );
+        if let Some(policy) = resolution.policy() {
+            text.push_str(&format!(
+                "Policy:       {} ({})\n",
+                policy.name, policy.kind
+            ));
+        }
+        text.push_str(&format!(
+            "Valid until:  {} (works once)\n",
+            format_utc(expires)
+        ));
+        printer::out(&text)?;
     }
-    println!("Sign-in link: {link}");
-    println!("Code:         {code}");
-    println!("For:          {}", user.email);
-    if let Some(policy) = resolution.policy() {
-        println!("Policy:       {} ({})", policy.name, policy.kind);
-    }
-    println!("Valid until:  {} (works once)", format_utc(expires));
-    Ok(())
+    stored.run(new.store(stored.store.as_ref())).map_err(|e| {
+        Error::invalid(format!(
+            "the code above was not stored and will not work: {e}"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+use super::Outcome;
 use crate::error::{Error, Result};
 use crate::lint::{self, Enrollment, FileReport, Options, Report, Summary, schema::Schema};
 use crate::read;
@@ -39,7 +40,7 @@ enum Format {
 /// Folders deeper than this are not profile repositories.
 const MAX_DEPTH: usize = 32;
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<Outcome> {
     let schema = args.schema.as_deref().map(Schema::load).transpose()?;
     let options = Options {
         enrollment: args.enrollment,
@@ -62,20 +63,20 @@ pub fn run(args: Args) -> Result<()> {
     };
     super::print(&text)?;
     if out.errors > 0 {
-        return Err(Error::invalid(format!(
+        return Ok(Outcome::Found(Some(format!(
             "{} error(s) in {} file(s)",
             out.errors,
             out.failed_files()
-        )));
+        ))));
     }
     if args.warnings_as_errors && out.warnings > 0 {
         let files = out.files.iter().filter(|f| f.report.warnings() > 0).count();
-        return Err(Error::invalid(format!(
+        return Ok(Outcome::Found(Some(format!(
             "{} warning(s) in {files} file(s), and --warnings-as-errors",
             out.warnings
-        )));
+        ))));
     }
-    Ok(())
+    Ok(Outcome::Clean)
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String> {

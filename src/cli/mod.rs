@@ -1,5 +1,16 @@
 //! The command line: one file per subcommand, each a thin layer over the
-//! library. Errors are printed once, here, and mapped to the exit status.
+//! library. Errors are printed once, here, and mapped to the exit status,
+//! the same for every command:
+//!
+//! - **0**: all is well;
+//! - **1**: a check found something (`lint` findings, `verify` of a bad
+//!   signature, `resolve` of a user who cannot enroll, `bulk` rows that got
+//!   no profile, `scep-verify` refusing a request, `check` finding a
+//!   problem);
+//! - **2**: aspen could not do its job (a missing file, bad settings, the
+//!   store down, bad usage).
+//!
+//! A reader that closes the pipe ends a command quietly ([`printer`]).
 
 mod bulk;
 mod completions;
@@ -10,6 +21,7 @@ mod invite;
 mod issued;
 mod lint;
 mod man;
+mod printer;
 mod profile;
 mod resolve;
 mod scep_verify;
@@ -24,7 +36,8 @@ use std::process::ExitCode;
 #[command(
     name = "aspen",
     version,
-    about = "Apple enrollment profiles from one settings file: built, signed, checked and served."
+    about = "Apple enrollment profiles from one settings file: built, signed, checked and served.",
+    after_help = EXIT_STATUS
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -67,39 +80,58 @@ enum Command {
     Man(man::Args),
 }
 
-/// Parses the arguments, runs the command, prints any error and returns the
-/// exit status: 0 success, 1 failure, 2 bad usage (from clap). `scep-verify`
-/// has its own statuses: 0 accepted, 1 refused, 2 aspen's own failure.
+/// The contract, as `--help` and the man page state it.
+const EXIT_STATUS: &str = "Exit status: 0 when all is well; 1 when a check found something (lint findings, a bad signature, a refused request, a user who cannot enroll, bulk rows without a profile); 2 when aspen could not do its job (a missing file, bad settings, the store down, bad usage). A closed output pipe ends a command quietly.";
+
+/// What a command that ran to its end has to say (an error is exit 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Clean,
+    /// Exit 1: a check found something; the message (when the command has
+    /// not said it already) says what.
+    Found(Option<String>),
+}
+
+/// A command that checks nothing: done is clean.
+fn clean(done: crate::Result<()>) -> crate::Result<Outcome> {
+    done.map(|()| Outcome::Clean)
+}
+
+/// Parses the arguments (bad usage is clap's exit 2), runs the command,
+/// prints any error once and returns the exit status of the contract above.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::ScepVerify(args) => return scep_verify::main(args),
-        Command::Init(args) => init::run(args),
-        Command::Profile(cmd) => profile::run(cmd),
-        Command::Sign(args) => sign::run(args),
-        Command::Serve(args) => serve::run(args),
-        Command::Invite(args) => invite::run(args),
-        Command::Issued(args) => issued::run(args),
+        Command::ScepVerify(args) => scep_verify::run_outcome(args),
+        Command::Init(args) => clean(init::run(args)),
+        Command::Profile(cmd) => clean(profile::run(cmd)),
+        Command::Sign(args) => clean(sign::run(args)),
+        Command::Serve(args) => clean(serve::run(args)),
+        Command::Invite(args) => clean(invite::run(args)),
+        Command::Issued(args) => clean(issued::run(args)),
         Command::Resolve(args) => resolve::run(args),
         Command::Bulk(args) => bulk::run(args),
         Command::Verify(args) => verify::run(args),
-        Command::Inspect(args) => inspect::run(args),
+        Command::Inspect(args) => clean(inspect::run(args)),
         Command::Lint(args) => lint::run(args),
-        Command::Decrypt(args) => decrypt::run(args),
-        Command::Completions(args) => completions::run(args),
-        Command::Man(args) => man::run(args),
+        Command::Decrypt(args) => clean(decrypt::run(args)),
+        Command::Completions(args) => clean(completions::run(args)),
+        Command::Man(args) => clean(man::run(args)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(aspen_err) => {
-            // A closed pipe (`aspen … | head`) is not worth a message.
-            if let crate::Error::Io { source, .. } = &aspen_err
-                && source.kind() == std::io::ErrorKind::BrokenPipe
-            {
-                return ExitCode::SUCCESS;
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Found(what)) => {
+            if let Some(what) = what {
+                printer::error(what);
             }
-            eprintln!("aspen: error: {aspen_err}");
-            ExitCode::FAILURE
+            ExitCode::from(1)
+        }
+        // A reader that went away (`aspen … | head`) is not worth a message.
+        Err(e) if printer::is_closed_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            printer::error(e);
+            ExitCode::from(2)
         }
     }
 }
@@ -221,19 +253,7 @@ impl Placeholders {
     }
 }
 
-/// A one-line note on stderr (never on stdout, which may carry a profile).
-fn note(message: impl std::fmt::Display) {
-    eprintln!("aspen: note: {message}");
-}
-
-/// Writes a report to stdout.
-fn print(text: &str) -> crate::Result<()> {
-    crate::output::write_output(None, text.as_bytes())
-}
-
-fn warn(message: impl std::fmt::Display) {
-    eprintln!("aspen: warning: {message}");
-}
+use printer::{note, out as print, warn};
 
 /// Loads the signing identity and warns of what is allowed but risky (see
 /// [`crate::sign::Signer::warnings`]).

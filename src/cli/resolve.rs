@@ -1,6 +1,7 @@
 //! `aspen resolve`: which enrollment policy applies to a directory user, and
 //! why — or why the user cannot enroll.
 
+use super::Outcome;
 use crate::error::{Error, Result};
 use crate::model::directory::{User, find_user};
 use crate::model::policy::{Choice, Policy};
@@ -280,7 +281,7 @@ fn text(e: &Explanation) -> String {
     out
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<Outcome> {
     let settings = args.config.load()?;
     let (csv, user) = args.lookup.user(&settings)?;
     let resolution = resolve(&settings.policies, &user, args.lookup.choice);
@@ -293,15 +294,10 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         text(&explanation)
     };
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(printed.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Error::io("<stdout>", e))?;
-    if explanation.can_enroll {
-        Ok(())
+    super::printer::out(&printed)?;
+    Ok(if explanation.can_enroll {
+        Outcome::Clean
     } else {
-        Err(Error::invalid(explanation.why))
-    }
+        Outcome::Found(Some(explanation.why))
+    })
 }

@@ -9,6 +9,7 @@
 //! accepted. Every acceptance and refusal is recorded in the audit store;
 //! the challenge itself is never printed or recorded.
 
+use super::Outcome;
 use crate::audit::{self, Record};
 use crate::error::{Error, Result};
 use crate::read::csr::{self, Malformed};
@@ -16,7 +17,6 @@ use crate::secret::IdentitySecret;
 use crate::secret::SecretKind;
 use crate::store::Refused;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,22 +39,18 @@ enum Verdict {
 
 /// Runs the check and maps it to the exit status of the
 /// `-csrverifierexec` contract.
-pub fn main(args: Args) -> ExitCode {
-    match run(args) {
-        Ok(Verdict::Accepted { user, payload_uuid }) => {
+pub fn run_outcome(args: Args) -> Result<Outcome> {
+    match run(args)? {
+        Verdict::Accepted { user, payload_uuid } => {
             eprintln!(
                 "aspen: scep-verify: accepted: challenge of profile {payload_uuid}{}",
                 user.map(|u| format!(" issued to {u}")).unwrap_or_default()
             );
-            ExitCode::SUCCESS
+            Ok(Outcome::Clean)
         }
-        Ok(Verdict::Refused(reason)) => {
+        Verdict::Refused(reason) => {
             eprintln!("aspen: scep-verify: refused: {reason}");
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("aspen: error: {e}");
-            ExitCode::from(2)
+            Ok(Outcome::Found(None))
         }
     }
 }

@@ -135,13 +135,25 @@ fn print_demo(d: &demo::Demo) -> Result<()> {
     let keys = crate::tokens::Keys::load(&portal.secret_file)?;
     let stored = super::Stored::open(&d.settings.require_store()?)?;
     let url = &portal.public_url;
-    println!("aspen serve --demo: Contoso's enrollment portal with demo users.");
-    println!(
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    writeln!(
+        text,
+        "aspen serve --demo: Contoso's enrollment portal with demo users."
+    )
+    .ok();
+    writeln!(
+        text,
         "Profiles are signed with a key made just now (root: {}).",
         d.root_certificate.display()
-    );
-    println!();
-    println!("Open {url}/ in a browser and sign in with a one-time code:");
+    )
+    .ok();
+    text.push('\n');
+    writeln!(
+        text,
+        "Open {url}/ in a browser and sign in with a one-time code:"
+    )
+    .ok();
     for (user, what) in demo::USERS_SHOWN {
         let (code, _) = stored.run(service::create_code(
             &keys,
@@ -149,33 +161,42 @@ fn print_demo(d: &demo::Demo) -> Result<()> {
             user,
             DEMO_CODE_SECONDS,
         ))?;
-        println!("  {code}  {user:<18}  {what}");
+        writeln!(text, "  {code}  {user:<18}  {what}").ok();
     }
-    println!(
+    writeln!(
+        text,
         "(codes work once, until {})",
         format_utc(crate::audit::now() + DEMO_CODE_SECONDS)
-    );
-    println!();
-    println!("Account-driven enrollment, step by step as a device does it:");
-    println!(
-        "  curl -s '{url}/.well-known/com.apple.remotemanagement?user-identifier=carol@contoso.com&model-family=iPhone'"
-    );
-    println!(
+    )
+    .ok();
+    text.push('\n');
+    writeln!(
+        text,
+        "Account-driven enrollment, step by step as a device does it:"
+    )
+    .ok();
+    writeln!(text, "  curl -s '{url}/.well-known/com.apple.remotemanagement?user-identifier=carol@contoso.com&model-family=iPhone'").ok();
+    writeln!(
+        text,
         "  curl -si -X POST {url}{}",
         serve::account_driven::ENROLL_PATH
-    );
-    println!(
+    )
+    .ok();
+    writeln!(
+        text,
         "  then open {url}{}?user-identifier=carol@contoso.com and sign in with carol's code",
         serve::account_driven::LOGIN_PATH
-    );
-    println!();
-    println!(
-        "Check a downloaded profile: openssl cms -verify -inform DER -purpose any -CAfile {} -in FILE -out /dev/null",
-        d.root_certificate.display()
-    );
-    println!("Audit log: aspen issued -c {}", d.settings.file.display());
-    println!();
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    Ok(())
+    )
+    .ok();
+    text.push('\n');
+    writeln!(text, "Check a downloaded profile: openssl cms -verify -inform DER -purpose any -CAfile {} -in FILE -out /dev/null",
+        d.root_certificate.display()).ok();
+    writeln!(
+        text,
+        "Audit log: aspen issued -c {}",
+        d.settings.file.display()
+    )
+    .ok();
+    text.push('\n');
+    super::printer::out(&text)
 }

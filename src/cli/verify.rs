@@ -1,3 +1,4 @@
+use super::Outcome;
 use crate::error::{Error, Result};
 use crate::read;
 use crate::verify::{self, Options};
@@ -19,7 +20,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<Outcome> {
     let mut trusted = Vec::new();
     for path in &args.ca {
         trusted.extend(crate::x509::read_certificates(path)?);
@@ -39,11 +40,11 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         super::print(&verify::render(&report, !args.ca.is_empty()))?;
     }
-    match report.error {
-        None => Ok(()),
-        Some(why) => Err(Error::invalid(format!(
+    Ok(match report.error {
+        None => Outcome::Clean,
+        Some(why) => Outcome::Found(Some(format!(
             "{}: {why}",
             crate::fs::input_name(&args.file)
         ))),
-    }
+    })
 }

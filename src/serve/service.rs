@@ -552,28 +552,52 @@ impl Service {
     }
 }
 
-/// Creates a one-time code for `user` (shared by `aspen invite`, `--demo`
-/// and the User Enrollment page); the store deletes expired ones.
+/// A one-time code made for `user`, not yet stored: what `aspen invite`
+/// prints before it stores it (output first: a code nobody saw is never
+/// stored).
+pub struct NewCode {
+    pub code: String,
+    pub expires: i64,
+    lookup: Vec<u8>,
+    invite: Invite,
+}
+
+impl NewCode {
+    pub fn make(keys: &Keys, user: &str, ttl: i64) -> Result<NewCode> {
+        let expires = audit::now() + ttl;
+        let id = crate::tokens::b64url(&crate::tokens::random(12)?);
+        let code = keys.code(user, &id, expires);
+        let normalized = normalize_code(&code)
+            .ok_or_else(|| Error::invalid("internal: a generated code did not normalise"))?;
+        Ok(NewCode {
+            lookup: keys.code_lookup(&normalized).to_vec(),
+            invite: Invite {
+                id,
+                user: user.to_ascii_lowercase(),
+                expires,
+            },
+            code,
+            expires,
+        })
+    }
+
+    /// Stores the code: from now on it signs its user in, once.
+    pub async fn store(self, store: &dyn Store) -> Result<()> {
+        store.add_code(self.lookup, self.invite, audit::now()).await
+    }
+}
+
+/// Creates and stores a one-time code for `user` (`--demo` and the User
+/// Enrollment page); the store deletes expired ones.
 pub async fn create_code(
     keys: &Keys,
     store: &dyn Store,
     user: &str,
     ttl: i64,
 ) -> Result<(String, i64)> {
-    let now = audit::now();
-    let expires = now + ttl;
-    let id = crate::tokens::b64url(&crate::tokens::random(12)?);
-    let code = keys.code(user, &id, expires);
-    let normalized = normalize_code(&code)
-        .ok_or_else(|| Error::invalid("internal: a generated code did not normalise"))?;
-    let invite = Invite {
-        id,
-        user: user.to_ascii_lowercase(),
-        expires,
-    };
-    store
-        .add_code(keys.code_lookup(&normalized).to_vec(), invite, now)
-        .await?;
+    let new = NewCode::make(keys, user, ttl)?;
+    let (code, expires) = (new.code.clone(), new.expires);
+    new.store(store).await?;
     Ok((code, expires))
 }
 

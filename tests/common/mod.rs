@@ -109,8 +109,21 @@ pub fn ok(out: Output) -> Vec<u8> {
     out.stdout
 }
 
-/// Asserts exit status 1 and returns stderr.
+/// Asserts exit status 2 (aspen could not do its job: bad input, a missing
+/// file, bad settings) and returns stderr.
 pub fn fails(out: Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2; stderr: {}",
+        stderr(&out)
+    );
+    stderr(&out)
+}
+
+/// Asserts exit status 1 (a check found something: lint findings, a bad
+/// signature, a refusal) and returns stderr.
+pub fn found(out: Output) -> String {
     assert_eq!(
         out.status.code(),
         Some(1),
