@@ -1046,4 +1046,24 @@ mod tests {
         assert_eq!(b.choice_email, ["b@x", "a@x"]);
         assert_eq!(b.choice_choice, ["device", "corporate"]);
     }
+
+    /// A step that has shipped never changes (a database that applied it
+    /// would not get the change): the SHA-256 of each step's statements,
+    /// as aspen has run them since the step was written.
+    #[test]
+    fn shipped_schema_steps_never_change() {
+        let pinned = [
+            "79229f8853638edec76b79b38f132ebf6695aceb93241903d1419e1842e3d056",
+            "e5daf8cf386b5e06f3054e7f9a360d658f995587de6c86dd73e1ca9ea9e34aaa",
+        ];
+        assert_eq!(MIGRATIONS.len(), pinned.len(), "a new step: pin it here");
+        for (i, (step, digest)) in MIGRATIONS.iter().zip(pinned).enumerate() {
+            assert_eq!(
+                crate::audit::sha256_hex(super::super::statements(step).as_bytes()),
+                digest,
+                "schema step {} changed: add a step instead",
+                i + 1
+            );
+        }
+    }
 }

@@ -693,3 +693,61 @@ impl std::fmt::Debug for Sqlite {
         write!(f, "Sqlite({})", self.inner.path.display())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step that has shipped never changes (a store that applied it would
+    /// not get the change): the SHA-256 of each step's statements, as
+    /// aspen has run them since the step was written.
+    #[test]
+    fn shipped_schema_steps_never_change() {
+        let pinned = [
+            "d4c0efc0dba40824455418f5a3f600d73088f99878514baa40eaa423f9079a2f",
+            "2a855342ffbdd9a38a835fd06dd00496dffbc302f99cdbd45600b93936453dcc",
+        ];
+        assert_eq!(MIGRATIONS.len(), pinned.len(), "a new step: pin it here");
+        for (i, (step, digest)) in MIGRATIONS.iter().zip(pinned).enumerate() {
+            assert_eq!(
+                crate::audit::sha256_hex(super::super::statements(step).as_bytes()),
+                digest,
+                "schema step {} changed: add a step instead",
+                i + 1
+            );
+        }
+    }
+
+    /// The schema a new store gets, as SQLite keeps it (each CREATE's text
+    /// as written, ALTERs folded in): the same as every store made before.
+    #[test]
+    fn a_new_store_gets_the_schema_every_store_has() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let schema: Vec<String> = conn
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap()
+            .query_map([], |r| {
+                Ok(format!(
+                    "{}|{}|{}|{}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?.unwrap_or_default()
+                ))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let schema = schema.join("\n");
+        assert_eq!(
+            crate::audit::sha256_hex(schema.as_bytes()),
+            "6af663afff9f0b08ed9456bbc6ab50e289733cf793cd986c87f251f8822fa665",
+            "{schema}"
+        );
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+}
