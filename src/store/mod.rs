@@ -22,7 +22,7 @@ pub use recorder::Recorder;
 use crate::audit::{Entry, Record};
 use crate::error::Result;
 use crate::model::policy::Choice;
-use crate::secret::{IssuedSecret, SecretKind};
+use crate::secret::IssuedSecret;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
