@@ -1,0 +1,213 @@
+//! The audit log of the shared store ([`Events`]): a whole batch of events
+//! is one statement (column arrays through `UNNEST`), on a pool of its own
+//! so the group-commit writer never queues behind requests; the choices
+//! among them become each user's current answer in the same statement.
+
+use super::{CALL_TIMEOUT, Postgres};
+use crate::audit::{Entry, Event, Record};
+use crate::error::Result;
+use crate::model::EnrollmentKind;
+use crate::model::policy::Choice;
+use crate::store::Events;
+use async_trait::async_trait;
+use std::collections::HashMap;
+
+/// One batch of events as column arrays, for one `UNNEST` insert, and the
+/// choices among them (the latest per user and policy: one statement may
+/// not update a row twice).
+struct Batch {
+    event: Vec<&'static str>,
+    channel: Vec<&'static str>,
+    email: Vec<Option<String>>,
+    policy: Vec<Option<String>>,
+    choice: Vec<Option<&'static str>>,
+    kind: Vec<Option<&'static str>>,
+    ownership: Vec<Option<&'static str>>,
+    payload_uuid: Vec<Option<String>>,
+    sha256: Vec<Option<String>>,
+    client: Vec<Option<String>>,
+    subject: Vec<Option<String>>,
+    reason: Vec<Option<String>>,
+    choice_email: Vec<String>,
+    choice_policy: Vec<String>,
+    choice_choice: Vec<&'static str>,
+}
+
+impl Batch {
+    fn new(rows: Vec<Record>) -> Batch {
+        let mut latest: HashMap<(String, String), (usize, &'static str)> = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            if let (Event::Choice, Some(user), Some(policy), Some(choice)) =
+                (r.event, &r.user, &r.policy, r.choice)
+            {
+                latest.insert((user.clone(), policy.clone()), (i, choice.as_str()));
+            }
+        }
+        let mut choices: Vec<_> = latest.into_iter().collect();
+        choices.sort_by_key(|(_, (i, _))| *i);
+        let mut b = Batch {
+            event: Vec::with_capacity(rows.len()),
+            channel: Vec::with_capacity(rows.len()),
+            email: Vec::with_capacity(rows.len()),
+            policy: Vec::with_capacity(rows.len()),
+            choice: Vec::with_capacity(rows.len()),
+            kind: Vec::with_capacity(rows.len()),
+            ownership: Vec::with_capacity(rows.len()),
+            payload_uuid: Vec::with_capacity(rows.len()),
+            sha256: Vec::with_capacity(rows.len()),
+            client: Vec::with_capacity(rows.len()),
+            subject: Vec::with_capacity(rows.len()),
+            reason: Vec::with_capacity(rows.len()),
+            choice_email: Vec::with_capacity(choices.len()),
+            choice_policy: Vec::with_capacity(choices.len()),
+            choice_choice: Vec::with_capacity(choices.len()),
+        };
+        for ((email, policy), (_, choice)) in choices {
+            b.choice_email.push(email);
+            b.choice_policy.push(policy);
+            b.choice_choice.push(choice);
+        }
+        for r in rows {
+            b.event.push(r.event.as_str());
+            b.channel.push(r.source.as_str());
+            b.email.push(r.user);
+            b.policy.push(r.policy);
+            b.choice.push(r.choice.map(Choice::as_str));
+            b.kind.push(r.kind.map(EnrollmentKind::slug));
+            b.ownership.push(r.kind.map(|k| k.ownership().as_str()));
+            b.payload_uuid.push(r.payload_uuid);
+            b.sha256.push(r.sha256);
+            b.client.push(r.client);
+            b.subject.push(r.subject);
+            b.reason.push(r.reason);
+        }
+        b
+    }
+}
+
+/// A whole batch in one statement: the events in order, and the choices
+/// among them as each user's current answer, atomically.
+const APPEND: &str = "
+    WITH added AS (
+        INSERT INTO events (time, event, channel, email, policy, choice, kind, ownership,
+                            payload_uuid, sha256, client, subject, reason)
+        SELECT $1, r.event, r.channel, r.email, r.policy, r.choice, r.kind, r.ownership,
+               r.payload_uuid, r.sha256, r.client, r.subject, r.reason
+        FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
+                    $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[])
+             WITH ORDINALITY AS r(event, channel, email, policy, choice, kind, ownership,
+                                  payload_uuid, sha256, client, subject, reason, n)
+        ORDER BY r.n
+    )
+    INSERT INTO choices (email, policy, choice, time)
+    SELECT c.email, c.policy, c.choice, $1
+    FROM UNNEST($14::TEXT[], $15::TEXT[], $16::TEXT[]) AS c(email, policy, choice)
+    ON CONFLICT (email, policy) DO UPDATE SET choice = EXCLUDED.choice, time = EXCLUDED.time";
+
+const COLUMNS: &str = "time, event, channel, email, policy, choice, kind, ownership, \
+                       payload_uuid, sha256, client, subject, reason";
+
+fn entry(r: &tokio_postgres::Row) -> Entry {
+    Entry {
+        time: r.get(0),
+        event: r.get(1),
+        channel: r.get(2),
+        user: r.get(3),
+        policy: r.get(4),
+        choice: r.get(5),
+        kind: r.get(6),
+        ownership: r.get(7),
+        payload_uuid: r.get(8),
+        sha256: r.get(9),
+        client: r.get(10),
+        subject: r.get(11),
+        reason: r.get(12),
+    }
+}
+
+#[async_trait]
+impl Events for Postgres {
+    async fn append(&self, rows: Vec<Record>, time: i64) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let b = Batch::new(rows);
+        self.run(&self.writer, "recording events", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let stmt = c.prepare_cached(APPEND).await?;
+                c.execute(
+                    &stmt,
+                    &[
+                        &time,
+                        &b.event,
+                        &b.channel,
+                        &b.email,
+                        &b.policy,
+                        &b.choice,
+                        &b.kind,
+                        &b.ownership,
+                        &b.payload_uuid,
+                        &b.sha256,
+                        &b.client,
+                        &b.subject,
+                        &b.reason,
+                        &b.choice_email,
+                        &b.choice_policy,
+                        &b.choice_choice,
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>> {
+        let user = user.map(str::to_ascii_lowercase);
+        self.with("listing events", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let rows = match &user {
+                    Some(user) => {
+                        let sql =
+                            format!("SELECT {COLUMNS} FROM events WHERE email = $1 ORDER BY id");
+                        c.query(&c.prepare_cached(&sql).await?, &[user]).await?
+                    }
+                    None => {
+                        let sql = format!("SELECT {COLUMNS} FROM events ORDER BY id");
+                        c.query(&c.prepare_cached(&sql).await?, &[]).await?
+                    }
+                };
+                Ok(rows.iter().map(entry).collect())
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_keeps_the_latest_choice_per_user_and_policy() {
+        use crate::audit::Source;
+        let choice = |user: &str, policy: &str, c: Choice| {
+            Record::choice(
+                Source::Portal,
+                user,
+                policy,
+                c,
+                c.management().kind(crate::model::Channel::Profile),
+            )
+        };
+        let b = Batch::new(vec![
+            choice("a@x", "P", Choice::Work),
+            choice("b@x", "P", Choice::Device),
+            choice("a@x", "P", Choice::Corporate),
+        ]);
+        assert_eq!(b.event.len(), 3);
+        assert_eq!(b.choice_email, ["b@x", "a@x"]);
+        assert_eq!(b.choice_choice, ["device", "corporate"]);
+    }
+}

@@ -1,0 +1,107 @@
+//! Per-profile identity secrets in the shared store ([`Secrets`]), kept
+//! under a keyed hash of the secret: a batch is stored in one statement,
+//! and using one is a single conditional `UPDATE … RETURNING`, so of many
+//! concurrent callers exactly one wins.
+
+use super::{CALL_TIMEOUT, Postgres, parsed};
+use crate::error::Result;
+use crate::secret::{IssuedSecret, SecretKind};
+use crate::store::{Refused, Secrets};
+use async_trait::async_trait;
+
+#[async_trait]
+impl Secrets for Postgres {
+    async fn add_secrets(&self, secrets: Vec<IssuedSecret>, now: i64) -> Result<()> {
+        if secrets.is_empty() {
+            return Ok(());
+        }
+        let mut lookup = Vec::with_capacity(secrets.len());
+        let mut kind = Vec::with_capacity(secrets.len());
+        let mut email = Vec::with_capacity(secrets.len());
+        let mut payload_uuid = Vec::with_capacity(secrets.len());
+        let mut expires = Vec::with_capacity(secrets.len());
+        for s in secrets {
+            lookup.push(s.lookup);
+            kind.push(s.kind.as_str());
+            email.push(s.user.map(|u| u.to_ascii_lowercase()));
+            payload_uuid.push(s.payload_uuid);
+            expires.push(s.expires);
+        }
+        self.with("storing secrets", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached(
+                        "INSERT INTO secrets (lookup, kind, email, payload_uuid, created, expires)
+                         SELECT s.lookup, s.kind, s.email, s.payload_uuid, $6, s.expires
+                         FROM UNNEST($1::BYTEA[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[])
+                              AS s(lookup, kind, email, payload_uuid, expires)",
+                    )
+                    .await?;
+                c.execute(
+                    &stmt,
+                    &[&lookup, &kind, &email, &payload_uuid, &expires, &now],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn use_secret(&self, lookup: Vec<u8>, now: i64) -> Result<Result<IssuedSecret, Refused>> {
+        self.with("using a secret", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                // The winner's update returns the record; the others find it
+                // used, and only then is the reason looked up.
+                let take = c
+                    .prepare_cached(
+                        "UPDATE secrets SET used = $2
+                         WHERE lookup = $1 AND used IS NULL AND expires > $2
+                         RETURNING kind, email, payload_uuid, expires",
+                    )
+                    .await?;
+                if let Some(r) = c.query_opt(&take, &[&lookup, &now]).await? {
+                    return Ok(Ok(IssuedSecret {
+                        kind: parsed("secrets.kind", r.get(0), SecretKind::parse)?,
+                        user: r.get(1),
+                        payload_uuid: r.get(2),
+                        expires: r.get(3),
+                        lookup,
+                    }));
+                }
+                let why = c
+                    .prepare_cached("SELECT used FROM secrets WHERE lookup = $1")
+                    .await?;
+                Ok(Err(match c.query_opt(&why, &[&lookup]).await? {
+                    None => Refused::Unknown,
+                    Some(r) if r.get::<_, Option<i64>>(0).is_some() => Refused::Used,
+                    Some(_) => Refused::Expired,
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn find_secret(&self, lookup: Vec<u8>) -> Result<Option<IssuedSecret>> {
+        self.with("reading a secret", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached(
+                        "SELECT kind, email, payload_uuid, expires FROM secrets WHERE lookup = $1",
+                    )
+                    .await?;
+                match c.query_opt(&stmt, &[&lookup]).await? {
+                    None => Ok(None),
+                    Some(r) => Ok(Some(IssuedSecret {
+                        kind: parsed("secrets.kind", r.get(0), SecretKind::parse)?,
+                        user: r.get(1),
+                        payload_uuid: r.get(2),
+                        expires: r.get(3),
+                        lookup,
+                    })),
+                }
+            })
+        })
+        .await
+    }
+}

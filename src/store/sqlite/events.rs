@@ -1,0 +1,93 @@
+//! The audit log of the embedded store ([`Events`]): a batch of events is
+//! one transaction on the writing connection, and a choice among them
+//! becomes the user's current answer (`choices`) in the same transaction.
+//! Listing reads the whole log, so it runs on the blocking pool.
+
+use super::Sqlite;
+use crate::audit::{Entry, Event, Record};
+use crate::error::Result;
+use crate::model::EnrollmentKind;
+use crate::model::policy::Choice;
+use crate::store::Events;
+use async_trait::async_trait;
+use rusqlite::{Connection, TransactionBehavior, params};
+
+fn insert_event(conn: &Connection, r: &Record, time: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO events (time, event, channel, user, policy, choice, kind, ownership,
+                             payload_uuid, sha256, client, subject, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        time,
+        r.event.as_str(),
+        r.source.as_str(),
+        r.user,
+        r.policy,
+        r.choice.map(Choice::as_str),
+        r.kind.map(EnrollmentKind::slug),
+        r.kind.map(|k| k.ownership().as_str()),
+        r.payload_uuid,
+        r.sha256,
+        r.client,
+        r.subject,
+        r.reason,
+    ])?;
+    if let (Event::Choice, Some(user), Some(policy), Some(choice)) =
+        (r.event, &r.user, &r.policy, r.choice)
+    {
+        conn.prepare_cached(
+            "INSERT INTO choices (user, policy, choice, time) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user, policy) DO UPDATE SET choice = excluded.choice, time = excluded.time",
+        )?
+        .execute(params![user, policy, choice.as_str(), time])?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Events for Sqlite {
+    async fn append(&self, rows: Vec<Record>, time: i64) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for r in &rows {
+                insert_event(&tx, r, time)?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>> {
+        let user = user.map(str::to_ascii_lowercase);
+        self.scan(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT time, event, channel, user, policy, choice, kind, ownership,
+                        payload_uuid, sha256, client, subject, reason
+                 FROM events WHERE ?1 IS NULL OR user = ?1 ORDER BY id",
+            )?;
+            stmt.query_map([user], |r| {
+                Ok(Entry {
+                    time: r.get(0)?,
+                    event: r.get(1)?,
+                    channel: r.get(2)?,
+                    user: r.get(3)?,
+                    policy: r.get(4)?,
+                    choice: r.get(5)?,
+                    kind: r.get(6)?,
+                    ownership: r.get(7)?,
+                    payload_uuid: r.get(8)?,
+                    sha256: r.get(9)?,
+                    client: r.get(10)?,
+                    subject: r.get(11)?,
+                    reason: r.get(12)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+}
