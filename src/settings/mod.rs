@@ -15,6 +15,8 @@ use crate::store::Location;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+mod locate;
+
 /// Settings files are small; anything bigger is a mistake (or an attack).
 const MAX_SETTINGS_BYTES: u64 = 1 << 20;
 
@@ -363,7 +365,7 @@ impl Settings {
         let bytes = crate::fs::read_capped(path, MAX_SETTINGS_BYTES)?;
         let text = String::from_utf8(bytes).map_err(|e| Error::Settings {
             file: path.to_owned(),
-            line: Some(line_of(
+            line: Some(locate::line_of(
                 &String::from_utf8_lossy(e.as_bytes()),
                 e.utf8_error().valid_up_to(),
             )),
@@ -376,13 +378,13 @@ impl Settings {
     /// relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Settings> {
         let raw: RawSettings = toml::from_str(text).map_err(|e| {
-            let message = plain_types(e.message().trim());
+            let message = locate::plain_types(e.message().trim());
             Error::Settings {
                 file: path.to_owned(),
-                line: e.span().map(|s| line_of(text, s.start)),
+                line: e.span().map(|s| locate::line_of(text, s.start)),
                 // Name the key, as every other settings error does: serde's
                 // message alone says only what type it expected.
-                message: match e.span().and_then(|s| field_at(text, s.start)) {
+                message: match e.span().and_then(|s| locate::field_at(text, s.start)) {
                     Some(field) => format!("{field}: {message}"),
                     None => message,
                 },
@@ -391,7 +393,7 @@ impl Settings {
         let base = path.parent().unwrap_or(Path::new("")).to_owned();
         let mut settings = validate(raw, path, &base).map_err(|e| Error::Settings {
             file: path.to_owned(),
-            line: locate(text, &e.field).map(|at| line_of(text, at)),
+            line: locate::written_or_parent(text, &e.field).map(|at| locate::line_of(text, at)),
             message: e.to_string(),
         })?;
         settings.placeholders = placeholders(&settings, text);
@@ -1331,11 +1333,11 @@ fn example_host(url: &str) -> bool {
 fn placeholders(settings: &Settings, text: &str) -> Vec<Placeholder> {
     let mut found = Vec::new();
     let mut push = |field: String, what: &'static str| {
-        let line = written(text, &field).map(|at| line_of(text, at));
+        let line = locate::written(text, &field).map(|at| locate::line_of(text, at));
         found.push(Placeholder { field, line, what });
     };
     // A topic read from topic_certificate is the certificate's, never this.
-    if settings.mdm.topic.ends_with(PLACEHOLDER_TOPIC_UID) && written(text, "mdm.topic").is_some() {
+    if settings.mdm.topic.ends_with(PLACEHOLDER_TOPIC_UID) && locate::written(text, "mdm.topic").is_some() {
         push("mdm.topic".into(), "the all-zero push topic");
     }
     let urls = [
@@ -1374,7 +1376,7 @@ fn placeholders(settings: &Settings, text: &str) -> Vec<Placeholder> {
             ]
             .into_iter()
             .map(|k| format!("{table}.{k}"))
-            .find(|k| written(text, k).is_some())
+            .find(|k| locate::written(text, k).is_some())
             .unwrap_or_else(|| format!("{table}.{leaf}"));
             push(key, "the placeholder secret");
         }
@@ -1383,129 +1385,11 @@ fn placeholders(settings: &Settings, text: &str) -> Vec<Placeholder> {
     found
 }
 
-/// The byte offset of `field`'s value when the key itself is written (not
-/// its parent's, as [`locate`] falls back to).
-fn written(text: &str, field: &str) -> Option<usize> {
-    use toml::de::{DeTable, DeValue};
-    let doc = DeTable::parse(text).ok()?;
-    let mut table: &DeTable = doc.get_ref();
-    let mut parts = field.split('.').peekable();
-    while let Some(part) = parts.next() {
-        let (_, value) = table.iter().find(|(k, _)| k.get_ref() == part)?;
-        if parts.peek().is_none() {
-            return Some(value.span().start);
-        }
-        match value.get_ref() {
-            DeValue::Table(t) => table = t,
-            _ => return None,
-        }
-    }
-    None
-}
-
-// ---- Mapping a field path back to its line, and a line back to its field ----
-
-/// serde's Rust type names in the words of the settings file.
-fn plain_types(message: &str) -> String {
-    let mut out = message.to_owned();
-    for (rust, toml) in [
-        ("expected i64", "expected an integer"),
-        ("expected u32", "expected an integer"),
-        ("expected a sequence", "expected an array"),
-        ("expected a map", "expected a table"),
-        ("expected struct ", "expected a table "),
-    ] {
-        out = out.replace(rust, toml);
-    }
-    out
-}
-
-/// The field (in [`locate`]'s notation: `identity.key_size`,
-/// `policy[1].priority`) whose key or value is written at byte `at`; the
-/// innermost table around it when `at` is on no key or value.
-fn field_at(text: &str, at: usize) -> Option<String> {
-    use toml::Spanned;
-    use toml::de::{DeTable, DeValue};
-    fn join(prefix: &str, key: &str) -> String {
-        if prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{prefix}.{key}")
-        }
-    }
-    /// `tables`: whether a table or array's own span may match (the
-    /// second pass, after no key or scalar value did).
-    fn in_table(table: &DeTable, at: usize, prefix: &str, tables: bool) -> Option<String> {
-        table.iter().find_map(|(key, value)| {
-            let path = join(prefix, key.get_ref());
-            in_value(value, at, &path, tables)
-                .or_else(|| key.span().contains(&at).then(|| path.clone()))
-        })
-    }
-    fn in_value(value: &Spanned<DeValue>, at: usize, path: &str, tables: bool) -> Option<String> {
-        let here = || (value.span().contains(&at)).then(|| path.to_owned());
-        match value.get_ref() {
-            DeValue::Table(t) => {
-                in_table(t, at, path, tables).or_else(|| here().filter(|_| tables))
-            }
-            DeValue::Array(items) => items
-                .iter()
-                .enumerate()
-                .find_map(|(i, item)| in_value(item, at, &format!("{path}[{i}]"), tables))
-                .or_else(|| here().filter(|_| tables)),
-            _ => here(),
-        }
-    }
-    let doc = DeTable::parse(text).ok()?;
-    let root = doc.get_ref();
-    in_table(root, at, "", false).or_else(|| in_table(root, at, "", true))
-}
-
-/// 1-based line of byte offset `at` in `text`.
-fn line_of(text: &str, at: usize) -> usize {
-    text.as_bytes()[..at.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// The byte offset where the value of `field` (e.g. `mdm.topic`,
-/// `anchor[1].certificate`, `signing.chain[0]`) is written, or where its
-/// nearest written parent is.
-fn locate(text: &str, field: &str) -> Option<usize> {
-    use toml::de::{DeTable, DeValue};
-    let doc = DeTable::parse(text).ok()?;
-    let mut table: &DeTable = doc.get_ref();
-    let mut found = None;
-    for part in field.split('.') {
-        let (key, index) = match part.split_once('[') {
-            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (part, None),
-        };
-        // A key that is not written (a missing one) has its parent's line.
-        let Some((_, mut value)) = table.iter().find(|(k, _)| k.get_ref() == key) else {
-            break;
-        };
-        found = Some(value.span().start);
-        if let (Some(i), DeValue::Array(items)) = (index, value.get_ref()) {
-            let Some(item) = items.get(i) else { break };
-            value = item;
-            found = Some(value.span().start);
-        }
-        match value.get_ref() {
-            DeValue::Table(t) => table = t,
-            _ => break,
-        }
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
+    pub(super) const MINIMAL: &str = r#"
 [organization]
 name = "Contoso"
 identifier = "com.contoso.mdm"
@@ -1521,7 +1405,7 @@ challenge = "s3cret"
 subject = "O=Contoso/CN=Contoso MDM Identity"
 "#;
 
-    fn parse(text: &str) -> Result<Settings> {
+    pub(super) fn parse(text: &str) -> Result<Settings> {
         Settings::parse(text, Path::new("dir/aspen.toml"))
     }
 
@@ -1543,70 +1427,6 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
         let msg = parse(&bad).unwrap_err().to_string();
         assert!(
             msg.starts_with("dir/aspen.toml:8: mdm.topic = \"com.contoso.push\""),
-            "{msg}"
-        );
-    }
-
-    /// A value of the wrong type names its key and line, in TOML's words
-    /// ("an integer", not serde's "i64").
-    #[test]
-    fn type_errors_name_the_key_and_line() {
-        let cases = [
-            (
-                "key_size = \"2048\"",
-                "identity",
-                "identity.key_size: invalid type: string \"2048\", expected an integer",
-            ),
-            (
-                "sign_message = \"yes\"",
-                "mdm",
-                "mdm.sign_message: invalid type: string \"yes\", expected a boolean",
-            ),
-            (
-                "server_capabilities = \"x\"",
-                "mdm",
-                "mdm.server_capabilities: invalid type: string \"x\", expected an array",
-            ),
-        ];
-        for (line, table, want) in cases {
-            let text = MINIMAL.replace(&format!("[{table}]\n"), &format!("[{table}]\n{line}\n"));
-            let at = text.lines().position(|l| l == line).unwrap() + 1;
-            let msg = parse(&text).unwrap_err().to_string();
-            assert_eq!(msg, format!("dir/aspen.toml:{at}: {want}"));
-        }
-        // In an array of tables, the item's index.
-        let text = format!(
-            "{MINIMAL}\n[[policy]]\nname = \"a\"\ntype = \"user\"\npriority = 1\n\n[[policy]]\nname = \"b\"\ntype = \"device\"\npriority = \"2\"\n"
-        );
-        let msg = parse(&text).unwrap_err().to_string();
-        assert!(
-            msg.contains(": policy[1].priority: invalid type: string \"2\", expected an integer"),
-            "{msg}"
-        );
-        // A secret of the wrong type is named, never shown.
-        let text = MINIMAL.replace("challenge = \"s3cret\"", "challenge = 424242");
-        let msg = parse(&text).unwrap_err().to_string();
-        assert!(
-            msg.contains("identity.challenge: a secret must be a quoted string")
-                && !msg.contains("424242"),
-            "{msg}"
-        );
-        // A missing key is named, on its table's line.
-        let text = MINIMAL.replace("topic = \"com.apple.mgmt.External.2f7d0d3c\"\n", "");
-        let msg = parse(&text).unwrap_err().to_string();
-        let at = text.lines().position(|l| l == "[mdm]").unwrap() + 1;
-        assert!(
-            msg.starts_with(&format!("dir/aspen.toml:{at}: mdm.topic: is required")),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn unknown_keys_are_named() {
-        let bad = MINIMAL.replace("[mdm]\n", "[mdm]\ncolour = \"blue\"\n");
-        let msg = parse(&bad).unwrap_err().to_string();
-        assert!(
-            msg.contains("dir/aspen.toml:7") && msg.contains("colour"),
             "{msg}"
         );
     }
@@ -1945,23 +1765,4 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
         assert!(check_public_url("https://enroll.contoso.com/portal").is_err());
     }
 
-    #[test]
-    fn array_fields_are_located() {
-        let text = format!(
-            "{MINIMAL}\n[[policy]]\nname = \"a\"\ntype = \"user\"\npriority = 1\n\n[[policy]]\nname = \"b\"\ntype = \"device\"\npriority = 1\n"
-        );
-        let msg = parse(&text).unwrap_err().to_string();
-        let line = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| l.starts_with("priority"))
-            .nth(1)
-            .unwrap()
-            .0
-            + 1;
-        assert!(
-            msg.starts_with(&format!("dir/aspen.toml:{line}: policy[1].priority")),
-            "{msg}"
-        );
-    }
 }
