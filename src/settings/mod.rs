@@ -15,7 +15,10 @@ use crate::store::Location;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+mod fields;
 mod locate;
+
+use fields::{fail, https, optional_text, relative_path, text};
 
 /// Settings files are small; anything bigger is a mistake (or an attack).
 const MAX_SETTINGS_BYTES: u64 = 1 << 20;
@@ -696,19 +699,6 @@ fn store(raw: RawStore, base: &Path) -> Result<StoreSetting, FieldError> {
     }
 }
 
-fn fail<T>(field: &str, value: &str, reason: impl Into<String>) -> Result<T, FieldError> {
-    Err(FieldError::new(field, Some(value), reason))
-}
-
-/// Text that ends up in the plist: not empty, no characters a plist cannot hold.
-fn text(field: &str, value: String) -> Result<String, FieldError> {
-    if value.trim().is_empty() {
-        return fail(field, &value, "must not be empty");
-    }
-    check_plist_text(&value).map_err(|why| FieldError::new(field, Some(&value), why))?;
-    Ok(value)
-}
-
 /// A secret that ends up in the plist: the same rule as [`text`], but the
 /// error never shows the value.
 fn secret_text(field: &str, value: Secret) -> Result<Secret, FieldError> {
@@ -721,10 +711,6 @@ fn secret_text(field: &str, value: Secret) -> Result<Secret, FieldError> {
         ));
     }
     Ok(value)
-}
-
-fn optional_text(field: &str, value: Option<String>) -> Result<Option<String>, FieldError> {
-    value.map(|v| text(field, v)).transpose()
 }
 
 /// A reverse-DNS identifier such as `com.contoso.mdm`.
@@ -755,11 +741,6 @@ fn organization(raw: RawOrganization) -> Result<Organization, FieldError> {
         description: optional_text("organization.description", raw.description)?,
         consent_text: optional_text("organization.consent_text", raw.consent_text)?,
     })
-}
-
-fn https(field: &str, url: String) -> Result<String, FieldError> {
-    check_https_url(&url).map_err(|why| FieldError::new(field, Some(&url), why))?;
-    Ok(url)
 }
 
 /// `topic`, or the UID of `topic_certificate` (the APNs push certificate).
@@ -1074,13 +1055,6 @@ fn identity_secret(
         ));
     }
     Ok(Some(IdentitySecret::Static(secret)))
-}
-
-fn relative_path(base: &Path, field: &str, value: &str) -> Result<PathBuf, FieldError> {
-    if value.is_empty() {
-        return fail(field, value, "must not be empty");
-    }
-    Ok(base.join(value))
 }
 
 fn anchor(i: usize, raw: RawAnchor, base: &Path) -> Result<AnchorCert, FieldError> {
