@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 mod fields;
 mod locate;
 mod serve;
+mod store;
 
 pub use serve::ServeSettings;
+pub use store::StoreSetting;
 
 use fields::{fail, https, optional_text, relative_path, text};
 
@@ -65,19 +67,6 @@ pub struct Placeholder {
     pub line: Option<usize>,
     /// What it is, for the message (never a secret's value).
     pub what: &'static str,
-}
-
-/// `[store]`, validated: a URL, or the environment variable that holds one
-/// (read when a command opens the store, so a URL with a password need not
-/// be in the file).
-#[derive(Debug, Clone)]
-pub enum StoreSetting {
-    Url(Location),
-    Env {
-        var: String,
-        /// The settings file's folder, for a relative `sqlite:` path.
-        base: PathBuf,
-    },
 }
 
 /// `[portal]`, validated. The secret itself is read only by the commands
@@ -167,16 +156,8 @@ struct RawSettings {
     policy: Vec<RawPolicy>,
     directory: Option<RawDirectory>,
     portal: Option<RawPortal>,
-    store: Option<RawStore>,
+    store: Option<store::RawStore>,
     serve: Option<serve::RawServe>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStore {
-    /// May hold a password: a secret, never echoed.
-    url: Option<Secret>,
-    url_env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -410,47 +391,6 @@ impl Settings {
             ))
         })
     }
-
-    /// Where the store is: `[store]`, else the embedded store in
-    /// `portal.state_dir`; `None` when neither is set (then the CLI records
-    /// nothing). `url_env` is read now; errors never show its value.
-    pub fn store_location(&self) -> Result<Option<Location>> {
-        match &self.store {
-            Some(StoreSetting::Url(location)) => Ok(Some(location.clone())),
-            Some(StoreSetting::Env { var, base }) => {
-                let fail = |why: &str| {
-                    Err(Error::Settings {
-                        file: self.file.clone(),
-                        line: None,
-                        message: format!("[store] url_env = {var:?}: {why}"),
-                    })
-                };
-                match std::env::var(var) {
-                    Ok(url) if !url.trim().is_empty() => match Location::parse(url.trim(), base) {
-                        Ok(location) => Ok(Some(location)),
-                        Err(why) => fail(&format!("the URL in the variable {why}")),
-                    },
-                    _ => fail("the environment variable is not set"),
-                }
-            }
-            None => Ok(self
-                .portal
-                .as_ref()
-                .and_then(|p| p.state_dir.clone())
-                .map(Location::Sqlite)),
-        }
-    }
-
-    /// [`Settings::store_location`], for the commands that need a store
-    /// (`serve`, `invite`, `issued`, `scep-verify`).
-    pub fn require_store(&self) -> Result<Location> {
-        self.store_location()?.ok_or_else(|| {
-            Error::invalid(format!(
-                "{}: needs [store] url (or url_env) or portal.state_dir: where codes, choices and issued profiles are recorded",
-                self.file.display()
-            ))
-        })
-    }
 }
 
 fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, FieldError> {
@@ -470,7 +410,7 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         None => None,
     };
     let portal = raw.portal.map(|p| portal(p, base)).transpose()?;
-    let store = raw.store.map(|s| store(s, base)).transpose()?;
+    let store = raw.store.map(|s| store::validate(s, base)).transpose()?;
     // Per-profile secrets are recorded (a keyed hash of each) for the SCEP
     // server's check: they need the store and the portal's key.
     let tables = [
@@ -514,31 +454,6 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         placeholders: Vec::new(),
         serve,
     })
-}
-
-fn store(raw: RawStore, base: &Path) -> Result<StoreSetting, FieldError> {
-    match (raw.url, raw.url_env) {
-        (Some(_), Some(_)) => Err(FieldError::new(
-            "store.url_env",
-            None,
-            "give either url or url_env, not both",
-        )),
-        (Some(url), None) => Location::parse(url.expose(), base)
-            .map(StoreSetting::Url)
-            .map_err(|why| FieldError::new("store.url", None, why)),
-        (None, Some(var)) if var.is_empty() || var.contains('=') || var.contains('\0') => {
-            fail("store.url_env", &var, "must name an environment variable")
-        }
-        (None, Some(var)) => Ok(StoreSetting::Env {
-            var,
-            base: base.to_owned(),
-        }),
-        (None, None) => Err(FieldError::new(
-            "store.url",
-            None,
-            "is required in [store] (or url_env), e.g. url = \"sqlite:aspen-state\"",
-        )),
-    }
 }
 
 /// A secret that ends up in the plist: the same rule as [`text`], but the
@@ -1492,43 +1407,6 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
                 ),
             );
         }
-    }
-
-    #[test]
-    fn store_is_a_url_or_an_environment_variable_never_shown() {
-        let with = |table: &str| parse(&format!("{MINIMAL}\n[store]\n{table}\n"));
-        assert_eq!(
-            with("url = \"sqlite:state\"")
-                .unwrap()
-                .require_store()
-                .unwrap(),
-            Location::Sqlite("dir/state".into())
-        );
-        let pg = with("url = \"postgres://aspen:pw0rd@db/aspen\"").unwrap();
-        assert_eq!(
-            pg.require_store().unwrap().describe(),
-            "postgres://aspen@db/aspen"
-        );
-        let msg = with("url = \"mysql://aspen:pw0rd@db\"")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.starts_with("dir/aspen.toml:")
-                && msg.contains("store.url")
-                && !msg.contains("pw0rd"),
-            "{msg}"
-        );
-        let both = with("url = \"sqlite:s\"\nurl_env = \"X\"")
-            .unwrap_err()
-            .to_string();
-        assert!(both.contains("either url or url_env"), "{both}");
-        let var = "ASPEN_TEST_STORE_URL_UNSET_4711";
-        let env = with(&format!("url_env = \"{var}\"")).unwrap();
-        let msg = env.require_store().unwrap_err().to_string();
-        assert!(
-            msg.contains(&format!("[store] url_env = \"{var}\"")) && msg.contains("not set"),
-            "{msg}"
-        );
     }
 
     #[test]
