@@ -17,10 +17,12 @@ use std::path::{Path, PathBuf};
 
 mod fields;
 mod locate;
+mod organization;
 mod portal;
 mod serve;
 mod store;
 
+pub use organization::Organization;
 pub use portal::{Portal, PortalAuth, check_public_url};
 pub use serve::ServeSettings;
 pub use store::StoreSetting;
@@ -71,15 +73,6 @@ pub struct Placeholder {
     pub what: &'static str,
 }
 
-#[derive(Debug, Clone)]
-pub struct Organization {
-    pub name: String,
-    /// Reverse-DNS root of every `PayloadIdentifier`.
-    pub identifier: String,
-    pub description: Option<String>,
-    pub consent_text: Option<String>,
-}
-
 /// The identity payload the MDM payload's `IdentityCertificateUUID` points at.
 #[derive(Debug, Clone)]
 pub enum Identity {
@@ -125,7 +118,7 @@ impl Identity {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
-    organization: RawOrganization,
+    organization: organization::RawOrganization,
     mdm: RawMdm,
     identity: RawIdentity,
     #[serde(default)]
@@ -137,15 +130,6 @@ struct RawSettings {
     portal: Option<portal::RawPortal>,
     store: Option<store::RawStore>,
     serve: Option<serve::RawServe>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawOrganization {
-    name: String,
-    identifier: String,
-    description: Option<String>,
-    consent_text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -348,7 +332,7 @@ impl Settings {
 }
 
 fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, FieldError> {
-    let organization = organization(raw.organization)?;
+    let organization = organization::validate(raw.organization)?;
     let mdm = mdm_config(raw.mdm, base)?;
     let (identity, fallback) = identity(raw.identity, base)?;
     let anchors = raw
@@ -422,36 +406,6 @@ fn secret_text(field: &str, value: Secret) -> Result<Secret, FieldError> {
         ));
     }
     Ok(value)
-}
-
-/// A reverse-DNS identifier such as `com.contoso.mdm`.
-fn check_reverse_dns(field: &str, value: &str) -> Result<(), FieldError> {
-    let labels: Vec<&str> = value.split('.').collect();
-    let ok = labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    if ok {
-        Ok(())
-    } else {
-        fail(
-            field,
-            value,
-            "must be a reverse-DNS identifier such as \"com.contoso.mdm\"",
-        )
-    }
-}
-
-fn organization(raw: RawOrganization) -> Result<Organization, FieldError> {
-    check_reverse_dns("organization.identifier", &raw.identifier)?;
-    Ok(Organization {
-        name: text("organization.name", raw.name)?,
-        identifier: raw.identifier,
-        description: optional_text("organization.description", raw.description)?,
-        consent_text: optional_text("organization.consent_text", raw.consent_text)?,
-    })
 }
 
 /// `topic`, or the UID of `topic_certificate` (the APNs push certificate).
