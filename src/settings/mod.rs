@@ -5,7 +5,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::model::policy::{Policy, PolicyType};
 use crate::payload::acme::{self, AcmeConfig};
 use crate::payload::cert::AnchorCert;
-use crate::payload::mdm::{self, AccessRights, MdmConfig};
+use crate::payload::mdm::MdmConfig;
 use crate::payload::scep::{self, ScepConfig};
 use crate::payload::{Subject, check_https_url, check_plist_text};
 use crate::secret::SecretKind;
@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 mod fields;
 mod locate;
+mod mdm;
 mod organization;
 mod portal;
 mod serve;
@@ -119,7 +120,7 @@ impl Identity {
 #[serde(deny_unknown_fields)]
 struct RawSettings {
     organization: organization::RawOrganization,
-    mdm: RawMdm,
+    mdm: mdm::RawMdm,
     identity: RawIdentity,
     #[serde(default)]
     anchor: Vec<RawAnchor>,
@@ -130,24 +131,6 @@ struct RawSettings {
     portal: Option<portal::RawPortal>,
     store: Option<store::RawStore>,
     serve: Option<serve::RawServe>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMdm {
-    server_url: String,
-    check_in_url: Option<String>,
-    topic: Option<String>,
-    /// The APNs push certificate whose UID is the topic (instead of `topic`).
-    topic_certificate: Option<String>,
-    #[serde(default)]
-    sign_message: bool,
-    #[serde(default)]
-    check_out_when_removed: bool,
-    #[serde(default)]
-    server_capabilities: Vec<String>,
-    access_rights: Option<i64>,
-    personal_access_rights: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -333,7 +316,7 @@ impl Settings {
 
 fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, FieldError> {
     let organization = organization::validate(raw.organization)?;
-    let mdm = mdm_config(raw.mdm, base)?;
+    let mdm = mdm::validate(raw.mdm, base)?;
     let (identity, fallback) = identity(raw.identity, base)?;
     let anchors = raw
         .anchor
@@ -406,61 +389,6 @@ fn secret_text(field: &str, value: Secret) -> Result<Secret, FieldError> {
         ));
     }
     Ok(value)
-}
-
-/// `topic`, or the UID of `topic_certificate` (the APNs push certificate).
-fn topic(raw: &RawMdm, base: &Path) -> Result<String, FieldError> {
-    match (&raw.topic, &raw.topic_certificate) {
-        (Some(topic), None) => {
-            mdm::check_topic(topic)
-                .map_err(|why| FieldError::new("mdm.topic", Some(topic), why))?;
-            Ok(topic.clone())
-        }
-        (None, Some(file)) => {
-            let path = relative_path(base, "mdm.topic_certificate", file)?;
-            mdm::topic_from_file(&path)
-                .map_err(|why| FieldError::new("mdm.topic_certificate", Some(file), why))
-        }
-        (Some(_), Some(_)) => Err(FieldError::new(
-            "mdm.topic_certificate",
-            None,
-            "give either topic or topic_certificate (the push certificate it is read from), not both",
-        )),
-        (None, None) => Err(FieldError::new(
-            "mdm.topic",
-            None,
-            "is required: the push topic (com.apple.mgmt.…), or topic_certificate = the APNs push certificate it is read from",
-        )),
-    }
-}
-
-fn mdm_config(raw: RawMdm, base: &Path) -> Result<MdmConfig, FieldError> {
-    let rights = |field: &str, value: Option<i64>, default: AccessRights| match value {
-        None => Ok(default),
-        Some(v) => {
-            AccessRights::new(v).map_err(|why| FieldError::new(field, Some(&v.to_string()), why))
-        }
-    };
-    let topic = topic(&raw, base)?;
-    mdm::check_server_capabilities(&raw.server_capabilities)
-        .map_err(|why| FieldError::new("mdm.server_capabilities", None, why))?;
-    Ok(MdmConfig {
-        server_url: https("mdm.server_url", raw.server_url)?,
-        check_in_url: raw
-            .check_in_url
-            .map(|u| https("mdm.check_in_url", u))
-            .transpose()?,
-        topic,
-        sign_message: raw.sign_message,
-        check_out_when_removed: raw.check_out_when_removed,
-        server_capabilities: raw.server_capabilities,
-        access_rights: rights("mdm.access_rights", raw.access_rights, AccessRights::ALL)?,
-        personal_access_rights: rights(
-            "mdm.personal_access_rights",
-            raw.personal_access_rights,
-            AccessRights::PERSONAL_DEFAULT,
-        )?,
-    })
 }
 
 fn subject(field: &str, value: Option<String>, default: &str) -> Result<Subject, FieldError> {
