@@ -15,12 +15,16 @@ use crate::store::Location;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+mod anchors;
+mod directory;
 mod fields;
 mod locate;
 mod mdm;
 mod organization;
+mod policies;
 mod portal;
 mod serve;
+mod signing;
 mod store;
 
 pub use organization::Organization;
@@ -123,11 +127,11 @@ struct RawSettings {
     mdm: mdm::RawMdm,
     identity: RawIdentity,
     #[serde(default)]
-    anchor: Vec<RawAnchor>,
-    signing: Option<RawSigning>,
+    anchor: Vec<anchors::RawAnchor>,
+    signing: Option<signing::RawSigning>,
     #[serde(default)]
-    policy: Vec<RawPolicy>,
-    directory: Option<RawDirectory>,
+    policy: Vec<policies::RawPolicy>,
+    directory: Option<directory::RawDirectory>,
     portal: Option<portal::RawPortal>,
     store: Option<store::RawStore>,
     serve: Option<serve::RawServe>,
@@ -174,46 +178,6 @@ struct RawFallback {
     key_size: Option<i64>,
     key_usage: Option<i64>,
     subject: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAnchor {
-    certificate: String,
-    #[serde(default)]
-    pin: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSigning {
-    certificate: Option<String>,
-    key: Option<String>,
-    #[serde(default)]
-    chain: Vec<String>,
-    key_passphrase_env: Option<String>,
-    key_passphrase_file: Option<String>,
-    pkcs12: Option<String>,
-    pkcs12_passphrase_env: Option<String>,
-    pkcs12_passphrase_file: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    name: String,
-    description: Option<String>,
-    #[serde(rename = "type")]
-    kind: PolicyType,
-    priority: i64,
-    #[serde(default)]
-    groups: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDirectory {
-    users: Option<String>,
 }
 
 impl Settings {
@@ -318,18 +282,10 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
     let organization = organization::validate(raw.organization)?;
     let mdm = mdm::validate(raw.mdm, base)?;
     let (identity, fallback) = identity(raw.identity, base)?;
-    let anchors = raw
-        .anchor
-        .into_iter()
-        .enumerate()
-        .map(|(i, a)| anchor(i, a, base))
-        .collect::<Result<_, _>>()?;
-    let signing = raw.signing.map(|s| signing(s, base)).transpose()?;
-    let policies = policies(raw.policy)?;
-    let directory_users = match raw.directory.and_then(|d| d.users) {
-        Some(users) => Some(relative_path(base, "directory.users", &users)?),
-        None => None,
-    };
+    let anchors = anchors::validate(raw.anchor, base)?;
+    let signing = raw.signing.map(|s| signing::validate(s, base)).transpose()?;
+    let policies = policies::validate(raw.policy)?;
+    let directory_users = directory::users(raw.directory, base)?;
     let portal = raw.portal.map(|p| portal::validate(p, base)).transpose()?;
     let store = raw.store.map(|s| store::validate(s, base)).transpose()?;
     // Per-profile secrets are recorded (a keyed hash of each) for the SCEP
@@ -648,160 +604,6 @@ fn identity_secret(
         ));
     }
     Ok(Some(IdentitySecret::Static(secret)))
-}
-
-fn anchor(i: usize, raw: RawAnchor, base: &Path) -> Result<AnchorCert, FieldError> {
-    let field = format!("anchor[{i}].certificate");
-    let path = relative_path(base, &field, &raw.certificate)?;
-    // Capped: a certificate path may name a pipe or /dev/zero.
-    let bytes = crate::fs::read_capped(&path, crate::x509::MAX_FILE_BYTES)
-        .map_err(|e| FieldError::new(&field, Some(&raw.certificate), format!("cannot read {e}")))?;
-    let file_name = Path::new(&raw.certificate)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| raw.certificate.clone());
-    AnchorCert::parse(file_name, &bytes, raw.pin)
-        .map_err(|why| FieldError::new(&field, Some(&raw.certificate), why))
-}
-
-fn passphrase(
-    env_field: &str,
-    env: Option<String>,
-    file_field: &str,
-    file: Option<String>,
-    base: &Path,
-) -> Result<Option<Passphrase>, FieldError> {
-    match (env, file) {
-        (Some(_), Some(_)) => Err(FieldError::new(
-            file_field,
-            None,
-            format!("give either {env_field} or {file_field}, not both"),
-        )),
-        (Some(var), None) if var.is_empty() => {
-            fail(env_field, &var, "must name an environment variable")
-        }
-        (Some(var), None) => Ok(Some(Passphrase::Env(var))),
-        (None, Some(f)) => Ok(Some(Passphrase::File(relative_path(base, file_field, &f)?))),
-        (None, None) => Ok(None),
-    }
-}
-
-fn signing(raw: RawSigning, base: &Path) -> Result<KeySource, FieldError> {
-    let path = |field: &str, v: &str| relative_path(base, field, v);
-    match (&raw.pkcs12, &raw.certificate, &raw.key) {
-        (Some(p12), None, None) => {
-            if !raw.chain.is_empty()
-                || raw.key_passphrase_env.is_some()
-                || raw.key_passphrase_file.is_some()
-            {
-                return Err(FieldError::new(
-                    "signing.pkcs12",
-                    Some(p12),
-                    "a PKCS#12 file carries its own chain and passphrase: use pkcs12_passphrase_env or pkcs12_passphrase_file, not chain or key_passphrase_*",
-                ));
-            }
-            Ok(KeySource::Pkcs12 {
-                path: path("signing.pkcs12", p12)?,
-                passphrase: passphrase(
-                    "signing.pkcs12_passphrase_env",
-                    raw.pkcs12_passphrase_env,
-                    "signing.pkcs12_passphrase_file",
-                    raw.pkcs12_passphrase_file,
-                    base,
-                )?,
-            })
-        }
-        (None, Some(cert), Some(key)) => {
-            if raw.pkcs12_passphrase_env.is_some() || raw.pkcs12_passphrase_file.is_some() {
-                return Err(FieldError::new(
-                    "signing.pkcs12_passphrase_env",
-                    None,
-                    "is only for pkcs12; a PEM key uses key_passphrase_env or key_passphrase_file",
-                ));
-            }
-            Ok(KeySource::Pem {
-                certificate: path("signing.certificate", cert)?,
-                key: path("signing.key", key)?,
-                chain: raw
-                    .chain
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| path(&format!("signing.chain[{i}]"), c))
-                    .collect::<Result<_, _>>()?,
-                passphrase: passphrase(
-                    "signing.key_passphrase_env",
-                    raw.key_passphrase_env,
-                    "signing.key_passphrase_file",
-                    raw.key_passphrase_file,
-                    base,
-                )?,
-            })
-        }
-        (Some(_), _, _) => Err(FieldError::new(
-            "signing.pkcs12",
-            None,
-            "give either pkcs12 or certificate + key, not both",
-        )),
-        (None, None, _) => Err(FieldError::new(
-            "signing.certificate",
-            None,
-            "is required (or give pkcs12)",
-        )),
-        (None, Some(_), None) => Err(FieldError::new(
-            "signing.key",
-            None,
-            "is required with signing.certificate",
-        )),
-    }
-}
-
-fn policies(raw: Vec<RawPolicy>) -> Result<Vec<Policy>, FieldError> {
-    let mut out: Vec<Policy> = Vec::with_capacity(raw.len());
-    for (i, p) in raw.into_iter().enumerate() {
-        let name = text(&format!("policy[{i}].name"), p.name)?;
-        if let Some(other) = out.iter().find(|o| o.name.eq_ignore_ascii_case(&name)) {
-            return fail(
-                &format!("policy[{i}].name"),
-                &name,
-                format!("is already the name of policy {:?}", other.name),
-            );
-        }
-        let field = format!("policy[{i}].priority");
-        let priority = u32::try_from(p.priority)
-            .ok()
-            .filter(|&n| n >= 1)
-            .ok_or_else(|| {
-                FieldError::new(
-                    &field,
-                    Some(&p.priority.to_string()),
-                    "must be 1 or more (1 is the highest)",
-                )
-            })?;
-        if let Some(other) = out.iter().find(|o| o.priority == priority) {
-            return fail(
-                &field,
-                &priority.to_string(),
-                format!(
-                    "is also the priority of policy {:?}; priorities must be unique",
-                    other.name
-                ),
-            );
-        }
-        let mut groups = Vec::with_capacity(p.groups.len());
-        for (j, g) in p.groups.into_iter().enumerate() {
-            let g = text(&format!("policy[{i}].groups[{j}]"), g.trim().to_owned())?;
-            groups.push(g);
-        }
-        out.push(Policy {
-            name,
-            description: optional_text(&format!("policy[{i}].description"), p.description)?,
-            kind: p.kind,
-            priority,
-            groups,
-        });
-    }
-    out.sort_by_key(|p| p.priority);
-    Ok(out)
 }
 
 // ---- Placeholders `aspen init` writes ----
