@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 mod anchors;
 mod directory;
 mod fields;
+mod identity;
+mod identity_secret;
 mod locate;
 mod mdm;
 mod organization;
@@ -27,6 +29,7 @@ mod serve;
 mod signing;
 mod store;
 
+pub use identity::{Identity, IdentityUse};
 pub use organization::Organization;
 pub use portal::{Portal, PortalAuth, check_public_url};
 pub use serve::ServeSettings;
@@ -78,46 +81,6 @@ pub struct Placeholder {
     pub what: &'static str,
 }
 
-/// The identity payload the MDM payload's `IdentityCertificateUUID` points at.
-#[derive(Debug, Clone)]
-pub enum Identity {
-    Scep(ScepConfig),
-    Acme(AcmeConfig),
-}
-
-/// Which identity settings a profile carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum IdentityUse {
-    /// `[identity]`.
-    #[default]
-    Primary,
-    /// `[identity.fallback]`, for a device that cannot use `[identity]`.
-    Fallback,
-}
-
-impl Identity {
-    /// The payload's secret (SCEP `Challenge`, ACME `ClientIdentifier`):
-    /// what it is, where it comes from, and the settings key it is under.
-    pub fn secret(&self) -> Option<(SecretKind, &IdentitySecret, &'static str)> {
-        match self {
-            Identity::Scep(c) => c
-                .challenge
-                .as_ref()
-                .map(|s| (SecretKind::ScepChallenge, s, "identity.challenge")),
-            Identity::Acme(c) => Some((
-                SecretKind::AcmeClientIdentifier,
-                &c.client_identifier,
-                "identity.client_identifier",
-            )),
-        }
-    }
-
-    /// Whether every issued profile gets its own one-time secret.
-    pub fn is_per_profile(&self) -> bool {
-        self.secret().is_some_and(|(_, s, _)| s.is_per_profile())
-    }
-}
-
 // ---- The file as written (names are a contract) ----
 
 #[derive(Deserialize)]
@@ -125,7 +88,7 @@ impl Identity {
 struct RawSettings {
     organization: organization::RawOrganization,
     mdm: mdm::RawMdm,
-    identity: RawIdentity,
+    identity: identity::RawIdentity,
     #[serde(default)]
     anchor: Vec<anchors::RawAnchor>,
     signing: Option<signing::RawSigning>,
@@ -135,49 +98,6 @@ struct RawSettings {
     portal: Option<portal::RawPortal>,
     store: Option<store::RawStore>,
     serve: Option<serve::RawServe>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIdentity {
-    kind: String,
-    // scep
-    url: Option<String>,
-    name: Option<String>,
-    challenge: Option<Secret>,
-    challenge_env: Option<String>,
-    challenge_file: Option<String>,
-    key_usage: Option<i64>,
-    // acme
-    directory_url: Option<String>,
-    client_identifier: Option<Secret>,
-    client_identifier_env: Option<String>,
-    client_identifier_file: Option<String>,
-    key_type: Option<String>,
-    hardware_bound: Option<bool>,
-    attest: Option<bool>,
-    // both
-    key_size: Option<i64>,
-    subject: Option<String>,
-    /// How long an unused per-profile secret stays valid.
-    challenge_ttl: Option<String>,
-    /// `[identity.fallback]`: SCEP for devices that cannot use ACME.
-    fallback: Option<RawFallback>,
-}
-
-/// `[identity.fallback]`: a SCEP identity, the keys of `kind = "scep"`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFallback {
-    url: Option<String>,
-    name: Option<String>,
-    challenge: Option<Secret>,
-    challenge_env: Option<String>,
-    challenge_file: Option<String>,
-    challenge_ttl: Option<String>,
-    key_size: Option<i64>,
-    key_usage: Option<i64>,
-    subject: Option<String>,
 }
 
 impl Settings {
@@ -249,39 +169,12 @@ impl Settings {
             .collect::<Vec<_>>()
             .join(", ")
     }
-
-    /// The identity settings `which` names (the primary one when there is
-    /// no fallback).
-    pub fn identity_for(&self, which: IdentityUse) -> &Identity {
-        match (which, &self.fallback) {
-            (IdentityUse::Fallback, Some(f)) => f,
-            _ => &self.identity,
-        }
-    }
-
-    /// The SCEP identity whose challenges `aspen scep-verify` checks:
-    /// `[identity]` when it is SCEP, else `[identity.fallback]`.
-    pub fn scep_identity(&self) -> Option<&ScepConfig> {
-        [Some(&self.identity), self.fallback.as_ref()]
-            .into_iter()
-            .flatten()
-            .find_map(|i| match i {
-                Identity::Scep(c) => Some(c),
-                Identity::Acme(_) => None,
-            })
-    }
-
-    /// Whether any profile aspen issues can carry a per-profile secret.
-    pub fn any_per_profile(&self) -> bool {
-        self.identity.is_per_profile()
-            || self.fallback.as_ref().is_some_and(Identity::is_per_profile)
-    }
 }
 
 fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, FieldError> {
     let organization = organization::validate(raw.organization)?;
     let mdm = mdm::validate(raw.mdm, base)?;
-    let (identity, fallback) = identity(raw.identity, base)?;
+    let (identity, fallback) = identity::validate(raw.identity, base)?;
     let anchors = anchors::validate(raw.anchor, base)?;
     let signing = raw.signing.map(|s| signing::validate(s, base)).transpose()?;
     let policies = policies::validate(raw.policy)?;
@@ -331,279 +224,6 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         placeholders: Vec::new(),
         serve,
     })
-}
-
-/// A secret that ends up in the plist: the same rule as [`text`], but the
-/// error never shows the value.
-fn secret_text(field: &str, value: Secret) -> Result<Secret, FieldError> {
-    let v = value.expose();
-    if v.trim().is_empty() || check_plist_text(v).is_err() {
-        return Err(FieldError::new(
-            field,
-            None,
-            "must be non-empty text without control characters",
-        ));
-    }
-    Ok(value)
-}
-
-fn subject(field: &str, value: Option<String>, default: &str) -> Result<Subject, FieldError> {
-    let value = value.unwrap_or_else(|| default.to_owned());
-    Subject::parse(&value).map_err(|why| FieldError::new(field, Some(&value), why))
-}
-
-/// `[identity]`, and `[identity.fallback]` when it is there.
-fn identity(raw: RawIdentity, base: &Path) -> Result<(Identity, Option<Identity>), FieldError> {
-    // Keys that belong to the other kind are a mistake worth naming.
-    let scep_only = [
-        ("url", raw.url.is_some()),
-        ("name", raw.name.is_some()),
-        ("challenge", raw.challenge.is_some()),
-        ("challenge_env", raw.challenge_env.is_some()),
-        ("challenge_file", raw.challenge_file.is_some()),
-        ("key_usage", raw.key_usage.is_some()),
-    ];
-    let acme_only = [
-        ("directory_url", raw.directory_url.is_some()),
-        ("client_identifier", raw.client_identifier.is_some()),
-        ("client_identifier_env", raw.client_identifier_env.is_some()),
-        (
-            "client_identifier_file",
-            raw.client_identifier_file.is_some(),
-        ),
-        ("key_type", raw.key_type.is_some()),
-        ("hardware_bound", raw.hardware_bound.is_some()),
-        ("attest", raw.attest.is_some()),
-    ];
-    let misplaced = |keys: &[(&str, bool)], kind: &str| -> Result<(), FieldError> {
-        match keys.iter().find(|(_, set)| *set) {
-            Some((key, _)) => Err(FieldError::new(
-                format!("identity.{key}"),
-                None,
-                format!("is not a key of kind = \"{kind}\""),
-            )),
-            None => Ok(()),
-        }
-    };
-    let required = |field: &str, v: Option<String>| {
-        v.ok_or_else(|| FieldError::new(field, None, "is required"))
-    };
-    match raw.kind.as_str() {
-        "scep" => {
-            misplaced(&acme_only, "scep")?;
-            if raw.fallback.is_some() {
-                return Err(FieldError::new(
-                    "identity.fallback",
-                    None,
-                    "is only for kind = \"acme\" (SCEP for devices that cannot use ACME)",
-                ));
-            }
-            let scep = scep_identity(
-                "identity",
-                RawFallback {
-                    url: raw.url,
-                    name: raw.name,
-                    challenge: raw.challenge,
-                    challenge_env: raw.challenge_env,
-                    challenge_file: raw.challenge_file,
-                    challenge_ttl: raw.challenge_ttl,
-                    key_size: raw.key_size,
-                    key_usage: raw.key_usage,
-                    subject: raw.subject,
-                },
-                base,
-            )?;
-            Ok((Identity::Scep(scep), None))
-        }
-        "acme" => {
-            misplaced(&scep_only, "acme")?;
-            let key_type = raw.key_type.unwrap_or_else(|| "ECSECPrimeRandom".into());
-            let hardware_bound = raw.hardware_bound.unwrap_or(false);
-            let attest = raw.attest.unwrap_or(false);
-            let key_size = raw
-                .key_size
-                .unwrap_or(if key_type == "RSA" { 2048 } else { 256 });
-            if let Err((key, why)) = acme::check_key(&key_type, key_size, hardware_bound, attest) {
-                let (field, value) = match key {
-                    "KeyType" => ("identity.key_type", key_type.clone()),
-                    "KeySize" => ("identity.key_size", key_size.to_string()),
-                    "HardwareBound" => ("identity.hardware_bound", hardware_bound.to_string()),
-                    _ => ("identity.attest", attest.to_string()),
-                };
-                return fail(field, &value, why);
-            }
-            let key_type = acme::KEY_TYPES
-                .into_iter()
-                .find(|t| *t == key_type)
-                .unwrap_or("RSA");
-            let acme = Identity::Acme(AcmeConfig {
-                directory_url: https(
-                    "identity.directory_url",
-                    required("identity.directory_url", raw.directory_url)?,
-                )?,
-                // Apple: ClientIdentifier is required.
-                client_identifier: identity_secret(
-                    "identity.client_identifier",
-                    SecretForms {
-                        inline: raw.client_identifier,
-                        env: raw.client_identifier_env,
-                        file: raw.client_identifier_file,
-                        ttl: raw.challenge_ttl,
-                    },
-                    "identity.challenge_ttl",
-                    base,
-                )?
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "identity.client_identifier",
-                        None,
-                        "is required (\"per-profile\", a value, or client_identifier_env / client_identifier_file)",
-                    )
-                })?,
-                key_type,
-                key_size: key_size as u32,
-                hardware_bound,
-                attest,
-                subject: subject("identity.subject", raw.subject, "CN=MDM Identity")?,
-            });
-            let fallback = raw
-                .fallback
-                .map(|f| scep_identity("identity.fallback", f, base).map(Identity::Scep))
-                .transpose()?;
-            Ok((acme, fallback))
-        }
-        other => fail("identity.kind", other, "must be \"scep\" or \"acme\""),
-    }
-}
-
-/// A SCEP identity from its keys under `table` (`identity` or
-/// `identity.fallback`).
-fn scep_identity(table: &str, raw: RawFallback, base: &Path) -> Result<ScepConfig, FieldError> {
-    let field = |key: &str| format!("{table}.{key}");
-    let key_size = raw.key_size.unwrap_or(2048);
-    let key_usage = raw.key_usage.unwrap_or(5);
-    let url = raw
-        .url
-        .ok_or_else(|| FieldError::new(field("url"), None, "is required"))?;
-    let url = https(&field("url"), url)?;
-    scep::check_url(&url).map_err(|why| FieldError::new(field("url"), Some(&url), why))?;
-    Ok(ScepConfig {
-        url,
-        name: optional_text(&field("name"), raw.name)?,
-        // The challenge is a secret: errors never echo it.
-        challenge: identity_secret(
-            &field("challenge"),
-            SecretForms {
-                inline: raw.challenge,
-                env: raw.challenge_env,
-                file: raw.challenge_file,
-                ttl: raw.challenge_ttl,
-            },
-            &field("challenge_ttl"),
-            base,
-        )?,
-        key_size: scep::check_key_size(key_size)
-            .map_err(|why| FieldError::new(field("key_size"), Some(&key_size.to_string()), why))?,
-        key_usage: scep::check_key_usage(key_usage).map_err(|why| {
-            FieldError::new(field("key_usage"), Some(&key_usage.to_string()), why)
-        })?,
-        subject: subject(&field("subject"), raw.subject, "CN=MDM Identity")?,
-    })
-}
-
-/// The ways an identity secret may be written: `KEY = "…"` (or
-/// `"per-profile"`), `KEY_env`, `KEY_file`, and `challenge_ttl`.
-struct SecretForms {
-    inline: Option<Secret>,
-    env: Option<String>,
-    file: Option<String>,
-    ttl: Option<String>,
-}
-
-/// Biggest secret file aspen reads (a challenge is a line of text).
-const MAX_SECRET_FILE_BYTES: u64 = 4096;
-
-/// An identity secret from exactly one of its forms (`key` is e.g.
-/// `identity.challenge`). A static value from a variable or a file is read
-/// now; errors name the key, never the value.
-fn identity_secret(
-    key: &str,
-    forms: SecretForms,
-    ttl_key: &str,
-    base: &Path,
-) -> Result<Option<IdentitySecret>, FieldError> {
-    let env_key = format!("{key}_env");
-    let file_key = format!("{key}_file");
-    let given = [
-        (key, forms.inline.is_some()),
-        (env_key.as_str(), forms.env.is_some()),
-        (file_key.as_str(), forms.file.is_some()),
-    ];
-    let mut set = given.iter().filter(|(_, s)| *s).map(|(k, _)| *k);
-    if let (Some(_), Some(second)) = (set.next(), set.next()) {
-        return Err(FieldError::new(
-            second,
-            None,
-            format!("give one of {key}, {env_key} or {file_key}, not several"),
-        ));
-    }
-    let secret = match (forms.inline, forms.env, forms.file) {
-        (Some(v), None, None) if v.expose() == PER_PROFILE => {
-            let ttl = match forms.ttl {
-                Some(t) => crate::time::parse_ttl(&t)
-                    .map_err(|why| FieldError::new(ttl_key, Some(&t), why))?,
-                None => DEFAULT_TTL_SECONDS,
-            };
-            return Ok(Some(IdentitySecret::PerProfile { ttl }));
-        }
-        (Some(v), None, None) => secret_text(key, v)?,
-        (None, Some(var), None) => {
-            if var.is_empty() || var.contains(['=', '\0']) {
-                return fail(&env_key, &var, "must name an environment variable");
-            }
-            match std::env::var(&var) {
-                Ok(v) if !v.is_empty() => secret_text(&env_key, Secret::new(v))?,
-                _ => return fail(&env_key, &var, "the environment variable is not set"),
-            }
-        }
-        (None, None, Some(file)) => {
-            let path = relative_path(base, &file_key, &file)?;
-            let bytes = crate::fs::read_capped_secret(&path, MAX_SECRET_FILE_BYTES)
-                .map_err(|e| FieldError::new(&file_key, Some(&file), format!("cannot read {e}")))?;
-            let text = std::str::from_utf8(&bytes).map_err(|_| {
-                FieldError::new(&file_key, Some(&file), "the file is not UTF-8 text")
-            })?;
-            // One line; its line break is not part of the secret.
-            let value = text.strip_suffix('\n').unwrap_or(text);
-            let value = value.strip_suffix('\r').unwrap_or(value);
-            secret_text(&file_key, Secret::new(value.to_owned()))?
-        }
-        _ => {
-            if forms.ttl.is_some() {
-                return Err(FieldError::new(
-                    ttl_key,
-                    None,
-                    format!("is only for {key} = \"per-profile\""),
-                ));
-            }
-            return Ok(None);
-        }
-    };
-    if secret.expose() == PER_PROFILE {
-        return Err(FieldError::new(
-            key,
-            None,
-            format!("\"per-profile\" is written inline: {key} = \"per-profile\""),
-        ));
-    }
-    if forms.ttl.is_some() {
-        return Err(FieldError::new(
-            ttl_key,
-            None,
-            format!("is only for {key} = \"per-profile\", not a static value"),
-        ));
-    }
-    Ok(Some(IdentitySecret::Static(secret)))
 }
 
 // ---- Placeholders `aspen init` writes ----
@@ -727,191 +347,7 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
         );
     }
 
-    #[test]
-    fn challenge_is_never_echoed() {
-        let bad = MINIMAL.replace("s3cret", "s3cret\u{1}");
-        let bad = bad.replace("\u{1}", "\\u0001");
-        let msg = parse(&bad).unwrap_err().to_string();
-        assert!(
-            msg.contains("identity.challenge") && !msg.contains("s3cret"),
-            "{msg}"
-        );
-    }
-
     /// The [portal] and store per-profile secrets need.
-    const PORTAL: &str = "\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n";
-
-    fn scep_challenge(s: &Settings) -> Option<IdentitySecret> {
-        match &s.identity {
-            Identity::Scep(c) => c.challenge.clone(),
-            Identity::Acme(_) => panic!("scep expected"),
-        }
-    }
-
-    #[test]
-    fn per_profile_secrets_need_a_store_and_take_a_ttl() {
-        let per = MINIMAL.replace("\"s3cret\"", "\"per-profile\"");
-        let msg = parse(&per).unwrap_err().to_string();
-        assert!(
-            msg.starts_with(
-                "dir/aspen.toml:13: identity.challenge = \"per-profile\": needs a store"
-            ),
-            "{msg}"
-        );
-        let s = parse(&format!("{per}{PORTAL}")).unwrap();
-        assert_eq!(
-            scep_challenge(&s),
-            Some(IdentitySecret::PerProfile { ttl: 7 * 86_400 })
-        );
-        assert!(s.identity.is_per_profile());
-        let ttl = per.replace("challenge = ", "challenge_ttl = \"36h\"\nchallenge = ");
-        let s = parse(&format!("{ttl}{PORTAL}")).unwrap();
-        assert_eq!(
-            scep_challenge(&s),
-            Some(IdentitySecret::PerProfile { ttl: 36 * 3600 })
-        );
-        let bad = ttl.replace("36h", "forever");
-        let msg = parse(&format!("{bad}{PORTAL}")).unwrap_err().to_string();
-        assert!(
-            msg.contains("identity.challenge_ttl = \"forever\""),
-            "{msg}"
-        );
-        // A ttl is meaningless for a static challenge.
-        let stat = MINIMAL.replace("challenge = ", "challenge_ttl = \"1d\"\nchallenge = ");
-        let msg = parse(&stat).unwrap_err().to_string();
-        assert!(
-            msg.contains(
-                "identity.challenge_ttl: is only for identity.challenge = \"per-profile\""
-            ) && !msg.contains("s3cret"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn static_secrets_come_from_one_of_three_forms_and_errors_name_the_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("aspen.toml");
-        std::fs::write(dir.path().join("challenge.txt"), "from-a-file\n").unwrap();
-        let with =
-            |line: &str| Settings::parse(&MINIMAL.replace("challenge = \"s3cret\"", line), &path);
-        let s = with("challenge_file = \"challenge.txt\"").unwrap();
-        assert_eq!(
-            scep_challenge(&s),
-            Some(IdentitySecret::Static(Secret::new("from-a-file".into())))
-        );
-        let var = "ASPEN_TEST_CHALLENGE_4712";
-        // SAFETY: no other test reads or writes this variable.
-        unsafe { std::env::set_var(var, "from-the-env") };
-        let s = with(&format!("challenge_env = \"{var}\"")).unwrap();
-        assert_eq!(
-            scep_challenge(&s),
-            Some(IdentitySecret::Static(Secret::new("from-the-env".into())))
-        );
-        let msg = with("challenge_env = \"ASPEN_TEST_UNSET_4713\"")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains(":13: identity.challenge_env = \"ASPEN_TEST_UNSET_4713\": the environment variable is not set"),
-            "{msg}"
-        );
-        let msg = with("challenge_file = \"missing.txt\"")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("identity.challenge_file = \"missing.txt\": cannot read"),
-            "{msg}"
-        );
-        let msg = with(&format!("challenge = \"x\"\nchallenge_env = \"{var}\""))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("identity.challenge_env: give one of identity.challenge, identity.challenge_env or identity.challenge_file"),
-            "{msg}"
-        );
-        std::fs::write(dir.path().join("bad.txt"), "a\u{7}b\n").unwrap();
-        let msg = with("challenge_file = \"bad.txt\"")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("identity.challenge_file: must be non-empty text"),
-            "{msg}"
-        );
-        assert!(!msg.contains("a\u{7}b"), "{msg}");
-        let msg = with("client_identifier_env = \"X\"")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("identity.client_identifier_env: is not a key of kind = \"scep\""),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn a_scep_fallback_is_only_for_acme_and_checked_like_scep() {
-        let acme = MINIMAL.replace(
-            "url = \"https://mdm.contoso.com/scep\"\nchallenge = \"s3cret\"\n",
-            "directory_url = \"https://acme.contoso.com/dir\"\nclient_identifier = \"per-profile\"\n",
-        )
-        .replace("kind = \"scep\"", "kind = \"acme\"");
-        let fallback = "\n[identity.fallback]\nurl = \"https://mdm.contoso.com/scep\"\nchallenge = \"per-profile\"\nchallenge_ttl = \"1d\"\n";
-        let s = parse(&format!("{acme}{fallback}{PORTAL}")).unwrap();
-        assert!(matches!(s.identity, Identity::Acme(_)));
-        let Some(Identity::Scep(f)) = &s.fallback else {
-            panic!("a SCEP fallback")
-        };
-        assert_eq!(
-            f.challenge,
-            Some(IdentitySecret::PerProfile { ttl: 86_400 })
-        );
-        assert!(std::ptr::eq(
-            s.identity_for(IdentityUse::Fallback),
-            s.fallback.as_ref().unwrap()
-        ));
-        assert!(std::ptr::eq(s.scep_identity().unwrap(), f));
-        // Its keys are named under identity.fallback.
-        let bad = fallback.replace("/scep\"", "/scep?x=1\"");
-        let msg = parse(&format!("{acme}{bad}{PORTAL}"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("identity.fallback.url = \"https://mdm.contoso.com/scep?x=1\""),
-            "{msg}"
-        );
-        let msg = parse(&format!("{acme}{fallback}")).unwrap_err().to_string();
-        assert!(
-            msg.contains("identity.client_identifier = \"per-profile\": needs a store"),
-            "{msg}"
-        );
-        let stat = acme.replace("\"per-profile\"", "\"static-id\"");
-        let msg = parse(&format!("{stat}{fallback}")).unwrap_err().to_string();
-        assert!(
-            msg.contains("identity.fallback.challenge = \"per-profile\": needs a store"),
-            "{msg}"
-        );
-        let msg = parse(&format!(
-            "{stat}\n[identity.fallback]\nkey_type = \"RSA\"\n"
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(msg.contains("key_type"), "{msg}");
-        // A SCEP identity has no fallback.
-        let msg = parse(&format!("{MINIMAL}{fallback}"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("identity.fallback: is only for kind = \"acme\""),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn a_scep_url_with_a_query_is_refused() {
-        let bad = MINIMAL.replace("/scep\"", "/scep?profile=mdm\"");
-        let msg = parse(&bad).unwrap_err().to_string();
-        assert!(
-            msg.starts_with("dir/aspen.toml:12: identity.url = \"https://mdm.contoso.com/scep?profile=mdm\": must not carry a query string"),
-            "{msg}"
-        );
-    }
+    pub(super) const PORTAL: &str = "\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n";
 
 }
