@@ -1,17 +1,21 @@
 //! The settings file (TOML): its model, and every rule checked once at load.
 //! Errors name the file, the line, the field and (unless secret) the value.
+//!
+//! One file per section (`[mdm]` in `mdm.rs`, `[[policy]]` in
+//! `policies.rs`, …): the section as written (a `Raw…` struct, whose key
+//! names are a contract), what it means once checked, the `validate` between
+//! them, and its tests. This file reads the text and runs the sections'
+//! checks in order, then the rules that span sections; `locate.rs` finds the
+//! line a field is on, `fields.rs` holds the small checks the sections
+//! share. A new section is a new file, plus its field in `RawSettings` and
+//! `Settings` and its line in `validate`.
 
 use crate::error::{Error, FieldError, Result};
-use crate::model::policy::{Policy, PolicyType};
-use crate::payload::acme::{self, AcmeConfig};
+use crate::model::policy::Policy;
 use crate::payload::cert::AnchorCert;
 use crate::payload::mdm::MdmConfig;
-use crate::payload::scep::{self, ScepConfig};
-use crate::payload::{Subject, check_https_url, check_plist_text};
-use crate::secret::SecretKind;
-use crate::secret::{DEFAULT_TTL_SECONDS, IdentitySecret, PER_PROFILE, Secret};
-use crate::sign::{KeySource, Passphrase};
-use crate::store::Location;
+use crate::secret::PER_PROFILE;
+use crate::sign::KeySource;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +27,7 @@ mod identity_secret;
 mod locate;
 mod mdm;
 mod organization;
+mod placeholders;
 mod policies;
 mod portal;
 mod serve;
@@ -31,11 +36,10 @@ mod store;
 
 pub use identity::{Identity, IdentityUse};
 pub use organization::Organization;
+pub use placeholders::Placeholder;
 pub use portal::{Portal, PortalAuth, check_public_url};
 pub use serve::ServeSettings;
 pub use store::StoreSetting;
-
-use fields::{fail, https, optional_text, relative_path, text};
 
 /// Settings files are small; anything bigger is a mistake (or an attack).
 const MAX_SETTINGS_BYTES: u64 = 1 << 20;
@@ -70,19 +74,7 @@ pub struct Settings {
     pub serve: ServeSettings,
 }
 
-/// A value `aspen init` writes as a stand-in, still in the settings: the
-/// all-zero push topic, the challenge `change-me`, an `example.com` host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placeholder {
-    /// The key, as written (`mdm.topic`, `identity.challenge`, …).
-    pub field: String,
-    pub line: Option<usize>,
-    /// What it is, for the message (never a secret's value).
-    pub what: &'static str,
-}
-
-// ---- The file as written (names are a contract) ----
-
+/// The file as written: one table (or array of tables) per section.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -137,37 +129,8 @@ impl Settings {
             line: locate::written_or_parent(text, &e.field).map(|at| locate::line_of(text, at)),
             message: e.to_string(),
         })?;
-        settings.placeholders = placeholders(&settings, text);
+        settings.placeholders = placeholders::find(&settings, text);
         Ok(settings)
-    }
-
-    /// Refuses settings that still hold a placeholder `aspen init` wrote
-    /// (`profile`, `bulk` and `serve` call it unless
-    /// `--allow-placeholders`): one message naming each key and its line.
-    pub fn refuse_placeholders(&self) -> Result<()> {
-        if self.placeholders.is_empty() {
-            return Ok(());
-        }
-        Err(Error::Settings {
-            file: self.file.clone(),
-            line: None,
-            message: format!(
-                "still holds placeholders `aspen init` wrote: {}; replace them with your own values (or give --allow-placeholders)",
-                self.describe_placeholders()
-            ),
-        })
-    }
-
-    /// `mdm.topic (line 14: the all-zero push topic), …`
-    pub fn describe_placeholders(&self) -> String {
-        self.placeholders
-            .iter()
-            .map(|p| match p.line {
-                Some(line) => format!("{} (line {line}: {})", p.field, p.what),
-                None => format!("{} ({})", p.field, p.what),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 }
 
@@ -176,7 +139,10 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
     let mdm = mdm::validate(raw.mdm, base)?;
     let (identity, fallback) = identity::validate(raw.identity, base)?;
     let anchors = anchors::validate(raw.anchor, base)?;
-    let signing = raw.signing.map(|s| signing::validate(s, base)).transpose()?;
+    let signing = raw
+        .signing
+        .map(|s| signing::validate(s, base))
+        .transpose()?;
     let policies = policies::validate(raw.policy)?;
     let directory_users = directory::users(raw.directory, base)?;
     let portal = raw.portal.map(|p| portal::validate(p, base)).transpose()?;
@@ -226,81 +192,6 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
     })
 }
 
-// ---- Placeholders `aspen init` writes ----
-
-/// The topic `aspen init` writes without `--push-cert`.
-const PLACEHOLDER_TOPIC_UID: &str = "00000000-0000-0000-0000-000000000000";
-/// The static challenge older `aspen init`s wrote.
-const PLACEHOLDER_SECRET: &str = "change-me";
-
-/// Whether `url`'s host is `example.com` (or .org, .net, RFC 2606) or under
-/// it: names that never reach a real server.
-fn example_host(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = host.split(':').next().unwrap_or("").to_ascii_lowercase();
-    ["example.com", "example.org", "example.net"]
-        .iter()
-        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
-}
-
-/// Every placeholder in `settings`, with the line of the key `text` holds.
-fn placeholders(settings: &Settings, text: &str) -> Vec<Placeholder> {
-    let mut found = Vec::new();
-    let mut push = |field: String, what: &'static str| {
-        let line = locate::written(text, &field).map(|at| locate::line_of(text, at));
-        found.push(Placeholder { field, line, what });
-    };
-    // A topic read from topic_certificate is the certificate's, never this.
-    if settings.mdm.topic.ends_with(PLACEHOLDER_TOPIC_UID) && locate::written(text, "mdm.topic").is_some() {
-        push("mdm.topic".into(), "the all-zero push topic");
-    }
-    let urls = [
-        ("mdm.server_url", Some(settings.mdm.server_url.as_str())),
-        ("mdm.check_in_url", settings.mdm.check_in_url.as_deref()),
-        (
-            "portal.public_url",
-            settings.portal.as_ref().map(|p| p.public_url.as_str()),
-        ),
-    ];
-    for (field, url) in urls {
-        if url.is_some_and(example_host) {
-            push(field.into(), "an example.com host");
-        }
-    }
-    let identities = [
-        Some((&settings.identity, "identity")),
-        settings.fallback.as_ref().map(|f| (f, "identity.fallback")),
-    ];
-    for (identity, table) in identities.into_iter().flatten() {
-        let (url_key, url) = match identity {
-            Identity::Scep(c) => ("url", c.url.as_str()),
-            Identity::Acme(c) => ("directory_url", c.directory_url.as_str()),
-        };
-        if example_host(url) {
-            push(format!("{table}.{url_key}"), "an example.com host");
-        }
-        if let Some((_, IdentitySecret::Static(value), key)) = identity.secret()
-            && value.expose() == PLACEHOLDER_SECRET
-        {
-            let leaf = key.rsplit('.').next().unwrap_or(key);
-            let key = [
-                leaf.to_owned(),
-                format!("{leaf}_env"),
-                format!("{leaf}_file"),
-            ]
-            .into_iter()
-            .map(|k| format!("{table}.{k}"))
-            .find(|k| locate::written(text, k).is_some())
-            .unwrap_or_else(|| format!("{table}.{leaf}"));
-            push(key, "the placeholder secret");
-        }
-    }
-    found.sort_by_key(|p| p.line);
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +211,9 @@ url = "https://mdm.contoso.com/scep"
 challenge = "s3cret"
 subject = "O=Contoso/CN=Contoso MDM Identity"
 "#;
+
+    /// The [portal] and store per-profile secrets need.
+    pub(super) const PORTAL: &str = "\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n";
 
     pub(super) fn parse(text: &str) -> Result<Settings> {
         Settings::parse(text, Path::new("dir/aspen.toml"))
@@ -346,8 +240,4 @@ subject = "O=Contoso/CN=Contoso MDM Identity"
             "{msg}"
         );
     }
-
-    /// The [portal] and store per-profile secrets need.
-    pub(super) const PORTAL: &str = "\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n";
-
 }
