@@ -7,8 +7,9 @@
 //! them, and its tests. This file reads the text and runs the sections'
 //! checks in order, then the rules that span sections; `locate.rs` finds the
 //! line a field is on, `fields.rs` holds the small checks the sections
-//! share. A new section is a new file, plus its field in `RawSettings` and
-//! `Settings` and its line in `validate`.
+//! share, `placeholders.rs` finds the stand-ins `aspen init` wrote. A new
+//! section is a new file, plus its field in `RawSettings` and `Settings` and
+//! its line in `validate`.
 
 use crate::error::{Error, FieldError, Result};
 use crate::model::policy::Policy;
