@@ -102,7 +102,17 @@ fn corpus_gives_exact_codes_and_exit_status() {
                 ("ASP008", "PayloadContent[2].ServerUrl"),
             ],
         ),
-        ("profile-uuid-not-a-uuid", 0, &[("ASP009", "PayloadUUID")]),
+        // Apple asks only for a unique PayloadUUID: any non-empty string,
+        // `<reverse-DNS>.<UUID>` (Jamf's mSCP, Kandji) included; an empty one
+        // is a warning, and a repeated one still an error.
+        ("profile-uuid-not-a-uuid", 0, &[]),
+        ("payload-uuid-reverse-dns", 0, &[]),
+        ("profile-uuid-empty", 0, &[("ASP009", "PayloadUUID")]),
+        (
+            "payload-uuid-reverse-dns-duplicate",
+            1,
+            &[("ASP006", "PayloadContent[1].PayloadUUID")],
+        ),
         (
             "duplicate-key",
             0,
@@ -724,14 +734,14 @@ fn folders_and_standard_input() {
 /// Warnings fail the run only with --warnings-as-errors; notes never.
 #[test]
 fn warnings_as_errors() {
-    let (exit, f) = lint(&[&profile("profile-uuid-not-a-uuid")]);
+    let (exit, f) = lint(&[&profile("profile-uuid-empty")]);
     assert_eq!((exit, codes(&f)), (0, vec!["ASP009"]));
-    let (exit, _) = lint(&["--warnings-as-errors", &profile("profile-uuid-not-a-uuid")]);
+    let (exit, _) = lint(&["--warnings-as-errors", &profile("profile-uuid-empty")]);
     assert_eq!(exit, 1);
     let err = fails(aspen(&[
         "lint",
         "--warnings-as-errors",
-        &profile("profile-uuid-not-a-uuid"),
+        &profile("profile-uuid-empty"),
     ]));
     assert!(
         err.contains("1 warning(s) in 1 file(s), and --warnings-as-errors"),
@@ -817,7 +827,7 @@ fn sarif_has_the_shape_code_scanning_needs() {
         "--format",
         "sarif",
         &profile("schema-airprint-port"),
-        &profile("profile-uuid-not-a-uuid"),
+        &profile("profile-uuid-empty"),
         &profile("ok-device"),
         &profile("schema-unknown-payload-type"),
         &profile("garbage"),
@@ -903,7 +913,7 @@ fn sarif_has_the_shape_code_scanning_needs() {
     assert_eq!(
         seen[1].2,
         Some(line_of(
-            "profile-uuid-not-a-uuid",
+            "profile-uuid-empty",
             "<key>PayloadUUID</key>",
             true
         ))

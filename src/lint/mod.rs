@@ -98,7 +98,11 @@ pub mod rules {
     pub const DUPLICATE_IDENTIFIER: Rule =
         error("ASP007", "two payloads share a PayloadIdentifier");
     pub const UNKNOWN_KEY: Rule = warning("ASP008", "a key the payload type does not define");
-    pub const UUID_SYNTAX: Rule = warning("ASP009", "a PayloadUUID is not a UUID");
+    /// ASP009 once warned about any PayloadUUID not in 8-4-4-4-12 form;
+    /// Apple asks only for a unique string ("The actual content is
+    /// unimportant, but must be globally unique"), and Jamf's mSCP and Kandji
+    /// write `<reverse-DNS>.<UUID>`, so now only an empty one is reported.
+    pub const EMPTY_UUID: Rule = warning("ASP009", "a PayloadUUID is empty");
     pub const ENCRYPTED: Rule = warning("ASP010", "the payloads are encrypted and not checked");
     pub const OUT_OF_RANGE: Rule = error("ASP011", "a value is outside its range");
     pub const DUPLICATE_KEY: Rule = warning("ASP012", "a dictionary has the same key twice");
@@ -180,7 +184,7 @@ pub mod rules {
         DUPLICATE_UUID,
         DUPLICATE_IDENTIFIER,
         UNKNOWN_KEY,
-        UUID_SYNTAX,
+        EMPTY_UUID,
         ENCRYPTED,
         OUT_OF_RANGE,
         DUPLICATE_KEY,
