@@ -70,6 +70,9 @@ fn corpus_gives_exact_codes_and_exit_status() {
         ("ok-pkcs12-identity", 0, &[]),
         ("ok-byod-per-app-vpn", 0, &[]),
         ("garbage", 1, &[("ASP000", "")]),
+        ("key-where-a-value-belongs", 1, &[("ASP000", "")]),
+        ("string-where-a-key-belongs", 1, &[("ASP000", "")]),
+        ("key-without-value", 1, &[("ASP000", "")]),
         ("not-a-dictionary", 1, &[("ASP001", "")]),
         ("missing-profile-uuid", 1, &[("ASP002", "PayloadUUID")]),
         ("version-is-a-string", 1, &[("ASP003", "PayloadVersion")]),
@@ -815,6 +818,75 @@ fn broken_xml_reports_line_and_column() {
         (Some(3), Some(20)),
         "{f}"
     );
+}
+
+/// A `<key>` where a value belongs, a `<string>` where a key belongs and a
+/// key without a value: plists that python's plistlib (like Apple's parser
+/// and devices) refuses, so lint refuses them too — one ASP000 error naming
+/// the line and column, the same line plistlib names.
+#[test]
+fn misplaced_keys_and_values_are_refused_with_line_and_column() {
+    let cases = [
+        (
+            "key-where-a-value-belongs",
+            (21, 5),
+            "a <key> where the value of the key \"RepeatingPowerOff\" belongs at line 21, column 5",
+        ),
+        (
+            "string-where-a-key-belongs",
+            (16, 4),
+            "a <string> where a <key> belongs at line 16, column 4",
+        ),
+        (
+            "key-without-value",
+            (133, 1),
+            "the key \"PayloadVersion\" has no value before </dict> at line 133, column 1",
+        ),
+    ];
+    let python = common::have_tool("python3", "python3");
+    for (name, (line, column), what) in cases {
+        let path = profile(name);
+        let out = aspen(&["lint", "--json", &path]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let findings = json["files"][0]["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{name}: {findings:?}");
+        let f = &findings[0];
+        assert_eq!(
+            (f["code"].as_str(), f["severity"].as_str()),
+            (Some("ASP000"), Some("error"))
+        );
+        assert_eq!(
+            (f["line"].as_u64(), f["column"].as_u64()),
+            (Some(line), Some(column)),
+            "{name}: {f}"
+        );
+        let message = f["message"].as_str().unwrap();
+        assert!(message.ends_with(what), "{name}: {message}");
+        // The other readers refuse it too, with the same line.
+        for cmd in [&["inspect"][..], &["verify"]] {
+            let mut args = cmd.to_vec();
+            args.push(&path);
+            let err = fails(aspen(&args));
+            assert!(err.contains(what), "{cmd:?} {name}: {err}");
+        }
+        if python {
+            let out = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import plistlib, sys\ntry:\n    plistlib.load(open(sys.argv[1], 'rb'))\nexcept ValueError as e:\n    print(e)\n    sys.exit(3)",
+                    &path,
+                ])
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(3), "{name}: plistlib read it");
+            assert!(
+                said.trim_end().ends_with(&format!("line {line}")),
+                "{name}: {said}"
+            );
+        }
+    }
 }
 
 /// SARIF 2.1.0 with what code scanning needs: version, $schema, the tool's
