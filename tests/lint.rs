@@ -265,6 +265,38 @@ fn corpus_gives_exact_codes_and_exit_status() {
             0,
             &[("ASP052", "PayloadContent[3].minLength")],
         ),
+        // Keys Apple marks required that Apple's Profile Manager leaves out
+        // (Dock tile-data `label`/`file-type`, Screen Saver `moduleName`):
+        // a note each, not an error; what it writes stays required.
+        (
+            "pm-dock-partial-tiles",
+            0,
+            &[
+                ("ASP019", "PayloadContent[0].static-apps[0].tile-data.label"),
+                (
+                    "ASP019",
+                    "PayloadContent[0].static-apps[1].tile-data.file-type",
+                ),
+                (
+                    "ASP019",
+                    "PayloadContent[0].static-others[0].tile-data.file-type",
+                ),
+                (
+                    "ASP019",
+                    "PayloadContent[0].static-others[0].tile-data.label",
+                ),
+            ],
+        ),
+        (
+            "pm-screensaver-idle-time",
+            0,
+            &[("ASP019", "PayloadContent[0].moduleName")],
+        ),
+        (
+            "dock-tile-without-type",
+            1,
+            &[("ASP002", "PayloadContent[0].static-apps[0].tile-type")],
+        ),
         // No MDM payload: device rules unless --enrollment user (below).
         ("restrictions-camera", 0, &[]),
         ("global-http-proxy", 0, &[]),
@@ -397,6 +429,16 @@ fn built_in_facts_check_what_the_schema_checks() {
         ("ok-acme", 0, &[]),
         ("ok-pkcs12-identity", 0, &[]),
         ("ok-byod-per-app-vpn", 0, &[]),
+        (
+            "pm-screensaver-idle-time",
+            0,
+            &[("ASP019", "PayloadContent[0].moduleName")],
+        ),
+        (
+            "dock-tile-without-type",
+            1,
+            &[("ASP002", "PayloadContent[0].static-apps[0].tile-type")],
+        ),
     ];
     let schema = schema_dir().map(|d| d.display().to_string());
     for (name, want_exit, want) in cases {

@@ -28,6 +28,41 @@ const TOLERATED_KEYS: &[&str] = &["PayloadEnabled"];
 const ALSO_DESCRIBED_BY: &[(&str, &str)] =
     &[("com.apple.vpn.managed.applayer", "com.apple.vpn.managed")];
 
+/// Keys Apple's schema marks `presence: required` that real profiles from
+/// Apple's own Profile Manager leave out, so a missing one is a note
+/// ([`rules::ACCEPTED_MISSING`]), not an error: (payload type, the key whose
+/// dictionary holds it — empty for the payload's own keys —, key, what
+/// leaves it out). Found on published profiles; keep this list to such
+/// evidence.
+const ACCEPTED_MISSING: &[(&str, &str, &str, &str)] = &[
+    // Apple: com.apple.screensaver `moduleName` presence required; Profile
+    // Manager exports idle-time-only Screen Saver payloads (`idleTime`,
+    // `askForPassword`) without it.
+    (
+        "com.apple.screensaver",
+        "",
+        "moduleName",
+        "Profile Manager writes Screen Saver payloads that set only the idle time or password without it",
+    ),
+    // Apple: com.apple.dock `tile-data` (in `static-apps`, `static-others`,
+    // `persistent-apps`, `persistent-others` items) `label` and `file-type`
+    // presence required; Profile Manager exports tiles whose `tile-data`
+    // carries only some of its keys (`file-data` with the app's URL, or
+    // `label` and `url`).
+    (
+        "com.apple.dock",
+        "tile-data",
+        "label",
+        "Profile Manager writes Dock tiles whose tile-data carries only some of its keys",
+    ),
+    (
+        "com.apple.dock",
+        "tile-data",
+        "file-type",
+        "Profile Manager writes Dock tiles whose tile-data carries only some of its keys",
+    ),
+];
+
 /// Apple: com.apple.ManagedClient.preferences `PayloadContent` — "keys are
 /// application preference domain identifiers", each holding `Forced` or
 /// `Set-Once` settings of the app's own.
@@ -298,9 +333,37 @@ impl<'a> Checker<'a, '_> {
                 .map(|k| k.name.clone())
                 .collect();
             for name in missing {
-                self.report(rules::MISSING_KEY, join(path, &name), "is required".into());
+                match self.accepted_missing(path, &name) {
+                    Some(why) => self.report(
+                        rules::ACCEPTED_MISSING,
+                        join(path, &name),
+                        format!(
+                            "is missing; Apple's schema marks it required, but {why}: not an error"
+                        ),
+                    ),
+                    None => {
+                        self.report(rules::MISSING_KEY, join(path, &name), "is required".into())
+                    }
+                }
             }
         }
+    }
+
+    /// Why a missing required `key` of the dictionary at `path` is one of
+    /// [`ACCEPTED_MISSING`], if it is.
+    fn accepted_missing(&self, path: &str, key: &str) -> Option<&'static str> {
+        let p = self.payload?;
+        let ty = p.payload_type()?;
+        let holder = if path == p.path("") {
+            ""
+        } else {
+            let last = path.rsplit('.').next().unwrap_or(path);
+            last.split('[').next().unwrap_or(last)
+        };
+        ACCEPTED_MISSING
+            .iter()
+            .find(|(t, h, k, _)| *t == ty && *h == holder && *k == key)
+            .map(|(_, _, _, why)| *why)
     }
 
     fn value(&mut self, value: &Value, spec: &Key, path: String) {

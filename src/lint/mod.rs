@@ -122,6 +122,10 @@ pub mod rules {
         "ASP018",
         "a key or payload type Apple's schema marks removed on every OS that had it",
     );
+    pub const ACCEPTED_MISSING: Rule = note(
+        "ASP019",
+        "a key Apple's schema marks required is missing where Apple's own tools leave it out: not an error",
+    );
 
     pub const DANGLING_REFERENCE: Rule = error("ASP020", "a UUID reference points at no payload");
     pub const WRONG_REFERENCE: Rule = error(
@@ -194,6 +198,7 @@ pub mod rules {
         NEWER_KEY,
         CUSTOM_PREFERENCES,
         REMOVED_KEY,
+        ACCEPTED_MISSING,
         DANGLING_REFERENCE,
         WRONG_REFERENCE,
         TOPIC,
