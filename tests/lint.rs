@@ -372,6 +372,57 @@ fn text_output_names_code_severity_path_and_payload() {
     );
 }
 
+/// Text output starts each finding with `line:column` of its key, as the
+/// JSON and SARIF give them, in a column as wide as the widest; a binary
+/// plist has no lines, so no such column.
+#[test]
+fn text_output_shows_line_and_column() {
+    let name = "byod-with-access-rights";
+    let xml = std::fs::read_to_string(profile(name)).unwrap();
+    let (n, text_line) = xml
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("<key>AccessRights</key>"))
+        .unwrap();
+    let column = text_line.find('<').unwrap() + 1;
+    let out = aspen(&["lint", &profile(name)]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let want = format!(
+        "\n  {}:{column}  error   ASP031 PayloadContent[2].AccessRights [com.apple.mdm]: ",
+        n + 1
+    );
+    assert!(text.contains(&want), "{want:?} not in\n{text}");
+    // The JSON says the same.
+    let out = aspen(&["lint", "--json", &profile(name)]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &json["files"][0]["findings"][0];
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(n as u64 + 1), Some(column as u64))
+    );
+    // Findings on different lines line up: the widest place sets the column.
+    let out = aspen(&["lint", &profile("pm-dock-partial-tiles")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let starts: Vec<usize> = text
+        .lines()
+        .filter(|l| l.contains(" ASP019 "))
+        .map(|l| l.find("note").unwrap())
+        .collect();
+    assert_eq!(starts.len(), 4, "{text}");
+    assert!(starts.iter().all(|&s| s == starts[0] && s > 4), "{text}");
+    // A binary plist: no positions, the lines as before.
+    let ws = Workspace::new("");
+    let binary = ws.path("binary.mobileconfig");
+    let value = plist::Value::from_file(profile("profile-uuid-empty")).unwrap();
+    value.to_file_binary(&binary).unwrap();
+    let out = aspen(&["lint", &binary.display().to_string()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\n  warning ASP009 PayloadUUID: is empty"),
+        "{text}"
+    );
+}
+
 /// Every check of Apple's schema runs without `--schema` (from the built-in
 /// facts) and gives the same findings with it.
 #[test]
