@@ -625,6 +625,7 @@ mod tests {
             keys: 0,
             supported,
             release: None,
+            replacement: None,
         };
         let key = |supported| {
             let mut k = facts::built_in().lists[0][0].clone();
