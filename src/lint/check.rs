@@ -14,6 +14,7 @@
 //! a misspelling.
 
 use super::schema::{Key, Origin, PayloadDef, Schema};
+use super::target::{self, Effective, Target};
 use super::{Payload, Sink, a, rules, spelling, type_name, user_enrollment};
 use crate::payload::ValueType;
 use plist::{Dictionary, Value};
@@ -74,6 +75,7 @@ pub fn check(
     root: &Dictionary,
     payloads: &[Payload<'_>],
     ue: bool,
+    targets: &[Target],
     sink: &mut Sink,
 ) {
     let encrypted = root.contains_key(crate::encrypt::ENCRYPTED_KEY);
@@ -84,6 +86,8 @@ pub fn check(
         payload: None,
         def: top,
         removed: false,
+        targets,
+        support: Effective::default().with(&top.supported),
         sink,
     };
     // Each payload is checked against its own type below, not against
@@ -119,7 +123,22 @@ pub fn check(
         // (com.apple.SoftwareUpdate in macOS 27.0): one note for the
         // payload, not one for each of its keys.
         let gone = removed_in(&defs[0], &[]);
-        if let Some(when) = &gone {
+        // With --platform/--min-os: the payload type against the targets
+        // (its keys inherit these facts and are judged on their own ones).
+        let support = Effective::default().with(&defs[0].supported);
+        let mut removed_for_target = false;
+        for (rule, message) in target::judge(
+            targets,
+            &Effective::default(),
+            &support,
+            defs[0].replacement.as_ref(),
+        ) {
+            removed_for_target |= rule.code == rules::REMOVED_FOR_TARGET.code;
+            sink.at(rule, p, "", format!("this payload type {message}"));
+        }
+        if let Some(when) = &gone
+            && !removed_for_target
+        {
             sink.at(
                 rules::REMOVED_KEY,
                 p,
@@ -135,6 +154,8 @@ pub fn check(
             payload: Some(p),
             def: &defs[0],
             removed: gone.is_some(),
+            targets,
+            support,
             sink,
         };
         checker.dict(p.dict, &lists, &p.path(""), &|_| false, single);
@@ -208,6 +229,10 @@ struct Checker<'a, 's> {
     def: &'a PayloadDef,
     /// The payload type as a whole is removed (noted once, not per key).
     removed: bool,
+    /// `--platform`/`--min-os`, and Apple's `supportedOS` in effect where
+    /// the checker is (the payload's, updated by each enclosing key's).
+    targets: &'a [Target],
+    support: Effective<'a>,
     sink: &'s mut Sink,
 }
 
@@ -366,11 +391,24 @@ impl<'a> Checker<'a, '_> {
             .map(|(_, _, _, why)| *why)
     }
 
-    fn value(&mut self, value: &Value, spec: &Key, path: String) {
+    fn value(&mut self, value: &Value, spec: &'a Key, path: String) {
         if self.ue && user_enrollment::key(self.payload, spec, &path, self.sink) {
             return;
         }
+        let outer = self.support;
+        self.support = outer.with(&spec.supported);
+        let mut removed_for_target = false;
+        for (rule, message) in target::judge(
+            self.targets,
+            &outer,
+            &self.support,
+            spec.replacement.as_ref(),
+        ) {
+            removed_for_target |= rule.code == rules::REMOVED_FOR_TARGET.code;
+            self.report(rule, path.clone(), message);
+        }
         if !self.removed
+            && !removed_for_target
             && let Some(when) = removed(self.def, spec)
         {
             self.report(
@@ -381,6 +419,13 @@ impl<'a> Checker<'a, '_> {
                 ),
             );
         }
+        self.checked_value(value, spec, path);
+        self.support = outer;
+    }
+
+    /// [`Checker::value`] past the User Enrollment and platform rules: type,
+    /// rangelist, range, format and what is inside.
+    fn checked_value(&mut self, value: &Value, spec: &'a Key, path: String) {
         if let Some(t) = spec.ty
             && !t.accepts(value)
         {

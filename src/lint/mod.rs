@@ -9,7 +9,8 @@
 //! writes, beyond what the schema can say), [`enrollment`] (the MDM
 //! enrollment modes), [`check`] (every payload type and key Apple's schema
 //! describes), [`user_enrollment`] (what Apple forbids or ignores under User
-//! Enrollment) and [`signature`].
+//! Enrollment), [`target`] (the platforms and versions of `--platform` and
+//! `--min-os` against Apple's `supportedOS`) and [`signature`].
 
 pub mod check;
 pub mod enrollment;
@@ -22,6 +23,7 @@ pub mod signature;
 mod spelling;
 pub mod structure;
 mod summary;
+pub mod target;
 pub mod user_enrollment;
 mod yaml;
 
@@ -153,6 +155,14 @@ pub mod rules {
         "AssignedManagedAppleID without EnrollmentMode is ignored",
     );
     pub const MIXED_MODES: Rule = error("ASP036", "ManagedAppleID together with EnrollmentMode");
+    pub const ENROLLMENT_EXTRA: Rule = warning(
+        "ASP037",
+        "an enrollment profile carries payloads enrollment does not need",
+    );
+    pub const PREFER_ACME: Rule = note(
+        "ASP038",
+        "a SCEP enrollment identity where every target supports ACME (--min-os)",
+    );
 
     pub const ACME_KEY: Rule = error("ASP040", "the ACME key settings break Apple's rules");
     pub const SCEP_KEY: Rule = error("ASP041", "the SCEP key settings break Apple's rules");
@@ -165,6 +175,23 @@ pub mod rules {
     );
     pub const UE_FORBIDDEN_KEY: Rule = error("ASP051", "a key Apple forbids under User Enrollment");
     pub const UE_IGNORED_KEY: Rule = warning("ASP052", "a key Apple ignores under User Enrollment");
+
+    pub const NOT_ON_PLATFORM: Rule = warning(
+        "ASP070",
+        "a payload type or key not available on a target platform (--platform)",
+    );
+    pub const REMOVED_FOR_TARGET: Rule = error(
+        "ASP071",
+        "a payload type or key removed at or before a target version (--min-os)",
+    );
+    pub const DEPRECATED_FOR_TARGET: Rule = warning(
+        "ASP072",
+        "a payload type or key deprecated at or before a target version (--min-os)",
+    );
+    pub const INTRODUCED_AFTER_TARGET: Rule = warning(
+        "ASP073",
+        "a payload type or key introduced after a target version (--min-os)",
+    );
 
     pub const BAD_SIGNATURE: Rule = error("ASP060", "the signature does not verify");
     pub const SIGNER_EXPIRED: Rule = warning(
@@ -213,6 +240,8 @@ pub mod rules {
         BAD_MANAGED_APPLE_ID,
         ID_WITHOUT_MODE,
         MIXED_MODES,
+        ENROLLMENT_EXTRA,
+        PREFER_ACME,
         ACME_KEY,
         SCEP_KEY,
         SUBJECT,
@@ -224,6 +253,10 @@ pub mod rules {
         SIGNER_EXPIRED,
         NO_PER_USER_CONNECTIONS,
         SCEP_URL_QUERY,
+        NOT_ON_PLATFORM,
+        REMOVED_FOR_TARGET,
+        DEPRECATED_FOR_TARGET,
+        INTRODUCED_AFTER_TARGET,
     ];
 }
 
@@ -260,6 +293,9 @@ pub struct Options<'a> {
     pub enrollment: Option<Enrollment>,
     /// Apple's schema from `--schema DIR`; the built-in facts when absent.
     pub schema: Option<&'a schema::Schema>,
+    /// The platforms and minimum versions of `--platform` and `--min-os`;
+    /// none: no platform or version rules.
+    pub targets: Vec<target::Target>,
 }
 
 /// What `lint` found in one document.
@@ -452,7 +488,10 @@ pub fn lint(doc: &Document, options: &Options<'_>) -> Report {
     signature::check(doc, &mut sink);
     sink.next_pass();
     let schema = options.schema.unwrap_or_else(|| facts::built_in());
-    check::check(schema, root, &payloads, ue, &mut sink);
+    check::check(schema, root, &payloads, ue, &options.targets, &mut sink);
+    // After the schema, so that this profile-wide warning hides none of its
+    // findings inside the extra payloads.
+    enrollment::extras(&payloads, schema, &options.targets, &mut sink);
     Report {
         findings: sink.findings,
         detected,
