@@ -3,7 +3,9 @@
 //! repository. `facts/apple.tsv` holds them — payload types, key paths,
 //! value types, presence, rangelists, ranges, formats, repetition, nested
 //! subkeys and `supportedOS` (introduced, deprecated, removed,
-//! `userenrollment` modes) — and none of Apple's descriptions.
+//! `userenrollment` modes) — and none of Apple's descriptions, only the
+//! names a description gives as the replacement of a deprecated key
+//! ([`Replacement`]).
 //!
 //! The file is derived, never edited: `cargo run --example lint-facts --
 //! DIR` writes it from a checkout ([`derive`]), and a test derives it again

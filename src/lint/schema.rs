@@ -2,7 +2,8 @@
 //! its keys, their types, presence, `rangelist`, `range`, `format`,
 //! `repetition`, nested `subkeys` and `supportedOS` (introduced, deprecated,
 //! removed, `userenrollment` mode) — the facts of Apple's
-//! `mdm/profiles/*.yaml`, without their descriptions.
+//! `mdm/profiles/*.yaml`, without their descriptions (but for the
+//! replacement one names, [`Replacement`]).
 //!
 //! Two sources give the same [`Schema`]: the facts built into aspen
 //! ([`super::facts`], derived from a release of Apple's files) and, with
