@@ -11,6 +11,7 @@ mod ber;
 mod bplist;
 pub mod cms;
 pub mod csr;
+mod xml_shape;
 
 use crate::error::{Error, Result};
 use crate::fs::{input_name, read_input, size};
@@ -250,7 +251,28 @@ fn parse_plist_within(
             });
         }
         let events = plist::stream::XmlReader::new(Cursor::new(bytes));
-        build(events, Some(bytes), limits).map(|(v, d)| (v, Format::Xml, d))
+        let built = build(events, Some(bytes), limits);
+        // The reader cannot tell <key> from <string>: a key where a value
+        // belongs (or the reverse) is refused here, as Apple's parser does.
+        // The first mistake in the file is the one reported.
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        let misplaced = xml_shape::misplaced(text).map(|m| {
+            let (line, column) = line_column(bytes, m.offset);
+            ParseError {
+                message: format!(
+                    "is not a valid plist: {} at line {line}, column {column}",
+                    m.what
+                ),
+                position: Some((line, column)),
+            }
+        });
+        match (built, misplaced) {
+            (Ok(_), Some(m)) => Err(m),
+            (Err(e), Some(m)) if e.position.is_none_or(|p| m.position.is_some_and(|q| q < p)) => {
+                Err(m)
+            }
+            (built, _) => built.map(|(v, d)| (v, Format::Xml, d)),
+        }
     }
 }
 

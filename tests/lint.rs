@@ -68,8 +68,13 @@ fn corpus_gives_exact_codes_and_exit_status() {
         ("ok-byod", 0, &[]),
         ("ok-acme", 0, &[]),
         ("ok-pkcs12-identity", 0, &[]),
-        ("ok-byod-per-app-vpn", 0, &[]),
+        // Per-app VPN is allowed under User Enrollment; in an enrollment
+        // profile it is still more than enrollment needs.
+        ("ok-byod-per-app-vpn", 0, &[("ASP037", "PayloadContent")]),
         ("garbage", 1, &[("ASP000", "")]),
+        ("key-where-a-value-belongs", 1, &[("ASP000", "")]),
+        ("string-where-a-key-belongs", 1, &[("ASP000", "")]),
+        ("key-without-value", 1, &[("ASP000", "")]),
         ("not-a-dictionary", 1, &[("ASP001", "")]),
         ("missing-profile-uuid", 1, &[("ASP002", "PayloadUUID")]),
         ("version-is-a-string", 1, &[("ASP003", "PayloadVersion")]),
@@ -102,7 +107,17 @@ fn corpus_gives_exact_codes_and_exit_status() {
                 ("ASP008", "PayloadContent[2].ServerUrl"),
             ],
         ),
-        ("profile-uuid-not-a-uuid", 0, &[("ASP009", "PayloadUUID")]),
+        // Apple asks only for a unique PayloadUUID: any non-empty string,
+        // `<reverse-DNS>.<UUID>` (Jamf's mSCP, Kandji) included; an empty one
+        // is a warning, and a repeated one still an error.
+        ("profile-uuid-not-a-uuid", 0, &[]),
+        ("payload-uuid-reverse-dns", 0, &[]),
+        ("profile-uuid-empty", 0, &[("ASP009", "PayloadUUID")]),
+        (
+            "payload-uuid-reverse-dns-duplicate",
+            1,
+            &[("ASP006", "PayloadContent[1].PayloadUUID")],
+        ),
         (
             "duplicate-key",
             0,
@@ -218,7 +233,14 @@ fn corpus_gives_exact_codes_and_exit_status() {
             1,
             &[("ASP043", "PayloadContent[0].PayloadContent")],
         ),
-        ("byod-device-vpn", 1, &[("ASP050", "PayloadContent[3]")]),
+        (
+            "byod-device-vpn",
+            1,
+            &[
+                ("ASP037", "PayloadContent"),
+                ("ASP050", "PayloadContent[3]"),
+            ],
+        ),
         (
             "byod-removal-disallowed",
             1,
@@ -230,6 +252,7 @@ fn corpus_gives_exact_codes_and_exit_status() {
             1,
             &[
                 ("ASP012", "PayloadContent[1].PayloadContent"),
+                ("ASP037", "PayloadContent"),
                 ("ASP050", "PayloadContent[3]"),
             ],
         ),
@@ -245,16 +268,65 @@ fn corpus_gives_exact_codes_and_exit_status() {
         (
             "byod-restrictions",
             1,
-            &[("ASP051", "PayloadContent[3].allowCamera")],
+            &[
+                ("ASP037", "PayloadContent"),
+                ("ASP051", "PayloadContent[3].allowCamera"),
+            ],
         ),
         (
             "byod-passcode-ignored",
             0,
-            &[("ASP052", "PayloadContent[3].minLength")],
+            &[
+                ("ASP037", "PayloadContent"),
+                ("ASP052", "PayloadContent[3].minLength"),
+            ],
+        ),
+        // Keys Apple marks required that Apple's Profile Manager leaves out
+        // (Dock tile-data `label`/`file-type`, Screen Saver `moduleName`):
+        // a note each, not an error; what it writes stays required.
+        (
+            "pm-dock-partial-tiles",
+            0,
+            &[
+                ("ASP019", "PayloadContent[0].static-apps[0].tile-data.label"),
+                (
+                    "ASP019",
+                    "PayloadContent[0].static-apps[1].tile-data.file-type",
+                ),
+                (
+                    "ASP019",
+                    "PayloadContent[0].static-others[0].tile-data.file-type",
+                ),
+                (
+                    "ASP019",
+                    "PayloadContent[0].static-others[0].tile-data.label",
+                ),
+            ],
+        ),
+        (
+            "pm-screensaver-idle-time",
+            0,
+            &[("ASP019", "PayloadContent[0].moduleName")],
+        ),
+        (
+            "dock-tile-without-type",
+            1,
+            &[("ASP002", "PayloadContent[0].static-apps[0].tile-type")],
         ),
         // No MDM payload: device rules unless --enrollment user (below).
         ("restrictions-camera", 0, &[]),
         ("global-http-proxy", 0, &[]),
+        // Without --platform/--min-os, no platform or version rules (the
+        // payload type removed on every OS is the usual note).
+        ("targets-macos", 0, &[("ASP018", "PayloadContent[0]")]),
+        // Enrollment payloads: certificates however many; one identity.
+        ("enrollment-with-intermediate", 0, &[]),
+        (
+            "enrollment-second-identity",
+            0,
+            &[("ASP037", "PayloadContent")],
+        ),
+        ("custom-payload-type", 0, &[("ASP017", "PayloadContent[0]")]),
     ];
     let mut failures = Vec::new();
     for (name, want_exit, want) in cases {
@@ -289,7 +361,7 @@ fn enrollment_flag_forces_or_skips_the_user_enrollment_rules() {
     let (exit, f) = lint(&["--enrollment", "user", &profile("global-http-proxy")]);
     assert_eq!((exit, codes(&f)), (1, vec!["ASP050"]));
     let (exit, f) = lint(&["--enrollment", "device", &profile("byod-restrictions")]);
-    assert_eq!((exit, codes(&f)), (0, vec![]));
+    assert_eq!((exit, codes(&f)), (0, vec!["ASP037"]));
 }
 
 #[test]
@@ -327,6 +399,366 @@ fn text_output_names_code_severity_path_and_payload() {
     );
 }
 
+/// Text output starts each finding with `line:column` of its key, as the
+/// JSON and SARIF give them, in a column as wide as the widest; a binary
+/// plist has no lines, so no such column.
+#[test]
+fn text_output_shows_line_and_column() {
+    let name = "byod-with-access-rights";
+    let xml = std::fs::read_to_string(profile(name)).unwrap();
+    let (n, text_line) = xml
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("<key>AccessRights</key>"))
+        .unwrap();
+    let column = text_line.find('<').unwrap() + 1;
+    let out = aspen(&["lint", &profile(name)]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let want = format!(
+        "\n  {}:{column}  error   ASP031 PayloadContent[2].AccessRights [com.apple.mdm]: ",
+        n + 1
+    );
+    assert!(text.contains(&want), "{want:?} not in\n{text}");
+    // The JSON says the same.
+    let out = aspen(&["lint", "--json", &profile(name)]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &json["files"][0]["findings"][0];
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(n as u64 + 1), Some(column as u64))
+    );
+    // Findings on different lines line up: the widest place sets the column.
+    let out = aspen(&["lint", &profile("pm-dock-partial-tiles")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let starts: Vec<usize> = text
+        .lines()
+        .filter(|l| l.contains(" ASP019 "))
+        .map(|l| l.find("note").unwrap())
+        .collect();
+    assert_eq!(starts.len(), 4, "{text}");
+    assert!(starts.iter().all(|&s| s == starts[0] && s > 4), "{text}");
+    // A binary plist: no positions, the lines as before.
+    let ws = Workspace::new("");
+    let binary = ws.path("binary.mobileconfig");
+    let value = plist::Value::from_file(profile("profile-uuid-empty")).unwrap();
+    value.to_file_binary(&binary).unwrap();
+    let out = aspen(&["lint", &binary.display().to_string()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\n  warning ASP009 PayloadUUID: is empty"),
+        "{text}"
+    );
+}
+
+/// Findings as (code, path) or (code, message).
+type Pairs = Vec<(String, String)>;
+
+/// (code, path) of `aspen lint --json ARGS`, and the messages by code.
+fn lint_messages(args: &[&str]) -> (i32, Pairs, Pairs) {
+    let mut all = vec!["lint", "--json"];
+    all.extend_from_slice(args);
+    let out = aspen(&all);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("lint {args:?} printed no JSON ({e}): {}", stderr(&out)));
+    let findings: Vec<&serde_json::Value> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["findings"].as_array().unwrap())
+        .collect();
+    let s = |f: &serde_json::Value, k: &str| f[k].as_str().unwrap().to_owned();
+    let mut found: Vec<(String, String)> = findings
+        .iter()
+        .map(|f| (s(f, "code"), s(f, "path")))
+        .collect();
+    found.sort();
+    let messages = findings
+        .iter()
+        .map(|f| (s(f, "code"), s(f, "message")))
+        .collect();
+    (out.status.code().unwrap(), found, messages)
+}
+
+/// `--platform` and `--min-os` against Apple's `supportedOS`
+/// (fixtures/profiles/targets-macos: com.apple.SoftwareUpdate, macOS only,
+/// deprecated 26.0, removed 27.0; com.apple.dock, macOS only, its
+/// `windowtabbing` introduced 10.15; `allowAssistant` introduced macOS 14.0,
+/// deprecated 26.4 with a replacement in its description), with the
+/// built-in facts and with Apple's YAML.
+#[test]
+fn platform_and_version_rules() {
+    let file = profile("targets-macos");
+    const REMOVED_NOTE: (&str, &str) = ("ASP018", "PayloadContent[0]");
+    // (flags, exit status, findings as (code, path))
+    type FlagCase = (
+        &'static [&'static str],
+        i32,
+        &'static [(&'static str, &'static str)],
+    );
+    let cases: &[FlagCase] = &[
+        // Before anything changed for these payloads: what lint says without
+        // the flags, nothing more.
+        (&["--min-os", "macOS=15.0"], 0, &[REMOVED_NOTE]),
+        (&["--platform", "macOS"], 0, &[REMOVED_NOTE]),
+        // Removed by the target: an error (instead of the note); deprecated
+        // by it: a warning.
+        (
+            &["--min-os", "macOS=27.0"],
+            1,
+            &[
+                ("ASP071", "PayloadContent[0]"),
+                ("ASP072", "PayloadContent[2].allowAssistant"),
+            ],
+        ),
+        (
+            &["--min-os", "macOS=26.0"],
+            0,
+            &[REMOVED_NOTE, ("ASP072", "PayloadContent[0]")],
+        ),
+        // Introduced after the target: the keys that came later, not the
+        // payloads they inherit from.
+        (
+            &["--min-os", "macOS=10.14"],
+            0,
+            &[
+                REMOVED_NOTE,
+                ("ASP073", "PayloadContent[0].AutomaticCheckEnabled"),
+                ("ASP073", "PayloadContent[1].windowtabbing"),
+                ("ASP073", "PayloadContent[2].allowAssistant"),
+            ],
+        ),
+        // Not on a platform: the payload types, not each of their keys.
+        // iPadOS is judged by Apple's iOS entries; --min-os names a target.
+        (
+            &["--platform", "iOS"],
+            0,
+            &[
+                REMOVED_NOTE,
+                ("ASP070", "PayloadContent[0]"),
+                ("ASP070", "PayloadContent[1]"),
+            ],
+        ),
+        (
+            &["--platform", "iPadOS"],
+            0,
+            &[
+                REMOVED_NOTE,
+                ("ASP070", "PayloadContent[0]"),
+                ("ASP070", "PayloadContent[1]"),
+            ],
+        ),
+        (
+            &["--min-os", "iOS=17.0"],
+            0,
+            &[
+                REMOVED_NOTE,
+                ("ASP070", "PayloadContent[0]"),
+                ("ASP070", "PayloadContent[1]"),
+            ],
+        ),
+    ];
+    let schema = schema_dir().map(|d| d.display().to_string());
+    for (flags, want_exit, want) in cases {
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(c, p)| ((*c).to_owned(), (*p).to_owned()))
+            .collect();
+        let mut args = flags.to_vec();
+        args.push(&file);
+        let (exit, got, _) = lint_messages(&args);
+        assert_eq!((exit, &got), (*want_exit, &want), "{flags:?}");
+        if let Some(dir) = &schema {
+            let mut args = vec!["--schema", dir.as_str()];
+            args.extend_from_slice(flags);
+            args.push(&file);
+            let (exit, got, _) = lint_messages(&args);
+            assert_eq!((exit, &got), (*want_exit, &want), "--schema {flags:?}");
+        }
+    }
+    // The messages say when, for which target, and Apple's replacement.
+    let (_, _, messages) = lint_messages(&["--min-os", "macOS=27.0", &file]);
+    let said = |code: &str| {
+        messages
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, m)| m.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        said("ASP071"),
+        "this payload type was removed in macOS 27.0 (--min-os macOS=27.0): those devices no longer support it; Apple says to use the declarative configuration com.apple.configuration.softwareupdate.settings instead"
+    );
+    assert_eq!(
+        said("ASP072"),
+        "is deprecated since macOS 26.4 (--min-os macOS=27.0); Apple says to use the declarative configuration com.apple.configuration.siri.settings instead"
+    );
+    let (_, _, messages) = lint_messages(&["--platform", "ipados", "--platform", "tvOS", &file]);
+    assert!(
+        messages.iter().any(|(c, m)| c == "ASP070"
+            && m == "this payload type is not available on iPadOS, tvOS (Apple's schema: introduced n/a)"),
+        "{messages:?}"
+    );
+    // With warnings as errors, a platform warning fails the run.
+    let (exit, _, _) = lint_messages(&["--warnings-as-errors", "--platform", "iOS", &file]);
+    assert_eq!(exit, 1);
+}
+
+/// A platform or version lint does not know is bad usage: exit 2, naming
+/// the flag and the value, and nothing is linted.
+#[test]
+fn bad_platform_and_version_values_are_usage_errors() {
+    let file = profile("ok-device");
+    for (args, said) in [
+        (
+            &["--platform", "Android"][..],
+            "invalid value 'Android' for '--platform <OS>': \"Android\" is not a platform; use one of iOS, iPadOS, macOS, tvOS, visionOS, watchOS",
+        ),
+        (
+            &["--min-os", "iOS=seventeen"],
+            "invalid value 'iOS=seventeen' for '--min-os <OS=VERSION>': \"seventeen\" is not a version for iOS",
+        ),
+        (
+            &["--min-os", "macOS=14.0,Android=1.0"],
+            "invalid value 'Android=1.0' for '--min-os <OS=VERSION>': \"Android\" is not a platform",
+        ),
+        (
+            &["--min-os", "iOS"],
+            "invalid value 'iOS' for '--min-os <OS=VERSION>': \"iOS\" is not OS=VERSION",
+        ),
+        (
+            &["--min-os", "iOS=17.0", "--min-os", "iOS=16.0"],
+            "--min-os names iOS twice (17.0 and 16.0)",
+        ),
+    ] {
+        let mut all = vec!["lint"];
+        all.extend_from_slice(args);
+        all.push(&file);
+        let out = aspen(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(said), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// Apple, "Deploying device management enrollment profiles": certificates,
+/// one identity, the MDM payload. The warning names what else is there.
+#[test]
+fn enrollment_profiles_carry_only_what_enrollment_needs() {
+    let (exit, found, messages) = lint_messages(&[&profile("enrollment-second-identity")]);
+    assert_eq!(
+        (exit, found),
+        (0, vec![("ASP037".to_owned(), "PayloadContent".to_owned())])
+    );
+    let m = &messages[0].1;
+    assert!(
+        m.starts_with("carries PayloadContent[3] com.apple.security.acme (a second identity), PayloadContent[4] com.apple.wifi.managed besides what enrollment needs")
+            && m.ends_with("install them with MDM once the device is enrolled"),
+        "{m}"
+    );
+    // A warning: fails the run only with --warnings-as-errors.
+    let (exit, _, _) = lint_messages(&[
+        "--warnings-as-errors",
+        &profile("enrollment-second-identity"),
+    ]);
+    assert_eq!(exit, 1);
+    // Root and intermediate certificates, and the identity the MDM payload
+    // names (SCEP, ACME or PKCS#12), are what enrollment needs.
+    for name in [
+        "enrollment-with-intermediate",
+        "ok-device",
+        "ok-acme",
+        "ok-pkcs12-identity",
+    ] {
+        let (exit, found, _) = lint_messages(&["--warnings-as-errors", &profile(name)]);
+        assert_eq!((exit, found), (0, vec![]), "{name}");
+    }
+    // No MDM payload: not an enrollment profile, not judged.
+    let (_, found, _) = lint_messages(&[&profile("restrictions-camera")]);
+    assert!(found.is_empty(), "{found:?}");
+    // Many extras: ten are named, the rest counted.
+    let mut value = plist::Value::from_file(profile("ok-device")).unwrap();
+    let items = value
+        .as_dictionary_mut()
+        .unwrap()
+        .get_mut("PayloadContent")
+        .unwrap()
+        .as_array_mut()
+        .unwrap();
+    for i in 0..15 {
+        let mut d = plist::Dictionary::new();
+        d.insert("PayloadType".into(), "com.apple.webClip.managed".into());
+        d.insert("PayloadVersion".into(), 1.into());
+        d.insert("PayloadIdentifier".into(), format!("clip{i}").into());
+        d.insert("PayloadUUID".into(), format!("clip-{i}").into());
+        d.insert("URL".into(), "https://example.com".into());
+        d.insert("Label".into(), "Example".into());
+        items.push(d.into());
+    }
+    let ws = Workspace::new("");
+    let many = ws.path("many.mobileconfig");
+    value.to_file_xml(&many).unwrap();
+    let (_, found, messages) = lint_messages(&[&many.display().to_string()]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let m = &messages[0].1;
+    assert!(
+        m.contains("PayloadContent[12] com.apple.webClip.managed and 5 more besides"),
+        "{m}"
+    );
+    assert!(!m.contains("PayloadContent[13]"), "{m}");
+}
+
+/// A SCEP identity gets a note recommending ACME only when every target has
+/// a version with ACME (Apple: com.apple.security.acme introduced iOS 16.0,
+/// macOS 13.1).
+#[test]
+fn scep_identity_gets_an_acme_note_when_every_target_supports_acme() {
+    let note = vec![("ASP038".to_owned(), "PayloadContent[1]".to_owned())];
+    let cases: &[(&str, &[&str], bool)] = &[
+        ("ok-device", &["--min-os", "iOS=16.0,macOS=13.1"], true),
+        ("ok-device", &["--min-os", "iPadOS=17.0"], true),
+        ("ok-device", &["--min-os", "iOS=18.0,macOS=13.0"], false),
+        ("ok-device", &["--min-os", "iOS=15.4"], false),
+        // A platform without a version may be older than ACME.
+        (
+            "ok-device",
+            &["--min-os", "iOS=18.0", "--platform", "macOS"],
+            false,
+        ),
+        ("ok-device", &["--platform", "iOS"], false),
+        ("ok-device", &[], false),
+        ("ok-acme", &["--min-os", "iOS=18.0,macOS=15.0"], false),
+        (
+            "ok-pkcs12-identity",
+            &["--min-os", "iOS=18.0,macOS=15.0"],
+            false,
+        ),
+    ];
+    for (name, flags, noted) in cases {
+        let mut args = flags.to_vec();
+        let file = profile(name);
+        args.push(&file);
+        let (exit, found, messages) = lint_messages(&args);
+        let want = if *noted { note.clone() } else { vec![] };
+        assert_eq!((exit, found), (0, want), "{name} {flags:?}");
+        if *noted {
+            assert!(
+                messages[0].1.starts_with(
+                    "every target supports ACME (com.apple.security.acme introduced in "
+                ),
+                "{messages:?}"
+            );
+        }
+    }
+    let (_, _, messages) =
+        lint_messages(&["--min-os", "iOS=16.0,macOS=13.1", &profile("ok-device")]);
+    assert!(
+        messages[0]
+            .1
+            .contains("introduced in iOS 16.0, macOS 13.1)"),
+        "{messages:?}"
+    );
+}
+
 /// Every check of Apple's schema runs without `--schema` (from the built-in
 /// facts) and gives the same findings with it.
 #[test]
@@ -337,31 +769,45 @@ fn built_in_facts_check_what_the_schema_checks() {
             1,
             &[("ASP004", "TargetDeviceType")],
         ),
+        // These add a payload to an enrollment profile: ASP037 as well.
         (
             "schema-airprint-port",
             1,
-            &[("ASP011", "PayloadContent[3].AirPrint[0].Port")],
+            &[
+                ("ASP011", "PayloadContent[3].AirPrint[0].Port"),
+                ("ASP037", "PayloadContent"),
+            ],
         ),
         (
             "schema-airplay-device-id",
             1,
-            &[("ASP005", "PayloadContent[3].AllowList[0].DeviceID")],
+            &[
+                ("ASP005", "PayloadContent[3].AllowList[0].DeviceID"),
+                ("ASP037", "PayloadContent"),
+            ],
         ),
         (
             "schema-wifi-ssid-integer",
             1,
-            &[("ASP003", "PayloadContent[3].SSID_STR")],
+            &[
+                ("ASP003", "PayloadContent[3].SSID_STR"),
+                ("ASP037", "PayloadContent"),
+            ],
         ),
         (
             "schema-unknown-payload-type",
             0,
-            &[("ASP017", "PayloadContent[3]")],
+            &[
+                ("ASP017", "PayloadContent[3]"),
+                ("ASP037", "PayloadContent"),
+            ],
         ),
         (
             "byod-device-vpn-duplicate-nested-key",
             1,
             &[
                 ("ASP012", "PayloadContent[1].PayloadContent"),
+                ("ASP037", "PayloadContent"),
                 ("ASP050", "PayloadContent[3]"),
             ],
         ),
@@ -377,13 +823,26 @@ fn built_in_facts_check_what_the_schema_checks() {
         (
             "byod-restrictions",
             1,
-            &[("ASP051", "PayloadContent[3].allowCamera")],
+            &[
+                ("ASP037", "PayloadContent"),
+                ("ASP051", "PayloadContent[3].allowCamera"),
+            ],
         ),
         ("ok-device", 0, &[]),
         ("ok-byod", 0, &[]),
         ("ok-acme", 0, &[]),
         ("ok-pkcs12-identity", 0, &[]),
-        ("ok-byod-per-app-vpn", 0, &[]),
+        ("ok-byod-per-app-vpn", 0, &[("ASP037", "PayloadContent")]),
+        (
+            "pm-screensaver-idle-time",
+            0,
+            &[("ASP019", "PayloadContent[0].moduleName")],
+        ),
+        (
+            "dock-tile-without-type",
+            1,
+            &[("ASP002", "PayloadContent[0].static-apps[0].tile-type")],
+        ),
     ];
     let schema = schema_dir().map(|d| d.display().to_string());
     for (name, want_exit, want) in cases {
@@ -579,13 +1038,14 @@ fn every_generated_profile_lints_clean() {
                     args.push("--unsigned");
                 }
                 ok(aspen(&args));
-                files.push((out, kind.contains(&"--legacy")));
+                // (file, legacy User Enrollment, ACME identity)
+                files.push((out, kind.contains(&"--legacy"), s == 1));
             }
         }
         workspaces.push(ws);
     }
     let schema = schema_dir().map(|d| d.display().to_string());
-    for (f, legacy) in &files {
+    for (f, legacy, acme) in &files {
         let mut runs = vec![lint(&[f])];
         if let Some(dir) = &schema {
             runs.push(lint(&["--schema", dir, f]));
@@ -595,6 +1055,21 @@ fn every_generated_profile_lints_clean() {
             let want: Vec<&str> = if *legacy { vec!["ASP032"] } else { vec![] };
             assert_eq!((exit, codes(&findings)), (0, want), "{f}");
         }
+        // For iOS 17 and macOS 14 devices: nothing more, but the note that
+        // ACME, which both have, is Apple's recommended identity. (Legacy
+        // User Enrollment's ManagedAppleID is deprecated by then, but ASP032
+        // already says more at that key, and a later, more general rule does
+        // not repeat it.)
+        let (exit, findings) = lint(&["--min-os", "iOS=17.0,macOS=14.0", f]);
+        let mut want: Vec<&str> = Vec::new();
+        if *legacy {
+            want.push("ASP032");
+        }
+        if !*acme {
+            want.push("ASP038");
+        }
+        want.sort();
+        assert_eq!((exit, codes(&findings)), (0, want), "{f} --min-os");
     }
     assert_eq!(files.len(), 24);
 }
@@ -724,30 +1199,27 @@ fn folders_and_standard_input() {
 /// Warnings fail the run only with --warnings-as-errors; notes never.
 #[test]
 fn warnings_as_errors() {
-    let (exit, f) = lint(&[&profile("profile-uuid-not-a-uuid")]);
+    let (exit, f) = lint(&[&profile("profile-uuid-empty")]);
     assert_eq!((exit, codes(&f)), (0, vec!["ASP009"]));
-    let (exit, _) = lint(&["--warnings-as-errors", &profile("profile-uuid-not-a-uuid")]);
+    let (exit, _) = lint(&["--warnings-as-errors", &profile("profile-uuid-empty")]);
     assert_eq!(exit, 1);
     let err = found(aspen(&[
         "lint",
         "--warnings-as-errors",
-        &profile("profile-uuid-not-a-uuid"),
+        &profile("profile-uuid-empty"),
     ]));
     assert!(
         err.contains("1 warning(s) in 1 file(s), and --warnings-as-errors"),
         "{err}"
     );
     // Only a note (custom preferences): exit 0 even so, and not "ok".
-    let (exit, f) = lint(&[
-        "--warnings-as-errors",
-        &profile("schema-unknown-payload-type"),
-    ]);
+    let (exit, f) = lint(&["--warnings-as-errors", &profile("custom-payload-type")]);
     assert_eq!((exit, codes(&f)), (0, vec!["ASP017"]));
-    let out = aspen(&["lint", &profile("schema-unknown-payload-type")]);
+    let out = aspen(&["lint", &profile("custom-payload-type")]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains(": ok"), "{text}");
     assert!(
-        text.contains("note    ASP017 PayloadContent[3] [com.example.unheard-of]: com.example.unheard-of is not a payload type in Apple's schema (as of iOS/macOS 27.0): custom preferences (or a newer type), not checked"),
+        text.contains("note    ASP017 PayloadContent[0] [com.example.unheard-of]: com.example.unheard-of is not a payload type in Apple's schema (as of iOS/macOS 27.0): custom preferences (or a newer type), not checked"),
         "{text}"
     );
 }
@@ -807,6 +1279,75 @@ fn broken_xml_reports_line_and_column() {
     );
 }
 
+/// A `<key>` where a value belongs, a `<string>` where a key belongs and a
+/// key without a value: plists that python's plistlib (like Apple's parser
+/// and devices) refuses, so lint refuses them too — one ASP000 error naming
+/// the line and column, the same line plistlib names.
+#[test]
+fn misplaced_keys_and_values_are_refused_with_line_and_column() {
+    let cases = [
+        (
+            "key-where-a-value-belongs",
+            (21, 5),
+            "a <key> where the value of the key \"RepeatingPowerOff\" belongs at line 21, column 5",
+        ),
+        (
+            "string-where-a-key-belongs",
+            (16, 4),
+            "a <string> where a <key> belongs at line 16, column 4",
+        ),
+        (
+            "key-without-value",
+            (133, 1),
+            "the key \"PayloadVersion\" has no value before </dict> at line 133, column 1",
+        ),
+    ];
+    let python = common::have_tool("python3", "python3");
+    for (name, (line, column), what) in cases {
+        let path = profile(name);
+        let out = aspen(&["lint", "--json", &path]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let findings = json["files"][0]["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{name}: {findings:?}");
+        let f = &findings[0];
+        assert_eq!(
+            (f["code"].as_str(), f["severity"].as_str()),
+            (Some("ASP000"), Some("error"))
+        );
+        assert_eq!(
+            (f["line"].as_u64(), f["column"].as_u64()),
+            (Some(line), Some(column)),
+            "{name}: {f}"
+        );
+        let message = f["message"].as_str().unwrap();
+        assert!(message.ends_with(what), "{name}: {message}");
+        // The other readers refuse it too, with the same line.
+        for cmd in [&["inspect"][..], &["verify"]] {
+            let mut args = cmd.to_vec();
+            args.push(&path);
+            let err = fails(aspen(&args));
+            assert!(err.contains(what), "{cmd:?} {name}: {err}");
+        }
+        if python {
+            let out = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import plistlib, sys\ntry:\n    plistlib.load(open(sys.argv[1], 'rb'))\nexcept ValueError as e:\n    print(e)\n    sys.exit(3)",
+                    &path,
+                ])
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(3), "{name}: plistlib read it");
+            assert!(
+                said.trim_end().ends_with(&format!("line {line}")),
+                "{name}: {said}"
+            );
+        }
+    }
+}
+
 /// SARIF 2.1.0 with what code scanning needs: version, $schema, the tool's
 /// rules, and per result ruleId, level, message and the file (with the
 /// line of the key when the profile is XML).
@@ -817,7 +1358,7 @@ fn sarif_has_the_shape_code_scanning_needs() {
         "--format",
         "sarif",
         &profile("schema-airprint-port"),
-        &profile("profile-uuid-not-a-uuid"),
+        &profile("profile-uuid-empty"),
         &profile("ok-device"),
         &profile("schema-unknown-payload-type"),
         &profile("garbage"),
@@ -895,15 +1436,28 @@ fn sarif_has_the_shape_code_scanning_needs() {
             ("ASP000", "error"),
             ("ASP009", "warning"),
             ("ASP011", "error"),
-            ("ASP017", "note")
+            ("ASP017", "note"),
+            ("ASP037", "warning"),
+            ("ASP037", "warning")
         ]
     );
+    // The enrollment-extra warning points at PayloadContent.
+    for (_, _, line) in &seen[4..] {
+        assert_eq!(
+            *line,
+            Some(line_of(
+                "schema-airprint-port",
+                "<key>PayloadContent</key>",
+                false
+            ))
+        );
+    }
     // garbage is not UTF-8: its first bad byte. The others point at their key.
     assert_eq!(seen[0].2, Some(1));
     assert_eq!(
         seen[1].2,
         Some(line_of(
-            "profile-uuid-not-a-uuid",
+            "profile-uuid-empty",
             "<key>PayloadUUID</key>",
             true
         ))
@@ -1229,8 +1783,10 @@ fn real_world_mistakes_are_all_reported() {
             let same_key = x.2 == path
                 || x.2
                     .starts_with(&format!("{}.", path.rsplit_once('.').map_or(path, |p| p.0)));
+            // An enrollment profile carrying settings is warned about
+            // whatever its mistake (ASP037, at PayloadContent).
             assert!(
-                same_key || x.2.is_empty() || x.0 == "ASP002",
+                same_key || x.2.is_empty() || x.0 == "ASP002" || x.0 == "ASP037",
                 "{file}: unexpected {x:?}"
             );
         }

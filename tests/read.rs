@@ -248,10 +248,10 @@ payloads:     2
                 "lint",
                 1,
                 "FILE: (device enrollment)
-  error   ASP003 PayloadContent[0]: is an integer; each payload must be a dictionary
-  error   ASP003 PayloadContent[1]: is a string; each payload must be a dictionary
-  error   ASP020 PayloadContent[3].ServerURLPinningCertificateUUIDs[0] [com.apple.mdm]: DDDDDDDD-AAAA-4AAA-8AAA-AAAAAAAAAAAA is the PayloadUUID of no payload in this profile
-  warning ASP062 PayloadContent[3].ServerCapabilities [com.apple.mdm]: lacks \"com.apple.mdm.per-user-connections\": Apple requires it to manage macOS and Shared iPad, and it cannot be added to an installed enrollment later
+  7:3   error   ASP003 PayloadContent[0]: is an integer; each payload must be a dictionary
+  8:3   error   ASP003 PayloadContent[1]: is a string; each payload must be a dictionary
+  39:5  error   ASP020 PayloadContent[3].ServerURLPinningCertificateUUIDs[0] [com.apple.mdm]: DDDDDDDD-AAAA-4AAA-8AAA-AAAAAAAAAAAA is the PayloadUUID of no payload in this profile
+  24:3  warning ASP062 PayloadContent[3].ServerCapabilities [com.apple.mdm]: lacks \"com.apple.mdm.per-user-connections\": Apple requires it to manage macOS and Shared iPad, and it cannot be added to an installed enrollment later
 1 file(s): 3 error(s), 1 warning(s), 0 note(s)
 ",
                 "aspen: error: 3 error(s) in 1 file(s)\n",

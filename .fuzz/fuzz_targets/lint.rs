@@ -1,7 +1,8 @@
-//! Lint on arbitrary profiles, with and without the User Enrollment rules,
-//! against the built-in facts or Apple's schema when ASPEN_FUZZ_SCHEMA names
-//! it; the lines of findings in XML; then the text, JSON and SARIF reports
-//! `aspen lint` prints.
+//! Lint on arbitrary profiles, with and without the User Enrollment rules
+//! (the second run also with platform and version targets), against the
+//! built-in facts or Apple's schema when ASPEN_FUZZ_SCHEMA names it; the
+//! lines of findings in XML; then the text, JSON and SARIF reports `aspen
+//! lint` prints.
 #![no_main]
 use aspen::lint::{self, Enrollment, FileReport, Options, Report, Summary, schema::Schema};
 use libfuzzer_sys::fuzz_target;
@@ -22,11 +23,27 @@ fuzz_target!(|data: &[u8]| {
         Ok(doc) => [None, Some(Enrollment::User)]
             .into_iter()
             .map(|enrollment| {
+                let targets = match enrollment {
+                    None => Vec::new(),
+                    Some(_) => {
+                        use lint::target::{Platform, Version, targets};
+                        let min = |v: &str| Version::parse(v).expect("a version");
+                        targets(
+                            &[Platform::IpadOs, Platform::TvOs],
+                            &[
+                                (Platform::MacOs, min("14.0")),
+                                (Platform::IpadOs, min("17.0")),
+                            ],
+                        )
+                        .expect("targets")
+                    }
+                };
                 let mut report = lint::lint(
                     &doc,
                     &Options {
                         enrollment,
                         schema: schema(),
+                        targets,
                     },
                 );
                 if doc.format == aspen::read::Format::Xml && doc.signed.is_none() {

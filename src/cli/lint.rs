@@ -1,5 +1,6 @@
 use super::Outcome;
 use crate::error::{Error, Result};
+use crate::lint::target::{self, Platform, Version};
 use crate::lint::{self, Enrollment, FileReport, Options, Report, Summary, schema::Schema};
 use crate::read;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,17 @@ pub struct Args {
     /// Exit 1 when there are warnings, not only errors (notes never fail).
     #[arg(long)]
     warnings_as_errors: bool,
+    /// A platform the profile is for (iOS, iPadOS, macOS, tvOS, visionOS,
+    /// watchOS; repeatable): payload types and keys Apple's schema says are
+    /// not available there are warnings.
+    #[arg(long, value_name = "OS", value_parser = Platform::parse)]
+    platform: Vec<Platform>,
+    /// The oldest OS version the profile must work on, per platform
+    /// (`iOS=17.0,macOS=14.0`; repeatable; names its platform as a target):
+    /// removed by then is an error, deprecated by then or introduced later a
+    /// warning.
+    #[arg(long = "min-os", value_name = "OS=VERSION", value_delimiter = ',', value_parser = target::parse_min_os)]
+    min_os: Vec<(Platform, Version)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,10 +53,16 @@ enum Format {
 const MAX_DEPTH: usize = 32;
 
 pub fn run(args: Args) -> Result<Outcome> {
+    // A contradiction between values is bad usage like a bad value: clap's
+    // error and exit status 2.
+    let targets = target::targets(&args.platform, &args.min_os).unwrap_or_else(|e| {
+        clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n")).exit()
+    });
     let schema = args.schema.as_deref().map(Schema::load).transpose()?;
     let options = Options {
         enrollment: args.enrollment,
         schema: schema.as_ref(),
+        targets,
     };
     let inputs = inputs(&args.paths)?;
     let files = inputs

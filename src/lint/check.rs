@@ -14,6 +14,7 @@
 //! a misspelling.
 
 use super::schema::{Key, Origin, PayloadDef, Schema};
+use super::target::{self, Effective, Target};
 use super::{Payload, Sink, a, rules, spelling, type_name, user_enrollment};
 use crate::payload::ValueType;
 use plist::{Dictionary, Value};
@@ -28,6 +29,41 @@ const TOLERATED_KEYS: &[&str] = &["PayloadEnabled"];
 const ALSO_DESCRIBED_BY: &[(&str, &str)] =
     &[("com.apple.vpn.managed.applayer", "com.apple.vpn.managed")];
 
+/// Keys Apple's schema marks `presence: required` that real profiles from
+/// Apple's own Profile Manager leave out, so a missing one is a note
+/// ([`rules::ACCEPTED_MISSING`]), not an error: (payload type, the key whose
+/// dictionary holds it — empty for the payload's own keys —, key, what
+/// leaves it out). Found on published profiles; keep this list to such
+/// evidence.
+const ACCEPTED_MISSING: &[(&str, &str, &str, &str)] = &[
+    // Apple: com.apple.screensaver `moduleName` presence required; Profile
+    // Manager exports idle-time-only Screen Saver payloads (`idleTime`,
+    // `askForPassword`) without it.
+    (
+        "com.apple.screensaver",
+        "",
+        "moduleName",
+        "Profile Manager writes Screen Saver payloads that set only the idle time or password without it",
+    ),
+    // Apple: com.apple.dock `tile-data` (in `static-apps`, `static-others`,
+    // `persistent-apps`, `persistent-others` items) `label` and `file-type`
+    // presence required; Profile Manager exports tiles whose `tile-data`
+    // carries only some of its keys (`file-data` with the app's URL, or
+    // `label` and `url`).
+    (
+        "com.apple.dock",
+        "tile-data",
+        "label",
+        "Profile Manager writes Dock tiles whose tile-data carries only some of its keys",
+    ),
+    (
+        "com.apple.dock",
+        "tile-data",
+        "file-type",
+        "Profile Manager writes Dock tiles whose tile-data carries only some of its keys",
+    ),
+];
+
 /// Apple: com.apple.ManagedClient.preferences `PayloadContent` — "keys are
 /// application preference domain identifiers", each holding `Forced` or
 /// `Set-Once` settings of the app's own.
@@ -39,6 +75,7 @@ pub fn check(
     root: &Dictionary,
     payloads: &[Payload<'_>],
     ue: bool,
+    targets: &[Target],
     sink: &mut Sink,
 ) {
     let encrypted = root.contains_key(crate::encrypt::ENCRYPTED_KEY);
@@ -49,6 +86,8 @@ pub fn check(
         payload: None,
         def: top,
         removed: false,
+        targets,
+        support: Effective::default().with(&top.supported),
         sink,
     };
     // Each payload is checked against its own type below, not against
@@ -84,7 +123,22 @@ pub fn check(
         // (com.apple.SoftwareUpdate in macOS 27.0): one note for the
         // payload, not one for each of its keys.
         let gone = removed_in(&defs[0], &[]);
-        if let Some(when) = &gone {
+        // With --platform/--min-os: the payload type against the targets
+        // (its keys inherit these facts and are judged on their own ones).
+        let support = Effective::default().with(&defs[0].supported);
+        let mut removed_for_target = false;
+        for (rule, message) in target::judge(
+            targets,
+            &Effective::default(),
+            &support,
+            defs[0].replacement.as_ref(),
+        ) {
+            removed_for_target |= rule.code == rules::REMOVED_FOR_TARGET.code;
+            sink.at(rule, p, "", format!("this payload type {message}"));
+        }
+        if let Some(when) = &gone
+            && !removed_for_target
+        {
             sink.at(
                 rules::REMOVED_KEY,
                 p,
@@ -100,6 +154,8 @@ pub fn check(
             payload: Some(p),
             def: &defs[0],
             removed: gone.is_some(),
+            targets,
+            support,
             sink,
         };
         checker.dict(p.dict, &lists, &p.path(""), &|_| false, single);
@@ -173,6 +229,10 @@ struct Checker<'a, 's> {
     def: &'a PayloadDef,
     /// The payload type as a whole is removed (noted once, not per key).
     removed: bool,
+    /// `--platform`/`--min-os`, and Apple's `supportedOS` in effect where
+    /// the checker is (the payload's, updated by each enclosing key's).
+    targets: &'a [Target],
+    support: Effective<'a>,
     sink: &'s mut Sink,
 }
 
@@ -298,16 +358,57 @@ impl<'a> Checker<'a, '_> {
                 .map(|k| k.name.clone())
                 .collect();
             for name in missing {
-                self.report(rules::MISSING_KEY, join(path, &name), "is required".into());
+                match self.accepted_missing(path, &name) {
+                    Some(why) => self.report(
+                        rules::ACCEPTED_MISSING,
+                        join(path, &name),
+                        format!(
+                            "is missing; Apple's schema marks it required, but {why}: not an error"
+                        ),
+                    ),
+                    None => {
+                        self.report(rules::MISSING_KEY, join(path, &name), "is required".into())
+                    }
+                }
             }
         }
     }
 
-    fn value(&mut self, value: &Value, spec: &Key, path: String) {
+    /// Why a missing required `key` of the dictionary at `path` is one of
+    /// [`ACCEPTED_MISSING`], if it is.
+    fn accepted_missing(&self, path: &str, key: &str) -> Option<&'static str> {
+        let p = self.payload?;
+        let ty = p.payload_type()?;
+        let holder = if path == p.path("") {
+            ""
+        } else {
+            let last = path.rsplit('.').next().unwrap_or(path);
+            last.split('[').next().unwrap_or(last)
+        };
+        ACCEPTED_MISSING
+            .iter()
+            .find(|(t, h, k, _)| *t == ty && *h == holder && *k == key)
+            .map(|(_, _, _, why)| *why)
+    }
+
+    fn value(&mut self, value: &Value, spec: &'a Key, path: String) {
         if self.ue && user_enrollment::key(self.payload, spec, &path, self.sink) {
             return;
         }
+        let outer = self.support;
+        self.support = outer.with(&spec.supported);
+        let mut removed_for_target = false;
+        for (rule, message) in target::judge(
+            self.targets,
+            &outer,
+            &self.support,
+            spec.replacement.as_ref(),
+        ) {
+            removed_for_target |= rule.code == rules::REMOVED_FOR_TARGET.code;
+            self.report(rule, path.clone(), message);
+        }
         if !self.removed
+            && !removed_for_target
             && let Some(when) = removed(self.def, spec)
         {
             self.report(
@@ -318,6 +419,13 @@ impl<'a> Checker<'a, '_> {
                 ),
             );
         }
+        self.checked_value(value, spec, path);
+        self.support = outer;
+    }
+
+    /// [`Checker::value`] past the User Enrollment and platform rules: type,
+    /// rangelist, range, format and what is inside.
+    fn checked_value(&mut self, value: &Value, spec: &'a Key, path: String) {
         if let Some(t) = spec.ty
             && !t.accepts(value)
         {
@@ -562,6 +670,7 @@ mod tests {
             keys: 0,
             supported,
             release: None,
+            replacement: None,
         };
         let key = |supported| {
             let mut k = facts::built_in().lists[0][0].clone();

@@ -3,7 +3,9 @@
 //! repository. `facts/apple.tsv` holds them — payload types, key paths,
 //! value types, presence, rangelists, ranges, formats, repetition, nested
 //! subkeys and `supportedOS` (introduced, deprecated, removed,
-//! `userenrollment` modes) — and none of Apple's descriptions.
+//! `userenrollment` modes) — and none of Apple's descriptions, only the
+//! names a description gives as the replacement of a deprecated key
+//! ([`Replacement`]).
 //!
 //! The file is derived, never edited: `cargo run --example lint-facts --
 //! DIR` writes it from a checkout ([`derive`]), and a test derives it again
@@ -15,16 +17,19 @@
 //! # Format (one record a line, fields separated by tabs)
 //! ```text
 //! source   REPOSITORY  COMMIT  RELEASE
-//! payload  TYPE  FILE  SOURCE-INDEX  LIST  SUPPORT
+//! payload  TYPE  FILE  SOURCE-INDEX  LIST  SUPPORT  [repl=REPLACEMENT]
 //! list     ID                        (the key lines below belong to it)
-//! key      NAME  TYPE  PRESENCE  [in=A|B] [min=N] [max=N] [format=RE] [rep=MIN..MAX] [sub=LIST] [os=SUPPORT]
+//! key      NAME  TYPE  PRESENCE  [in=A|B] [min=N] [max=N] [format=RE] [rep=MIN..MAX] [sub=LIST] [os=SUPPORT] [repl=REPLACEMENT]
 //! ```
+//! REPLACEMENT is what Apple's description says to use instead
+//! ([`Replacement`]: `decl/CONFIGURATION[/KEY]`, `key/KEY`,
+//! `payloadkey/TYPE/KEY`), only when it names one.
 //! SUPPORT is `iOS:i=4.0:d=…:r=…:ue=forbidden,macOS:i=10.7,…` (introduced,
 //! deprecated, removed, `userenrollment` mode, each only when Apple gives
 //! it), `-` when there is none. Text is escaped: `\\`, `\t`, `\n`, and `\p`
 //! `\c` `\o` for `|` `,` `:`. Lines starting with `#` are comments.
 
-use super::schema::{Format, Key, Mode, Origin, Os, PayloadDef, Schema, Support};
+use super::schema::{Format, Key, Mode, Origin, Os, PayloadDef, Replacement, Schema, Support};
 use crate::error::{Error, Result};
 use crate::payload::ValueType;
 use std::collections::HashMap;
@@ -194,7 +199,8 @@ pub fn write(schema: &Schema, sources: &[Source]) -> String {
     out.push_str(
         "# aspen lint facts, format 1: the facts of Apple's device-management schema\n\
          # (mdm/profiles/*.yaml: payload types, keys, value types, presence, rangelists,\n\
-         # ranges, formats, repetition, subkeys, supportedOS), without Apple's descriptions.\n\
+         # ranges, formats, repetition, subkeys, supportedOS, and the replacement a\n\
+         # description names), without Apple's descriptions.\n\
          # Derived with `cargo run --example lint-facts -- DIR`; do not edit by hand.\n\
          # Apple's licence for this data: LICENSE-apple.txt beside this file.\n",
     );
@@ -205,7 +211,7 @@ pub fn write(schema: &Schema, sources: &[Source]) -> String {
     types.sort();
     for ty in types {
         for d in &schema.payloads[ty] {
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "payload\t{}\t{}\t{}\t{}\t{}",
                 esc(ty),
@@ -217,6 +223,10 @@ pub fn write(schema: &Schema, sources: &[Source]) -> String {
                 d.keys,
                 support(&d.supported)
             );
+            if let Some(r) = &d.replacement {
+                let _ = write!(out, "\trepl={}", esc(&r.encode()));
+            }
+            out.push('\n');
         }
     }
     for (id, list) in schema.lists.iter().enumerate() {
@@ -259,6 +269,9 @@ fn key_line(out: &mut String, k: &Key) {
     if !k.supported.is_empty() {
         let _ = write!(out, "\tos={}", support(&k.supported));
     }
+    if let Some(r) = &k.replacement {
+        let _ = write!(out, "\trepl={}", esc(&r.encode()));
+    }
     out.push('\n');
 }
 
@@ -299,7 +312,18 @@ pub fn parse(text: &str) -> Result<Schema, String> {
         let fields: Vec<&str> = line.split('\t').collect();
         match fields.as_slice() {
             ["source", _repo, _commit, release] => sources.push(unesc(release)),
-            ["payload", ty, file, source, list, os] => {
+            ["payload", ty, file, source, list, os, more @ ..] => {
+                let replacement = match more {
+                    [] => None,
+                    [r] => Some(
+                        r.strip_prefix("repl=")
+                            .map(unesc)
+                            .as_deref()
+                            .and_then(Replacement::decode)
+                            .ok_or_else(|| at(format!("bad payload attribute {r:?}")))?,
+                    ),
+                    _ => return Err(at("too many payload fields".into())),
+                };
                 let release = match *source {
                     "-" => None,
                     i => Some(
@@ -315,6 +339,7 @@ pub fn parse(text: &str) -> Result<Schema, String> {
                     keys: list.parse().map_err(|_| at(format!("bad list {list}")))?,
                     supported: parse_support(os).map_err(at)?,
                     release,
+                    replacement,
                 });
             }
             ["list", id] => {
@@ -373,6 +398,7 @@ fn parse_key(name: &str, ty: &str, presence: &str, attrs: &[&str]) -> Result<Key
         supported: Vec::new(),
         subkeys: None,
         repetition: (None, None),
+        replacement: None,
     };
     for attr in attrs {
         let (tag, value) = attr
@@ -405,6 +431,12 @@ fn parse_key(name: &str, ty: &str, presence: &str, attrs: &[&str]) -> Result<Key
             }
             "sub" => key.subkeys = Some(value.parse().map_err(|_| format!("bad list {value}"))?),
             "os" => key.supported = parse_support(value)?,
+            "repl" => {
+                key.replacement = Some(
+                    Replacement::decode(&unesc(value))
+                        .ok_or_else(|| format!("bad replacement {value}"))?,
+                )
+            }
             _ => return Err(format!("unknown attribute {tag}")),
         }
     }
@@ -550,6 +582,15 @@ mod tests {
             }],
             subkeys: Some(0),
             repetition: (Some(2), None),
+            replacement: Some(Replacement::Declarative {
+                configuration: "com.apple.configuration.x:y".into(),
+                key: Some("K|,".into()),
+            }),
+        });
+        let def = schema.payloads.get_mut("com.apple.mdm").unwrap();
+        def[0].replacement = Some(Replacement::PayloadKey {
+            payload: "com.apple.SoftwareUpdate".into(),
+            key: "a-key".into(),
         });
         let sources: Vec<Source> = SOURCES.to_vec();
         let back = parse(&write(&schema, &sources)).unwrap();

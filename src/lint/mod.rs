@@ -9,7 +9,8 @@
 //! writes, beyond what the schema can say), [`enrollment`] (the MDM
 //! enrollment modes), [`check`] (every payload type and key Apple's schema
 //! describes), [`user_enrollment`] (what Apple forbids or ignores under User
-//! Enrollment) and [`signature`].
+//! Enrollment), [`target`] (the platforms and versions of `--platform` and
+//! `--min-os` against Apple's `supportedOS`) and [`signature`].
 
 pub mod check;
 pub mod enrollment;
@@ -22,6 +23,7 @@ pub mod signature;
 mod spelling;
 pub mod structure;
 mod summary;
+pub mod target;
 pub mod user_enrollment;
 mod yaml;
 
@@ -98,7 +100,11 @@ pub mod rules {
     pub const DUPLICATE_IDENTIFIER: Rule =
         error("ASP007", "two payloads share a PayloadIdentifier");
     pub const UNKNOWN_KEY: Rule = warning("ASP008", "a key the payload type does not define");
-    pub const UUID_SYNTAX: Rule = warning("ASP009", "a PayloadUUID is not a UUID");
+    /// ASP009 once warned about any PayloadUUID not in 8-4-4-4-12 form;
+    /// Apple asks only for a unique string ("The actual content is
+    /// unimportant, but must be globally unique"), and Jamf's mSCP and Kandji
+    /// write `<reverse-DNS>.<UUID>`, so now only an empty one is reported.
+    pub const EMPTY_UUID: Rule = warning("ASP009", "a PayloadUUID is empty");
     pub const ENCRYPTED: Rule = warning("ASP010", "the payloads are encrypted and not checked");
     pub const OUT_OF_RANGE: Rule = error("ASP011", "a value is outside its range");
     pub const DUPLICATE_KEY: Rule = warning("ASP012", "a dictionary has the same key twice");
@@ -117,6 +123,10 @@ pub mod rules {
     pub const REMOVED_KEY: Rule = note(
         "ASP018",
         "a key or payload type Apple's schema marks removed on every OS that had it",
+    );
+    pub const ACCEPTED_MISSING: Rule = note(
+        "ASP019",
+        "a key Apple's schema marks required is missing where Apple's own tools leave it out: not an error",
     );
 
     pub const DANGLING_REFERENCE: Rule = error("ASP020", "a UUID reference points at no payload");
@@ -145,6 +155,14 @@ pub mod rules {
         "AssignedManagedAppleID without EnrollmentMode is ignored",
     );
     pub const MIXED_MODES: Rule = error("ASP036", "ManagedAppleID together with EnrollmentMode");
+    pub const ENROLLMENT_EXTRA: Rule = warning(
+        "ASP037",
+        "an enrollment profile carries payloads enrollment does not need",
+    );
+    pub const PREFER_ACME: Rule = note(
+        "ASP038",
+        "a SCEP enrollment identity where every target supports ACME (--min-os)",
+    );
 
     pub const ACME_KEY: Rule = error("ASP040", "the ACME key settings break Apple's rules");
     pub const SCEP_KEY: Rule = error("ASP041", "the SCEP key settings break Apple's rules");
@@ -157,6 +175,23 @@ pub mod rules {
     );
     pub const UE_FORBIDDEN_KEY: Rule = error("ASP051", "a key Apple forbids under User Enrollment");
     pub const UE_IGNORED_KEY: Rule = warning("ASP052", "a key Apple ignores under User Enrollment");
+
+    pub const NOT_ON_PLATFORM: Rule = warning(
+        "ASP070",
+        "a payload type or key not available on a target platform (--platform)",
+    );
+    pub const REMOVED_FOR_TARGET: Rule = error(
+        "ASP071",
+        "a payload type or key removed at or before a target version (--min-os)",
+    );
+    pub const DEPRECATED_FOR_TARGET: Rule = warning(
+        "ASP072",
+        "a payload type or key deprecated at or before a target version (--min-os)",
+    );
+    pub const INTRODUCED_AFTER_TARGET: Rule = warning(
+        "ASP073",
+        "a payload type or key introduced after a target version (--min-os)",
+    );
 
     pub const BAD_SIGNATURE: Rule = error("ASP060", "the signature does not verify");
     pub const SIGNER_EXPIRED: Rule = warning(
@@ -180,7 +215,7 @@ pub mod rules {
         DUPLICATE_UUID,
         DUPLICATE_IDENTIFIER,
         UNKNOWN_KEY,
-        UUID_SYNTAX,
+        EMPTY_UUID,
         ENCRYPTED,
         OUT_OF_RANGE,
         DUPLICATE_KEY,
@@ -190,6 +225,7 @@ pub mod rules {
         NEWER_KEY,
         CUSTOM_PREFERENCES,
         REMOVED_KEY,
+        ACCEPTED_MISSING,
         DANGLING_REFERENCE,
         WRONG_REFERENCE,
         TOPIC,
@@ -204,6 +240,8 @@ pub mod rules {
         BAD_MANAGED_APPLE_ID,
         ID_WITHOUT_MODE,
         MIXED_MODES,
+        ENROLLMENT_EXTRA,
+        PREFER_ACME,
         ACME_KEY,
         SCEP_KEY,
         SUBJECT,
@@ -215,6 +253,10 @@ pub mod rules {
         SIGNER_EXPIRED,
         NO_PER_USER_CONNECTIONS,
         SCEP_URL_QUERY,
+        NOT_ON_PLATFORM,
+        REMOVED_FOR_TARGET,
+        DEPRECATED_FOR_TARGET,
+        INTRODUCED_AFTER_TARGET,
     ];
 }
 
@@ -251,6 +293,9 @@ pub struct Options<'a> {
     pub enrollment: Option<Enrollment>,
     /// Apple's schema from `--schema DIR`; the built-in facts when absent.
     pub schema: Option<&'a schema::Schema>,
+    /// The platforms and minimum versions of `--platform` and `--min-os`;
+    /// none: no platform or version rules.
+    pub targets: Vec<target::Target>,
 }
 
 /// What `lint` found in one document.
@@ -443,7 +488,10 @@ pub fn lint(doc: &Document, options: &Options<'_>) -> Report {
     signature::check(doc, &mut sink);
     sink.next_pass();
     let schema = options.schema.unwrap_or_else(|| facts::built_in());
-    check::check(schema, root, &payloads, ue, &mut sink);
+    check::check(schema, root, &payloads, ue, &options.targets, &mut sink);
+    // After the schema, so that this profile-wide warning hides none of its
+    // findings inside the extra payloads.
+    enrollment::extras(&payloads, schema, &options.targets, &mut sink);
     Report {
         findings: sink.findings,
         detected,

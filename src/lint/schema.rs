@@ -2,7 +2,8 @@
 //! its keys, their types, presence, `rangelist`, `range`, `format`,
 //! `repetition`, nested `subkeys` and `supportedOS` (introduced, deprecated,
 //! removed, `userenrollment` mode) — the facts of Apple's
-//! `mdm/profiles/*.yaml`, without their descriptions.
+//! `mdm/profiles/*.yaml`, without their descriptions (but for the
+//! replacement one names, [`Replacement`]).
 //!
 //! Two sources give the same [`Schema`]: the facts built into aspen
 //! ([`super::facts`], derived from a release of Apple's files) and, with
@@ -151,6 +152,9 @@ pub struct Key {
     pub subkeys: Option<usize>,
     /// Item count bounds, when this key describes an array's items.
     pub repetition: (Option<usize>, Option<usize>),
+    /// What Apple's description says to use instead, when it names it in a
+    /// form [`Replacement::find`] knows.
+    pub replacement: Option<Replacement>,
 }
 
 impl Key {
@@ -177,6 +181,128 @@ pub struct PayloadDef {
     /// The release of Apple's data the file is from (`iOS/macOS 26.4`), when
     /// known.
     pub release: Option<String>,
+    /// What Apple's description of the payload type says to use instead.
+    pub replacement: Option<Replacement>,
+}
+
+/// What Apple says to use instead of a deprecated or removed key or payload
+/// type, read from its description (`content`) — Apple's files have no field
+/// for it. Only sentences of a few fixed shapes are read, and only the names
+/// Apple puts in backquotes are kept: nothing is guessed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replacement {
+    /// "Deprecated: use the declarative management `CONFIGURATION`
+    /// configuration." (or "Removed: …", or "use the `KEY` key in the
+    /// declarative management `CONFIGURATION` configuration").
+    Declarative {
+        configuration: String,
+        key: Option<String>,
+    },
+    /// "Use `KEY` instead.", "Use the `KEY` key in the `DICT` dictionary
+    /// instead." (`DICT.KEY`): a key of the same payload type.
+    Key(String),
+    /// "Use the `TYPE` payload key `KEY` instead."
+    PayloadKey { payload: String, key: String },
+}
+
+impl Replacement {
+    /// The replacement Apple's description `text` names, if it names one in
+    /// a shape this knows.
+    pub fn find(text: &str) -> Option<Replacement> {
+        static SHAPES: std::sync::LazyLock<[Regex; 5]> = std::sync::LazyLock::new(|| {
+            [
+                r"(?i)\b(?:deprecated|removed): use the `([^`]+)` key in the declarative management `([^`]+)` configuration\b",
+                r"(?i)\b(?:deprecated|removed): use the declarative management `([^`]+)` configuration\b",
+                r"(?i)\buse the `([^`]+)` payload key `([^`]+)` instead\b",
+                r"(?i)\buse the `([^`]+)` key in the `([^`]+)` dictionary instead\b",
+                r"(?i)\buse `([^`]+)` instead\b",
+            ]
+            .map(|re| Regex::new(re).expect("a valid pattern"))
+        });
+        let [declarative_key, declarative, payload_key, nested_key, key] = &*SHAPES;
+        let group = |c: &regex::Captures<'_>, i: usize| c[i].to_owned();
+        if let Some(c) = declarative_key.captures(text) {
+            return Some(Replacement::Declarative {
+                configuration: group(&c, 2),
+                key: Some(group(&c, 1)),
+            });
+        }
+        if let Some(c) = declarative.captures(text) {
+            return Some(Replacement::Declarative {
+                configuration: group(&c, 1),
+                key: None,
+            });
+        }
+        if let Some(c) = payload_key.captures(text) {
+            return Some(Replacement::PayloadKey {
+                payload: group(&c, 1),
+                key: group(&c, 2),
+            });
+        }
+        if let Some(c) = nested_key.captures(text) {
+            return Some(Replacement::Key(format!("{}.{}", &c[2], &c[1])));
+        }
+        key.captures(text).map(|c| Replacement::Key(group(&c, 1)))
+    }
+
+    /// The facts file's form: `decl/CONFIGURATION[/KEY]`, `key/KEY`,
+    /// `payloadkey/TYPE/KEY`.
+    pub fn encode(&self) -> String {
+        match self {
+            Replacement::Declarative {
+                configuration,
+                key: None,
+            } => format!("decl/{configuration}"),
+            Replacement::Declarative {
+                configuration,
+                key: Some(k),
+            } => format!("decl/{configuration}/{k}"),
+            Replacement::Key(k) => format!("key/{k}"),
+            Replacement::PayloadKey { payload, key } => format!("payloadkey/{payload}/{key}"),
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<Replacement> {
+        let (kind, rest) = text.split_once('/')?;
+        Some(match kind {
+            "decl" => match rest.split_once('/') {
+                Some((c, k)) => Replacement::Declarative {
+                    configuration: c.into(),
+                    key: Some(k.into()),
+                },
+                None => Replacement::Declarative {
+                    configuration: rest.into(),
+                    key: None,
+                },
+            },
+            "key" => Replacement::Key(rest.into()),
+            "payloadkey" => {
+                let (p, k) = rest.split_once('/')?;
+                Replacement::PayloadKey {
+                    payload: p.into(),
+                    key: k.into(),
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Replacement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Replacement::Declarative {
+                configuration,
+                key: None,
+            } => write!(f, "the declarative configuration {configuration}"),
+            Replacement::Declarative {
+                configuration,
+                key: Some(k),
+            } => write!(f, "{k} in the declarative configuration {configuration}"),
+            Replacement::Key(k) => f.write_str(k),
+            Replacement::PayloadKey { payload, key } => write!(f, "{key} of {payload}"),
+        }
+    }
 }
 
 impl PayloadDef {
@@ -284,6 +410,16 @@ impl Schema {
             }
         };
         let supported = supported(doc, doc.path(root, &["payload", "supportedOS"]));
+        // Apple describes a payload type in `payload.content` and the file's
+        // `description` (com.apple.SoftwareUpdate: "Removed: use …").
+        let replacement = [
+            doc.path(root, &["payload", "content"]),
+            doc.get(root, "description"),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|n| doc.str(n))
+        .find_map(Replacement::find);
         self.payloads
             .entry(payload_type)
             .or_default()
@@ -292,6 +428,7 @@ impl Schema {
                 keys,
                 supported,
                 release,
+                replacement,
             });
         Ok(())
     }
@@ -337,6 +474,7 @@ impl Schema {
                     number(&["repetition", "min"]).map(|n| n as usize),
                     number(&["repetition", "max"]).map(|n| n as usize),
                 ),
+                replacement: text("content").and_then(Replacement::find),
             });
         }
         self.lists[id] = keys;
@@ -525,4 +663,77 @@ fn supported(doc: &Doc, node: Option<NodeId>) -> Vec<Support> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the shapes of sentence Apple uses are read, and only names in
+    /// backquotes are kept.
+    #[test]
+    fn replacements_come_from_apples_sentences_only() {
+        let decl = |c: &str, k: Option<&str>| Replacement::Declarative {
+            configuration: c.into(),
+            key: k.map(Into::into),
+        };
+        let cases = [
+            (
+                "If `false`, …\n\nDeprecated: use the declarative management `com.apple.configuration.siri.settings` configuration.",
+                Some(decl("com.apple.configuration.siri.settings", None)),
+            ),
+            (
+                "Removed: use the declarative management `com.apple.configuration.softwareupdate.settings` configuration.",
+                Some(decl(
+                    "com.apple.configuration.softwareupdate.settings",
+                    None,
+                )),
+            ),
+            (
+                "Deprecated: use the `Privacy` key in the declarative management `com.apple.configuration.app.settings` configuration.",
+                Some(decl(
+                    "com.apple.configuration.app.settings",
+                    Some("Privacy"),
+                )),
+            ),
+            (
+                "Use `AllowList` instead.",
+                Some(Replacement::Key("AllowList".into())),
+            ),
+            (
+                "Don't use this. Use the `AuthenticationMethod` key in the `PlatformSSO` dictionary instead.",
+                Some(Replacement::Key("PlatformSSO.AuthenticationMethod".into())),
+            ),
+            (
+                "Deprecated in macOS 10.14. Use the `com.apple.SoftwareUpdate` payload key `restrict-software-update-require-admin-to-install` instead.",
+                Some(Replacement::PayloadKey {
+                    payload: "com.apple.SoftwareUpdate".into(),
+                    key: "restrict-software-update-require-admin-to-install".into(),
+                }),
+            ),
+            // Not one of the shapes: nothing.
+            (
+                "This property is deprecated in iOS 13.4 and later; use the `VPNUUID` property of the `Mail` or `ExchangeActiveSync` payload instead.",
+                None,
+            ),
+            ("Use `allowDictation` in Restrictions instead.", None),
+            ("Deprecated. Use Cellular instead.", None),
+            (
+                "Replaced with allowWallpaperModification in macOS 10.13.",
+                None,
+            ),
+        ];
+        for (text, want) in cases {
+            let got = Replacement::find(text);
+            assert_eq!(got, want, "{text}");
+            if let Some(r) = got {
+                assert_eq!(Replacement::decode(&r.encode()), Some(r));
+            }
+        }
+        assert_eq!(
+            decl("com.apple.configuration.app.settings", Some("Privacy")).to_string(),
+            "Privacy in the declarative configuration com.apple.configuration.app.settings"
+        );
+        assert_eq!(Replacement::decode("bogus/x"), None);
+    }
 }

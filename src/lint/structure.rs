@@ -5,7 +5,7 @@
 
 use super::{Payload, Sink, a, rules, type_name};
 use crate::encrypt::{ENCRYPTED_KEY, IS_ENCRYPTED_KEY};
-use crate::payload::{self, COMMON_KEYS, KeySpec, is_uuid_syntax, scep};
+use crate::payload::{self, COMMON_KEYS, KeySpec, scep};
 use crate::profile::{TOP_LEVEL_KEYS, TOP_LEVEL_TYPE};
 use crate::read::{Document, cms};
 use plist::{Dictionary, Value};
@@ -208,13 +208,13 @@ fn uniqueness(root: &Dictionary, payloads: &[Payload<'_>], sink: &mut Sink) {
     // payloads stay linear.
     let mut uuids: HashMap<String, String> = HashMap::new();
     if let Some(u) = root.get("PayloadUUID").and_then(Value::as_string) {
-        uuid_syntax(u, "PayloadUUID".into(), None, sink);
+        blank_uuid(u, "PayloadUUID".into(), None, sink);
         uuids.insert(u.to_ascii_uppercase(), "the profile itself".into());
     }
     let mut identifiers: HashMap<&str, usize> = HashMap::new();
     for p in payloads {
         if let Some(u) = p.str("PayloadUUID") {
-            uuid_syntax(u, p.path("PayloadUUID"), Some(p), sink);
+            blank_uuid(u, p.path("PayloadUUID"), Some(p), sink);
             match uuids.get(&u.to_ascii_uppercase()) {
                 Some(first) => sink.at(
                     rules::DUPLICATE_UUID,
@@ -246,16 +246,19 @@ fn uniqueness(root: &Dictionary, payloads: &[Payload<'_>], sink: &mut Sink) {
     }
 }
 
-/// Apple: "The actual content is unimportant", but MDM servers and Apple's
-/// tools expect UUID syntax, and UUID references (`IdentityCertificateUUID`,
-/// pinning) must have it.
-fn uuid_syntax(u: &str, path: String, p: Option<&Payload<'_>>, sink: &mut Sink) {
-    if !is_uuid_syntax(u) {
+/// Apple: CommonPayloadKeys and TopLevel `PayloadUUID` — "The actual
+/// content is unimportant, but must be globally unique". Any non-empty
+/// string is accepted (Jamf's mSCP and Kandji write `<reverse-DNS>.<UUID>`);
+/// uniqueness is [`uniqueness`]'s, and a UUID reference to a payload
+/// (`IdentityCertificateUUID`, pinning) checks its own format. An empty (or
+/// blank) one identifies nothing.
+fn blank_uuid(u: &str, path: String, p: Option<&Payload<'_>>, sink: &mut Sink) {
+    if u.trim().is_empty() {
         sink.nested(
-            rules::UUID_SYNTAX,
+            rules::EMPTY_UUID,
             p,
             path,
-            format!("{u:?} is not a UUID (8-4-4-4-12 letters and digits); nothing can reference this payload"),
+            "is empty; Apple asks for a globally unique string (uuidgen writes one)",
         );
     }
 }

@@ -76,7 +76,18 @@ pub fn render(out: &Summary) -> String {
             continue;
         }
         text.push_str(&format!("{}: ({mode})\n", f.file));
+        // `line:column` first, as compilers and linters print it, in a
+        // column as wide as the widest (absent for binary or signed files).
+        let place = |x: &Finding| match (x.line, x.column) {
+            (Some(l), Some(c)) => format!("{l}:{c}"),
+            (Some(l), None) => l.to_string(),
+            _ => String::new(),
+        };
+        let width = f.report.findings.iter().map(|x| place(x).len()).max();
         for x in &f.report.findings {
+            if let Some(w) = width.filter(|&w| w > 0) {
+                text.push_str(&format!("  {:<w$}", place(x)));
+            }
             let payload = x
                 .payload_type
                 .as_deref()
