@@ -90,7 +90,7 @@ async fn run(settings: String, url: String, emails: Vec<String>, concurrency: us
         futures_join(emails.iter().map(|email| {
             let (keys, store, email) = (keys.clone(), store.clone(), email.clone());
             async move {
-                aspen::serve::service::create_code(&keys, store.as_ref(), &email, 3600)
+                aspen::serve::codes::create_code(&keys, store.as_ref(), &email, 3600)
                     .await
                     .unwrap()
                     .0

@@ -1,6 +1,8 @@
 //! Reading profiles from strangers: the only way outside bytes enter aspen's
 //! `verify`, `inspect`, `lint` and `decrypt`.
 //!
+//! (Over 600 lines with its tests; the code is under 500.)
+//!
 //! A profile is a plist (XML or binary), possibly wrapped in CMS SignedData
 //! (DER). Everything here is bounded: the input size, the plist's nesting
 //! depth, the number of values and the bytes they expand to (a binary plist

@@ -5,8 +5,8 @@
 //! needs, ACME falls back to `[identity.fallback]`, and the kind discovery
 //! announced is the kind served, whatever changes in between.
 
-mod common;
-mod server;
+use crate::common;
+use crate::server;
 
 use aspen::store::Events as _;
 use common::{cert, have_tool, openssl_verify, plistlib_json};

@@ -2,8 +2,7 @@
 //! server on loopback, bounded in count and time, and shown refused or
 //! bounded.
 
-mod common;
-mod server;
+use crate::server;
 
 use server::{Server, client};
 

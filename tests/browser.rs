@@ -1,15 +1,15 @@
 //! The portal in a real browser: headless Chromium driven over WebDriver
-//! (chromedriver + fantoccini). Signs in with a code, walks the user-choice
+//! (chromedriver, driven through tests/webdriver.rs). Signs in with a code, walks the user-choice
 //! flow both ways (work-only User Enrollment, and an organisation-owned
 //! device), downloads the device profile with the browser and verifies it
 //! with openssl. Each page is checked for a language, one heading and a
 //! label on every field, and saved as a screenshot (into docs/screenshots/
 //! when ASPEN_SCREENSHOTS=1, otherwise into the target folder).
 
-mod common;
-mod server;
+use crate::common;
+use crate::server;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use crate::webdriver::{Client, Locator};
 use server::Server;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,23 +28,38 @@ impl Drop for Driver {
 }
 
 fn chromedriver() -> Driver {
-    let port = server::free_port();
+    // Port 0: chromedriver binds a port the kernel chooses and says which.
     let mut child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
+        .arg("--port=0")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver is needed by this test: install chromium-driver (bash .ci/run does)");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Driver { child, port };
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(port) = line
+                .strip_prefix("ChromeDriver was started successfully on port ")
+                .and_then(|p| p.trim_end_matches('.').parse::<u16>().ok())
+            {
+                let _ = tx.send(port);
+            }
         }
-        std::thread::sleep(Duration::from_millis(100));
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(port) => Driver { child, port },
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromedriver did not start");
+        }
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("chromedriver did not start");
 }
 
 async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
@@ -64,10 +79,7 @@ async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
             },
         }
     });
-    let caps = caps.as_object().unwrap().clone();
-    ClientBuilder::native()
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
+    Client::connect(&format!("http://127.0.0.1:{}", driver.port), caps)
         .await
         .expect("connect to chromedriver")
 }
@@ -127,19 +139,29 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
-/// The current path, once navigation has settled on it (a form POST's
-/// redirect may still be in flight right after the click).
-async fn path(c: &Client) -> String {
-    let mut last = String::new();
-    for _ in 0..50 {
-        let now = c.current_url().await.unwrap().path().to_owned();
-        if now == last {
-            return now;
+/// Waits (at most 10 s) until the browser is at `expected` with the page
+/// loaded (`document.readyState` "complete"), and returns the path it is
+/// at: `expected`, or where it stayed, for the assertion's message. A form
+/// POST's redirect may still be in flight right after the click; asking the
+/// browser for the state we expect, rather than for two equal reads in a
+/// row, cannot mistake a pause for the end.
+async fn at(c: &Client, expected: &str) -> String {
+    let mut now = String::new();
+    for _ in 0..200 {
+        now = c.current_url().await.unwrap().path().to_owned();
+        if now == expected {
+            let ready = c
+                .execute("return document.readyState", vec![])
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned));
+            if ready.as_deref() == Some("complete") {
+                return now;
+            }
         }
-        last = now;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    last
+    now
 }
 
 async fn text(c: &Client) -> String {
@@ -174,7 +196,7 @@ async fn a_user_walks_the_portal_in_chromium() {
 async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     // Sign in with the invite code, typed as a person might.
     c.goto(&format!("{}/", s.url)).await.unwrap();
-    assert_eq!(path(c).await, "/signin");
+    assert_eq!(at(c, "/signin").await, "/signin");
     check_page(c, "01-sign-in", "Set up Contoso access").await;
     let code = s.invite("alice@contoso.com");
     c.find(Locator::Id("code"))
@@ -184,13 +206,13 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
         .await
         .unwrap();
     click(c, "main button[type=submit]").await;
-    assert_eq!(path(c).await, "/access", "{}", s.log());
+    assert_eq!(at(c, "/access").await, "/access", "{}", s.log());
     check_page(c, "02-set-up-access", "Set up Contoso access").await;
     assert!(text(c).await.contains("BYOD staff"));
 
     // Way 1: my own device, work-related apps and data only.
     click(c, "a.button").await;
-    assert_eq!(path(c).await, "/choose");
+    assert_eq!(at(c, "/choose").await, "/choose");
     check_page(
         c,
         "03-who-owns-this-device",
@@ -199,11 +221,16 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     .await;
     click(c, "label[for=personal]").await;
     click(c, "main button[type=submit]").await;
-    assert_eq!(path(c).await, "/choose/scope", "{}", text(c).await);
+    assert_eq!(
+        at(c, "/choose/scope").await,
+        "/choose/scope",
+        "{}",
+        text(c).await
+    );
     check_page(c, "04-what-to-secure", "Select device and enrollment type").await;
     click(c, "label[for=work]").await;
     click(c, "main button[type=submit]").await;
-    assert_eq!(path(c).await, "/privacy");
+    assert_eq!(at(c, "/privacy").await, "/privacy");
     check_page(
         c,
         "05-privacy-user-enrollment",
@@ -216,7 +243,7 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
         "{t}"
     );
     click(c, "a.button").await;
-    assert_eq!(path(c).await, "/enroll");
+    assert_eq!(at(c, "/enroll").await, "/enroll");
     check_page(
         c,
         "06-user-enrollment-steps",
@@ -249,7 +276,7 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     c.goto(&format!("{}/choose", s.url)).await.unwrap();
     click(c, "label[for=corporate]").await;
     click(c, "main button[type=submit]").await;
-    assert_eq!(path(c).await, "/privacy");
+    assert_eq!(at(c, "/privacy").await, "/privacy");
     check_page(
         c,
         "08-privacy-corporate-device",
@@ -258,7 +285,7 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     .await;
     assert!(text(c).await.contains("Erase the entire device"));
     click(c, "a.button").await;
-    assert_eq!(path(c).await, "/enroll");
+    assert_eq!(at(c, "/enroll").await, "/enroll");
     check_page(c, "09-download", "Install the Contoso profile").await;
     click(c, "a.button").await;
     let file = wait_for_download(downloads)
@@ -283,7 +310,7 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
     // Someone no policy covers is told why, in a page of its own.
     c.goto(&format!("{}/", s.url)).await.unwrap();
     click(c, ".signout button").await;
-    assert_eq!(path(c).await, "/signout");
+    assert_eq!(at(c, "/signout").await, "/signout");
     check_page(c, "10-signed-out", "Signed out").await;
     c.goto(&format!("{}/signin", s.url)).await.unwrap();
     let code = s.invite("erin@contoso.com");
@@ -294,7 +321,7 @@ async fn walk(c: &Client, s: &Server, downloads: &Path) -> Result<(), String> {
         .await
         .unwrap();
     click(c, "main button[type=submit]").await;
-    assert_eq!(path(c).await, "/access");
+    assert_eq!(at(c, "/access").await, "/access");
     check_page(c, "11-cannot-enroll", "You cannot enroll yet").await;
     assert!(text(c).await.contains("No enrollment policy"));
     Ok(())

@@ -2,7 +2,7 @@
 //! addresses, re-runs. Files are checked with OpenSSL, python3 (hashlib,
 //! csv, plistlib) and sha256sum, not with aspen's own code.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! every shell, and `aspen man` pages that are valid roff naming every
 //! command (checked by man(1) and groff when present).
 
-mod common;
+use crate::common;
 use common::*;
 use std::process::Command;
 

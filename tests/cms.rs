@@ -5,7 +5,7 @@
 //! for the signature value (and, for RSA, identical outright: PKCS#1 v1.5 is
 //! deterministic).
 
-mod common;
+use crate::common;
 use aspen::sign::{KeySource, Signer};
 use common::*;
 use openssl::cms::{CMSOptions, CmsContentInfo};

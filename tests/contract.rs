@@ -4,8 +4,8 @@
 //! no panic — and a command that stores something stores it only once its
 //! output was written.
 
-mod common;
-mod server;
+use crate::common;
+use crate::server;
 
 use common::*;
 use std::os::fd::FromRawFd;

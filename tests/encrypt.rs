@@ -1,7 +1,7 @@
 //! Apple's profile encryption: `--encrypt-for`, `aspen decrypt`, and
 //! `openssl cms -decrypt` reading aspen's EncryptedPayloadContent.
 
-mod common;
+use crate::common;
 use common::*;
 use std::process::Command;
 

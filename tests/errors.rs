@@ -1,7 +1,7 @@
 //! Bad input: every case exits 1 with one clear message naming the file,
 //! line, field and value, and leaves no output file behind.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// Runs `profile <kind_args>` with `settings` and `-o out.mobileconfig`;

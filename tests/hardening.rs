@@ -3,8 +3,8 @@
 //! shown fixed. Finding 4 (bulk and the directory's rule) is in
 //! tests/bulk.rs, next to the other bulk tests.
 
-mod common;
-mod server;
+use crate::common;
+use crate::server;
 
 use server::{Server, client, field, header, keys, set_cookie, tls_pair};
 
@@ -760,9 +760,8 @@ async fn sigterm_drains_flushes_and_exits_zero() {
 fn the_demo_removes_its_folder_on_sigterm() {
     use std::io::BufRead;
     for sig in ["TERM", "INT"] {
-        let listen = format!("127.0.0.1:{}", server::free_port());
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
-            .args(["serve", "--demo", "--quiet", "--listen", &listen])
+            .args(["serve", "--demo", "--quiet", "--listen", "127.0.0.1:0"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

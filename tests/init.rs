@@ -1,6 +1,6 @@
 //! `aspen init`: a commented settings file that works as written.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

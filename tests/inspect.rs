@@ -1,6 +1,6 @@
 //! `aspen inspect`: the tree and the JSON, enrollment kinds, masking.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn generate(ws: &Workspace, args: &[&str]) -> String {

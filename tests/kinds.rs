@@ -1,7 +1,7 @@
 //! Every enrollment kind and ownership, signed, checked with OpenSSL and
 //! python3's plistlib: the MDM keys each kind must (and must not) carry.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! made by make-profiles.py), the User Enrollment rules, Apple's schema, and
 //! every profile aspen generates linting clean.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::PathBuf;
 

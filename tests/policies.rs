@@ -2,7 +2,7 @@
 //! row of issue 4's table, checked in the profiles themselves with OpenSSL
 //! and python3's plistlib.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 //! panic, hang or memory blow-up. Cases found by fuzzing live in
 //! fixtures/fuzz/ and run here too.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// Runs every profile reader on `path`; each must fail cleanly with `want`

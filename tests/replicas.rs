@@ -4,9 +4,9 @@
 //! one dies mid-load the other goes on, with every profile handed out on
 //! record. Loopback only; every loop is bounded.
 
-mod common;
-mod pg;
-mod server;
+use crate::common;
+use crate::pg;
+use crate::server;
 
 use server::{Server, Visitor, client, field, header, set_cookie};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! What scripts read: `invite --json`, the `bulk --json` summary and the
 //! `issued` table's ownership column; every JSON time is RFC 3339 UTC.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 

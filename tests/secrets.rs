@@ -4,8 +4,8 @@
 //! environment variable or a file of their own; files holding a secret are
 //! private.
 
-mod common;
-mod server;
+use crate::common;
+use crate::server;
 
 use common::*;
 use std::os::unix::fs::PermissionsExt;

@@ -3,8 +3,8 @@
 //! everything that must be refused. Profiles are checked with
 //! `openssl cms -verify` and python3's plistlib.
 
-mod common;
-mod server;
+use crate::common;
+use crate::server;
 
 use aspen::store::Codes as _;
 use common::{cert, openssl_verify, plistlib_json};
@@ -1050,11 +1050,10 @@ async fn the_demo_serves_everything_with_one_command() {
     ]) {
         return;
     }
-    let port = server::free_port();
-    let listen = format!("127.0.0.1:{port}");
+    // Port 0: the demo binds a port the kernel chooses and prints its URL.
     let mut child = Reap(
         std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
-            .args(["serve", "--demo", "--quiet", "--listen", &listen])
+            .args(["serve", "--demo", "--quiet", "--listen", "127.0.0.1:0"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -1066,8 +1065,12 @@ async fn the_demo_serves_everything_with_one_command() {
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut codes = HashMap::new();
     let mut root = None;
+    let mut url = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("Open ") {
+            url = rest.split('/').take(3).collect::<Vec<_>>().join("/").into();
+        }
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() > 2 && words[1].ends_with("@contoso.com") {
             codes.insert(words[1].to_owned(), words[0].to_owned());
@@ -1083,6 +1086,12 @@ async fn the_demo_serves_everything_with_one_command() {
     let root = std::path::PathBuf::from(root.expect("the demo root is printed"));
     assert!(root.exists());
     // Wait for the listener, then download Bob's profile as a browser would.
+    let printed: String = url.expect("the demo prints its URL");
+    let port = printed
+        .strip_prefix("http://localhost:")
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| *p != 0)
+        .unwrap_or_else(|| panic!("{printed}"));
     let url = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..100 {

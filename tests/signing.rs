@@ -1,7 +1,7 @@
 //! Signing identities (RSA, P-256, P-384; PEM, encrypted PEM, PKCS#12) and
 //! `aspen sign`, all checked with `openssl cms -verify`.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn certs_dir() -> String {

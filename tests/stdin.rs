@@ -2,7 +2,7 @@
 //! standard input, read through the same size cap as a file, and named
 //! `<stdin>` in errors.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// An unsigned profile from the demo settings.

@@ -3,8 +3,8 @@
 //! empty database and opens it as often as it likes: two handles on one
 //! database stand for two `aspen serve` replicas.
 
-mod common;
-mod pg;
+use crate::common;
+use crate::pg;
 
 use aspen::audit::{Record, Source};
 use aspen::model::policy::Choice;

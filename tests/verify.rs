@@ -2,7 +2,7 @@
 //! aspen signs, openssl verifies; tampering, wrong roots, expired signers,
 //! unsigned and detached files fail with the reason.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 use std::process::Command;

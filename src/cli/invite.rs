@@ -2,7 +2,7 @@ use super::printer::{self, warn};
 use crate::error::{Error, Result};
 use crate::model::directory::find_user;
 use crate::model::resolution::{Decision, resolve};
-use crate::serve::service::NewCode;
+use crate::serve::codes::NewCode;
 use crate::settings::PortalAuth;
 use crate::time::format_utc;
 use crate::tokens::Keys;

@@ -1,5 +1,5 @@
 use crate::error::{Error, Result};
-use crate::serve::{self, demo, service};
+use crate::serve::{self, demo};
 use crate::settings::PortalAuth;
 use crate::time::format_utc;
 use std::net::SocketAddr;
@@ -11,8 +11,13 @@ pub struct Args {
     config: super::Config,
     /// Address and port to listen on [default: [serve] listen, else
     /// 127.0.0.1:8080].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "listen_fd")]
     listen: Option<SocketAddr>,
+    /// Serve on the listening socket already open at this file descriptor
+    /// (handed over by a supervisor or a test harness). Under systemd socket
+    /// activation (LISTEN_FDS) aspen takes its socket without this flag.
+    #[arg(long, value_name = "FD")]
+    listen_fd: Option<i32>,
     /// Built-in demo settings and users, an ephemeral signing key, printed
     /// sign-in codes: see the whole flow with one command.
     #[arg(long)]
@@ -63,8 +68,11 @@ pub fn run(args: Args) -> Result<()> {
         .clone()
         .zip(args.tls_key.clone())
         .or_else(|| conf.and_then(|c| c.tls.clone()));
-    let listener = std::net::TcpListener::bind(listen)
-        .map_err(|e| Error::invalid(format!("cannot listen on {listen}: {e}")))?;
+    let listener = match args.listen_fd.or_else(crate::serve::listen::systemd_socket) {
+        Some(fd) if args.listen.is_none() => crate::serve::listen::listener_from_fd(fd)?,
+        _ => std::net::TcpListener::bind(listen)
+            .map_err(|e| Error::invalid(format!("cannot listen on {listen}: {e}")))?,
+    };
     let addr = listener
         .local_addr()
         .map_err(|e| Error::invalid(format!("cannot listen on {listen}: {e}")))?;
@@ -155,7 +163,7 @@ fn print_demo(d: &demo::Demo) -> Result<()> {
     )
     .ok();
     for (user, what) in demo::USERS_SHOWN {
-        let (code, _) = stored.run(service::create_code(
+        let (code, _) = stored.run(serve::codes::create_code(
             &keys,
             stored.store.as_ref(),
             user,

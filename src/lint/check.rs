@@ -3,6 +3,10 @@
 //! type, `rangelist`, `range`, `format`, `presence` and `repetition`, to any
 //! depth, and what [`super::user_enrollment`] says about it.
 //!
+//! (Over 600 lines: one recursive walk of a profile against one schema, with
+//! its tests; split, the recursion would be spread over files that each make
+//! sense only with the others.)
+//!
 //! Real profiles carry more than Apple's schema describes, and lint must not
 //! cry wolf over it: `PayloadEnabled` (written by Profile Manager, Apple
 //! Configurator and most profile editors, absent from the schema) is

@@ -5,6 +5,9 @@
 //! `mdm/profiles/*.yaml`, without their descriptions (but for the
 //! replacement one names, [`Replacement`]).
 //!
+//! (Over 600 lines: the schema's one type and the loader of Apple's YAML
+//! into it, with their tests; the format is one thing.)
+//!
 //! Two sources give the same [`Schema`]: the facts built into aspen
 //! ([`super::facts`], derived from a release of Apple's files) and, with
 //! `--schema DIR`, a checkout of Apple's repository read at run time

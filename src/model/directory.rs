@@ -1,6 +1,8 @@
 //! The user directory: a CSV with the header `email,managed_apple_id,groups`
 //! (`groups` separated by `;`). Read as a stream so a directory of any size
 //! costs constant memory; every row error carries its line number.
+//!
+//! (Over 600 lines with its tests; the code is under 470.)
 
 use super::{ManagedAppleId, check_email};
 use crate::error::{Error, Result};

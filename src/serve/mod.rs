@@ -3,12 +3,14 @@
 //! decisions live in [`service::Service`].
 
 pub mod account_driven;
+pub mod codes;
 mod csrf;
 pub mod demo;
 mod directory;
 mod form;
 mod health;
 pub mod http;
+pub mod listen;
 pub mod log;
 pub mod offload;
 mod pages;

@@ -26,13 +26,13 @@ pub struct Server {
     env: Vec<(String, String)>,
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A listening socket on a port the kernel chose, held open: handed to
+/// `aspen serve --listen-fd 3`, so no other process can take the port
+/// between choosing it and serving on it.
+pub fn listener() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
 }
 
 impl Server {
@@ -64,7 +64,7 @@ impl Server {
         users: Option<&str>,
         edit: &dyn Fn(String) -> String,
     ) -> Server {
-        let port = free_port();
+        let (listener, port) = listener();
         let scheme = if args.contains(&"--tls-cert") {
             "https"
         } else {
@@ -89,7 +89,7 @@ impl Server {
         if let Some(csv) = users {
             std::fs::write(ws.path("users.csv"), csv).unwrap();
         }
-        Server::serve(Arc::new(ws), url, port, args, Vec::new())
+        Server::serve(Arc::new(ws), url, listener, args, Vec::new())
     }
 
     /// `n` replicas of `aspen serve`, each on a free port, with the same
@@ -98,8 +98,8 @@ impl Server {
     /// environment (`[store] url_env = "ASPEN_DATABASE_URL"`). Their
     /// `public_url` is the first one's, as if a load balancer stood there.
     pub fn replicas(n: usize, database_url: &str) -> Vec<Server> {
-        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let public = format!("http://127.0.0.1:{}", ports[0]);
+        let listeners: Vec<(std::net::TcpListener, u16)> = (0..n).map(|_| listener()).collect();
+        let public = format!("http://127.0.0.1:{}", listeners[0].1);
         let settings = format!(
             // The replica tests count every answered request: each download
             // is recorded (no repeat window), and many failed sign-ins from
@@ -110,11 +110,11 @@ impl Server {
         );
         let ws = Arc::new(workspace(&settings));
         let env = vec![("ASPEN_DATABASE_URL".to_owned(), database_url.to_owned())];
-        ports
+        listeners
             .into_iter()
-            .map(|port| {
+            .map(|(l, port)| {
                 let url = format!("http://127.0.0.1:{port}");
-                Server::serve(ws.clone(), url, port, &[], env.clone())
+                Server::serve(ws.clone(), url, l, &[], env.clone())
             })
             .collect()
     }
@@ -122,23 +122,22 @@ impl Server {
     fn serve(
         ws: Arc<Workspace>,
         url: String,
-        port: u16,
+        listener: std::net::TcpListener,
         args: &[&str],
         env: Vec<(String, String)>,
     ) -> Server {
-        let listen = format!("127.0.0.1:{port}");
         let settings_path = ws.settings();
         let mut cmd_args = vec![
             "serve",
             "-c",
             settings_path.to_str().unwrap(),
-            "--listen",
-            &listen,
+            "--listen-fd",
+            "3",
         ];
         cmd_args.extend_from_slice(args);
         let env_refs: Vec<(&str, &str)> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (child, log) = spawn_env(&cmd_args, &env_refs, "serving");
+        let (child, log) = spawn_with(&cmd_args, &env_refs, "serving", Some(listener));
         Server {
             child,
             url,
@@ -244,14 +243,47 @@ pub fn spawn(args: &[&str], ready: &str) -> (Child, Arc<Mutex<String>>) {
 
 /// [`spawn`] with these environment variables set.
 pub fn spawn_env(args: &[&str], env: &[(&str, &str)], ready: &str) -> (Child, Arc<Mutex<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aspen"))
-        .args(args)
+    spawn_with(args, env, ready, None)
+}
+
+/// [`spawn_env`], handing `listener` to the child as descriptor 3 (for
+/// `--listen-fd 3`); the parent's copy is closed once the child has it.
+pub fn spawn_with(
+    args: &[&str],
+    env: &[(&str, &str)],
+    ready: &str,
+    listener: Option<std::net::TcpListener>,
+) -> (Child, Arc<Mutex<String>>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aspen"));
+    cmd.args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if let Some(l) = &listener {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let fd = l.as_raw_fd();
+        // SAFETY: between fork and exec only async-signal-safe calls:
+        // dup2 onto 3 (which clears close-on-exec on the copy), or, when
+        // the socket already is 3, clearing the flag with fcntl.
+        unsafe {
+            cmd.pre_exec(move || {
+                let ok = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0) == 0
+                } else {
+                    libc::dup2(fd, 3) == 3
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(listener);
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();

@@ -1,10 +1,10 @@
 //! The last step: the device-enrollment profile to download, or the steps
 //! (and a one-time code) for account-driven User Enrollment in Settings.
 
+use super::super::codes::page_code;
 use super::super::csrf::Csrf;
 use super::super::pages::{Download, UserEnrollment, chrome, internal, page};
 use super::super::proxy::ClientAddr;
-use super::super::service::page_code;
 use super::super::web::see_other;
 use super::super::web::{self, client};
 use super::privacy::kind_label;

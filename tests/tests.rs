@@ -1,0 +1,36 @@
+//! aspen's integration tests, as one test binary (`cargo test --test
+//! integration`): one module per area, sharing the helpers in `common`
+//! (running the binary, fixtures, independent checkers), `server` (a real
+//! `aspen serve` on loopback) and `pg` (a throwaway PostgreSQL cluster).
+//! One binary links once, instead of once per file.
+
+mod common;
+mod pg;
+mod server;
+
+mod account_driven;
+mod architecture;
+mod attacks;
+mod browser;
+mod bulk;
+mod cli;
+mod cms;
+mod contract;
+mod encrypt;
+mod errors;
+mod hardening;
+mod init;
+mod inspect;
+mod kinds;
+mod lint;
+mod policies;
+mod read;
+mod replicas;
+mod scripts;
+mod secrets;
+mod serve;
+mod signing;
+mod stdin;
+mod store;
+mod verify;
+mod webdriver;
