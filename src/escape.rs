@@ -28,17 +28,16 @@ pub fn is_hidden(c: char) -> bool {
 }
 
 /// `text` for a person to read: every [`is_hidden`] character as
-/// `\u{XXXX}`, and `\` as `\\` (so an escape a stranger typed cannot pass
-/// for one aspen wrote). Text without either is returned as it is.
+/// `\u{XXXX}` (what a stranger typed as `\u{…}` stays as typed: harmless
+/// to look at; `--json` keeps every value exact). Text without hidden
+/// characters is returned as it is.
 pub fn visible(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c == '\\' || is_hidden(c)) {
+    if !text.chars().any(is_hidden) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c == '\\' {
-            out.push_str("\\\\");
-        } else if is_hidden(c) {
+        if is_hidden(c) {
             let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
         } else {
             out.push(c);
@@ -87,7 +86,7 @@ mod tests {
             "CN=invoice\\u{202e}fdp.exe"
         );
         assert_eq!(visible("a\nb\u{1b}[31m"), "a\\u{000a}b\\u{001b}[31m");
-        assert_eq!(visible("x\\u{202e}"), "x\\\\u{202e}");
+        assert_eq!(visible("CN=x\\, O=y"), "CN=x\\, O=y");
         assert_eq!(
             visible("\u{2067}\u{200b}\u{feff}"),
             "\\u{2067}\\u{200b}\\u{feff}"
