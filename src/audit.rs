@@ -20,6 +20,9 @@ pub enum Event {
     SecretAccepted,
     /// A certificate request was refused; `reason` says why.
     SecretRefused,
+    /// A user reached `[serve] issues_per_user`: recorded once per window,
+    /// however many requests were refused; `reason` says what.
+    Limited,
 }
 
 impl Event {
@@ -29,6 +32,7 @@ impl Event {
             Event::Issued => "issued",
             Event::SecretAccepted => "secret-accepted",
             Event::SecretRefused => "secret-refused",
+            Event::Limited => "limited",
         }
     }
 }
@@ -146,6 +150,23 @@ impl Record {
             client: None,
             subject: subject.map(str::to_owned),
             reason: reason.map(str::to_owned),
+        }
+    }
+
+    /// `user` reached the per-user issue limit; `reason` says which.
+    pub fn limited(source: Source, user: &str, reason: String) -> Record {
+        Record {
+            event: Event::Limited,
+            source,
+            user: Some(user.to_ascii_lowercase()),
+            policy: None,
+            choice: None,
+            kind: None,
+            payload_uuid: None,
+            sha256: None,
+            client: None,
+            subject: None,
+            reason: Some(reason),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod cli;
 pub mod encrypt;
 pub mod error;
+pub mod escape;
 pub mod fs;
 pub mod hex;
 pub mod inspect;

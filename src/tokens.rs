@@ -32,6 +32,8 @@ pub enum Purpose {
     SessionLookup,
     /// The key under which a per-profile identity secret is stored.
     SecretLookup,
+    /// The key under which a spent access token is remembered.
+    AccessLookup,
 }
 
 impl Purpose {
@@ -45,6 +47,7 @@ impl Purpose {
             Purpose::PreSession => b"pre-session",
             Purpose::SessionLookup => b"session-lookup",
             Purpose::SecretLookup => b"secret-lookup",
+            Purpose::AccessLookup => b"access-lookup",
         }
     }
 }
@@ -306,6 +309,12 @@ impl Keys {
     /// so the database never holds a usable session.
     pub fn session_lookup(&self, token: &str) -> [u8; 32] {
         self.mac(Purpose::SessionLookup, &[token.as_bytes()])
+    }
+
+    /// The key a spent access token is remembered under: a MAC of the
+    /// whole token, so the database never holds a usable one.
+    pub fn access_lookup(&self, token: &str) -> [u8; 32] {
+        self.mac(Purpose::AccessLookup, &[token.as_bytes()])
     }
 
     /// The key an invite is stored under: a MAC of the normalised code, so

@@ -43,16 +43,48 @@ pub fn read_certificates(path: &Path) -> Result<Vec<X509>> {
     load_certificates(&bytes).map_err(|why| Error::invalid(format!("{}: {why}", path.display())))
 }
 
-/// `O=Contoso, CN=Name` for messages and reports.
+/// `O=Contoso, CN=Name` for messages and reports, each value escaped as RFC
+/// 4514 (section 2.4) says, so a value cannot pass for more of the name: a
+/// CN of `x, O=Contoso` prints as `CN=x\, O=Contoso`, one RDN. Hidden
+/// characters ([`crate::escape::is_hidden`]: controls, bidirectional
+/// overrides) are written as the `\XX` hex pairs of their UTF-8 bytes.
 pub fn name_to_string(name: &X509NameRef) -> String {
     name.entries()
         .map(|e| {
             let key = e.object().nid().short_name().unwrap_or("?").to_owned();
             let value = e.data().to_string().unwrap_or_else(|_| "?".into());
-            format!("{key}={value}")
+            format!("{key}={}", rdn_value(&value))
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// An attribute value escaped as RFC 4514 section 2.4 says (and hidden
+/// characters as hex pairs).
+fn rdn_value(value: &str) -> String {
+    let last = value.chars().count().saturating_sub(1);
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' | '#' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if i == last => out.push_str("\\ "),
+            c if c == '\0' || crate::escape::is_hidden(c) => {
+                let mut bytes = [0u8; 4];
+                for b in c.encode_utf8(&mut bytes).bytes() {
+                    out.push_str(&format!("\\{b:02X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -74,6 +106,20 @@ mod tests {
             .iter()
             .map(|c| name_to_string(c.subject_name()))
             .collect()
+    }
+
+    #[test]
+    fn rdn_values_are_escaped_as_rfc_4514_says() {
+        assert_eq!(rdn_value("Contoso MDM"), "Contoso MDM");
+        assert_eq!(rdn_value("x, O=Contoso"), "x\\, O=Contoso");
+        assert_eq!(rdn_value("a+b;c\"<d>\\"), "a\\+b\\;c\\\"\\<d\\>\\\\");
+        assert_eq!(rdn_value("#1 "), "\\#1\\ ");
+        assert_eq!(rdn_value(" x"), "\\ x");
+        assert_eq!(rdn_value("a\u{202E}b\nc"), "a\\E2\\80\\AEb\\0Ac");
+        // The name as a whole: one RDN, however its value is spelt.
+        let mut b = openssl::x509::X509NameBuilder::new().unwrap();
+        b.append_entry_by_text("CN", "x, O=Contoso").unwrap();
+        assert_eq!(name_to_string(&b.build()), "CN=x\\, O=Contoso");
     }
 
     #[test]

@@ -410,7 +410,9 @@ async fn a_device_too_old_for_acme_gets_the_scep_fallback() {
         acme["PayloadUUID"]
     );
     // iOS 15 (build 19H12): no ACME, so the fallback's SCEP, with a fresh
-    // challenge the SCEP server's check accepts once.
+    // challenge the SCEP server's check accepts once. (Another device:
+    // another sign-in, an access token enrolls once.)
+    let token = access_token(&s, "carol@contoso.com").await;
     let ios15 = device_signed(&s, &machine_info("iPhone13,2", "19H12", None));
     let p = profile(
         &s,

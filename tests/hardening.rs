@@ -673,7 +673,7 @@ async fn repeated_downloads_by_one_session_are_recorded_once() {
     assert_eq!(issued(), 2);
 }
 
-fn signal(pid: u32, name: &str) {
+pub fn signal(pid: u32, name: &str) {
     let ok = std::process::Command::new("kill")
         .args([&format!("-{name}"), &pid.to_string()])
         .status()
@@ -758,8 +758,14 @@ async fn sigterm_drains_flushes_and_exits_zero() {
 /// secret) on SIGTERM as on SIGINT.
 #[test]
 fn the_demo_removes_its_folder_on_sigterm() {
+    the_demo_removes_its_folder_on(&["TERM", "INT"]);
+}
+
+/// `serve --demo`, stopped by each of `signals` in turn, removes its folder
+/// and exits 0.
+pub fn the_demo_removes_its_folder_on(signals: &[&str]) {
     use std::io::BufRead;
-    for sig in ["TERM", "INT"] {
+    for &sig in signals {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
             .args(["serve", "--demo", "--quiet", "--listen", "127.0.0.1:0"])
             .stdin(std::process::Stdio::null())

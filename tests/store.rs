@@ -421,6 +421,28 @@ async fn throttle_buckets_are_shared_and_refill(db: &Db) {
             .unwrap(),
         None
     );
+    // A refund gives a token back (seen from the other handle), and never
+    // fills a bucket beyond its capacity.
+    let t1 = t0 + 10_000;
+    a.give("ip:192.0.2.1", bucket, 1, t1).await.unwrap();
+    assert_eq!(b.take("ip:192.0.2.1", bucket, 1, t1).await.unwrap(), None);
+    assert_eq!(
+        b.take("ip:192.0.2.1", bucket, 0, t1).await.unwrap(),
+        Some(Duration::from_secs(10))
+    );
+    b.give("ip:192.0.2.1", bucket, 10, t1).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(a.take("ip:192.0.2.1", bucket, 1, t1).await.unwrap(), None);
+    }
+    assert!(
+        a.take("ip:192.0.2.1", bucket, 1, t1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Giving to a bucket nobody took from leaves it full.
+    a.give("never", bucket, 1, t1).await.unwrap();
+    assert_eq!(a.take("never", bucket, 3, t1).await.unwrap(), None);
     // Another key is its own bucket.
     assert_eq!(
         a.take("user:alice@contoso.com", bucket, 1, t0)

@@ -29,9 +29,13 @@ pub fn run(args: Args) -> Result<()> {
         Some(stored) => stored.run(stored.store.list(args.user.as_deref()))?,
         None => Vec::new(),
     };
+    // Values a stranger chose (a certificate request's subject) are shown
+    // with their hidden characters escaped: as `\uXXXX` in JSON (the same
+    // values for a program), as `\u{XXXX}` in the table.
     let text = if args.json {
-        serde_json::to_string_pretty(&entries).map_err(|e| Error::invalid(format!("JSON: {e}")))?
-            + "\n"
+        let json = serde_json::to_string_pretty(&entries)
+            .map_err(|e| Error::invalid(format!("JSON: {e}")))?;
+        crate::escape::json(&json).into_owned() + "\n"
     } else {
         table(&entries)
     };
@@ -58,14 +62,17 @@ fn table(entries: &[Entry]) -> String {
         "SUBJECT",
         "REASON",
     ];
-    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let dash = |v: &Option<String>| {
+        v.as_deref()
+            .map_or_else(|| "-".into(), |v| crate::escape::visible(v).into_owned())
+    };
     let rows: Vec<[String; 13]> = entries
         .iter()
         .map(|e| {
             [
                 crate::time::rfc3339(e.time),
-                e.event.clone(),
-                e.channel.clone(),
+                crate::escape::visible(&e.event).into_owned(),
+                crate::escape::visible(&e.channel).into_owned(),
                 dash(&e.user),
                 dash(&e.policy),
                 dash(&e.choice),

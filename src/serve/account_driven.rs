@@ -22,12 +22,13 @@
 //! user's policy or choice changed meanwhile, the POST is refused and the
 //! device starts again.
 
+use super::access_token::{self, ACCESS_SECONDS};
 use super::csrf::Csrf;
 use super::form::Checked;
 use super::pages::{self, SignIn};
 use super::portal::signin::{BAD_CODE, CodeForm};
 use super::proxy::ClientAddr;
-use super::service::{ACCESS_SECONDS, Needs, Plan, Service};
+use super::service::{Needs, Plan, Service};
 use super::session::signed_in;
 use super::throttle::{Attempt, THROTTLED, now_ms, too_many};
 use super::web::{self, client};
@@ -406,11 +407,24 @@ pub async fn enroll(
     let client = client(&peer);
     // The same access token fetching the same profile again soon gets the
     // same bytes, recorded once.
+    let token = token.unwrap_or_default();
     let viewer = [
         b"access:".as_slice(),
-        &openssl::sha::sha256(token.unwrap_or_default().as_bytes()),
+        &openssl::sha::sha256(token.as_bytes()),
     ]
     .concat();
+    // A token enrolls once (see access_token): spent unless this is that
+    // repeat.
+    if !svc.is_repeat(&viewer, &policy.name, &enrollment, identity) {
+        match access_token::spend(&svc, token).await {
+            Ok(true) => {}
+            Ok(false) => return challenge(&svc),
+            Err(e) => {
+                tracing::error!("{e}");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        }
+    }
     match svc
         .issue_to(
             viewer,
@@ -423,7 +437,20 @@ pub async fn enroll(
         )
         .await
     {
-        Ok(issued) => web::profile_response(&svc, &issued),
+        Ok(Ok(issued)) => web::profile_response(&svc, &issued),
+        Ok(Err(limited)) => super::throttle::too_many(
+            Refusal {
+                code: "aspen.too-many-enrollments",
+                description: "the user reached [serve] issues_per_user".into(),
+                message: format!(
+                    "This account has enrolled too many times lately. Wait a while, then enroll again, or contact {}'s IT department.",
+                    svc.org()
+                ),
+                details: None,
+            }
+            .answer(StatusCode::TOO_MANY_REQUESTS),
+            limited.wait,
+        ),
         Err(e) => {
             tracing::error!("{e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -504,24 +531,17 @@ pub async fn login_page(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let Some(target) = svc.user_by_identifier(&q.user_identifier).await else {
-        return pages::message(
-            &svc,
-            None,
-            &csrf,
-            StatusCode::FORBIDDEN,
-            "Account not found",
-            format!(
-                "This account cannot enroll with {}. Contact your IT department.",
-                svc.org()
-            ),
-            None,
-        );
-    };
+    // Every identifier gets the same form: who is in the directory is
+    // looked up only when a code is posted (and charged), so this page
+    // tells nobody.
     if let PortalAuth::Header(_) = svc.portal.auth {
-        // The authenticating proxy has already said who this is.
-        return match signed_in(&svc, &headers).await {
-            Some(user) if user.email == target.email => authenticated(&svc, &user.email),
+        // The authenticating proxy has already said who this is: they
+        // learn only whether the identifier is their own.
+        let target = svc.user_by_identifier(&q.user_identifier).await;
+        return match (signed_in(&svc, &headers).await, target) {
+            (Some(user), Some(target)) if user.email == target.email => {
+                authenticated(&svc, &user.email)
+            }
             _ => wrong_account(&svc, &csrf),
         };
     }
@@ -536,25 +556,28 @@ pub async fn login(
     Extension(peer): Extension<ClientAddr>,
     Checked { csrf, form }: Checked<CodeForm>,
 ) -> Response {
-    let identifier = form.user_identifier.unwrap_or_default();
-    let Some(target) = svc.user_by_identifier(&identifier).await else {
-        return wrong_account(&svc, &csrf);
-    };
     if svc.portal.auth != PortalAuth::Code {
         return wrong_account(&svc, &csrf);
     }
-    let user = target.email.to_ascii_lowercase();
+    let identifier = form.user_identifier.unwrap_or_default();
+    // An identifier nobody in the directory has is charged and answered
+    // as a wrong code, with the same work: the answer never says who is
+    // in the directory.
+    let user = match svc.user_by_identifier(&identifier).await {
+        Some(target) => target.email.to_ascii_lowercase(),
+        None => unknown_account(&identifier),
+    };
     let attempt = Attempt {
         client: peer,
         target: Some(&user),
     };
-    match svc
+    let charge = match svc
         .throttle
-        .check(svc.store.as_ref(), &attempt, now_ms())
+        .charge(svc.store.as_ref(), &attempt, now_ms())
         .await
     {
-        Ok(None) => {}
-        Ok(Some(wait)) => {
+        Ok(Ok(charge)) => charge,
+        Ok(Err(wait)) => {
             let form = login_form(&svc, &csrf, &identifier, StatusCode::OK, Some(THROTTLED));
             return too_many(form, wait);
         }
@@ -562,16 +585,22 @@ pub async fn login(
             tracing::error!("{e}");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
-    }
-    match svc
-        .redeem_code(&form.code, Some(target.email.clone()))
-        .await
-    {
-        Ok(Some(email)) => authenticated(&svc, &email),
+    };
+    match svc.redeem_code(&form.code, Some(user.clone())).await {
+        Ok(Some(email)) => {
+            if let Err(e) = svc
+                .throttle
+                .refund(svc.store.as_ref(), &attempt, charge, now_ms())
+                .await
+            {
+                tracing::warn!("refunding a sign-in's charge: {e}");
+            }
+            authenticated(&svc, &email)
+        }
         Ok(None) => {
             if let Err(e) = svc
                 .throttle
-                .failed(svc.store.as_ref(), &attempt, now_ms())
+                .failed(svc.store.as_ref(), &attempt, charge, now_ms())
                 .await
             {
                 tracing::error!("{e}");
@@ -589,5 +618,17 @@ pub async fn login(
             tracing::error!("{e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+/// The throttle's name for an account the directory does not have: the
+/// identifier as typed (lower case), or a hash of one longer than an
+/// address can be, so a stranger's text never grows the store.
+fn unknown_account(identifier: &str) -> String {
+    let name = identifier.trim().to_ascii_lowercase();
+    if name.len() <= 254 {
+        name
+    } else {
+        format!("sha256:{}", crate::audit::sha256_hex(name.as_bytes()))
     }
 }

@@ -30,19 +30,31 @@ pub struct Csrf {
     pub set_cookie: Option<HeaderValue>,
     /// The signed-in session the token is bound to.
     pub session: Option<Session>,
+    /// The browser brought a session cookie whose MAC holds, but the store
+    /// could not say whether it is live: pages that need a signed-in user
+    /// answer `503`, never "sign in" (see [`super::pages::unavailable`]).
+    pub unavailable: bool,
 }
 
 impl Csrf {
     pub async fn for_request(svc: &Service, headers: &HeaderMap) -> Csrf {
         let keys = &svc.keys;
-        if let Some(session) = session(svc, headers).await {
-            let binding = format!("s:{}", crate::hex::lower(&session.lookup));
-            return Csrf {
-                token: Some(keys.csrf(&binding)),
-                set_cookie: None,
-                session: Some(session),
-            };
-        }
+        let unavailable = match session(svc, headers).await {
+            Ok(Some(session)) => {
+                let binding = format!("s:{}", crate::hex::lower(&session.lookup));
+                return Csrf {
+                    token: Some(keys.csrf(&binding)),
+                    set_cookie: None,
+                    session: Some(session),
+                    unavailable: false,
+                };
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!("reading a session: {e}");
+                true
+            }
+        };
         let now = crate::audit::now();
         let (pre, set_cookie) = match cookie(headers, csrf_cookie(svc))
             .filter(|v| keys.verify(Purpose::PreSession, v, now).is_ok())
@@ -73,6 +85,7 @@ impl Csrf {
             token: pre.map(|p| keys.csrf(&format!("p:{p}:{user}"))),
             set_cookie,
             session: None,
+            unavailable,
         }
     }
 

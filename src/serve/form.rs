@@ -35,6 +35,9 @@ where
         let axum::Form(form) = axum::Form::<T>::from_request(req, svc)
             .await
             .map_err(IntoResponse::into_response)?;
+        if csrf.unavailable {
+            return Err(pages::unavailable(svc, &csrf));
+        }
         if !csrf.check(form.csrf_token()) {
             return Err(pages::csrf_failed(svc, &csrf));
         }

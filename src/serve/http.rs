@@ -1,9 +1,12 @@
-//! The connection layer: accept loop (TCP_NODELAY, optional TLS), hyper
-//! HTTP/1.1 with capped request heads, the limits of `[serve]` (open
-//! connections, idle and request deadlines), the client address behind
-//! trusted proxies, graceful draining at shutdown, and the middleware every
-//! response passes through (security headers, request id, access log).
+//! The connection layer: accept loop (TCP_NODELAY, a bounded send buffer,
+//! optional TLS), hyper HTTP/1.1 with capped request heads, the limits of
+//! `[serve]` (open connections, see [`super::connections`]; idle and request
+//! deadlines, see [`super::deadline`]), the client address behind trusted
+//! proxies, graceful draining at shutdown, and the middleware every response
+//! passes through (security headers, request id, access log).
 
+use super::connections::{Conn, Open, Source};
+use super::deadline::{Answered, Watched, bound_send_buffer};
 use super::proxy::{ClientAddr, Proxies};
 use crate::error::{Error, Result};
 use axum::Router;
@@ -14,15 +17,12 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tower_service::Service as _;
 
 /// Largest request head (request line + headers) accepted; hyper answers
@@ -32,21 +32,27 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A TLS handshake must finish within this time.
 const TLS_TIMEOUT: Duration = Duration::from_secs(15);
+/// A request whose handler ran out of `request_timeout` is answered `408`;
+/// that answer gets this long more to be written before the connection is
+/// closed.
+pub const WRITE_GRACE: Duration = Duration::from_secs(5);
 
 /// The connection layer's limits (`[serve]`; defaults in
 /// [`crate::settings::ServeSettings`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections open at once. At the limit a new connection closes the
-    /// one that has waited longest for its request to complete (a slow or
-    /// idle client): a flood of slow clients sheds itself, never the quick
-    /// requests arriving behind it.
+    /// Connections open at once; at the limit room is made by the rules of
+    /// [`super::connections`].
     pub max_connections: usize,
+    /// Connections one client address may hold (trusted proxies excepted).
+    pub max_connections_per_address: usize,
     /// A connection without a request in progress (idle keep-alive, or a
     /// request head still arriving) is closed after this.
     pub idle_timeout: Duration,
-    /// From the request head's arrival to the response, body included:
-    /// past it the answer is `408` and the connection closes.
+    /// From the request head's arrival to the last byte of the answer
+    /// written: a handler still working past it is answered `408`, and a
+    /// connection whose answer is not written out by then (plus
+    /// [`WRITE_GRACE`]) is closed.
     pub request_timeout: Duration,
     /// At shutdown, requests in flight get this long to finish.
     pub drain_timeout: Duration,
@@ -72,85 +78,6 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<Arc<SslAcceptor>> {
     Ok(Arc::new(b.build()))
 }
 
-/// The open connections, for the `max_connections` limit.
-struct Open {
-    epoch: Instant,
-    max: usize,
-    conns: Mutex<(u64, HashMap<u64, Arc<Conn>>)>,
-}
-
-/// One open connection.
-struct Conn {
-    /// [`Open::epoch`], so every connection's times compare.
-    epoch: Instant,
-    /// When it last began waiting for a request to complete (opened, or
-    /// answered its previous request), in ms after [`Open::epoch`].
-    since: AtomicU64,
-    /// Notified to close it (evicted at the limit).
-    close: Notify,
-}
-
-impl Open {
-    fn now(&self) -> u64 {
-        millis_since(self.epoch)
-    }
-
-    /// Registers a new connection; at the limit, first closes the one that
-    /// has waited longest.
-    fn admit(self: &Arc<Self>) -> Registered {
-        let conn = Arc::new(Conn {
-            epoch: self.epoch,
-            since: AtomicU64::new(self.now()),
-            close: Notify::new(),
-        });
-        let mut guard = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        let (next, conns) = &mut *guard;
-        if conns.len() >= self.max {
-            let oldest = conns
-                .iter()
-                .min_by_key(|(_, c)| c.since.load(Ordering::Relaxed))
-                .map(|(id, _)| *id);
-            if let Some(victim) = oldest.and_then(|id| conns.remove(&id)) {
-                victim.close.notify_one();
-                tracing::debug!("at max_connections: closed the connection waiting longest");
-            }
-        }
-        *next += 1;
-        conns.insert(*next, conn.clone());
-        Registered {
-            open: self.clone(),
-            id: *next,
-            conn,
-        }
-    }
-}
-
-impl Conn {
-    /// It answered a request: it waits for the next one from now on.
-    fn touch(&self) {
-        self.since
-            .store(millis_since(self.epoch), Ordering::Relaxed);
-    }
-}
-
-fn millis_since(epoch: Instant) -> u64 {
-    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A connection's place in [`Open`], given back when it ends.
-struct Registered {
-    open: Arc<Open>,
-    id: u64,
-    conn: Arc<Conn>,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        let mut guard = self.open.conns.lock().unwrap_or_else(|p| p.into_inner());
-        guard.1.remove(&self.id);
-    }
-}
-
 /// Serves `app` on `listener` until `shutdown` completes, then lets the
 /// requests in flight finish (for at most `limits.drain_timeout`).
 pub async fn serve(
@@ -162,11 +89,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let open = Arc::new(Open {
-        epoch: Instant::now(),
-        max: limits.max_connections.max(1),
-        conns: Mutex::new((0, HashMap::new())),
-    });
+    let open = Open::new(limits.max_connections, limits.max_connections_per_address);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -183,7 +106,11 @@ pub async fn serve(
         };
         // Small responses otherwise wait ~40 ms for Nagle + delayed ACK.
         let _ = stream.set_nodelay(true);
-        let registered = open.admit();
+        bound_send_buffer(&stream);
+        let capped = !proxies.is_trusted(peer.ip());
+        let Some(registered) = open.admit(Source::of(peer.ip()), capped) else {
+            continue;
+        };
         let app = app.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
@@ -228,9 +155,17 @@ pub async fn serve(
                     }
                 }
             };
+            let overdue = limits.request_timeout + WRITE_GRACE;
             tokio::select! {
                 () = served => {}
                 () = conn.close.notified() => {}
+                () = conn.overdue(overdue) => {
+                    tracing::info!(
+                        client = %peer.ip(),
+                        "closed a connection: its answer was not written within {} s",
+                        overdue.as_secs()
+                    );
+                }
             }
         });
     }
@@ -249,7 +184,8 @@ pub async fn serve(
 
 /// One HTTP/1.1 connection: capped head, the idle deadline (hyper's header
 /// timer runs whenever a connection waits for a request head, between
-/// requests too), the request deadline, and the client address.
+/// requests too), the request deadline (the handler's `408` here; the
+/// write side is watched by the caller), and the client address.
 #[allow(clippy::too_many_arguments)]
 async fn connection<S>(
     stream: S,
@@ -262,8 +198,10 @@ async fn connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let watched = Watched::new(stream, conn.clone());
     let conn = conn.clone();
     let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        conn.begin();
         let client = proxies.client(peer, req.headers());
         req.extensions_mut().insert(ConnectInfo(peer));
         req.extensions_mut().insert(client);
@@ -274,15 +212,14 @@ async fn connection<S>(
                 Ok(res) => res,
                 Err(_) => Ok(request_timeout()),
             };
-            conn.touch();
-            res
+            res.map(|res| res.map(|body| Answered::new(body, conn)))
         }
     });
     let http = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.idle_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(watched), service);
     let _ = watcher.watch(http).await;
 }
 
@@ -339,7 +276,8 @@ pub async fn front(
     let start = Instant::now();
     let id = request_id();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // A path may carry raw UTF-8 (bidirectional controls): logged escaped.
+    let path = crate::escape::visible(req.uri().path()).into_owned();
     let client = req.extensions().get::<ClientAddr>().copied();
     let span = tracing::info_span!("request", id = %id);
     let mut res = match span.in_scope(|| refuse(&req)) {

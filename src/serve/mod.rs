@@ -2,20 +2,26 @@
 //! enrollment (devices), over one axum router. Handlers are thin; the
 //! decisions live in [`service::Service`].
 
+pub mod access_token;
 pub mod account_driven;
 pub mod codes;
+mod connections;
 mod csrf;
+mod deadline;
 pub mod demo;
 mod directory;
 mod form;
 mod health;
 pub mod http;
+pub mod issue_limit;
 pub mod listen;
 pub mod log;
 pub mod offload;
 mod pages;
 mod portal;
 pub mod proxy;
+mod readiness;
+mod repeat;
 pub mod service;
 mod session;
 pub mod throttle;
@@ -98,7 +104,7 @@ pub struct Options {
 const SPARE_DESCRIPTORS: u64 = 128;
 
 /// Loads what the server needs once (signer, secret, store, directory),
-/// then serves until SIGTERM or SIGINT (Ctrl-C): it stops accepting, lets
+/// then serves until SIGTERM, SIGINT (Ctrl-C), SIGHUP or SIGQUIT: it stops accepting, lets
 /// the requests in flight finish (at most `[serve] drain_timeout`), flushes
 /// the audit writer and returns. `ready` is told the bound address.
 pub fn run(
@@ -118,11 +124,12 @@ pub fn run(
     let conf = &settings.serve;
     let limits = http::Limits {
         max_connections: fit_descriptors(u64::from(conf.max_connections)) as usize,
+        max_connections_per_address: conf.max_connections_per_address as usize,
         idle_timeout: Duration::from_secs(conf.idle_timeout.into()),
         request_timeout: Duration::from_secs(conf.request_timeout.into()),
         drain_timeout: Duration::from_secs(conf.drain_timeout.into()),
     };
-    let proxies = Arc::new(proxy::Proxies(conf.trusted_proxies.clone()));
+    let proxies = Arc::new(proxy::Proxies::new(conf.trusted_proxies.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -161,8 +168,11 @@ pub fn run(
     })
 }
 
-/// Resolves with the signal's name on SIGTERM (systemd, `kill`) or SIGINT
-/// (Ctrl-C).
+/// Resolves with the signal's name on SIGTERM (systemd, `kill`), SIGINT
+/// (Ctrl-C), SIGHUP (the terminal closed) or SIGQUIT (Ctrl-\\): each
+/// drains and flushes the audit records, and `--demo` then removes its
+/// folder (signing key, portal secret) — left to their default actions,
+/// the last two would end the process with the folder still there.
 fn stop_signal() -> Result<impl std::future::Future<Output = &'static str>> {
     #[cfg(unix)]
     {
@@ -170,10 +180,14 @@ fn stop_signal() -> Result<impl std::future::Future<Output = &'static str>> {
         let fail = |e| Error::invalid(format!("installing the signal handlers: {e}"));
         let mut term = signal(SignalKind::terminate()).map_err(fail)?;
         let mut int = signal(SignalKind::interrupt()).map_err(fail)?;
+        let mut hup = signal(SignalKind::hangup()).map_err(fail)?;
+        let mut quit = signal(SignalKind::quit()).map_err(fail)?;
         Ok(async move {
             tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
+                _ = hup.recv() => "SIGHUP",
+                _ = quit.recv() => "SIGQUIT",
             }
         })
     }

@@ -143,6 +143,50 @@ pub fn internal(svc: &Service, csrf: &Csrf, err: crate::Error) -> Response {
     )
 }
 
+/// `429`: the user reached `[serve] issues_per_user` (see
+/// [`super::issue_limit`]).
+pub fn limited(
+    svc: &Service,
+    user: &User,
+    csrf: &Csrf,
+    limited: super::issue_limit::Limited,
+) -> Response {
+    let minutes = limited.wait.as_secs().div_ceil(60).max(1);
+    let res = message(
+        svc,
+        Some(user),
+        csrf,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        format!(
+            "You have asked for profiles or changed your answers many times in a short while. Try again in {minutes} minute{}.",
+            if minutes == 1 { "" } else { "s" }
+        ),
+        Some(("/", "Start again")),
+    );
+    super::throttle::too_many(res, limited.wait)
+}
+
+/// `503`: the store could not say whether the browser's session is live
+/// (see [`Csrf::unavailable`]). An error, not "sign in": the user is
+/// probably signed in, and signing in needs the store too.
+pub fn unavailable(svc: &Service, csrf: &Csrf) -> Response {
+    let mut res = message(
+        svc,
+        None,
+        csrf,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The server cannot check your sign-in right now. Try again in a minute; if it keeps happening, contact your IT department.",
+        Some(("/", "Try again")),
+    );
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("30"),
+    );
+    res
+}
+
 pub fn csrf_failed(svc: &Service, csrf: &Csrf) -> Response {
     message(
         svc,

@@ -2,10 +2,17 @@
 //! `[serve] trusted_proxies` — the address those proxies recorded in
 //! `X-Forwarded-For`. One rule for the access log, the audit store's
 //! `client` and the sign-in throttle.
+//!
+//! Behind a proxy that nobody listed, every client looks like the proxy:
+//! they share one sign-in throttle bucket, and one wrong code a few seconds
+//! locks them all out. So when `X-Forwarded-For` arrives from a loopback or
+//! private address while `trusted_proxies` is empty, the server says so,
+//! loudly, once.
 
 use crate::net::Cidr;
 use axum::http::HeaderMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The client's address, as the request's extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,12 +25,42 @@ impl std::fmt::Display for ClientAddr {
 }
 
 /// The proxies whose `X-Forwarded-For` is believed.
-#[derive(Debug, Clone, Default)]
-pub struct Proxies(pub Vec<Cidr>);
+#[derive(Debug, Default)]
+pub struct Proxies {
+    trusted: Vec<Cidr>,
+    /// The warning about an unlisted proxy was given.
+    warned: AtomicBool,
+}
 
 impl Proxies {
-    fn trusted(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|c| c.contains(ip))
+    pub fn new(trusted: Vec<Cidr>) -> Proxies {
+        Proxies {
+            trusted,
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted.iter().any(|c| c.contains(ip))
+    }
+
+    /// Warns once when a peer that looks like a proxy (loopback or private)
+    /// forwards for clients while no proxy is trusted.
+    fn warn_unlisted(&self, peer: IpAddr, headers: &HeaderMap) {
+        if !self.trusted.is_empty()
+            || self.warned.load(Ordering::Relaxed)
+            || !headers.contains_key("x-forwarded-for")
+            || !looks_like_a_proxy(peer)
+            || self.warned.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        tracing::warn!(
+            peer = %peer,
+            "X-Forwarded-For arrived from {peer}, but [serve] trusted_proxies is empty: every client behind that proxy counts as {peer}, and they all share one sign-in throttle (a few wrong codes lock everyone out). If {peer} is your reverse proxy, add it to [serve] trusted_proxies. (Said once.)"
+        );
     }
 
     /// The client of a request from `peer`: the peer itself unless it is a
@@ -34,7 +71,8 @@ impl Proxies {
     /// at the last proxy.
     pub fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> ClientAddr {
         let mut client = peer.ip().to_canonical();
-        if !self.trusted(client) {
+        if !self.is_trusted(client) {
+            self.warn_unlisted(client, headers);
             return ClientAddr(client);
         }
         let hops: Vec<&str> = headers
@@ -49,11 +87,30 @@ impl Proxies {
                 break;
             };
             client = ip.to_canonical();
-            if !self.trusted(client) {
+            if !self.is_trusted(client) {
                 break;
             }
         }
         ClientAddr(client)
+    }
+}
+
+/// Loopback, private (RFC 1918, IPv6 unique local), link-local or shared
+/// (RFC 6598) addresses: where a reverse proxy usually stands.
+fn looks_like_a_proxy(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
     }
 }
 
@@ -72,7 +129,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let proxies = Proxies(vec![
+        let proxies = Proxies::new(vec![
             Cidr::parse("127.0.0.1").unwrap(),
             Cidr::parse("10.0.0.0/8").unwrap(),
         ]);
@@ -101,6 +158,9 @@ mod tests {
             ip("10.1.1.1")
         );
         // Nothing trusted: always the peer.
+        assert!(looks_like_a_proxy("10.1.2.3".parse().unwrap()));
+        assert!(looks_like_a_proxy("fd00::1".parse().unwrap()));
+        assert!(!looks_like_a_proxy("203.0.113.9".parse().unwrap()));
         assert_eq!(
             Proxies::default().client(proxy, &xff(&["1.1.1.1"])),
             ip("127.0.0.1")

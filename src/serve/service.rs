@@ -4,7 +4,10 @@
 //! handlers only translate between this and requests.
 
 use super::directory::Directory;
-use super::throttle::{Budgets, Throttler};
+use super::issue_limit::{Charged, IssueLimit, Limited};
+use super::readiness::Readiness;
+use super::repeat::{RepeatWindow, What};
+use super::throttle::{Budgets, Throttler, now_ms};
 use crate::audit::{self, Record, Source};
 use crate::error::{Error, Result};
 use crate::issue::{Issuer, Order, Seal};
@@ -19,23 +22,16 @@ use crate::store::{Recorder, Store};
 use crate::tokens::{Keys, normalize_code};
 use axum::body::Bytes;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a portal session lasts.
 pub const SESSION_SECONDS: i64 = 60 * 60;
-/// How long an access token from the account-driven sign-in is good for:
-/// the device uses it within seconds.
-pub const ACCESS_SECONDS: i64 = 15 * 60;
 /// How long a code shown on the User Enrollment page stays valid.
 pub const DEVICE_CODE_SECONDS: i64 = 30 * 60;
 /// Signed profiles with static secrets kept in memory (one per kind and
 /// Managed Apple ID).
 const CACHE_ENTRIES: usize = 10_000;
-/// Recent downloads remembered for `[serve] download_repeat_window`, at
-/// most.
-const RECENT_ENTRIES: usize = 4096;
 
 pub struct Service {
     pub settings: Settings,
@@ -48,29 +44,20 @@ pub struct Service {
     recorder: Recorder,
     directory: Arc<Directory>,
     cache: Mutex<HashMap<(EnrollmentKind, String, IdentityUse), Arc<Issued>>>,
-    /// Who downloaded what lately: a cache that never changes an answer
-    /// (the plan is decided, and the session checked, before it is read),
-    /// only how often the same answer is recorded.
-    recent: Mutex<HashMap<Vec<u8>, Recent>>,
-    pub throttle: Throttler,
     /// Downloads of the same profile by the same session (or access token,
-    /// or proxy-named user) within this window get the same bytes and one
-    /// audit row: a signed-in user cannot flood the audit store.
-    repeat_window: Duration,
-    /// Set at shutdown: `/readyz` then says no, so balancers move on.
-    stopping: AtomicBool,
+    /// or proxy-named user) within `[serve] download_repeat_window` get the
+    /// same bytes and one audit row.
+    repeat: RepeatWindow,
+    pub throttle: Throttler,
+    /// `[serve] issues_per_user`: a signed-in user cannot flood the audit
+    /// and secret stores.
+    limit: IssueLimit,
+    /// `/readyz`'s answer, kept briefly; set at shutdown.
+    readiness: Readiness,
     /// Turns at signing, one per core (see [`Service::signing`]).
     signers: Arc<tokio::sync::Semaphore>,
     /// Where request bodies from strangers are read.
     pub untrusted: super::offload::Offload,
-}
-
-struct Recent {
-    at: Instant,
-    policy: String,
-    enrollment: Enrollment,
-    identity: IdentityUse,
-    issued: Arc<Issued>,
 }
 
 /// A profile ready to hand out.
@@ -128,10 +115,12 @@ impl Service {
             per_user: settings.serve.signin_failures_per_user,
         });
         Ok(Service {
-            recent: Mutex::new(HashMap::new()),
+            repeat: RepeatWindow::new(Duration::from_secs(
+                settings.serve.download_repeat_window.into(),
+            )),
             throttle,
-            repeat_window: Duration::from_secs(settings.serve.download_repeat_window.into()),
-            stopping: AtomicBool::new(false),
+            limit: IssueLimit::new(settings.serve.issues_per_user, settings.serve.issue_window),
+            readiness: Readiness::new(),
             signers: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
@@ -210,13 +199,14 @@ impl Service {
             .map_err(Error::invalid)
     }
 
-    /// Records the user's answer; returns the kind it yields in the portal.
+    /// Records the user's answer when it changes it (the same answer again
+    /// records nothing), within the user's issue limit.
     pub async fn record_choice(
         self: &Arc<Self>,
         user: &Arc<User>,
         choice: Choice,
         client: Option<String>,
-    ) -> Result<()> {
+    ) -> Result<Result<(), Limited>> {
         let resolution = resolve(&self.settings.policies, user, Some(choice));
         let Decision::Enroll { policy, management } = resolution.decision else {
             return Err(Error::invalid(resolution.decision.explain(user)));
@@ -227,6 +217,15 @@ impl Service {
                 user.email, policy.name
             )));
         }
+        if self.store.choice(&user.email, &policy.name).await? == Some(choice) {
+            return Ok(Ok(()));
+        }
+        if let Err(limited) = self
+            .within_limit(&user.email, Source::Portal, client.clone())
+            .await?
+        {
+            return Ok(Err(limited));
+        }
         let record = Record::choice(
             Source::Portal,
             &user.email,
@@ -236,7 +235,39 @@ impl Service {
         )
         .with_client(client);
         // Committed (and so the user's current answer) before the answer.
-        self.recorder.record(record).await
+        self.recorder.record(record).await.map(Ok)
+    }
+
+    /// Charges one issue (or changed answer) to `user`'s limit; past it,
+    /// the first refusal of the window is recorded and logged.
+    async fn within_limit(
+        &self,
+        user: &str,
+        source: Source,
+        client: Option<String>,
+    ) -> Result<Result<(), Limited>> {
+        let user = user.to_ascii_lowercase();
+        match self
+            .limit
+            .charge(self.store.as_ref(), &user, now_ms())
+            .await?
+        {
+            Charged::Yes => Ok(Ok(())),
+            Charged::No { limited, note } => {
+                if note {
+                    let (count, window) = self.limit.describe();
+                    let reason = format!(
+                        "more than {count} profiles issued or answers changed within {} s ([serve] issues_per_user)",
+                        window.as_secs()
+                    );
+                    tracing::warn!(user = %user, client = ?client, "{reason}: refused until the limit refills");
+                    self.recorder
+                        .record(Record::limited(source, &user, reason).with_client(client))
+                        .await?;
+                }
+                Ok(Err(limited))
+            }
+        }
     }
 
     /// The profile for `enrollment`, signed (off the async threads), and
@@ -421,9 +452,10 @@ impl Service {
     }
 
     /// [`Service::issue`] for a download by `viewer` (a key naming the
-    /// session, access token or proxy-named user): the same profile asked
-    /// for again by the same viewer within `[serve] download_repeat_window`
-    /// is answered with the same bytes and not recorded again.
+    /// session, access token or proxy-named user), within the user's issue
+    /// limit: the same profile asked for again by the same viewer within
+    /// `[serve] download_repeat_window` is answered with the same bytes,
+    /// not charged and not recorded again.
     // The arguments of `issue`, plus who asks.
     #[allow(clippy::too_many_arguments)]
     pub async fn issue_to(
@@ -435,83 +467,68 @@ impl Service {
         identity: IdentityUse,
         source: Source,
         client: Option<String>,
-    ) -> Result<Arc<Issued>> {
-        let window = self.repeat_window;
-        if window.is_zero() {
-            return self
-                .issue(user, policy, enrollment, identity, source, client)
-                .await;
+    ) -> Result<Result<Arc<Issued>, Limited>> {
+        let what = What {
+            policy: policy.to_owned(),
+            enrollment,
+            identity,
+        };
+        if let Some(issued) = self.repeat.get(&viewer, &what) {
+            return Ok(Ok(issued));
         }
-        let now = Instant::now();
-        if let Ok(recent) = self.recent.lock()
-            && let Some(r) = recent.get(&viewer)
-            && now.duration_since(r.at) < window
-            && r.policy == policy
-            && r.enrollment == enrollment
-            && r.identity == identity
+        if let Err(limited) = self
+            .within_limit(&user.email, source, client.clone())
+            .await?
         {
-            return Ok(r.issued.clone());
+            return Ok(Err(limited));
         }
         let issued = self
-            .issue(user, policy, enrollment.clone(), identity, source, client)
+            .issue(
+                user,
+                policy,
+                what.enrollment.clone(),
+                identity,
+                source,
+                client,
+            )
             .await?;
-        if let Ok(mut recent) = self.recent.lock() {
-            if recent.len() >= RECENT_ENTRIES {
-                recent.retain(|_, r| now.duration_since(r.at) < window);
-                if recent.len() >= RECENT_ENTRIES {
-                    recent.clear();
-                }
-            }
-            recent.insert(
-                viewer,
-                Recent {
-                    at: now,
-                    policy: policy.to_owned(),
-                    enrollment,
-                    identity,
-                    issued: issued.clone(),
-                },
-            );
-        }
-        Ok(issued)
+        self.repeat.remember(viewer, what, issued.clone());
+        Ok(Ok(issued))
+    }
+
+    /// Whether `viewer` was given this very profile within the repeat
+    /// window (then [`Service::issue_to`] answers with the same bytes).
+    pub fn is_repeat(
+        &self,
+        viewer: &[u8],
+        policy: &str,
+        enrollment: &Enrollment,
+        identity: IdentityUse,
+    ) -> bool {
+        let what = What {
+            policy: policy.to_owned(),
+            enrollment: enrollment.clone(),
+            identity,
+        };
+        self.repeat.get(viewer, &what).is_some()
     }
 
     /// The server is stopping: not ready for new traffic.
     pub fn stopping(&self) {
-        self.stopping.store(true, Ordering::Relaxed);
+        self.readiness.stopping();
     }
 
-    /// What `/readyz` reports: each check and whether it passed. Ready when
-    /// the store takes writes, the directory has users, signing is as
-    /// configured, and the server is not stopping.
-    pub async fn readiness(&self) -> Vec<(&'static str, Result<&'static str, String>)> {
-        let store = match self.store.check_writable().await {
-            Ok(()) => Ok("writable"),
-            Err(e) => {
-                tracing::error!("readiness: {e}");
-                Err("not writable (see the server's log)".into())
-            }
-        };
-        let directory = match self.directory.users().await {
-            0 => Err("no user can sign in (see the server's log)".into()),
-            _ => Ok("loaded"),
-        };
+    /// What `/readyz` reports (see [`Readiness`]).
+    pub async fn readiness(&self) -> Vec<(&'static str, super::readiness::Check)> {
         let signer = match (&self.settings.signing, &self.signer) {
             (Some(_), Some(_)) => Ok("loaded"),
             (None, _) => Ok("unsigned (no [signing])"),
             (Some(_), None) => Err("not loaded".into()),
         };
-        let serving = if self.stopping.load(Ordering::Relaxed) {
-            Err("stopping".into())
-        } else {
-            Ok("yes")
-        };
-        vec![
-            ("store", store),
-            ("directory", directory),
-            ("signer", signer),
-            ("serving", serving),
-        ]
+        let users = self.directory.users().await;
+        self.readiness
+            .report(self.store.as_ref(), users, signer)
+            .await
     }
 
     /// Redeems a typed code: the user it was issued to, once. `None` for
@@ -579,6 +596,7 @@ mod tests {
         assert_eq!(recorded(&svc, &alice).await, None);
         svc.record_choice(&alice, Choice::Device, None)
             .await
+            .unwrap()
             .unwrap();
         assert_eq!(recorded(&svc, &alice).await, Some(Choice::Device));
         drop(svc);

@@ -20,25 +20,27 @@ pub struct Session {
 
 /// The session the request's cookie names, if its MAC and expiry hold (no
 /// I/O for a forged one) and the store says it is live (not signed out).
-pub async fn session(svc: &Service, headers: &HeaderMap) -> Option<Session> {
+/// `Err` when the store could not be asked: the caller answers with an
+/// error page, never as if nobody were signed in.
+pub async fn session(svc: &Service, headers: &HeaderMap) -> crate::Result<Option<Session>> {
     if svc.portal.auth != PortalAuth::Code {
-        return None;
+        return Ok(None);
     }
-    let token = cookie(headers, session_cookie(svc))?;
+    let Some(token) = cookie(headers, session_cookie(svc)) else {
+        return Ok(None);
+    };
     let now = crate::audit::now();
-    let claims = svc.keys.verify(Purpose::Session, token, now).ok()?;
+    let Ok(claims) = svc.keys.verify(Purpose::Session, token, now) else {
+        return Ok(None);
+    };
     let lookup = svc.keys.session_lookup(token);
-    match svc.store.session_user(lookup.to_vec(), now).await {
-        Ok(Some(user)) if user.eq_ignore_ascii_case(&claims.user) => Some(Session {
+    Ok(match svc.store.session_user(lookup.to_vec(), now).await? {
+        Some(user) if user.eq_ignore_ascii_case(&claims.user) => Some(Session {
             user: claims.user,
             lookup,
         }),
-        Ok(_) => None,
-        Err(e) => {
-            tracing::error!("reading a session: {e}");
-            None
-        }
-    }
+        _ => None,
+    })
 }
 
 /// The user the request is from: the trusted header (auth = "header") or
@@ -46,10 +48,13 @@ pub async fn session(svc: &Service, headers: &HeaderMap) -> Option<Session> {
 pub async fn signed_in(svc: &Service, headers: &HeaderMap) -> Option<Arc<User>> {
     match &svc.portal.auth {
         PortalAuth::Header(_) => header_user(svc, headers).await,
-        PortalAuth::Code => {
-            let session = session(svc, headers).await?;
-            svc.user_by_email(&session.user).await
-        }
+        PortalAuth::Code => match session(svc, headers).await {
+            Ok(session) => svc.user_by_email(&session?.user).await,
+            Err(e) => {
+                tracing::error!("reading a session: {e}");
+                None
+            }
+        },
     }
 }
 

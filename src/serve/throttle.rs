@@ -1,7 +1,10 @@
 //! Throttling failed sign-ins (one-time codes on `/signin` and
 //! `/account-driven/login`), with token buckets kept in the store so every
-//! replica counts the same failures. Only failures cost; a right code never
-//! does.
+//! replica counts the same failures. Every attempt is charged *before* its
+//! code is checked, by one atomic take per bucket (a read followed by a
+//! later write let a burst of wrong codes sent at one instant all be
+//! checked); the charge is given back when the code was right, so only
+//! failures cost in the end.
 //!
 //! - **Per client address** (an IPv6 client by its /64, which one host
 //!   typically owns whole): `signin_failures_per_address` failures, then
@@ -108,48 +111,93 @@ impl Throttler {
         }
     }
 
-    /// `None` when the attempt may check a code; else how long to wait.
-    pub async fn check(
+    /// Charges an attempt before its code is checked: one atomic take from
+    /// each bucket it draws on, so that of any number of attempts sent at
+    /// the same instant no more than the budget get their code checked.
+    /// `Err` with how long to wait when a bucket it needs is empty (then
+    /// nothing stays charged). [`Throttler::refund`] gives the charge back
+    /// when the code was right; [`Throttler::failed`] keeps it.
+    pub async fn charge(
         &self,
         store: &dyn Throttle,
         attempt: &Attempt<'_>,
         now_ms: i64,
-    ) -> Result<Option<Duration>> {
+    ) -> Result<Result<Charge, Duration>> {
         let src = source(attempt.client);
-        if let Some(wait) = store
-            .take(&format!("signin:addr:{src}"), self.address(), 0, now_ms)
-            .await?
-        {
-            return Ok(Some(wait));
+        let address = format!("signin:addr:{src}");
+        if let Some(wait) = store.take(&address, self.address(), 1, now_ms).await? {
+            return Ok(Err(wait));
         }
-        if let Some(user) = attempt.target
-            && let Some(wait) = store
-                .take(&format!("signin:user:{user}"), self.user(), 0, now_ms)
+        let mut charge = Charge {
+            user: false,
+            mark: false,
+        };
+        if let Some(user) = attempt.target {
+            match store
+                .take(&format!("signin:user:{user}"), self.user(), 1, now_ms)
                 .await?
-            && store
-                .take(&format!("signin:mark:{src}"), Self::mark(), 0, now_ms)
-                .await?
-                .is_some()
-        {
-            return Ok(Some(wait));
+            {
+                None => charge.user = true,
+                // The account's budget is spent: only an address that has
+                // not failed lately may try, and trying marks it.
+                Some(wait) => {
+                    let mark = format!("signin:mark:{src}");
+                    if store.take(&mark, Self::mark(), 1, now_ms).await?.is_some() {
+                        store.give(&address, self.address(), 1, now_ms).await?;
+                        return Ok(Err(wait));
+                    }
+                    charge.mark = true;
+                }
+            }
         }
-        Ok(None)
+        Ok(Ok(charge))
     }
 
-    /// Counts a failed attempt; warns once when an address uses up its
-    /// budget.
+    /// The code was right: the attempt's charge is given back (a right
+    /// code never costs).
+    pub async fn refund(
+        &self,
+        store: &dyn Throttle,
+        attempt: &Attempt<'_>,
+        charge: Charge,
+        now_ms: i64,
+    ) -> Result<()> {
+        let src = source(attempt.client);
+        store
+            .give(&format!("signin:addr:{src}"), self.address(), 1, now_ms)
+            .await?;
+        if let Some(user) = attempt.target
+            && charge.user
+        {
+            store
+                .give(&format!("signin:user:{user}"), self.user(), 1, now_ms)
+                .await?;
+        }
+        if charge.mark {
+            store
+                .give(&format!("signin:mark:{src}"), Self::mark(), 1, now_ms)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The code was wrong: the charge stands, the address counts as
+    /// failing lately ([`MARK_SECONDS`]); warns when an address or an
+    /// account has used up its budget.
     pub async fn failed(
         &self,
         store: &dyn Throttle,
         attempt: &Attempt<'_>,
+        charge: Charge,
         now_ms: i64,
     ) -> Result<()> {
         let src = source(attempt.client);
+        if !charge.mark {
+            store
+                .take(&format!("signin:mark:{src}"), Self::mark(), 1, now_ms)
+                .await?;
+        }
         let key = format!("signin:addr:{src}");
-        store.take(&key, self.address(), 1, now_ms).await?;
-        store
-            .take(&format!("signin:mark:{src}"), Self::mark(), 1, now_ms)
-            .await?;
         if store.take(&key, self.address(), 0, now_ms).await?.is_some() {
             tracing::warn!(
                 client = %attempt.client,
@@ -160,8 +208,7 @@ impl Throttler {
         }
         if let Some(user) = attempt.target {
             let key = format!("signin:user:{user}");
-            store.take(&key, self.user(), 1, now_ms).await?;
-            if store.take(&key, self.user(), 0, now_ms).await?.is_some() {
+            if charge.user && store.take(&key, self.user(), 0, now_ms).await?.is_some() {
                 tracing::warn!(
                     client = %attempt.client,
                     "{} failed sign-ins for one account: addresses that keep failing are throttled for it",
@@ -171,6 +218,17 @@ impl Throttler {
         }
         Ok(())
     }
+}
+
+/// What [`Throttler::charge`] took besides the address's token: to give
+/// back when the code was right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a charge is refunded or kept as a failure"]
+pub struct Charge {
+    /// A token of the named account's bucket.
+    user: bool,
+    /// The address's mark (taken when the account's budget was spent).
+    mark: bool,
 }
 
 #[cfg(test)]

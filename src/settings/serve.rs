@@ -15,10 +15,14 @@ pub struct ServeSettings {
     /// Peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<crate::net::Cidr>,
     pub max_connections: u32,
+    /// Connections one client address (an IPv6 client: its /64) may hold
+    /// open at once.
+    pub max_connections_per_address: u32,
     /// Seconds a connection may wait for a request head (also between
     /// requests on a kept-alive connection).
     pub idle_timeout: u32,
-    /// Seconds from a request's head to its response, body included.
+    /// Seconds from a request's head to the last byte of its response
+    /// written, body included.
     pub request_timeout: u32,
     /// Seconds requests in flight get to finish at shutdown.
     pub drain_timeout: u32,
@@ -30,6 +34,12 @@ pub struct ServeSettings {
     /// Seconds within which the same session downloading the same profile
     /// again gets the same bytes and no new audit row; 0 records every one.
     pub download_repeat_window: u32,
+    /// Profiles issued and answers changed per user, at most, within
+    /// `issue_window` (a token bucket: this many at once, then one more
+    /// every `issue_window / issues_per_user` seconds); 0 sets no limit.
+    pub issues_per_user: u32,
+    /// Seconds over which `issues_per_user` is counted.
+    pub issue_window: u32,
 }
 
 impl Default for ServeSettings {
@@ -40,12 +50,15 @@ impl Default for ServeSettings {
             tls: None,
             trusted_proxies: Vec::new(),
             max_connections: 1024,
+            max_connections_per_address: 256,
             idle_timeout: 15,
             request_timeout: 30,
             drain_timeout: 10,
             signin_failures_per_address: 10,
             signin_failures_per_user: 30,
             download_repeat_window: 60,
+            issues_per_user: 20,
+            issue_window: 3600,
         }
     }
 }
@@ -60,12 +73,15 @@ pub(super) struct RawServe {
     #[serde(default)]
     trusted_proxies: Vec<String>,
     max_connections: Option<i64>,
+    max_connections_per_address: Option<i64>,
     idle_timeout: Option<i64>,
     request_timeout: Option<i64>,
     drain_timeout: Option<i64>,
     signin_failures_per_address: Option<i64>,
     signin_failures_per_user: Option<i64>,
     download_repeat_window: Option<i64>,
+    issues_per_user: Option<i64>,
+    issue_window: Option<i64>,
 }
 
 /// `[serve]`, checked; values out of range name their bounds.
@@ -139,6 +155,12 @@ pub(super) fn validate(raw: RawServe, base: &Path) -> Result<ServeSettings, Fiel
             d.max_connections,
             1_000_000,
         )?,
+        max_connections_per_address: number(
+            "max_connections_per_address",
+            raw.max_connections_per_address,
+            d.max_connections_per_address,
+            1_000_000,
+        )?,
         idle_timeout: number("idle_timeout", raw.idle_timeout, d.idle_timeout, 3600)?,
         request_timeout: number(
             "request_timeout",
@@ -166,6 +188,14 @@ pub(super) fn validate(raw: RawServe, base: &Path) -> Result<ServeSettings, Fiel
             0,
             3600,
         )?,
+        issues_per_user: ranged(
+            "issues_per_user",
+            raw.issues_per_user,
+            d.issues_per_user,
+            0,
+            1_000_000,
+        )?,
+        issue_window: number("issue_window", raw.issue_window, d.issue_window, 7 * 86_400)?,
     })
 }
 
@@ -196,6 +226,14 @@ mod tests {
                 "serve.trusted_proxies[1] = \"nope\"",
             ),
             ("listen = \"8080\"", "serve.listen = \"8080\""),
+            (
+                "max_connections_per_address = 0",
+                "serve.max_connections_per_address = \"0\": must be between 1 and 1000000",
+            ),
+            (
+                "issue_window = 0",
+                "serve.issue_window = \"0\": must be between 1 and 604800",
+            ),
             (
                 "request_timeout = 0",
                 "serve.request_timeout = \"0\": must be between 1 and 3600",

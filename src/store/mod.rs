@@ -203,6 +203,12 @@ pub trait Throttle: Send + Sync {
         cost: u32,
         now_ms: i64,
     ) -> Result<Option<Duration>>;
+
+    /// Gives `tokens` back to bucket `key` at `now_ms`, never beyond its
+    /// capacity: a charge refunded (a sign-in taken before its code was
+    /// checked, and the code was right). A bucket nobody took from is full
+    /// and stays as it is.
+    async fn give(&self, key: &str, bucket: Bucket, tokens: u32, now_ms: i64) -> Result<()>;
 }
 
 /// Upkeep and health.
@@ -242,6 +248,14 @@ pub fn bucket_take(
     }
 }
 
+/// The tokens of a bucket after `elapsed_ms` since it held `tokens`, with
+/// `given` tokens given back: never more than its capacity.
+pub fn bucket_give(bucket: Bucket, tokens: f64, elapsed_ms: i64, given: u32) -> f64 {
+    let refill_ms = bucket.refill.as_millis().max(1) as f64;
+    let now_tokens = tokens + elapsed_ms.max(0) as f64 / refill_ms + f64::from(given);
+    now_tokens.min(f64::from(bucket.capacity))
+}
+
 /// Seconds a spent identity secret is kept past its expiry (see
 /// [`Health::purge`]).
 pub const SECRET_GRACE_SECONDS: i64 = 7 * 86_400;
@@ -279,5 +293,16 @@ mod tests {
         // Cost 0 asks for one token and takes none.
         assert_eq!(bucket_take(b, 0.5, 0, 0), Err(Duration::from_secs(5)));
         assert_eq!(bucket_take(b, 1.0, 0, 0), Ok(1.0));
+    }
+
+    #[test]
+    fn a_refund_never_fills_a_bucket_beyond_its_capacity() {
+        let b = Bucket {
+            capacity: 3,
+            refill: Duration::from_secs(10),
+        };
+        assert_eq!(bucket_give(b, 0.0, 0, 1), 1.0);
+        assert_eq!(bucket_give(b, 1.5, 5_000, 1), 3.0);
+        assert_eq!(bucket_give(b, 2.5, 0, 4), 3.0);
     }
 }

@@ -58,6 +58,21 @@ impl Server {
         Server::launch("", &[], None, edit)
     }
 
+    /// The demo settings with the store in PostgreSQL at `database_url`
+    /// (read from the environment: `[store] url_env`), `extra` appended
+    /// after `[portal]` (e.g. a `[serve]` table). Unlike [`Server::replicas`]
+    /// every limit keeps its default unless `extra` sets it.
+    pub fn start_postgres(database_url: &str, extra: &str) -> Server {
+        let (listener, port) = listener();
+        let url = format!("http://127.0.0.1:{port}");
+        let settings = format!(
+            "{}\n[portal]\npublic_url = \"{url}\"\nsecret_file = \"portal.secret\"\n\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n{extra}\n",
+            common::demo_settings()
+        );
+        let env = vec![("ASPEN_DATABASE_URL".to_owned(), database_url.to_owned())];
+        Server::serve(Arc::new(workspace(&settings)), url, listener, &[], env)
+    }
+
     fn launch(
         portal_extra: &str,
         args: &[&str],
@@ -102,10 +117,10 @@ impl Server {
         let public = format!("http://127.0.0.1:{}", listeners[0].1);
         let settings = format!(
             // The replica tests count every answered request: each download
-            // is recorded (no repeat window), and many failed sign-ins from
-            // this one address are not throttled (tests/hardening.rs covers
-            // both).
-            "{}\n[portal]\npublic_url = \"{public}\"\nsecret_file = \"portal.secret\"\n\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n\n[serve]\ndownload_repeat_window = 0\nsignin_failures_per_address = 10000\n",
+            // is recorded (no repeat window, no per-user issue limit), and
+            // many failed sign-ins from this one address are not throttled
+            // (tests/hardening.rs and tests/attacks.rs cover these).
+            "{}\n[portal]\npublic_url = \"{public}\"\nsecret_file = \"portal.secret\"\n\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n\n[serve]\ndownload_repeat_window = 0\nissues_per_user = 0\nsignin_failures_per_address = 10000\n",
             common::demo_settings()
         );
         let ws = Arc::new(workspace(&settings));

@@ -4,7 +4,7 @@
 
 use super::super::csrf::Csrf;
 use super::super::form::{Checked, CsrfField};
-use super::super::pages::{Access, ChoiceOption, Choose, chrome, internal, message, page};
+use super::super::pages::{Access, ChoiceOption, Choose, chrome, internal, limited, message, page};
 use super::super::proxy::ClientAddr;
 use super::super::service::{Plan, Service};
 use super::super::web::client;
@@ -181,7 +181,8 @@ async fn record(
     client: Option<String>,
 ) -> Response {
     match svc.record_choice(user, choice, client).await {
-        Ok(()) => see_other("/privacy"),
+        Ok(Ok(())) => see_other("/privacy"),
+        Ok(Err(wait)) => limited(svc, user, csrf, wait),
         Err(e) => internal(svc, csrf, e),
     }
 }

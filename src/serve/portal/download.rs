@@ -3,7 +3,7 @@
 
 use super::super::codes::page_code;
 use super::super::csrf::Csrf;
-use super::super::pages::{Download, UserEnrollment, chrome, internal, page};
+use super::super::pages::{Download, UserEnrollment, chrome, internal, limited, page};
 use super::super::proxy::ClientAddr;
 use super::super::web::see_other;
 use super::super::web::{self, client};
@@ -90,7 +90,8 @@ pub async fn download(
         )
         .await
     {
-        Ok(issued) => web::profile_response(&svc, &issued),
+        Ok(Ok(issued)) => web::profile_response(&svc, &issued),
+        Ok(Err(wait)) => limited(&svc, &user, &csrf, wait),
         Err(e) => internal(&svc, &csrf, e),
     }
 }

@@ -14,9 +14,9 @@ pub mod privacy;
 pub mod signin;
 
 use super::csrf::Csrf;
-use super::pages::{internal, message};
+use super::pages::{internal, message, unavailable};
 use super::service::{Plan, Service};
-use super::session::{signed_in, user_of};
+use super::session::{session, signed_in, user_of};
 use super::web::see_other;
 use crate::model::Management;
 use crate::model::directory::User;
@@ -29,8 +29,12 @@ use std::sync::Arc;
 
 type Svc = State<Arc<Service>>;
 
-/// The signed-in user, or a redirect to the sign-in page.
+/// The signed-in user, or a redirect to the sign-in page (an error page
+/// when the store cannot say whether the browser's session is live).
 async fn require(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<User>, Response> {
+    if csrf.unavailable {
+        return Err(unavailable(svc, csrf));
+    }
     user_of(svc, headers, csrf.session.as_ref()).await.ok_or_else(|| match svc.portal.auth {
         PortalAuth::Code => see_other("/signin"),
         PortalAuth::Header(_) => message(
@@ -76,8 +80,19 @@ async fn enrolling(
 }
 
 pub async fn home(State(svc): Svc, headers: HeaderMap) -> Response {
-    // (One session read: this page shows no form.)
-    if signed_in(&svc, &headers).await.is_some() {
+    // (One session read: this page shows no form.) A session the store
+    // cannot check goes on to the page that says so.
+    let signed_in = match svc.portal.auth {
+        PortalAuth::Code => match session(&svc, &headers).await {
+            Ok(session) => session.is_some(),
+            Err(e) => {
+                tracing::error!("reading a session: {e}");
+                true
+            }
+        },
+        PortalAuth::Header(_) => signed_in(&svc, &headers).await.is_some(),
+    };
+    if signed_in {
         see_other("/access")
     } else {
         see_other("/signin")

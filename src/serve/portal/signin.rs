@@ -91,15 +91,16 @@ pub async fn signin(
         client: peer,
         target: None,
     };
-    match svc
+    // Charged before the code is checked (refunded when it is right).
+    let charge = match svc
         .throttle
-        .check(svc.store.as_ref(), &attempt, now_ms())
+        .charge(svc.store.as_ref(), &attempt, now_ms())
         .await
     {
-        Ok(None) => {}
-        Ok(Some(wait)) => return too_many(signin_page(StatusCode::OK, THROTTLED), wait),
+        Ok(Ok(charge)) => charge,
+        Ok(Err(wait)) => return too_many(signin_page(StatusCode::OK, THROTTLED), wait),
         Err(e) => return internal(&svc, &csrf, e),
-    }
+    };
     let user = match svc.redeem_code(&form.code, None).await {
         Ok(Some(email)) => svc.user_by_email(&email).await,
         Ok(None) => None,
@@ -108,13 +109,21 @@ pub async fn signin(
     let Some(user) = user else {
         if let Err(e) = svc
             .throttle
-            .failed(svc.store.as_ref(), &attempt, now_ms())
+            .failed(svc.store.as_ref(), &attempt, charge, now_ms())
             .await
         {
             return internal(&svc, &csrf, e);
         }
         return signin_page(StatusCode::UNAUTHORIZED, BAD_CODE);
     };
+    if let Err(e) = svc
+        .throttle
+        .refund(svc.store.as_ref(), &attempt, charge, now_ms())
+        .await
+    {
+        // The user is signed in all the same; the address keeps the charge.
+        tracing::warn!("refunding a sign-in's charge: {e}");
+    }
     let token = match start_session(&svc, &user.email).await {
         Ok(t) => t,
         Err(e) => return internal(&svc, &csrf, e),

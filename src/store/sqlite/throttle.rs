@@ -4,7 +4,7 @@
 
 use super::Sqlite;
 use crate::error::Result;
-use crate::store::{Bucket, Throttle, bucket_take};
+use crate::store::{Bucket, Throttle, bucket_give, bucket_take};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::time::Duration;
@@ -55,6 +55,24 @@ impl Throttle for Sqlite {
             };
             tx.commit()?;
             Ok(answer)
+        })
+        .await
+    }
+
+    async fn give(&self, key: &str, bucket: Bucket, tokens: u32, now_ms: i64) -> Result<()> {
+        let key = key.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row: Option<(f64, i64)> = tx
+                .prepare_cached("SELECT tokens, updated FROM throttle WHERE key = ?1")?
+                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((held, at)) = row {
+                let left = bucket_give(bucket, held, now_ms - at, tokens);
+                tx.prepare_cached("UPDATE throttle SET tokens = ?2, updated = ?3 WHERE key = ?1")?
+                    .execute(params![key, left, now_ms])?;
+            }
+            tx.commit()
         })
         .await
     }
