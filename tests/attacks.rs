@@ -962,3 +962,99 @@ fn a_killed_bulk_run_leaves_nothing_unrecorded_or_readable() {
     );
     assert_eq!(temporaries(&out), []);
 }
+
+/// Finding 11 (info): SIGHUP and SIGQUIT stop `serve --demo` as SIGTERM
+/// does, so its folder (a signing key, the portal's secret) goes with it.
+#[test]
+fn the_demo_removes_its_folder_on_hangup_and_quit() {
+    crate::hardening::the_demo_removes_its_folder_on(&["HUP", "QUIT"]);
+}
+
+/// Finding 11 (info): a bidirectional override in a recorded value (here
+/// written into the store by python3's sqlite3, as anything upstream of
+/// the store might) is shown escaped by `aspen issued`, so
+/// `carol<U+202E>gpj.exe` cannot print as `carolexe.jpg`; `--json` keeps
+/// the exact value.
+#[test]
+fn issued_shows_bidirectional_controls_escaped() {
+    if !crate::common::have_tool("python3", "python3") {
+        return;
+    }
+    let ws = crate::common::portal_workspace();
+    let config = ws.settings().to_str().unwrap().to_owned();
+    let out = ws.path("carol.mobileconfig");
+    crate::common::ok(crate::common::aspen(&[
+        "profile",
+        "for",
+        "-c",
+        &config,
+        "--user",
+        "carol@contoso.com",
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    let db = walk(ws.dir.path())
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "sqlite3"))
+        .expect("the embedded store's file");
+    let hostile = "carol\u{202e}gpj.exe";
+    let script = "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nc.execute('UPDATE events SET user=?',(sys.argv[2],))\nc.commit()";
+    let status = std::process::Command::new("python3")
+        .args(["-c", script, db.to_str().unwrap(), hostile])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = String::from_utf8(crate::common::ok(crate::common::aspen(&[
+        "issued", "-c", &config,
+    ])))
+    .unwrap();
+    assert!(text.contains("carol\\u{202e}gpj.exe"), "{text}");
+    assert!(!text.contains('\u{202e}'), "{text}");
+    let json = crate::common::ok(crate::common::aspen(&["issued", "-c", &config, "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&json).unwrap();
+    assert!(rows.iter().any(|r| r["user"] == hostile), "{rows:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Finding 11 (info): a signed-in person whose session the store cannot
+/// check (PostgreSQL holding a lock past the statement timeout) gets a 503
+/// page saying so, not the sign-in form as if they had never signed in;
+/// once the store answers, the same session works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_check_a_session_is_an_error_page() {
+    let Some(db) = tokio::task::spawn_blocking(crate::pg::database)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let s = Server::start_postgres(&db.url, "");
+    let mut v = server::Visitor::default();
+    let code = s.invite("carol@contoso.com");
+    assert_eq!(v.sign_in(&s, &code).await, 303);
+    v.page(&s, "/access").await;
+    let held = db.hold("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE;");
+    let res = v.get(&s, "/access").await;
+    assert_eq!(res.status(), 503);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("cannot check your sign-in"), "{html}");
+    assert!(
+        !html.contains("name=\"code\""),
+        "not the sign-in form: {html}"
+    );
+    drop(held);
+    v.page(&s, "/access").await;
+}

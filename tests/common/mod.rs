@@ -342,3 +342,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// A folder with the demo settings, a portal (its secret 0600) and the
+/// embedded store in `state/`: what the CLI's recording commands need.
+pub fn portal_workspace() -> Workspace {
+    let ws = Workspace::new(&format!(
+        "{}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"state\"\n",
+        demo_settings()
+    ));
+    std::fs::write(ws.path("portal.secret"), "5a".repeat(32) + "\n").unwrap();
+    std::fs::set_permissions(
+        ws.path("portal.secret"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    ws
+}
