@@ -162,14 +162,13 @@ impl Open {
                 }
             }
         }
-        if table.by_id.len() >= self.max {
-            if let Some(id) = table
+        if table.by_id.len() >= self.max
+            && let Some(id) = table
                 .longest_waiting(None)
                 .or_else(|| table.of_the_largest_holder())
-            {
-                table.evict(id);
-                tracing::debug!("at max_connections: closed a connection to make room");
-            }
+        {
+            table.evict(id);
+            tracing::debug!("at max_connections: closed a connection to make room");
         }
         let conn = Arc::new(Conn {
             epoch: self.epoch,
