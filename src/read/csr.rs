@@ -172,7 +172,7 @@ mod tests {
     fn a_request_without_attributes_has_no_challenge() {
         let csr = parse(&plain_request()).unwrap();
         assert!(csr.challenge.is_none());
-        assert_eq!(csr.subject, "CN=device?");
+        assert_eq!(csr.subject, "CN=device\\07");
     }
 
     #[test]

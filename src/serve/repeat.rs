@@ -3,9 +3,9 @@
 //! token, a proxy-named user) within the window gets the same bytes and no
 //! new audit row, charge or secret. A cache that never changes an answer:
 //! the plan is decided, and the viewer checked, before it is read. Kept in
-//! memory, per replica.
+//! memory, per replica. Generic over what was handed out (the service's
+//! `Issued`), so this file imports nothing of the service.
 
-use super::service::Issued;
 use crate::model::Enrollment;
 use crate::settings::IdentityUse;
 use std::collections::HashMap;
@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 /// Recent downloads remembered, at most.
 const RECENT_ENTRIES: usize = 4096;
 
-pub struct RepeatWindow {
+pub struct RepeatWindow<T> {
     window: Duration,
-    recent: Mutex<HashMap<Vec<u8>, Recent>>,
+    recent: Mutex<HashMap<Vec<u8>, Recent<T>>>,
 }
 
-struct Recent {
+struct Recent<T> {
     at: Instant,
     what: What,
-    issued: Arc<Issued>,
+    issued: Arc<T>,
 }
 
 /// What was issued: the same viewer asking for something else is a new
@@ -35,8 +35,8 @@ pub struct What {
     pub identity: IdentityUse,
 }
 
-impl RepeatWindow {
-    pub fn new(window: Duration) -> RepeatWindow {
+impl<T> RepeatWindow<T> {
+    pub fn new(window: Duration) -> RepeatWindow<T> {
         RepeatWindow {
             window,
             recent: Mutex::new(HashMap::new()),
@@ -44,7 +44,7 @@ impl RepeatWindow {
     }
 
     /// The bytes `viewer` was given for `what` within the window, if any.
-    pub fn get(&self, viewer: &[u8], what: &What) -> Option<Arc<Issued>> {
+    pub fn get(&self, viewer: &[u8], what: &What) -> Option<Arc<T>> {
         if self.window.is_zero() {
             return None;
         }
@@ -54,7 +54,7 @@ impl RepeatWindow {
     }
 
     /// Remembers that `viewer` was given `issued` for `what` just now.
-    pub fn remember(&self, viewer: Vec<u8>, what: What, issued: Arc<Issued>) {
+    pub fn remember(&self, viewer: Vec<u8>, what: What, issued: Arc<T>) {
         if self.window.is_zero() {
             return;
         }

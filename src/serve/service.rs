@@ -47,7 +47,7 @@ pub struct Service {
     /// Downloads of the same profile by the same session (or access token,
     /// or proxy-named user) within `[serve] download_repeat_window` get the
     /// same bytes and one audit row.
-    repeat: RepeatWindow,
+    repeat: RepeatWindow<Issued>,
     pub throttle: Throttler,
     /// `[serve] issues_per_user`: a signed-in user cannot flood the audit
     /// and secret stores.
