@@ -32,6 +32,9 @@ pub enum Purpose {
     SessionLookup,
     /// The key under which a per-profile identity secret is stored.
     SecretLookup,
+    /// What a device's verified `MachineInfo` said, carried through the
+    /// ADE web sign-in (its header comes only with the first page).
+    AdeDevice,
 }
 
 impl Purpose {
@@ -45,6 +48,7 @@ impl Purpose {
             Purpose::PreSession => b"pre-session",
             Purpose::SessionLookup => b"session-lookup",
             Purpose::SecretLookup => b"secret-lookup",
+            Purpose::AdeDevice => b"ade-device",
         }
     }
 }
