@@ -496,6 +496,105 @@ mod tests {
         );
     }
 
+    fn acme(extra: &str) -> String {
+        MINIMAL
+            .replace(
+                "url = \"https://mdm.contoso.com/scep\"\nchallenge = \"s3cret\"\n",
+                &format!("directory_url = \"https://acme.contoso.com/dir\"\n{extra}"),
+            )
+            .replace("kind = \"scep\"", "kind = \"acme\"")
+            .replace("subject = \"O=Contoso/CN=Contoso MDM Identity\"\n", "")
+    }
+
+    #[test]
+    fn acme_defaults_to_an_attested_hardware_bound_ec_key() {
+        let s = parse(&acme("client_identifier = \"static-id\"\n")).unwrap();
+        let Identity::Acme(a) = &s.identity else {
+            panic!("acme")
+        };
+        assert_eq!(
+            (a.key_type, a.key_size, a.hardware_bound, a.attest),
+            ("ECSECPrimeRandom", 256, true, true)
+        );
+        // RSA, or an EC size no Secure Enclave holds: not bound, no attest.
+        for (keys, size) in [("key_type = \"RSA\"\n", 2048), ("key_size = 521\n", 521)] {
+            let s = parse(&acme(&format!("client_identifier = \"x\"\n{keys}"))).unwrap();
+            let Identity::Acme(a) = &s.identity else {
+                panic!("acme")
+            };
+            assert_eq!(
+                (a.key_size, a.hardware_bound, a.attest),
+                (size, false, false)
+            );
+        }
+        // An explicit hardware_bound = false (older Macs) takes attest with it.
+        let s = parse(&acme("client_identifier = \"x\"\nhardware_bound = false\n")).unwrap();
+        let Identity::Acme(a) = &s.identity else {
+            panic!("acme")
+        };
+        assert_eq!((a.hardware_bound, a.attest), (false, false));
+    }
+
+    #[test]
+    fn a_device_client_identifier_and_its_subject() {
+        let s = parse(&acme("client_identifier = \"serial\"\n")).unwrap();
+        let Identity::Acme(a) = &s.identity else {
+            panic!("acme")
+        };
+        assert_eq!(
+            a.client_identifier,
+            IdentitySecret::Device(DeviceField::Serial)
+        );
+        assert_eq!(a.subject.to_string(), "CN={serial}", "the default subject");
+        assert!(s.identity.varies_per_issue() && !s.identity.is_per_profile());
+        for ok in ["O=Contoso", "O=Contoso/CN={serial}"] {
+            let text = acme(&format!(
+                "client_identifier = \"serial\"\nsubject = \"{ok}\"\n"
+            ));
+            assert!(parse(&text).is_ok(), "{ok}");
+        }
+        // step-ca refuses a CN other than the permanent identifier.
+        for bad in ["CN=MDM Identity", "O=Contoso/CN={udid}", "CN={serial} x"] {
+            let text = acme(&format!(
+                "client_identifier = \"serial\"\nsubject = \"{bad}\"\n"
+            ));
+            let msg = parse(&text).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!("identity.subject = \"{bad}\": with identity.client_identifier = \"serial\" the CN must be {{serial}} or absent")),
+                "{msg}"
+            );
+        }
+        let s = parse(&acme(
+            "client_identifier = \"udid\"\nsubject = \"O=Contoso/CN={udid}\"\n",
+        ))
+        .unwrap();
+        assert!(matches!(
+            &s.identity,
+            Identity::Acme(a) if a.client_identifier == IdentitySecret::Device(DeviceField::Udid)
+        ));
+        let msg = parse(&acme(
+            "client_identifier = \"serial\"\nchallenge_ttl = \"1d\"\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("identity.challenge_ttl: is only for"), "{msg}");
+    }
+
+    #[test]
+    fn subject_placeholders_are_known_ones_only() {
+        let text = MINIMAL.replace("CN=Contoso MDM Identity", "CN={profile_uuid}/OU={user}");
+        let s = parse(&text).unwrap();
+        assert!(s.identity.varies_per_issue(), "{{user}} differs per user");
+        let text = MINIMAL.replace("CN=Contoso MDM Identity", "CN={profile_uuid}");
+        assert!(!parse(&text).unwrap().identity.varies_per_issue());
+        let text = MINIMAL.replace("CN=Contoso MDM Identity", "CN={serial_number}");
+        let msg = parse(&text).unwrap_err().to_string();
+        assert!(
+            msg.contains("identity.subject = \"O=Contoso/CN={serial_number}\": \"{serial_number}\" is not a placeholder"),
+            "{msg}"
+        );
+    }
+
     #[test]
     fn a_scep_url_with_a_query_is_refused() {
         let bad = MINIMAL.replace("/scep\"", "/scep?profile=mdm\"");
