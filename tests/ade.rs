@@ -364,6 +364,18 @@ async fn a_device_below_minimum_os_is_told_to_update() {
     // At the minimum: a profile.
     let ok17 = device_signed(dir, &machine_info(SERIAL, "iPhone15,2", Some("17.0"), true));
     assert_eq!(post(&s, ok17).await.status(), 200);
+    // The same limits as every endpoint: a body past 64 KiB is refused
+    // before the handler (no row), and every answer has its access line.
+    let res = post(&s, vec![0x30; 65 * 1024]).await;
+    assert_eq!(res.status(), 413);
+    assert_eq!(issued(&s, &[]).len(), 3);
+    let log = s.log();
+    for status in [403, 200, 413] {
+        assert!(
+            log.contains(&format!("path=/ade/enroll status={status}")),
+            "{log}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -519,6 +531,24 @@ fn ade_profile_prints_apples_define_profile_fields() {
     ]));
     let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(written, json);
+    // resolve says what a user-choice user's ADE devices get: corporate.
+    let json: serde_json::Value = serde_json::from_slice(&ok(aspen(&[
+        "resolve",
+        "-c",
+        settings.to_str().unwrap(),
+        "--user",
+        "alice@contoso.com",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(json["outcome"], "needs-choice");
+    assert!(
+        json["automated_device_enrollment"]
+            .as_str()
+            .unwrap()
+            .starts_with("device-corporate: a device that comes through Automated Device Enrollment belongs to the organisation"),
+        "{json:#}"
+    );
     // Without [ade]: exit 2, naming it.
     let ws = Workspace::new(&common::demo_settings());
     let err = fails(aspen(&[
