@@ -431,6 +431,38 @@ fn subject_placeholders_are_filled_or_the_profile_is_refused() {
         err.contains("identity.subject = \"O=Contoso/CN={user}/OU={profile_uuid}\": this profile cannot fill {user}"),
         "{err}"
     );
+    // bulk: two users of one kind without a Managed Apple ID once shared
+    // one build; with {user} in the subject each gets their own.
+    std::fs::write(
+        ws.path("users.csv"),
+        "email,managed_apple_id,groups\nx@contoso.com,,Leadership\ny@contoso.com,,Leadership\n",
+    )
+    .unwrap();
+    let out_dir = ws.path("bulk");
+    let users = ws.path("users.csv");
+    ok(aspen(&[
+        "bulk",
+        "-c",
+        settings.to_str().unwrap(),
+        "--users",
+        users.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--unsigned",
+    ]));
+    let mut cns = Vec::new();
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "mobileconfig") {
+            let p = plistlib_json(&std::fs::read(&path).unwrap());
+            cns.push(
+                payload(&p, "com.apple.security.scep")["PayloadContent"]["Subject"][1][0][1]
+                    .clone(),
+            );
+        }
+    }
+    cns.sort_by_key(|v| v.to_string());
+    assert_eq!(cns, ["x@contoso.com", "y@contoso.com"]);
     // {serial} without a device, and with one.
     let ws =
         Workspace::new(&common::demo_settings().replace("CN=Contoso MDM Identity", "CN={serial}"));
