@@ -7,7 +7,7 @@
 
 use aspen::model::{Enrollment, EnrollmentKind, ManagedAppleId, Ownership};
 use aspen::profile;
-use aspen::settings::Settings;
+use aspen::settings::{IdentityUse, Settings};
 use aspen::sign::{KeySource, Signer};
 use std::path::Path;
 use std::time::Instant;
@@ -46,15 +46,28 @@ fn main() {
     let settings = Settings::load(&root.join("fixtures/demo/aspen.toml")).expect("demo settings");
 
     let generated = rate(10 * n, threads, |i| {
-        let issue = profile::Issue::new(&settings.identity).unwrap();
-        let xml = profile::build(&settings, &enrollment(i), &issue)
+        let enrollment = enrollment(i);
+        let issue = profile::Issue::new(
+            &settings,
+            IdentityUse::Primary,
+            &enrollment,
+            profile::Target::default(),
+        )
+        .unwrap();
+        let xml = profile::build(&settings, &enrollment, &issue)
             .to_xml()
             .unwrap();
         std::hint::black_box(xml);
     });
     println!("in-memory generate: {generated:.0} profiles/s ({threads} threads)");
 
-    let issue = profile::Issue::new(&settings.identity).unwrap();
+    let issue = profile::Issue::new(
+        &settings,
+        IdentityUse::Primary,
+        &enrollment(0),
+        profile::Target::default(),
+    )
+    .unwrap();
     let xml = profile::build(&settings, &enrollment(0), &issue)
         .to_xml()
         .unwrap();

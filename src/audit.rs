@@ -1,11 +1,14 @@
 //! The audit log's records: every choice a user makes, every profile
-//! issued (by the CLI, the portal or account-driven enrollment) and every
-//! per-profile challenge a SCEP server asked `aspen scep-verify` to check.
+//! issued (by the CLI, the portal, account-driven or Automated Device
+//! Enrollment), every request refused before a profile (a `MachineInfo`
+//! whose signature does not hold) and every per-profile challenge a SCEP
+//! server asked `aspen scep-verify` or step-ca's webhook to check.
 //! Where they are kept is `store`'s business. Records are plain data: whoever
 //! issues a profile or checks a secret builds its record (this module sits
 //! below the store, the profile and the settings, and imports none of them).
 
 use crate::model::EnrollmentKind;
+use crate::model::machine_info::DeviceIds;
 use crate::model::policy::Choice;
 
 /// What happened.
@@ -23,6 +26,10 @@ pub enum Event {
     /// A user reached `[serve] issues_per_user`: recorded once per window,
     /// however many requests were refused; `reason` says what.
     Limited,
+    /// A request for a profile was refused before one was issued (a
+    /// device whose `MachineInfo` signature does not hold, or whose OS is
+    /// below `[ade] minimum_os`); `reason` says why.
+    Refused,
 }
 
 impl Event {
@@ -33,6 +40,7 @@ impl Event {
             Event::SecretAccepted => "secret-accepted",
             Event::SecretRefused => "secret-refused",
             Event::Limited => "limited",
+            Event::Refused => "refused",
         }
     }
 }
@@ -43,8 +51,11 @@ pub enum Source {
     Cli,
     Portal,
     AccountDriven,
-    /// A SCEP server's check of a certificate request (`aspen scep-verify`).
+    /// A SCEP server's check of a certificate request (`aspen scep-verify`,
+    /// step-ca's webhook).
     Scep,
+    /// Automated Device Enrollment: a device in Setup Assistant.
+    Ade,
 }
 
 impl Source {
@@ -54,6 +65,7 @@ impl Source {
             Source::Portal => "portal",
             Source::AccountDriven => "account-driven",
             Source::Scep => "scep",
+            Source::Ade => "ade",
         }
     }
 }
@@ -74,6 +86,13 @@ pub struct Record {
     pub subject: Option<String>,
     /// Why a check refused.
     pub reason: Option<String>,
+    /// The device, where the channel knows it (Automated Device
+    /// Enrollment; a secret issued to a device).
+    pub serial: Option<String>,
+    pub udid: Option<String>,
+    /// e.g. `iPhone15,2`.
+    pub product: Option<String>,
+    pub os_version: Option<String>,
 }
 
 impl Record {
@@ -98,6 +117,10 @@ impl Record {
             client: None,
             subject: None,
             reason: None,
+            serial: None,
+            udid: None,
+            product: None,
+            os_version: None,
         }
     }
 
@@ -121,6 +144,10 @@ impl Record {
             client: None,
             subject: None,
             reason: None,
+            serial: None,
+            udid: None,
+            product: None,
+            os_version: None,
         }
     }
 
@@ -150,15 +177,20 @@ impl Record {
             client: None,
             subject: subject.map(str::to_owned),
             reason: reason.map(str::to_owned),
+            serial: None,
+            udid: None,
+            product: None,
+            os_version: None,
         }
     }
 
-    /// `user` reached the per-user issue limit; `reason` says which.
-    pub fn limited(source: Source, user: &str, reason: String) -> Record {
+    /// A request refused before any profile was issued (`reason` says
+    /// why; never a secret).
+    pub fn refused(source: Source, reason: &str) -> Record {
         Record {
-            event: Event::Limited,
+            event: Event::Refused,
             source,
-            user: Some(user.to_ascii_lowercase()),
+            user: None,
             policy: None,
             choice: None,
             kind: None,
@@ -166,12 +198,45 @@ impl Record {
             sha256: None,
             client: None,
             subject: None,
+            reason: Some(reason.to_owned()),
+            serial: None,
+            udid: None,
+            product: None,
+            os_version: None,
+        }
+    }
+
+    /// `user` reached the per-user issue limit; `reason` says which.
+    pub fn limited(source: Source, user: &str, reason: String) -> Record {
+        Record {
+            event: Event::Limited,
+            user: Some(user.to_ascii_lowercase()),
             reason: Some(reason),
+            ..Record::refused(source, "")
         }
     }
 
     pub fn with_client(mut self, client: Option<String>) -> Record {
         self.client = client;
+        self
+    }
+
+    /// The device's columns, when the channel knows it.
+    pub fn with_device(mut self, device: Option<&DeviceIds>) -> Record {
+        if let Some(d) = device {
+            self.serial = d.serial.clone();
+            self.udid = d.udid.clone();
+            self.product = d.product.clone();
+            self.os_version = d.os_version.clone();
+        }
+        self
+    }
+
+    /// Who the row is about, when a user signed in (the ADE web sign-in).
+    pub fn with_user(mut self, user: Option<&str>) -> Record {
+        if let Some(u) = user {
+            self.user = Some(u.to_ascii_lowercase());
+        }
         self
     }
 }
@@ -199,6 +264,10 @@ pub struct Entry {
     pub client: Option<String>,
     pub subject: Option<String>,
     pub reason: Option<String>,
+    pub serial: Option<String>,
+    pub udid: Option<String>,
+    pub product: Option<String>,
+    pub os_version: Option<String>,
 }
 
 fn rfc3339<S: serde::Serializer>(time: &i64, s: S) -> Result<S::Ok, S::Error> {

@@ -388,6 +388,7 @@ fn issue_chunk(
             policy: Some(&task.policy.name),
             source: Source::Cli,
             client: None,
+            device: None,
         };
         let seal = match session.as_deref_mut() {
             Some(s) => Seal::Session(s),

@@ -19,9 +19,10 @@
 use crate::audit::{Record, Source};
 use crate::encrypt::Recipient;
 use crate::error::{Error, Result};
+use crate::model::machine_info::DeviceIds;
 use crate::model::{Enrollment, EnrollmentKind};
 use crate::output::Access;
-use crate::profile::{self, Issue};
+use crate::profile::{self, Issue, Target};
 use crate::secret::IssuedSecret;
 use crate::settings::{IdentityUse, Settings};
 use crate::sign::{Session, Signer};
@@ -44,6 +45,20 @@ pub struct Order<'a> {
     pub source: Source,
     /// The client's address, for the row (servers).
     pub client: Option<String>,
+    /// The device the profile is for, when the channel knows it (Automated
+    /// Device Enrollment's verified `MachineInfo`, `aspen profile device
+    /// --serial`): subjects and a device-bound client identifier are
+    /// filled from it, and the secret's record and the row name it.
+    pub device: Option<&'a DeviceIds>,
+}
+
+impl Order<'_> {
+    fn target(&self) -> Target<'_> {
+        Target {
+            user: self.user,
+            device: self.device,
+        }
+    }
 }
 
 /// How the bytes are sealed (step 4).
@@ -114,9 +129,11 @@ impl Issuer<'_> {
     ) -> Result<Issued> {
         let settings = self.settings;
         let enrollment = order.enrollment;
-        let issue = Issue::new(settings.identity_for(order.identity))?;
-        let same_for_all =
-            !issue.is_per_profile() && enrollment.managed_apple_id().is_none() && encrypt.is_none();
+        let issue = Issue::new(settings, order.identity, enrollment, order.target())?;
+        let same_for_all = !issue.is_per_profile()
+            && !settings.identity_for(order.identity).varies_per_issue()
+            && enrollment.managed_apple_id().is_none()
+            && encrypt.is_none();
         let build = || -> Result<Vec<u8>> {
             let profile = profile::build(settings, enrollment, &issue);
             match encrypt {
@@ -141,7 +158,7 @@ impl Issuer<'_> {
         let secret = match (issue.is_per_profile(), self.keys) {
             (false, _) => None,
             (true, Some(keys)) => {
-                issue.record(keys, order.user, &payload_uuid, crate::audit::now())?
+                issue.record(keys, order.target(), &payload_uuid, crate::audit::now())?
             }
             (true, None) => {
                 return Err(Error::invalid(
@@ -178,5 +195,6 @@ impl Issuer<'_> {
             sha256,
         )
         .with_client(order.client.clone())
+        .with_device(order.device)
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod bulk;
+pub mod challenge;
 pub mod cli;
 pub mod encrypt;
 pub mod error;

@@ -7,6 +7,7 @@
 //! per-profile secrets they differ only in that secret.
 
 use crate::error::{Error, Result};
+use crate::model::machine_info::DeviceIds;
 use crate::model::{Enrollment, EnrollmentKind};
 use crate::payload::acme::AcmeConfig;
 use crate::payload::acme::{self, AcmePayload};
@@ -14,10 +15,10 @@ use crate::payload::cert::CertPayload;
 use crate::payload::mdm::{self, MdmPayload};
 use crate::payload::scep::ScepConfig;
 use crate::payload::scep::{self, ScepPayload};
-use crate::payload::{Common, Payload};
-use crate::secret::{IdentitySecret, Secret};
+use crate::payload::{Common, Payload, Subject, SubjectPlaceholder, SubjectValues};
+use crate::secret::{DeviceField, IdentitySecret, Secret};
 use crate::secret::{IssuedSecret, SecretKind};
-use crate::settings::{Identity, Settings};
+use crate::settings::{Identity, IdentityUse, Settings};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -101,14 +102,39 @@ pub fn profile_uuid(settings: &Settings, enrollment: &Enrollment) -> String {
     derive_uuid(&settings.organization.identifier, "profile", enrollment)
 }
 
-/// One issue of a profile: the identity settings it carries and the value
-/// of their secret. Made only by [`Issue::new`], so a per-profile identity
-/// always has its fresh value.
+/// One issue of a profile: the identity settings it carries, the value of
+/// their secret and their subject with its placeholders filled. Made only
+/// by [`Issue::new`], so a per-profile identity always has its fresh value
+/// and a subject never keeps a `{placeholder}`.
 pub struct Issue<'s> {
     identity: Chosen<'s>,
     /// Set when the secret was made for this issue (per-profile): its kind
     /// and how long it stays valid, in seconds.
     fresh: Option<(SecretKind, i64)>,
+    subject: Subject,
+    /// The ACME client identifier is the device's own (not a secret).
+    device_bound: bool,
+}
+
+/// Whom and what one issue is for, as far as its flow knows: what subject
+/// placeholders and a device-bound client identifier are filled from, and
+/// what the secret's record names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    /// The directory user (e-mail) or Managed Apple ID.
+    pub user: Option<&'a str>,
+    /// The device (Automated Device Enrollment, `--serial`).
+    pub device: Option<&'a DeviceIds>,
+}
+
+impl Target<'_> {
+    fn device_value(&self, field: DeviceField) -> Option<&str> {
+        let d = self.device?;
+        match field {
+            DeviceField::Serial => d.serial.as_deref(),
+            DeviceField::Udid => d.udid.as_deref(),
+        }
+    }
 }
 
 /// The identity settings and the secret their payload carries.
@@ -118,9 +144,28 @@ enum Chosen<'s> {
 }
 
 impl<'s> Issue<'s> {
-    /// An issue with `identity` (the settings' `[identity]`): its static
-    /// secret, or a fresh one when it is `per-profile`.
-    pub fn new(identity: &'s Identity) -> Result<Issue<'s>> {
+    /// An issue of `enrollment`'s profile with the identity settings `which`
+    /// names, for `target`: the static secret, a fresh one when it is
+    /// `per-profile`, or the device's serial number or UDID; the subject
+    /// filled. What the flow does not know (a `{serial}` or
+    /// `client_identifier = "serial"` without a device, a `{user}` without
+    /// a user) is an error naming the settings key, never a made-up value.
+    pub fn new(
+        settings: &'s Settings,
+        which: IdentityUse,
+        enrollment: &Enrollment,
+        target: Target,
+    ) -> Result<Issue<'s>> {
+        let identity = settings.identity_for(which);
+        let table = match (which, &settings.fallback) {
+            (IdentityUse::Fallback, Some(_)) => "identity.fallback",
+            _ => "identity",
+        };
+        let unknown = |message: String| Error::Settings {
+            file: settings.file.clone(),
+            line: None,
+            message,
+        };
         let mut fresh = None;
         let mut value = |secret: &IdentitySecret, kind: SecretKind| -> Result<Secret> {
             match secret {
@@ -129,6 +174,17 @@ impl<'s> Issue<'s> {
                     fresh = Some((kind, *ttl));
                     crate::secret::fresh()
                 }
+                IdentitySecret::Device(field) => target
+                    .device_value(*field)
+                    .map(|v| Secret::new(v.to_owned()))
+                    .ok_or_else(|| {
+                        unknown(format!(
+                            "{table}.client_identifier = \"{}\": the ACME ClientIdentifier is the device's own {}, and this profile is issued without one (a portal download, account-driven enrollment, `aspen profile` without --{}): only Automated Device Enrollment (/ade/enroll) and `aspen profile device --serial S --udid U` know it",
+                            field.as_str(),
+                            if *field == DeviceField::Serial { "serial number" } else { "UDID" },
+                            field.as_str()
+                        ))
+                    }),
             }
         };
         let chosen = match identity {
@@ -144,16 +200,50 @@ impl<'s> Issue<'s> {
                 value(&cfg.client_identifier, SecretKind::AcmeClientIdentifier)?,
             ),
         };
+        let written = identity.subject();
+        let profile_uuid = profile_uuid(settings, enrollment);
+        let device = target.device;
+        let subject = written
+            .fill(&SubjectValues {
+                user: target.user,
+                serial: device.and_then(|d| d.serial.as_deref()),
+                udid: device.and_then(|d| d.udid.as_deref()),
+                profile_uuid: &profile_uuid,
+            })
+            .map_err(|missing| {
+                let without = match missing {
+                    SubjectPlaceholder::User => {
+                        "it is issued for no user (`aspen profile` without a user, Automated Device Enrollment without its web sign-in)"
+                    }
+                    SubjectPlaceholder::Serial | SubjectPlaceholder::Udid => {
+                        "it is issued for no device (only Automated Device Enrollment and `aspen profile device --serial S --udid U` know a device's)"
+                    }
+                    SubjectPlaceholder::ProfileUuid => "internal",
+                };
+                unknown(format!(
+                    "{table}.subject = \"{written}\": this profile cannot fill {}: {without}",
+                    missing.as_str()
+                ))
+            })?;
+        let device_bound = matches!(
+            identity,
+            Identity::Acme(AcmeConfig {
+                client_identifier: IdentitySecret::Device(_),
+                ..
+            })
+        );
         Ok(Issue {
             identity: chosen,
             fresh,
+            subject,
+            device_bound,
         })
     }
 
     /// Whether the profile carries a secret (static or fresh): its file is
     /// then private to its owner.
     pub fn carries_secret(&self) -> bool {
-        !matches!(self.identity, Chosen::Scep(_, None))
+        !matches!(self.identity, Chosen::Scep(_, None)) && !self.device_bound
     }
 
     /// Whether the secret was made for this issue (and must be recorded
@@ -164,11 +254,11 @@ impl<'s> Issue<'s> {
 
     /// The store's record of this issue's fresh secret (keyed by `keys`,
     /// never the value), issued at `now` in profile `payload_uuid` to
-    /// `user`; `None` for a static secret.
+    /// `target`'s user and device; `None` for a static secret.
     pub fn record(
         &self,
         keys: &crate::tokens::Keys,
-        user: Option<&str>,
+        target: Target,
         payload_uuid: &str,
         now: i64,
     ) -> Result<Option<IssuedSecret>> {
@@ -182,9 +272,11 @@ impl<'s> Issue<'s> {
         Ok(Some(IssuedSecret {
             lookup: keys.secret_lookup(kind, value).to_vec(),
             kind,
-            user: user.map(str::to_ascii_lowercase),
+            user: target.user.map(str::to_ascii_lowercase),
             payload_uuid: payload_uuid.to_owned(),
             expires: now + ttl,
+            serial: target.device.and_then(|d| d.serial.clone()),
+            udid: target.device.and_then(|d| d.udid.clone()),
         }))
     }
 }
@@ -232,11 +324,13 @@ pub fn build(settings: &Settings, enrollment: &Enrollment, issue: &Issue) -> Pro
             common(scep::PAYLOAD_TYPE, "identity", "MDM Identity (SCEP)".into()),
             cfg,
             challenge.clone(),
+            issue.subject.clone(),
         )),
         Chosen::Acme(cfg, client_identifier) => Payload::Acme(AcmePayload::new(
             common(acme::PAYLOAD_TYPE, "identity", "MDM Identity (ACME)".into()),
             cfg,
             client_identifier.clone(),
+            issue.subject.clone(),
         )),
     };
     let identity_uuid = identity.common().uuid.clone();

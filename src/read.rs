@@ -198,6 +198,29 @@ pub fn parse_content(bytes: &[u8], limits: &Limits) -> Result<Value, String> {
         .map_err(|e| e.message)
 }
 
+/// A CMS SignedData (DER) and the plist it signs, within `limits`: for a
+/// body that must be signed (a device's `MachineInfo` during Automated
+/// Device Enrollment), whose signature the caller then checks with
+/// [`crate::verify`]. A bare plist is refused before it is read.
+pub fn parse_signed_within(bytes: &[u8], limits: &Limits) -> Result<Document, String> {
+    precheck(bytes).map_err(|e| e.message)?;
+    if bytes[0] != 0x30 {
+        return Err("is not signed (no CMS SignedData)".into());
+    }
+    let data = cms::signed_data(bytes).map_err(|e| format!("is not readable signed data: {e}"))?;
+    let (value, format, duplicate_keys) = parse_plist_within(&data.content, limits)
+        .map_err(|e| format!("is signed, but its content is not a plist: {e}"))?;
+    Ok(Document {
+        value,
+        format,
+        signed: Some(Signed {
+            der: bytes.to_vec(),
+            data,
+        }),
+        duplicate_keys,
+    })
+}
+
 /// What no profile can be: too large, empty, or PEM text.
 fn precheck(bytes: &[u8]) -> Result<(), ParseError> {
     if bytes.len() as u64 > MAX_PROFILE_BYTES {

@@ -90,11 +90,44 @@ pub enum IdentitySecret {
     /// A fresh value in every issued profile, recorded in the store (as a
     /// keyed hash) and usable once, for `ttl` seconds.
     PerProfile { ttl: i64 },
+    /// The device's own serial number or UDID (`client_identifier =
+    /// "serial"` or `"udid"`): what step-ca's ACME `device-attest-01`
+    /// requires, since it compares the order's `permanent-identifier` with
+    /// the serial number and UDID Apple attests. Known only where the flow
+    /// knows the device (Automated Device Enrollment, `aspen profile
+    /// device --serial`); not a secret.
+    Device(DeviceField),
 }
 
 impl IdentitySecret {
     pub fn is_per_profile(&self) -> bool {
         matches!(self, IdentitySecret::PerProfile { .. })
+    }
+}
+
+/// Which of the device's own identifiers a value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceField {
+    Serial,
+    Udid,
+}
+
+impl DeviceField {
+    /// As written in the settings (`"serial"`, `"udid"`) and in subject
+    /// placeholders (`{serial}`, `{udid}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceField::Serial => "serial",
+            DeviceField::Udid => "udid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeviceField> {
+        match s {
+            "serial" => Some(DeviceField::Serial),
+            "udid" => Some(DeviceField::Udid),
+            _ => None,
+        }
     }
 }
 
@@ -200,4 +233,8 @@ pub struct IssuedSecret {
     /// The profile's PayloadUUID.
     pub payload_uuid: String,
     pub expires: i64,
+    /// The device the profile was issued to, when the flow knew it
+    /// (Automated Device Enrollment): a check of the secret names it.
+    pub serial: Option<String>,
+    pub udid: Option<String>,
 }

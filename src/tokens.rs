@@ -34,6 +34,9 @@ pub enum Purpose {
     SecretLookup,
     /// The key under which a spent access token is remembered.
     AccessLookup,
+    /// What a device's verified `MachineInfo` said, carried through the
+    /// ADE web sign-in (its header comes only with the first page).
+    AdeDevice,
 }
 
 impl Purpose {
@@ -48,6 +51,7 @@ impl Purpose {
             Purpose::SessionLookup => b"session-lookup",
             Purpose::SecretLookup => b"secret-lookup",
             Purpose::AccessLookup => b"access-lookup",
+            Purpose::AdeDevice => b"ade-device",
         }
     }
 }

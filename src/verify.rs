@@ -3,6 +3,8 @@
 //! chain from the signer to one of them (the certificates the file carries
 //! serve as intermediates, as they do on a device).
 
+pub mod machine_info;
+
 use crate::read::cms::{self, SignedData};
 use crate::read::{Document, Signed};
 use crate::x509::name_to_string;

@@ -217,7 +217,8 @@ fn acme_key_rules() {
             "identity.key_size = \"521\"",
         ),
         (
-            "key_type = \"ECSECPrimeRandom\"\nkey_size = 256\nattest = true\n",
+            // Attestation needs a hardware-bound key (the default for ACME).
+            "key_type = \"ECSECPrimeRandom\"\nkey_size = 256\nhardware_bound = false\nattest = true\n",
             "identity.attest",
         ),
         ("key_type = \"DSA\"\n", "identity.key_type = \"DSA\""),

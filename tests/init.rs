@@ -42,6 +42,77 @@ fn init_writes_settings_that_generate_a_profile() {
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), text);
 }
 
+/// The template's commented ACME example, taken in place of its SCEP keys,
+/// gives the attested, hardware-bound EC key the ACME CAs NanoMDM users run
+/// need, with the device's serial as client identifier.
+#[test]
+fn init_writes_a_commented_acme_example_that_works_as_uncommented() {
+    if !have_tool("python3", "python3") {
+        return;
+    }
+    let ws = Workspace::new("");
+    let dir = ws.path("org");
+    ok(aspen(&["init", dir.to_str().unwrap()]));
+    let settings = dir.join("aspen.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    assert!(text.contains("subject = \"O=Example Org/CN={profile_uuid}\""));
+    let start = text.find("# kind = \"acme\"").expect("the ACME example");
+    let example: String = text[start..]
+        .lines()
+        .take_while(|l| l.starts_with("# ") && !l.starts_with("# Devices"))
+        .map(|l| format!("{}\n", &l[2..]))
+        .collect();
+    assert!(example.contains("hardware_bound = true"), "{example}");
+    // The [identity] table's SCEP keys out, the example in.
+    let identity = text.find("[identity]").unwrap();
+    let end = identity + text[identity..].find("\n\n").unwrap();
+    let acme = format!("{}[identity]\n{example}{}", &text[..identity], &text[end..]);
+    std::fs::write(&settings, acme).unwrap();
+    let s = settings.to_str().unwrap();
+    let args = [
+        "profile",
+        "device",
+        "--allow-placeholders",
+        "--unsigned",
+        "-c",
+        s,
+    ];
+    let err = fails(aspen(&args));
+    assert!(
+        err.contains("identity.client_identifier = \"serial\""),
+        "{err}"
+    );
+    let mut with_serial = args.to_vec();
+    with_serial.extend(["--serial", "F4GXK2ZZQ1"]);
+    let out = aspen(&with_serial);
+    let p = plistlib_json(&ok(out));
+    let acme = p["PayloadContent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["PayloadType"] == "com.apple.security.acme")
+        .unwrap();
+    assert_eq!(acme["ClientIdentifier"], "F4GXK2ZZQ1");
+    assert_eq!(
+        acme["Subject"],
+        serde_json::json!([[["O", "Example Org"]], [["CN", "F4GXK2ZZQ1"]]])
+    );
+    assert_eq!(
+        (
+            &acme["KeyType"],
+            &acme["KeySize"],
+            &acme["HardwareBound"],
+            &acme["Attest"]
+        ),
+        (
+            &"ECSECPrimeRandom".into(),
+            &256.into(),
+            &true.into(),
+            &true.into()
+        )
+    );
+}
+
 /// The topic the test push certificate was made with (make-test-certs.sh).
 const PUSH_TOPIC: &str = "com.apple.mgmt.External.5e1b4c9a-7d2f-4a8e-9c31-0f6b2d8a4e17";
 

@@ -175,7 +175,11 @@ fn bulk_json_summarises_the_run() {
             "SHA-256",
             "CLIENT",
             "SUBJECT",
-            "REASON"
+            "REASON",
+            "SERIAL",
+            "UDID",
+            "PRODUCT",
+            "OS"
         ]
     );
     let at = header.find("OWNERSHIP").unwrap();

@@ -799,6 +799,8 @@ fn scep_verify_refuses_unknown_expired_missing_and_garbage_with_status_1() {
                     user: Some("carol@contoso.com".into()),
                     payload_uuid: "EXPIRED-PROFILE".into(),
                     expires: now - 60,
+                    serial: None,
+                    udid: None,
                 }],
                 now - 3600,
             )

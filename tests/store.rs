@@ -79,6 +79,7 @@ every_backend!(
     throttle_buckets_are_shared_and_refill,
     expired_state_is_purged,
     the_store_says_it_is_writable,
+    a_device_is_recorded_and_found_by_serial,
 );
 
 fn code(id: &str, user: &str, expires: i64) -> Invite {
@@ -327,6 +328,8 @@ async fn a_secret_is_used_once_even_when_twenty_try_at_once(db: &Db) {
         user: Some("Alice@Contoso.com".into()),
         payload_uuid: "PAYLOAD".into(),
         expires,
+        serial: None,
+        udid: None,
     };
     a.add_secrets(vec![secret(b"live", 1000), secret(b"old", 100)], 10)
         .await
@@ -497,6 +500,8 @@ async fn expired_state_is_purged(db: &Db) {
         user: None,
         payload_uuid: "P".into(),
         expires,
+        serial: None,
+        udid: None,
     };
     let grace = store::SECRET_GRACE_SECONDS;
     s.add_secrets(
@@ -543,6 +548,82 @@ async fn expired_state_is_purged(db: &Db) {
             .is_some()
     );
     assert_eq!(s.purge(now).await.unwrap(), 0);
+}
+
+/// Automated Device Enrollment's rows name the device (serial number,
+/// UDID, product, OS version); `list_by_serial` finds them in any case, and
+/// a per-profile secret issued to a device gives its serial and UDID back
+/// when it is used or looked up.
+async fn a_device_is_recorded_and_found_by_serial(db: &Db) {
+    use aspen::model::machine_info::DeviceIds;
+    let (a, b) = (db.open().await, db.open().await);
+    let device = DeviceIds {
+        serial: Some("c02xk1abjg5h".into()),
+        udid: Some("00008030-001A2B3C4D5E802E".into()),
+        product: Some("iPhone15,2".into()),
+        os_version: Some("17.5.1".into()),
+    };
+    let mut ade = issued("alice@contoso.com", "UUID-ADE").with_device(Some(&device));
+    ade.source = Source::Ade;
+    let refused = Record::refused(Source::Ade, "MachineInfo is not signed")
+        .with_client(Some("192.0.2.9".into()));
+    let other = DeviceIds {
+        serial: Some("F4GXK2ZZQ1".into()),
+        ..DeviceIds::default()
+    };
+    a.append(
+        vec![
+            ade,
+            refused,
+            issued("bob@contoso.com", "UUID-2").with_device(Some(&other)),
+            issued("carol@contoso.com", "UUID-3"),
+        ],
+        1_740_837_907,
+    )
+    .await
+    .unwrap();
+    let rows = b.list_by_serial("C02XK1ABJG5H").await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let e = &rows[0];
+    assert_eq!(e.channel, "ade");
+    assert_eq!(e.serial.as_deref(), Some("C02XK1ABJG5H"), "kept upper-case");
+    assert_eq!(e.udid.as_deref(), Some("00008030-001A2B3C4D5E802E"));
+    assert_eq!(e.product.as_deref(), Some("iPhone15,2"));
+    assert_eq!(e.os_version.as_deref(), Some("17.5.1"));
+    assert_eq!(e.payload_uuid.as_deref(), Some("UUID-ADE"));
+    assert_eq!(
+        b.list_by_serial("c02xk1abjg5h").await.unwrap().len(),
+        1,
+        "any case"
+    );
+    assert!(b.list_by_serial("NOSUCH").await.unwrap().is_empty());
+    let all = b.list(None).await.unwrap();
+    assert_eq!(all[1].event, "refused");
+    assert_eq!(all[1].reason.as_deref(), Some("MachineInfo is not signed"));
+    assert_eq!(all[1].serial, None);
+    assert_eq!(all[3].serial, None);
+    let json = serde_json::to_value(e).unwrap();
+    assert_eq!(json["serial"], "C02XK1ABJG5H");
+    assert_eq!(json["os_version"], "17.5.1");
+
+    let secret = IssuedSecret {
+        lookup: b"device".to_vec(),
+        kind: SecretKind::ScepChallenge,
+        user: None,
+        payload_uuid: "UUID-ADE".into(),
+        expires: 1000,
+        serial: device.serial.clone(),
+        udid: device.udid.clone(),
+    };
+    a.add_secrets(vec![secret], 10).await.unwrap();
+    let found = b.find_secret(b"device".to_vec()).await.unwrap().unwrap();
+    assert_eq!(found.serial.as_deref(), Some("C02XK1ABJG5H"));
+    assert_eq!(found.udid, device.udid);
+    let used = b.use_secret(b"device".to_vec(), 11).await.unwrap().unwrap();
+    assert_eq!(
+        (used.serial.as_deref(), used.udid.as_deref()),
+        (Some("C02XK1ABJG5H"), device.udid.as_deref())
+    );
 }
 
 async fn the_store_says_it_is_writable(db: &Db) {

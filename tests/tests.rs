@@ -9,6 +9,7 @@ mod pg;
 mod server;
 
 mod account_driven;
+mod ade;
 mod architecture;
 mod attacks;
 mod browser;
@@ -32,6 +33,7 @@ mod secrets;
 mod serve;
 mod signing;
 mod stdin;
+mod step_ca;
 mod store;
 mod verify;
 mod webdriver;

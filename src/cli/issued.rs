@@ -9,6 +9,10 @@ pub struct Args {
     /// Only this user's choices and profiles.
     #[arg(long, value_name = "EMAIL")]
     user: Option<String>,
+    /// Only the rows about this device (Automated Device Enrollment, and
+    /// checks of the challenges issued to it), by serial number.
+    #[arg(long, value_name = "SERIAL")]
+    serial: Option<String>,
     /// One JSON array, for scripts.
     #[arg(long)]
     json: bool,
@@ -25,9 +29,23 @@ pub fn run(args: Args) -> Result<()> {
         crate::tokens::check_private(&portal.secret_file)?;
     }
     // Listing must not create a store where none was.
-    let entries = match super::Stored::open_existing(&location)? {
-        Some(stored) => stored.run(stored.store.list(args.user.as_deref()))?,
-        None => Vec::new(),
+    let entries = match (super::Stored::open_existing(&location)?, &args.serial) {
+        (None, _) => Vec::new(),
+        (Some(stored), None) => stored.run(stored.store.list(args.user.as_deref()))?,
+        (Some(stored), Some(serial)) => {
+            let rows = stored.run(stored.store.list_by_serial(serial))?;
+            match &args.user {
+                Some(user) => rows
+                    .into_iter()
+                    .filter(|e| {
+                        e.user
+                            .as_deref()
+                            .is_some_and(|u| u.eq_ignore_ascii_case(user))
+                    })
+                    .collect(),
+                None => rows,
+            }
+        }
     };
     // Values a stranger chose (a certificate request's subject) are shown
     // with their hidden characters escaped: as `\uXXXX` in JSON (the same
@@ -61,12 +79,16 @@ fn table(entries: &[Entry]) -> String {
         "CLIENT",
         "SUBJECT",
         "REASON",
+        "SERIAL",
+        "UDID",
+        "PRODUCT",
+        "OS",
     ];
     let dash = |v: &Option<String>| {
         v.as_deref()
             .map_or_else(|| "-".into(), |v| crate::escape::visible(v).into_owned())
     };
-    let rows: Vec<[String; 13]> = entries
+    let rows: Vec<[String; 17]> = entries
         .iter()
         .map(|e| {
             [
@@ -83,6 +105,10 @@ fn table(entries: &[Entry]) -> String {
                 dash(&e.client),
                 dash(&e.subject),
                 dash(&e.reason),
+                dash(&e.serial),
+                dash(&e.udid),
+                dash(&e.product),
+                dash(&e.os_version),
             ]
         })
         .collect();

@@ -12,6 +12,7 @@
 //!
 //! A reader that closes the pipe ends a command quietly ([`printer`]).
 
+mod ade;
 mod bulk;
 mod check;
 mod completions;
@@ -65,6 +66,9 @@ enum Command {
     Issued(issued::Args),
     /// Explain which enrollment policy applies to a directory user, and why.
     Resolve(resolve::Args),
+    /// Automated Device Enrollment: the ADE profile to define with Apple.
+    #[command(subcommand)]
+    Ade(ade::Command),
     /// Write one profile per directory user, and manifest.csv.
     Bulk(bulk::Args),
     /// Check a signed profile's signature (and, with --ca, its chain).
@@ -116,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Invite(args) => clean(invite::run(args)),
         Command::Issued(args) => clean(issued::run(args)),
         Command::Resolve(args) => resolve::run(args),
+        Command::Ade(cmd) => clean(ade::run(cmd)),
         Command::Bulk(args) => bulk::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => clean(inspect::run(args)),

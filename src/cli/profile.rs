@@ -3,6 +3,7 @@ use crate::audit;
 use crate::encrypt::Recipient;
 use crate::error::{Error, Result};
 use crate::issue::{Issuer, Order, Seal};
+use crate::model::machine_info::{DeviceIds, check_serial, check_udid};
 use crate::model::{Enrollment, EnrollmentKind, ManagedAppleId, Ownership};
 use crate::output::stage;
 use crate::settings::{IdentityUse, Settings};
@@ -75,6 +76,15 @@ pub struct DeviceArgs {
     /// The user's Managed Apple ID: makes it account-driven Device Enrollment.
     #[arg(long, value_name = "ID")]
     managed_apple_id: Option<String>,
+    /// The device's serial number: fills `{serial}` in the identity's
+    /// subject and `client_identifier = "serial"`, and is recorded (the
+    /// profile Automated Device Enrollment would serve this device, e.g.
+    /// for an MDM's Return to Service `MDMProfileData`).
+    #[arg(long, value_name = "SERIAL")]
+    serial: Option<String>,
+    /// The device's UDID: fills `{udid}` and `client_identifier = "udid"`.
+    #[arg(long, value_name = "UDID")]
+    udid: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -103,9 +113,28 @@ fn managed_apple_id(value: &str) -> Result<ManagedAppleId> {
         .map_err(|why| Error::invalid(format!("--managed-apple-id {value:?} {why}")))
 }
 
+/// The device `--serial` and `--udid` name, checked like a device's own
+/// `MachineInfo` values.
+fn device(serial: Option<String>, udid: Option<String>) -> Result<Option<DeviceIds>> {
+    if let Some(s) = &serial {
+        check_serial(s).map_err(|why| Error::invalid(format!("--serial {s:?} {why}")))?;
+    }
+    if let Some(u) = &udid {
+        check_udid(u).map_err(|why| Error::invalid(format!("--udid {u:?} {why}")))?;
+    }
+    Ok((serial.is_some() || udid.is_some()).then_some(DeviceIds {
+        serial,
+        udid,
+        product: None,
+        os_version: None,
+    }))
+}
+
 pub fn run(cmd: Command) -> Result<()> {
+    let mut ids = None;
     let (common, enrollment) = match cmd {
         Command::Device(a) => {
+            ids = device(a.serial, a.udid)?;
             let id = a
                 .managed_apple_id
                 .as_deref()
@@ -136,23 +165,25 @@ pub fn run(cmd: Command) -> Result<()> {
             let settings = a.common.config.load()?;
             let (enrollment, policy) = a.lookup.enrollment(&settings)?;
             let user = Some((a.lookup.email(), policy.as_str()));
-            return write_profile(&settings, &a.common, &enrollment, user);
+            return write_profile(&settings, &a.common, &enrollment, user, None);
         }
     };
     let settings = common.config.load()?;
-    write_profile(&settings, &common, &enrollment, None)
+    write_profile(&settings, &common, &enrollment, None, ids.as_ref())
 }
 
 /// Issues one profile by the one issue path ([`crate::issue`]), writes it,
 /// then records its per-profile secret and its audit row; `user` is the
-/// directory user and their policy, for `profile for`. A file appears under
-/// its name only once both are recorded; on stdout the profile is out
-/// before they are, and an error says so.
+/// directory user and their policy, for `profile for`; `device` the device
+/// `--serial`/`--udid` name. A file appears under its name only once both
+/// are recorded; on stdout the profile is out before they are, and an
+/// error says so.
 fn write_profile(
     settings: &Settings,
     common: &Common,
     enrollment: &Enrollment,
     user: Option<(&str, &str)>,
+    device: Option<&DeviceIds>,
 ) -> Result<()> {
     common.placeholders.check(settings)?;
     let recipient = common
@@ -180,6 +211,7 @@ fn write_profile(
         policy,
         source: audit::Source::Cli,
         client: None,
+        device,
     };
     let issuer = Issuer {
         settings,

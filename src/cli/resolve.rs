@@ -108,7 +108,15 @@ struct Explanation<'a> {
     ownership: Option<&'static str>,
     /// Under a user-choice policy without `--choice`: what each answer gives.
     choices: Vec<ChoiceResult>,
+    /// With `[ade]`: what a device of theirs that comes through Automated
+    /// Device Enrollment gets, whatever the policy says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    automated_device_enrollment: Option<&'static str>,
 }
+
+/// A device that comes through Automated Device Enrollment belongs to the
+/// organisation: no policy or choice decides its kind.
+const ADE: &str = "device-corporate: a device that comes through Automated Device Enrollment belongs to the organisation, whatever the policy (no choice is asked)";
 
 #[derive(Serialize)]
 struct Match<'a> {
@@ -141,6 +149,7 @@ fn explain<'a>(
     user: &'a User,
     resolution: &Resolution<'a>,
     choice: Option<Choice>,
+    ade: bool,
 ) -> Explanation<'a> {
     let winner = resolution.policy();
     let matched = resolution
@@ -220,6 +229,7 @@ fn explain<'a>(
         kind_description: kind.map(EnrollmentKind::describe),
         ownership: kind.map(|k| k.ownership().as_str()),
         choices,
+        automated_device_enrollment: ade.then_some(ADE),
     }
 }
 
@@ -278,6 +288,9 @@ fn text(e: &Explanation) -> String {
             c.ownership
         );
     }
+    if let Some(ade) = e.automated_device_enrollment {
+        out += &format!("ADE devices       {ade}\n");
+    }
     out
 }
 
@@ -285,7 +298,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     let settings = args.config.load()?;
     let (csv, user) = args.lookup.user(&settings)?;
     let resolution = resolve(&settings.policies, &user, args.lookup.choice);
-    let explanation = explain(&csv, &user, &resolution, args.lookup.choice);
+    let explanation = explain(
+        &csv,
+        &user,
+        &resolution,
+        args.lookup.choice,
+        settings.ade.is_some(),
+    );
     let printed = if args.json {
         let mut json = serde_json::to_string_pretty(&explanation)
             .map_err(|e| Error::invalid(format!("writing JSON: {e}")))?;

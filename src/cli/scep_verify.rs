@@ -10,12 +10,11 @@
 //! the challenge itself is never printed or recorded.
 
 use super::Outcome;
-use crate::audit::{self, Record};
+use crate::audit;
+use crate::challenge;
 use crate::error::{Error, Result};
 use crate::read::csr::{self, Malformed};
 use crate::secret::IdentitySecret;
-use crate::secret::SecretKind;
-use crate::store::Refused;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -83,7 +82,7 @@ fn run(args: Args) -> Result<Verdict> {
         Err(malformed) => {
             let reason = malformed.reason();
             (
-                Record::secret_check(None, None, None, Some(&reason)),
+                challenge::refused_unread(None, &reason),
                 Verdict::Refused(reason),
             )
         }
@@ -91,44 +90,26 @@ fn run(args: Args) -> Result<Verdict> {
             None => {
                 let reason = "the CSR has no challengePassword".to_owned();
                 (
-                    Record::secret_check(None, None, Some(&request.subject), Some(&reason)),
+                    challenge::refused_unread(Some(&request.subject), &reason),
                     Verdict::Refused(reason),
                 )
             }
-            Some(challenge) => {
-                let lookup = keys.secret_lookup(SecretKind::ScepChallenge, challenge);
-                match stored.run(stored.store.use_secret(lookup.to_vec(), now))? {
-                    Ok(issued) => (
-                        Record::secret_check(
-                            issued.user.as_deref(),
-                            Some(&issued.payload_uuid),
-                            Some(&request.subject),
-                            None,
-                        ),
-                        Verdict::Accepted {
-                            user: issued.user,
-                            payload_uuid: issued.payload_uuid,
-                        },
-                    ),
-                    Err(refused) => {
-                        let reason = refusal(refused);
-                        // Whose challenge came back (used, expired) is what
-                        // an admin looking at a refusal wants to know.
-                        let known = match refused {
-                            Refused::Unknown => None,
-                            _ => stored.run(stored.store.find_secret(lookup.to_vec()))?,
-                        };
-                        (
-                            Record::secret_check(
-                                known.as_ref().and_then(|k| k.user.as_deref()),
-                                known.as_ref().map(|k| k.payload_uuid.as_str()),
-                                Some(&request.subject),
-                                Some(&reason),
-                            ),
-                            Verdict::Refused(reason),
-                        )
-                    }
-                }
+            Some(value) => {
+                let checked = stored.run(challenge::check(
+                    stored.store.as_ref(),
+                    &keys,
+                    value,
+                    Some(&request.subject),
+                    now,
+                ))?;
+                let verdict = match (checked.accepted, checked.reason) {
+                    (Some(issued), _) => Verdict::Accepted {
+                        user: issued.user,
+                        payload_uuid: issued.payload_uuid,
+                    },
+                    (None, reason) => Verdict::Refused(reason.unwrap_or_default()),
+                };
+                (checked.record, verdict)
             }
         },
     };
@@ -136,12 +117,4 @@ fn run(args: Args) -> Result<Verdict> {
     // SCEP server refuses (a challenge already used stays used).
     stored.run(stored.store.append(vec![record], now))?;
     Ok(verdict)
-}
-
-fn refusal(refused: Refused) -> String {
-    match refused {
-        Refused::Unknown => "the challenge is not one aspen issued".into(),
-        Refused::Expired => "the challenge has expired".into(),
-        Refused::Used => "the challenge was already used".into(),
-    }
 }

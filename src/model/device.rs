@@ -148,10 +148,20 @@ impl Device {
     /// iOS 15 (19…) and 16 (20…), macOS 12 (21…) and 13 (22…) apart.
     pub fn from_machine_info(info: &plist::Dictionary) -> Device {
         let text = |key: &str| info.get(key).and_then(plist::Value::as_string);
-        let platform = text("PRODUCT").and_then(Platform::from_product);
-        let os = match (text("OS_VERSION").and_then(OsVersion::parse), platform) {
+        Device::from_parts(text("PRODUCT"), text("OS_VERSION"), text("VERSION"))
+    }
+
+    /// From `MachineInfo`'s `PRODUCT`, `OS_VERSION` and `VERSION`, as
+    /// [`Device::from_machine_info`] reads them.
+    pub fn from_parts(
+        product: Option<&str>,
+        os_version: Option<&str>,
+        build: Option<&str>,
+    ) -> Device {
+        let platform = product.and_then(Platform::from_product);
+        let os = match (os_version.and_then(OsVersion::parse), platform) {
             (Some(v), _) => Os::Known(v),
-            (None, Some(p)) => match (os_version_introduced(p), text("VERSION")) {
+            (None, Some(p)) => match (os_version_introduced(p), build) {
                 (Some(first), build) => build
                     .and_then(|b| from_build_train(p, b))
                     .filter(|v| *v < first)

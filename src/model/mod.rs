@@ -5,6 +5,7 @@ mod apple_id;
 pub mod device;
 pub mod directory;
 mod kind;
+pub mod machine_info;
 pub mod policy;
 pub mod resolution;
 

@@ -144,7 +144,13 @@ pub struct AcmePayload {
 impl AcmePayload {
     /// The payload for `config`, carrying `client_identifier`: the static
     /// one, or the one made for this profile.
-    pub fn new(common: Common, config: &AcmeConfig, client_identifier: Secret) -> AcmePayload {
+    /// `subject` is `config.subject` with its placeholders filled.
+    pub fn new(
+        common: Common,
+        config: &AcmeConfig,
+        client_identifier: Secret,
+        subject: Subject,
+    ) -> AcmePayload {
         AcmePayload {
             common,
             directory_url: config.directory_url.clone(),
@@ -152,7 +158,7 @@ impl AcmePayload {
             key_size: config.key_size,
             key_type: config.key_type,
             hardware_bound: config.hardware_bound,
-            subject: config.subject.clone(),
+            subject,
             attest: config.attest,
         }
     }

@@ -297,6 +297,122 @@ impl Subject {
     pub fn parts(&self) -> &[(String, String)] {
         &self.0
     }
+
+    /// The value of its (first) `CN`, if it has one.
+    pub fn common_name(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(oid, _)| oid == "CN" || oid == "2.5.4.3")
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The placeholders its values use, each once, in order; a `{` that
+    /// starts none of them is an error naming what it found.
+    pub fn placeholders(&self) -> Result<Vec<SubjectPlaceholder>, String> {
+        let mut found = Vec::new();
+        for (_, value) in &self.0 {
+            let mut rest = value.as_str();
+            while let Some(at) = rest.find('{') {
+                rest = &rest[at..];
+                let Some(p) = SubjectPlaceholder::ALL
+                    .into_iter()
+                    .find(|p| rest.starts_with(p.as_str()))
+                else {
+                    let shown: String = rest.chars().take(24).collect();
+                    return Err(format!(
+                        "{shown:?} is not a placeholder; a subject may use {}",
+                        SubjectPlaceholder::ALL
+                            .map(SubjectPlaceholder::as_str)
+                            .join(", ")
+                    ));
+                };
+                if !found.contains(&p) {
+                    found.push(p);
+                }
+                rest = &rest[p.as_str().len()..];
+            }
+        }
+        Ok(found)
+    }
+
+    /// The subject with its placeholders replaced by `values`; the first
+    /// placeholder this issue has no value for is the error.
+    pub fn fill(&self, values: &SubjectValues) -> Result<Subject, SubjectPlaceholder> {
+        let mut parts = Vec::with_capacity(self.0.len());
+        for (oid, value) in &self.0 {
+            let mut out = value.clone();
+            for p in SubjectPlaceholder::ALL {
+                if !out.contains(p.as_str()) {
+                    continue;
+                }
+                let with = values.of(p).ok_or(p)?;
+                // What replaces a placeholder is checked like a written
+                // value: never control characters in a subject.
+                if with.is_empty() || with.chars().any(char::is_control) {
+                    return Err(p);
+                }
+                out = out.replace(p.as_str(), with);
+            }
+            parts.push((oid.clone(), out));
+        }
+        Ok(Subject(parts))
+    }
+}
+
+/// A value a subject leaves to the moment a profile is issued
+/// (`O=Contoso/CN={serial}`), so each device can get a subject of its own:
+/// a SCEP server that keeps one certificate per subject (micromdm/scep's
+/// depot) otherwise refuses every device after the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectPlaceholder {
+    /// The directory user (their e-mail) or the Managed Apple ID the
+    /// profile is issued to.
+    User,
+    /// The device's serial number (Automated Device Enrollment, `aspen
+    /// profile device --serial`).
+    Serial,
+    /// The device's UDID (as for `{serial}`, with `--udid`).
+    Udid,
+    /// The profile's own `PayloadUUID`, as `aspen issued` lists it.
+    ProfileUuid,
+}
+
+impl SubjectPlaceholder {
+    pub const ALL: [SubjectPlaceholder; 4] = [
+        SubjectPlaceholder::User,
+        SubjectPlaceholder::Serial,
+        SubjectPlaceholder::Udid,
+        SubjectPlaceholder::ProfileUuid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectPlaceholder::User => "{user}",
+            SubjectPlaceholder::Serial => "{serial}",
+            SubjectPlaceholder::Udid => "{udid}",
+            SubjectPlaceholder::ProfileUuid => "{profile_uuid}",
+        }
+    }
+}
+
+/// What one issue of a profile knows to fill a subject with.
+#[derive(Debug, Clone, Copy)]
+pub struct SubjectValues<'a> {
+    pub user: Option<&'a str>,
+    pub serial: Option<&'a str>,
+    pub udid: Option<&'a str>,
+    pub profile_uuid: &'a str,
+}
+
+impl SubjectValues<'_> {
+    fn of(&self, p: SubjectPlaceholder) -> Option<&str> {
+        match p {
+            SubjectPlaceholder::User => self.user,
+            SubjectPlaceholder::Serial => self.serial,
+            SubjectPlaceholder::Udid => self.udid,
+            SubjectPlaceholder::ProfileUuid => Some(self.profile_uuid),
+        }
+    }
 }
 
 /// One `OID=value` part of a subject: OIDs are dotted numbers or one of
@@ -320,6 +436,19 @@ fn check_rdn(oid: &str, value: &str) -> Result<(), String> {
         return Err(format!("{oid} contains control characters"));
     }
     Ok(())
+}
+
+/// As written in the settings: `O=Contoso/CN=Name`.
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (oid, value)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("/")?;
+            }
+            write!(f, "{oid}={value}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Serialize for Subject {
@@ -367,6 +496,53 @@ mod tests {
         for bad in ["", "/", "CN", "XX=1", "CN=", "1.=x", "O=a\u{1}b"] {
             assert!(Subject::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn subject_placeholders_are_found_and_filled() {
+        let s = Subject::parse("O=Contoso/OU={user}/CN={serial} {profile_uuid}").unwrap();
+        assert_eq!(
+            s.placeholders().unwrap(),
+            [
+                SubjectPlaceholder::User,
+                SubjectPlaceholder::Serial,
+                SubjectPlaceholder::ProfileUuid
+            ]
+        );
+        assert_eq!(s.common_name(), Some("{serial} {profile_uuid}"));
+        let mut values = SubjectValues {
+            user: Some("bob@contoso.com"),
+            serial: Some("C02XK1ABJG5H"),
+            udid: None,
+            profile_uuid: "0F9A6B4C-1D2E-5F60-8A7B-9C0D1E2F3A4B",
+        };
+        let filled = s.fill(&values).unwrap();
+        assert_eq!(
+            filled.parts(),
+            [
+                ("O".into(), "Contoso".into()),
+                ("OU".into(), "bob@contoso.com".into()),
+                (
+                    "CN".into(),
+                    "C02XK1ABJG5H 0F9A6B4C-1D2E-5F60-8A7B-9C0D1E2F3A4B".into()
+                ),
+            ]
+        );
+        values.serial = None;
+        assert_eq!(s.fill(&values).unwrap_err(), SubjectPlaceholder::Serial);
+        let bad = Subject::parse("CN={serail}").unwrap();
+        let err = bad.placeholders().unwrap_err();
+        assert!(
+            err.starts_with("\"{serail}\" is not a placeholder"),
+            "{err}"
+        );
+        assert!(
+            Subject::parse("CN=plain")
+                .unwrap()
+                .placeholders()
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

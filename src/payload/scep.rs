@@ -114,13 +114,19 @@ pub struct ScepContent {
 impl ScepPayload {
     /// The payload for `config`, carrying `challenge`: the static one, or
     /// the one made for this profile.
-    pub fn new(common: Common, config: &ScepConfig, challenge: Option<Secret>) -> ScepPayload {
+    /// `subject` is `config.subject` with its placeholders filled.
+    pub fn new(
+        common: Common,
+        config: &ScepConfig,
+        challenge: Option<Secret>,
+        subject: Subject,
+    ) -> ScepPayload {
         ScepPayload {
             common,
             content: ScepContent {
                 url: config.url.clone(),
                 name: config.name.clone(),
-                subject: config.subject.clone(),
+                subject,
                 challenge,
                 key_size: config.key_size,
                 key_type: "RSA",

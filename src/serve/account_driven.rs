@@ -48,6 +48,11 @@ use std::sync::Arc;
 /// public URL.
 pub const ENROLL_PATH: &str = "/account-driven/enroll";
 pub const LOGIN_PATH: &str = "/account-driven/login";
+/// The well-known answer again, for Apple Business's account-driven
+/// service-discovery assignment: a device whose domain cannot serve
+/// `/.well-known` (iOS/iPadOS 18.2, macOS 15.2, visionOS 2.2 and later)
+/// asks Apple Business, which sends it here.
+pub const DISCOVERY_PATH: &str = "/account-driven/discovery";
 /// Apple's callback for the `apple-as-web` method.
 const CALLBACK: &str = "apple-remotemanagement-user-login://authentication-results?access-token=";
 
@@ -251,7 +256,7 @@ fn well_known_unavailable(svc: &Service, platform: Platform) -> Response {
 /// Apple's `ErrorCodeSoftwareUpdateRequired` (a 403 with a JSON body): the
 /// device must update to `details.OSVersion` first. Answered instead of a
 /// profile the device would install only to cancel.
-fn software_update_required(svc: &Service, device: &Device, needs: &Needs) -> Response {
+pub(super) fn software_update_required(svc: &Service, device: &Device, needs: &Needs) -> Response {
     let os = needs.platform.os_name();
     Refusal {
         code: "com.apple.softwareupdate.required",

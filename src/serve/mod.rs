@@ -4,6 +4,8 @@
 
 pub mod access_token;
 pub mod account_driven;
+pub mod ade;
+pub mod ca;
 pub mod codes;
 mod connections;
 mod csrf;
@@ -42,9 +44,27 @@ use std::time::Duration;
 pub use web::PROFILE_CONTENT_TYPE;
 
 /// Every route. Anything else (including `..` paths, which are never
-/// resolved against a folder: nothing is served from disk) is a 404 page.
+/// resolved against a folder: nothing is served from disk) is a 404 page;
+/// so are Automated Device Enrollment (`[ade]`) and the CA's webhook
+/// (`[ca]`) when the settings do not turn them on.
 pub fn router(service: Arc<Service>) -> Router {
+    let settings = &service.settings;
+    let mut optional = Router::new();
+    if let Some(ade) = &settings.ade {
+        optional = optional.route(ade::ENROLL_PATH, post(ade::enroll));
+        if ade.web() {
+            optional = optional.route(ade::WEB_PATH, get(ade::web_page).post(ade::web_signin));
+        }
+    }
+    if settings
+        .ca
+        .as_ref()
+        .is_some_and(|c| c.scep_webhook_key.is_some())
+    {
+        optional = optional.route(ca::SCEP_CHALLENGE_PATH, post(ca::scep_challenge));
+    }
     Router::new()
+        .merge(optional)
         .route("/", get(portal::home))
         .route(
             "/signin",
@@ -71,6 +91,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/readyz", get(health::readyz))
         .route(
             "/.well-known/com.apple.remotemanagement",
+            get(account_driven::well_known),
+        )
+        .route(
+            account_driven::DISCOVERY_PATH,
             get(account_driven::well_known),
         )
         .route(account_driven::ENROLL_PATH, post(account_driven::enroll))

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::issue::{Issuer, Order, Seal};
 use crate::model::device::{Device, OsVersion, Platform};
 use crate::model::directory::User;
+use crate::model::machine_info::DeviceIds;
 use crate::model::policy::{Choice, Policy, PolicyType};
 use crate::model::resolution::{Decision, resolve};
 use crate::model::{Channel, Enrollment, EnrollmentKind, Management};
@@ -58,6 +59,8 @@ pub struct Service {
     signers: Arc<tokio::sync::Semaphore>,
     /// Where request bodies from strangers are read.
     pub untrusted: super::offload::Offload,
+    /// What a `MachineInfo` must be signed under (`[ade]`), when ADE is on.
+    pub device_ca: Option<Arc<crate::verify::machine_info::DeviceCa>>,
 }
 
 /// A profile ready to hand out.
@@ -125,6 +128,10 @@ impl Service {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             untrusted: super::offload::Offload::per_core(),
+            device_ca: settings
+                .ade
+                .as_ref()
+                .map(|a| Arc::new(crate::verify::machine_info::DeviceCa::new(&a.device_ca))),
             recorder: Recorder::start(store.clone()),
             directory: Arc::new(Directory::open(&users)?),
             settings,
@@ -286,7 +293,8 @@ impl Service {
         source: Source,
         client: Option<String>,
     ) -> Result<Arc<Issued>> {
-        let issued = if self.settings.identity_for(identity).is_per_profile() {
+        let chosen = self.settings.identity_for(identity);
+        let issued = if chosen.is_per_profile() || chosen.varies_per_issue() {
             self.issue_fresh(user, &enrollment, identity).await?
         } else {
             self.issue_cached(&enrollment, identity).await?
@@ -298,10 +306,61 @@ impl Service {
             policy: Some(policy),
             source,
             client,
+            device: None,
         };
         let record = self.issuer().record(&order, &issued.sha256);
         self.recorder.record(record).await?;
         Ok(issued)
+    }
+
+    /// A profile for a device that came through Automated Device
+    /// Enrollment (`device`, from its verified `MachineInfo`), for `user`
+    /// when someone signed in on the web sign-in: corporate, whatever any
+    /// policy says. Built for it alone when its identity names it or has a
+    /// per-profile secret (recorded with the device's serial number and
+    /// UDID before the bytes are returned); its row names the device.
+    pub async fn issue_device(
+        self: &Arc<Self>,
+        device: &DeviceIds,
+        user: Option<&str>,
+        enrollment: Enrollment,
+        identity: IdentityUse,
+        client: Option<String>,
+    ) -> Result<Arc<Issued>> {
+        let chosen = self.settings.identity_for(identity);
+        let issued = if chosen.is_per_profile() || chosen.varies_per_issue() {
+            let (issued, secret) = self
+                .sign_issue(
+                    user.map(str::to_owned),
+                    Some(device.clone()),
+                    &enrollment,
+                    identity,
+                )
+                .await?;
+            if let Some(secret) = secret {
+                self.store.add_secrets(vec![secret], audit::now()).await?;
+            }
+            issued
+        } else {
+            self.issue_cached(&enrollment, identity).await?
+        };
+        let order = Order {
+            enrollment: &enrollment,
+            identity,
+            user,
+            policy: None,
+            source: Source::Ade,
+            client,
+            device: Some(device),
+        };
+        let record = self.issuer().record(&order, &issued.sha256);
+        self.recorder.record(record).await?;
+        Ok(issued)
+    }
+
+    /// Records an audit row (committed when this returns).
+    pub async fn audit(&self, record: Record) -> Result<()> {
+        self.recorder.record(record).await
     }
 
     /// The one issue path ([`crate::issue`]) with this server's settings
@@ -319,6 +378,7 @@ impl Service {
     async fn sign_issue(
         self: &Arc<Self>,
         user: Option<String>,
+        device: Option<DeviceIds>,
         enrollment: &Enrollment,
         identity: IdentityUse,
     ) -> Result<(Arc<Issued>, Option<crate::secret::IssuedSecret>)> {
@@ -331,6 +391,7 @@ impl Service {
                 policy: None,
                 source: Source::Portal,
                 client: None,
+                device: device.as_ref(),
             };
             let seal = match this.signer.as_deref() {
                 Some(s) => Seal::Signer(s),
@@ -379,7 +440,7 @@ impl Service {
         identity: IdentityUse,
     ) -> Result<Arc<Issued>> {
         let (issued, secret) = self
-            .sign_issue(Some(user.email.clone()), enrollment, identity)
+            .sign_issue(Some(user.email.clone()), None, enrollment, identity)
             .await?;
         if let Some(secret) = secret {
             self.store.add_secrets(vec![secret], audit::now()).await?;
@@ -405,7 +466,7 @@ impl Service {
         if let Some(issued) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(issued);
         }
-        let (issued, _) = self.sign_issue(None, enrollment, identity).await?;
+        let (issued, _) = self.sign_issue(None, None, enrollment, identity).await?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_ENTRIES {
                 cache.clear();

@@ -8,10 +8,10 @@ use super::Settings;
 use super::fields::{fail, https, optional_text};
 use super::identity_secret::{SecretForms, identity_secret};
 use crate::error::FieldError;
-use crate::payload::Subject;
 use crate::payload::acme::{self, AcmeConfig};
 use crate::payload::scep::{self, ScepConfig};
-use crate::secret::{IdentitySecret, Secret, SecretKind};
+use crate::payload::{Subject, SubjectPlaceholder};
+use crate::secret::{DeviceField, IdentitySecret, Secret, SecretKind};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -52,6 +52,38 @@ impl Identity {
     /// Whether every issued profile gets its own one-time secret.
     pub fn is_per_profile(&self) -> bool {
         self.secret().is_some_and(|(_, s, _)| s.is_per_profile())
+    }
+
+    /// The subject as written, placeholders and all.
+    pub fn subject(&self) -> &Subject {
+        match self {
+            Identity::Scep(c) => &c.subject,
+            Identity::Acme(c) => &c.subject,
+        }
+    }
+
+    /// Whether two issues of one enrollment differ by more than a fresh
+    /// secret: the subject names the user or the device, or the client
+    /// identifier is the device's. Such profiles are never shared between
+    /// users (no cache, no bulk reuse).
+    pub fn varies_per_issue(&self) -> bool {
+        let per_issue = [
+            SubjectPlaceholder::User,
+            SubjectPlaceholder::Serial,
+            SubjectPlaceholder::Udid,
+        ];
+        let device_id = matches!(
+            self,
+            Identity::Acme(AcmeConfig {
+                client_identifier: IdentitySecret::Device(_),
+                ..
+            })
+        );
+        device_id
+            || self
+                .subject()
+                .placeholders()
+                .is_ok_and(|p| p.iter().any(|p| per_issue.contains(p)))
     }
 }
 
@@ -128,9 +160,70 @@ impl Settings {
     }
 }
 
+/// A subject, with placeholders (`{user}`, `{serial}`, `{udid}`,
+/// `{profile_uuid}`) only of the known kinds; whether an issue can fill them
+/// is checked when it is made (`profile::Issue`).
 fn subject(field: &str, value: Option<String>, default: &str) -> Result<Subject, FieldError> {
     let value = value.unwrap_or_else(|| default.to_owned());
-    Subject::parse(&value).map_err(|why| FieldError::new(field, Some(&value), why))
+    let subject =
+        Subject::parse(&value).map_err(|why| FieldError::new(field, Some(&value), why))?;
+    subject
+        .placeholders()
+        .map_err(|why| FieldError::new(field, Some(&value), why))?;
+    Ok(subject)
+}
+
+/// `client_identifier = "serial"` or `"udid"`: the device's own identifier,
+/// written inline only, with no `challenge_ttl` (nothing is recorded).
+fn device_client_identifier(raw: &RawIdentity) -> Result<Option<DeviceField>, FieldError> {
+    let Some(field) = raw
+        .client_identifier
+        .as_ref()
+        .and_then(|c| DeviceField::parse(c.expose()))
+    else {
+        return Ok(None);
+    };
+    let value = field.as_str();
+    if raw.client_identifier_env.is_some() || raw.client_identifier_file.is_some() {
+        return Err(FieldError::new(
+            "identity.client_identifier",
+            Some(value),
+            "give one of identity.client_identifier, identity.client_identifier_env or identity.client_identifier_file, not several",
+        ));
+    }
+    if raw.challenge_ttl.is_some() {
+        return Err(FieldError::new(
+            "identity.challenge_ttl",
+            None,
+            format!("is only for identity.client_identifier = \"per-profile\", not \"{value}\""),
+        ));
+    }
+    Ok(Some(field))
+}
+
+/// step-ca's `device-attest-01` refuses a certificate request whose Subject
+/// CN is set and differs from the order's permanent identifier (the
+/// `ClientIdentifier`): with `client_identifier = "serial"` the CN must be
+/// `{serial}` or absent.
+fn check_device_cn(subject: &Subject, field: DeviceField, raw: &str) -> Result<(), FieldError> {
+    let want = format!("{{{}}}", field.as_str());
+    match subject.common_name() {
+        None => Ok(()),
+        Some(cn) if cn == want => Ok(()),
+        Some(_) => Err(FieldError::new(
+            "identity.subject",
+            Some(raw),
+            format!(
+                "with identity.client_identifier = \"{}\" the CN must be {want} or absent: step-ca's device-attest-01 refuses a certificate request whose CN differs from the device's {}",
+                field.as_str(),
+                if field == DeviceField::Serial {
+                    "serial number"
+                } else {
+                    "UDID"
+                }
+            ),
+        )),
+    }
 }
 
 /// `[identity]`, and `[identity.fallback]` when it is there.
@@ -201,12 +294,24 @@ pub(super) fn validate(
         }
         "acme" => {
             misplaced(&scep_only, "acme")?;
-            let key_type = raw.key_type.unwrap_or_else(|| "ECSECPrimeRandom".into());
-            let hardware_bound = raw.hardware_bound.unwrap_or(false);
-            let attest = raw.attest.unwrap_or(false);
+            let device_id = device_client_identifier(&raw)?;
+            let key_type = raw
+                .key_type
+                .clone()
+                .unwrap_or_else(|| "ECSECPrimeRandom".into());
             let key_size = raw
                 .key_size
                 .unwrap_or(if key_type == "RSA" { 2048 } else { 256 });
+            // Apple recommends, and the ACME CAs NanoMDM users run
+            // (step-ca's device-attest-01, nanoca) need, an attested key in
+            // the Secure Enclave: the default wherever the key can be one
+            // (Apple: HardwareBound keys are ECSECPrimeRandom 256 or 384;
+            // Attest needs HardwareBound). Macs without Apple silicon or a
+            // T2, and macOS before 14, take [identity.fallback] or an
+            // explicit hardware_bound = false.
+            let can_bind = key_type == "ECSECPrimeRandom" && [256, 384].contains(&key_size);
+            let hardware_bound = raw.hardware_bound.unwrap_or(can_bind);
+            let attest = raw.attest.unwrap_or(hardware_bound);
             if let Err((key, why)) = acme::check_key(&key_type, key_size, hardware_bound, attest) {
                 let (field, value) = match key {
                     "KeyType" => ("identity.key_type", key_type.clone()),
@@ -220,35 +325,39 @@ pub(super) fn validate(
                 .into_iter()
                 .find(|t| *t == key_type)
                 .unwrap_or("RSA");
+            let default_subject = match device_id {
+                Some(f) => format!("CN={{{}}}", f.as_str()),
+                None => "CN=MDM Identity".to_owned(),
+            };
+            let written_subject = raw
+                .subject
+                .clone()
+                .unwrap_or_else(|| default_subject.clone());
+            let subject = subject("identity.subject", raw.subject, &default_subject)?;
+            if let Some(f) = device_id {
+                check_device_cn(&subject, f, &written_subject)?;
+            }
+            let client_identifier = match device_id {
+                Some(f) => IdentitySecret::Device(f),
+                None => client_identifier(
+                    raw.client_identifier,
+                    raw.client_identifier_env,
+                    raw.client_identifier_file,
+                    raw.challenge_ttl,
+                    base,
+                )?,
+            };
             let acme = Identity::Acme(AcmeConfig {
                 directory_url: https(
                     "identity.directory_url",
                     required("identity.directory_url", raw.directory_url)?,
                 )?,
-                // Apple: ClientIdentifier is required.
-                client_identifier: identity_secret(
-                    "identity.client_identifier",
-                    SecretForms {
-                        inline: raw.client_identifier,
-                        env: raw.client_identifier_env,
-                        file: raw.client_identifier_file,
-                        ttl: raw.challenge_ttl,
-                    },
-                    "identity.challenge_ttl",
-                    base,
-                )?
-                .ok_or_else(|| {
-                    FieldError::new(
-                        "identity.client_identifier",
-                        None,
-                        "is required (\"per-profile\", a value, or client_identifier_env / client_identifier_file)",
-                    )
-                })?,
+                client_identifier,
                 key_type,
                 key_size: key_size as u32,
                 hardware_bound,
                 attest,
-                subject: subject("identity.subject", raw.subject, "CN=MDM Identity")?,
+                subject,
             });
             let fallback = raw
                 .fallback
@@ -258,6 +367,35 @@ pub(super) fn validate(
         }
         other => fail("identity.kind", other, "must be \"scep\" or \"acme\""),
     }
+}
+
+/// The ACME client identifier from one of its forms (Apple:
+/// ClientIdentifier is required).
+fn client_identifier(
+    inline: Option<Secret>,
+    env: Option<String>,
+    file: Option<String>,
+    ttl: Option<String>,
+    base: &Path,
+) -> Result<IdentitySecret, FieldError> {
+    identity_secret(
+        "identity.client_identifier",
+        SecretForms {
+            inline,
+            env,
+            file,
+            ttl,
+        },
+        "identity.challenge_ttl",
+        base,
+    )?
+    .ok_or_else(|| {
+        FieldError::new(
+            "identity.client_identifier",
+            None,
+            "is required (\"per-profile\", \"serial\", \"udid\", a value, or client_identifier_env / client_identifier_file)",
+        )
+    })
 }
 
 /// A SCEP identity from its keys under `table` (`identity` or
@@ -354,6 +492,105 @@ mod tests {
             .to_string();
         assert!(
             msg.contains("identity.fallback: is only for kind = \"acme\""),
+            "{msg}"
+        );
+    }
+
+    fn acme(extra: &str) -> String {
+        MINIMAL
+            .replace(
+                "url = \"https://mdm.contoso.com/scep\"\nchallenge = \"s3cret\"\n",
+                &format!("directory_url = \"https://acme.contoso.com/dir\"\n{extra}"),
+            )
+            .replace("kind = \"scep\"", "kind = \"acme\"")
+            .replace("subject = \"O=Contoso/CN=Contoso MDM Identity\"\n", "")
+    }
+
+    #[test]
+    fn acme_defaults_to_an_attested_hardware_bound_ec_key() {
+        let s = parse(&acme("client_identifier = \"static-id\"\n")).unwrap();
+        let Identity::Acme(a) = &s.identity else {
+            panic!("acme")
+        };
+        assert_eq!(
+            (a.key_type, a.key_size, a.hardware_bound, a.attest),
+            ("ECSECPrimeRandom", 256, true, true)
+        );
+        // RSA, or an EC size no Secure Enclave holds: not bound, no attest.
+        for (keys, size) in [("key_type = \"RSA\"\n", 2048), ("key_size = 521\n", 521)] {
+            let s = parse(&acme(&format!("client_identifier = \"x\"\n{keys}"))).unwrap();
+            let Identity::Acme(a) = &s.identity else {
+                panic!("acme")
+            };
+            assert_eq!(
+                (a.key_size, a.hardware_bound, a.attest),
+                (size, false, false)
+            );
+        }
+        // An explicit hardware_bound = false (older Macs) takes attest with it.
+        let s = parse(&acme("client_identifier = \"x\"\nhardware_bound = false\n")).unwrap();
+        let Identity::Acme(a) = &s.identity else {
+            panic!("acme")
+        };
+        assert_eq!((a.hardware_bound, a.attest), (false, false));
+    }
+
+    #[test]
+    fn a_device_client_identifier_and_its_subject() {
+        let s = parse(&acme("client_identifier = \"serial\"\n")).unwrap();
+        let Identity::Acme(a) = &s.identity else {
+            panic!("acme")
+        };
+        assert_eq!(
+            a.client_identifier,
+            IdentitySecret::Device(DeviceField::Serial)
+        );
+        assert_eq!(a.subject.to_string(), "CN={serial}", "the default subject");
+        assert!(s.identity.varies_per_issue() && !s.identity.is_per_profile());
+        for ok in ["O=Contoso", "O=Contoso/CN={serial}"] {
+            let text = acme(&format!(
+                "client_identifier = \"serial\"\nsubject = \"{ok}\"\n"
+            ));
+            assert!(parse(&text).is_ok(), "{ok}");
+        }
+        // step-ca refuses a CN other than the permanent identifier.
+        for bad in ["CN=MDM Identity", "O=Contoso/CN={udid}", "CN={serial} x"] {
+            let text = acme(&format!(
+                "client_identifier = \"serial\"\nsubject = \"{bad}\"\n"
+            ));
+            let msg = parse(&text).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!("identity.subject = \"{bad}\": with identity.client_identifier = \"serial\" the CN must be {{serial}} or absent")),
+                "{msg}"
+            );
+        }
+        let s = parse(&acme(
+            "client_identifier = \"udid\"\nsubject = \"O=Contoso/CN={udid}\"\n",
+        ))
+        .unwrap();
+        assert!(matches!(
+            &s.identity,
+            Identity::Acme(a) if a.client_identifier == IdentitySecret::Device(DeviceField::Udid)
+        ));
+        let msg = parse(&acme(
+            "client_identifier = \"serial\"\nchallenge_ttl = \"1d\"\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("identity.challenge_ttl: is only for"), "{msg}");
+    }
+
+    #[test]
+    fn subject_placeholders_are_known_ones_only() {
+        let text = MINIMAL.replace("CN=Contoso MDM Identity", "CN={profile_uuid}/OU={user}");
+        let s = parse(&text).unwrap();
+        assert!(s.identity.varies_per_issue(), "{{user}} differs per user");
+        let text = MINIMAL.replace("CN=Contoso MDM Identity", "CN={profile_uuid}");
+        assert!(!parse(&text).unwrap().identity.varies_per_issue());
+        let text = MINIMAL.replace("CN=Contoso MDM Identity", "CN={serial_number}");
+        let msg = parse(&text).unwrap_err().to_string();
+        assert!(
+            msg.contains("identity.subject = \"O=Contoso/CN={serial_number}\": \"{serial_number}\" is not a placeholder"),
             "{msg}"
         );
     }

@@ -20,7 +20,9 @@ use crate::sign::KeySource;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+mod ade;
 mod anchors;
+mod ca;
 mod directory;
 mod fields;
 mod identity;
@@ -35,6 +37,8 @@ mod serve;
 mod signing;
 mod store;
 
+pub use ade::{Ade, AdeProfile, SKIP_KEYS, WebUrl};
+pub use ca::{Ca, WebhookKey};
 pub use identity::{Identity, IdentityUse};
 pub use organization::Organization;
 pub use placeholders::Placeholder;
@@ -73,6 +77,11 @@ pub struct Settings {
     /// `[serve]`: how `aspen serve` listens and what it allows (defaults
     /// when the table is absent).
     pub serve: ServeSettings,
+    /// `[ade]`: Automated Device Enrollment (`/ade/enroll`, `aspen ade
+    /// profile`), when on.
+    pub ade: Option<Ade>,
+    /// `[ca]`: the CA's webhook (`/ca/scep-challenge`), when on.
+    pub ca: Option<Ca>,
 }
 
 /// The file as written: one table (or array of tables) per section.
@@ -91,6 +100,8 @@ struct RawSettings {
     portal: Option<portal::RawPortal>,
     store: Option<store::RawStore>,
     serve: Option<serve::RawServe>,
+    ade: Option<ade::RawAde>,
+    ca: Option<ca::RawCa>,
 }
 
 impl Settings {
@@ -176,6 +187,43 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         .map(|s| serve::validate(s, base))
         .transpose()?
         .unwrap_or_default();
+    let ade = raw
+        .ade
+        .map(|a| ade::validate(a, base, &organization.name))
+        .transpose()?;
+    // /ade/enroll and /ade/web are served under the public URL: the ADE
+    // profile names them there unless it is given other URLs.
+    if let Some(a) = &ade
+        && portal.is_none()
+    {
+        let field = match (&a.profile.url, &a.profile.configuration_web_url) {
+            (None, _) => Some("ade.url"),
+            (Some(_), Some(ade::WebUrl::Here)) => Some("ade.configuration_web_url"),
+            _ => None,
+        };
+        if let Some(field) = field {
+            return Err(FieldError::new(
+                field,
+                None,
+                "needs [portal] public_url, under which aspen serves it (or write the URL)",
+            ));
+        }
+    }
+    let ca = raw.ca.map(|c| ca::validate(c, base)).transpose()?;
+    // The webhook checks per-profile SCEP challenges, as scep-verify does.
+    if ca.as_ref().is_some_and(|c| c.scep_webhook_key.is_some()) {
+        let scep_per_profile = [Some(&identity), fallback.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|i| matches!(i, Identity::Scep(c) if matches!(c.challenge, Some(crate::secret::IdentitySecret::PerProfile { .. }))));
+        if !scep_per_profile {
+            return Err(FieldError::new(
+                "ca",
+                None,
+                "the SCEP challenge webhook checks per-profile challenges: it needs [identity] kind = \"scep\" (or [identity.fallback]) with challenge = \"per-profile\"",
+            ));
+        }
+    }
     Ok(Settings {
         file: file.to_owned(),
         organization,
@@ -190,6 +238,8 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         store,
         placeholders: Vec::new(),
         serve,
+        ade,
+        ca,
     })
 }
 

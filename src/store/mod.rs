@@ -91,6 +91,10 @@ pub trait Events: Send + Sync {
 
     /// Every row, oldest first; only `user`'s (any case) when given.
     async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>>;
+
+    /// The rows about the device with this serial number (any case),
+    /// oldest first.
+    async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>>;
 }
 
 /// What each user answered under each user-choice policy.

@@ -28,6 +28,10 @@ struct Batch {
     client: Vec<Option<String>>,
     subject: Vec<Option<String>>,
     reason: Vec<Option<String>>,
+    serial: Vec<Option<String>>,
+    udid: Vec<Option<String>>,
+    product: Vec<Option<String>>,
+    os_version: Vec<Option<String>>,
     choice_email: Vec<String>,
     choice_policy: Vec<String>,
     choice_choice: Vec<&'static str>,
@@ -58,6 +62,10 @@ impl Batch {
             client: Vec::with_capacity(rows.len()),
             subject: Vec::with_capacity(rows.len()),
             reason: Vec::with_capacity(rows.len()),
+            serial: Vec::with_capacity(rows.len()),
+            udid: Vec::with_capacity(rows.len()),
+            product: Vec::with_capacity(rows.len()),
+            os_version: Vec::with_capacity(rows.len()),
             choice_email: Vec::with_capacity(choices.len()),
             choice_policy: Vec::with_capacity(choices.len()),
             choice_choice: Vec::with_capacity(choices.len()),
@@ -80,6 +88,11 @@ impl Batch {
             b.client.push(r.client);
             b.subject.push(r.subject);
             b.reason.push(r.reason);
+            b.serial
+                .push(r.serial.as_deref().map(str::to_ascii_uppercase));
+            b.udid.push(r.udid);
+            b.product.push(r.product);
+            b.os_version.push(r.os_version);
         }
         b
     }
@@ -90,13 +103,17 @@ impl Batch {
 const APPEND: &str = "
     WITH added AS (
         INSERT INTO events (time, event, channel, email, policy, choice, kind, ownership,
-                            payload_uuid, sha256, client, subject, reason)
+                            payload_uuid, sha256, client, subject, reason,
+                            serial, udid, product, os_version)
         SELECT $1, r.event, r.channel, r.email, r.policy, r.choice, r.kind, r.ownership,
-               r.payload_uuid, r.sha256, r.client, r.subject, r.reason
+               r.payload_uuid, r.sha256, r.client, r.subject, r.reason,
+               r.serial, r.udid, r.product, r.os_version
         FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
-                    $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[])
+                    $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[],
+                    $17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[])
              WITH ORDINALITY AS r(event, channel, email, policy, choice, kind, ownership,
-                                  payload_uuid, sha256, client, subject, reason, n)
+                                  payload_uuid, sha256, client, subject, reason,
+                                  serial, udid, product, os_version, n)
         ORDER BY r.n
     )
     INSERT INTO choices (email, policy, choice, time)
@@ -105,7 +122,8 @@ const APPEND: &str = "
     ON CONFLICT (email, policy) DO UPDATE SET choice = EXCLUDED.choice, time = EXCLUDED.time";
 
 const COLUMNS: &str = "time, event, channel, email, policy, choice, kind, ownership, \
-                       payload_uuid, sha256, client, subject, reason";
+                       payload_uuid, sha256, client, subject, reason, \
+                       serial, udid, product, os_version";
 
 fn entry(r: &tokio_postgres::Row) -> Entry {
     Entry {
@@ -122,6 +140,10 @@ fn entry(r: &tokio_postgres::Row) -> Entry {
         client: r.get(10),
         subject: r.get(11),
         reason: r.get(12),
+        serial: r.get(13),
+        udid: r.get(14),
+        product: r.get(15),
+        os_version: r.get(16),
     }
 }
 
@@ -154,6 +176,10 @@ impl Events for Postgres {
                         &b.choice_email,
                         &b.choice_policy,
                         &b.choice_choice,
+                        &b.serial,
+                        &b.udid,
+                        &b.product,
+                        &b.os_version,
                     ],
                 )
                 .await?;
@@ -178,6 +204,18 @@ impl Events for Postgres {
                         c.query(&c.prepare_cached(&sql).await?, &[]).await?
                     }
                 };
+                Ok(rows.iter().map(entry).collect())
+            })
+        })
+        .await
+    }
+
+    async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>> {
+        let serial = serial.to_ascii_uppercase();
+        self.with("listing events", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let sql = format!("SELECT {COLUMNS} FROM events WHERE serial = $1 ORDER BY id");
+                let rows = c.query(&c.prepare_cached(&sql).await?, &[&serial]).await?;
                 Ok(rows.iter().map(entry).collect())
             })
         })

@@ -17,6 +17,8 @@ pub const MIGRATIONS: &[&str] = &[
     // 2: current choices, sessions, per-profile secrets, throttle buckets;
     // the subject and reason of identity-secret checks.
     include_str!("schema/002_choices_sessions_secrets_throttle.sql"),
+    // 3: the device of an audit row and of a per-profile secret.
+    include_str!("schema/003_devices.sql"),
 ];
 
 /// The table of applied steps.
@@ -127,6 +129,7 @@ mod tests {
         let pinned = [
             "79229f8853638edec76b79b38f132ebf6695aceb93241903d1419e1842e3d056",
             "e5daf8cf386b5e06f3054e7f9a360d658f995587de6c86dd73e1ca9ea9e34aaa",
+            "5a43921ecde14b165d08205003306cb16096359f087955a0918dfe341439d90f",
         ];
         assert_eq!(MIGRATIONS.len(), pinned.len(), "a new step: pin it here");
         for (i, (step, digest)) in MIGRATIONS.iter().zip(pinned).enumerate() {

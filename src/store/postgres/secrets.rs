@@ -20,26 +20,42 @@ impl Secrets for Postgres {
         let mut email = Vec::with_capacity(secrets.len());
         let mut payload_uuid = Vec::with_capacity(secrets.len());
         let mut expires = Vec::with_capacity(secrets.len());
+        let mut serial = Vec::with_capacity(secrets.len());
+        let mut udid = Vec::with_capacity(secrets.len());
         for s in secrets {
             lookup.push(s.lookup);
             kind.push(s.kind.as_str());
             email.push(s.user.map(|u| u.to_ascii_lowercase()));
             payload_uuid.push(s.payload_uuid);
             expires.push(s.expires);
+            serial.push(s.serial.map(|v| v.to_ascii_uppercase()));
+            udid.push(s.udid);
         }
         self.with("storing secrets", CALL_TIMEOUT, move |c| {
             Box::pin(async move {
                 let stmt = c
                     .prepare_cached(
-                        "INSERT INTO secrets (lookup, kind, email, payload_uuid, created, expires)
-                         SELECT s.lookup, s.kind, s.email, s.payload_uuid, $6, s.expires
-                         FROM UNNEST($1::BYTEA[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[])
-                              AS s(lookup, kind, email, payload_uuid, expires)",
+                        "INSERT INTO secrets (lookup, kind, email, payload_uuid, created, expires,
+                                              serial, udid)
+                         SELECT s.lookup, s.kind, s.email, s.payload_uuid, $6, s.expires,
+                                s.serial, s.udid
+                         FROM UNNEST($1::BYTEA[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[],
+                                     $7::TEXT[], $8::TEXT[])
+                              AS s(lookup, kind, email, payload_uuid, expires, serial, udid)",
                     )
                     .await?;
                 c.execute(
                     &stmt,
-                    &[&lookup, &kind, &email, &payload_uuid, &expires, &now],
+                    &[
+                        &lookup,
+                        &kind,
+                        &email,
+                        &payload_uuid,
+                        &expires,
+                        &now,
+                        &serial,
+                        &udid,
+                    ],
                 )
                 .await?;
                 Ok(())
@@ -57,7 +73,7 @@ impl Secrets for Postgres {
                     .prepare_cached(
                         "UPDATE secrets SET used = $2
                          WHERE lookup = $1 AND used IS NULL AND expires > $2
-                         RETURNING kind, email, payload_uuid, expires",
+                         RETURNING kind, email, payload_uuid, expires, serial, udid",
                     )
                     .await?;
                 if let Some(r) = c.query_opt(&take, &[&lookup, &now]).await? {
@@ -66,6 +82,8 @@ impl Secrets for Postgres {
                         user: r.get(1),
                         payload_uuid: r.get(2),
                         expires: r.get(3),
+                        serial: r.get(4),
+                        udid: r.get(5),
                         lookup,
                     }));
                 }
@@ -87,7 +105,8 @@ impl Secrets for Postgres {
             Box::pin(async move {
                 let stmt = c
                     .prepare_cached(
-                        "SELECT kind, email, payload_uuid, expires FROM secrets WHERE lookup = $1",
+                        "SELECT kind, email, payload_uuid, expires, serial, udid
+                         FROM secrets WHERE lookup = $1",
                     )
                     .await?;
                 match c.query_opt(&stmt, &[&lookup]).await? {
@@ -97,6 +116,8 @@ impl Secrets for Postgres {
                         user: r.get(1),
                         payload_uuid: r.get(2),
                         expires: r.get(3),
+                        serial: r.get(4),
+                        udid: r.get(5),
                         lookup,
                     })),
                 }

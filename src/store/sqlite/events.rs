@@ -15,8 +15,9 @@ use rusqlite::{Connection, TransactionBehavior, params};
 fn insert_event(conn: &Connection, r: &Record, time: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO events (time, event, channel, user, policy, choice, kind, ownership,
-                             payload_uuid, sha256, client, subject, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             payload_uuid, sha256, client, subject, reason,
+                             serial, udid, product, os_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         time,
@@ -32,6 +33,10 @@ fn insert_event(conn: &Connection, r: &Record, time: i64) -> rusqlite::Result<()
         r.client,
         r.subject,
         r.reason,
+        r.serial.as_deref().map(str::to_ascii_uppercase),
+        r.udid,
+        r.product,
+        r.os_version,
     ])?;
     if let (Event::Choice, Some(user), Some(policy), Some(choice)) =
         (r.event, &r.user, &r.policy, r.choice)
@@ -43,6 +48,32 @@ fn insert_event(conn: &Connection, r: &Record, time: i64) -> rusqlite::Result<()
         .execute(params![user, policy, choice.as_str(), time])?;
     }
     Ok(())
+}
+
+const COLUMNS: &str = "time, event, channel, user, policy, choice, kind, ownership, \
+                       payload_uuid, sha256, client, subject, reason, \
+                       serial, udid, product, os_version";
+
+fn entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        time: r.get(0)?,
+        event: r.get(1)?,
+        channel: r.get(2)?,
+        user: r.get(3)?,
+        policy: r.get(4)?,
+        choice: r.get(5)?,
+        kind: r.get(6)?,
+        ownership: r.get(7)?,
+        payload_uuid: r.get(8)?,
+        sha256: r.get(9)?,
+        client: r.get(10)?,
+        subject: r.get(11)?,
+        reason: r.get(12)?,
+        serial: r.get(13)?,
+        udid: r.get(14)?,
+        product: r.get(15)?,
+        os_version: r.get(16)?,
+    })
 }
 
 #[async_trait]
@@ -64,29 +95,21 @@ impl Events for Sqlite {
     async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>> {
         let user = user.map(str::to_ascii_lowercase);
         self.scan(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT time, event, channel, user, policy, choice, kind, ownership,
-                        payload_uuid, sha256, client, subject, reason
-                 FROM events WHERE ?1 IS NULL OR user = ?1 ORDER BY id",
-            )?;
-            stmt.query_map([user], |r| {
-                Ok(Entry {
-                    time: r.get(0)?,
-                    event: r.get(1)?,
-                    channel: r.get(2)?,
-                    user: r.get(3)?,
-                    policy: r.get(4)?,
-                    choice: r.get(5)?,
-                    kind: r.get(6)?,
-                    ownership: r.get(7)?,
-                    payload_uuid: r.get(8)?,
-                    sha256: r.get(9)?,
-                    client: r.get(10)?,
-                    subject: r.get(11)?,
-                    reason: r.get(12)?,
-                })
-            })?
-            .collect()
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM events WHERE ?1 IS NULL OR user = ?1 ORDER BY id"
+            ))?;
+            stmt.query_map([user], entry)?.collect()
+        })
+        .await
+    }
+
+    async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>> {
+        let serial = serial.to_ascii_uppercase();
+        self.scan(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM events WHERE serial = ?1 ORDER BY id"
+            ))?;
+            stmt.query_map([serial], entry)?.collect()
         })
         .await
     }

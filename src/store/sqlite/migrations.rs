@@ -14,6 +14,8 @@ pub const MIGRATIONS: &[&str] = &[
     // 2: current choices, sessions, per-profile secrets, throttle buckets;
     // the subject and reason of identity-secret checks.
     include_str!("schema/002_choices_sessions_secrets_throttle.sql"),
+    // 3: the device of an audit row and of a per-profile secret.
+    include_str!("schema/003_devices.sql"),
 ];
 
 /// Applies the steps the store lacks, in one transaction (two processes
@@ -64,6 +66,7 @@ mod tests {
         let pinned = [
             "d4c0efc0dba40824455418f5a3f600d73088f99878514baa40eaa423f9079a2f",
             "2a855342ffbdd9a38a835fd06dd00496dffbc302f99cdbd45600b93936453dcc",
+            "566788aaea1cd1dc9ac470442c3c3f5bd0eb24c94680c46f85eb7a572126344b",
         ];
         assert_eq!(MIGRATIONS.len(), pinned.len(), "a new step: pin it here");
         for (i, (step, digest)) in MIGRATIONS.iter().zip(pinned).enumerate() {
@@ -100,7 +103,7 @@ mod tests {
         let schema = schema.join("\n");
         assert_eq!(
             crate::audit::sha256_hex(schema.as_bytes()),
-            "6af663afff9f0b08ed9456bbc6ab50e289733cf793cd986c87f251f8822fa665",
+            "e1a965c58a94935a70193704b5566b118e61a133d9a069748ccfba51147e6626",
             "{schema}"
         );
         let version: i64 = conn

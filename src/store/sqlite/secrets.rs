@@ -19,8 +19,9 @@ impl Secrets for Sqlite {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for s in &secrets {
                 tx.prepare_cached(
-                    "INSERT INTO secrets (lookup, kind, user, payload_uuid, created, expires)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO secrets (lookup, kind, user, payload_uuid, created, expires,
+                                          serial, udid)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?
                 .execute(params![
                     s.lookup,
@@ -28,7 +29,9 @@ impl Secrets for Sqlite {
                     s.user.as_deref().map(str::to_ascii_lowercase),
                     s.payload_uuid,
                     now,
-                    s.expires
+                    s.expires,
+                    s.serial.as_deref().map(str::to_ascii_uppercase),
+                    s.udid,
                 ])?;
             }
             tx.commit()
@@ -39,28 +42,22 @@ impl Secrets for Sqlite {
     async fn use_secret(&self, lookup: Vec<u8>, now: i64) -> Result<Result<IssuedSecret, Refused>> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let row: Option<(String, Option<String>, String, i64, Option<i64>)> = tx
-                .prepare_cached(
-                    "SELECT kind, user, payload_uuid, expires, used FROM secrets WHERE lookup = ?1",
-                )?
+            let row = tx
+                .prepare_cached(&format!(
+                    "SELECT {SECRET}, used FROM secrets WHERE lookup = ?1"
+                ))?
                 .query_row([&lookup], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    Ok((secret(r, &lookup)?, r.get::<_, Option<i64>>(6)?))
                 })
                 .optional()?;
             let answer = match row {
                 None => Err(Refused::Unknown),
-                Some((.., Some(_))) => Err(Refused::Used),
-                Some((_, _, _, expires, None)) if expires <= now => Err(Refused::Expired),
-                Some((kind, user, payload_uuid, expires, None)) => {
+                Some((_, Some(_))) => Err(Refused::Used),
+                Some((s, None)) if s.expires <= now => Err(Refused::Expired),
+                Some((s, None)) => {
                     tx.prepare_cached("UPDATE secrets SET used = ?2 WHERE lookup = ?1")?
                         .execute(params![lookup, now])?;
-                    Ok(IssuedSecret {
-                        kind: parsed(0, &kind, SecretKind::parse)?,
-                        lookup,
-                        user,
-                        payload_uuid,
-                        expires,
-                    })
+                    Ok(s)
                 }
             };
             tx.commit()?;
@@ -71,24 +68,25 @@ impl Secrets for Sqlite {
 
     async fn find_secret(&self, lookup: Vec<u8>) -> Result<Option<IssuedSecret>> {
         self.read(move |conn| {
-            let row: Option<(String, Option<String>, String, i64)> = conn
-                .prepare_cached(
-                    "SELECT kind, user, payload_uuid, expires FROM secrets WHERE lookup = ?1",
-                )?
-                .query_row([&lookup], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .optional()?;
-            row.map(|(kind, user, payload_uuid, expires)| {
-                Ok(IssuedSecret {
-                    kind: parsed(0, &kind, SecretKind::parse)?,
-                    lookup,
-                    user,
-                    payload_uuid,
-                    expires,
-                })
-            })
-            .transpose()
+            conn.prepare_cached(&format!("SELECT {SECRET} FROM secrets WHERE lookup = ?1"))?
+                .query_row([&lookup], |r| secret(r, &lookup))
+                .optional()
         })
     }
+}
+
+/// The columns [`secret`] reads, in its order.
+const SECRET: &str = "kind, user, payload_uuid, expires, serial, udid";
+
+fn secret(r: &rusqlite::Row, lookup: &[u8]) -> rusqlite::Result<IssuedSecret> {
+    let kind: String = r.get(0)?;
+    Ok(IssuedSecret {
+        kind: parsed(0, &kind, SecretKind::parse)?,
+        lookup: lookup.to_vec(),
+        user: r.get(1)?,
+        payload_uuid: r.get(2)?,
+        expires: r.get(3)?,
+        serial: r.get(4)?,
+        udid: r.get(5)?,
+    })
 }
