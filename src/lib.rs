@@ -12,6 +12,7 @@ pub mod encrypt;
 pub mod error;
 pub mod fs;
 pub mod hex;
+pub mod identity;
 pub mod inspect;
 pub mod issue;
 pub mod lint;

@@ -57,9 +57,11 @@ fn table(entries: &[Entry]) -> String {
         "CLIENT",
         "SUBJECT",
         "REASON",
+        "GROUPS",
+        "GROUPS FROM",
     ];
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    let rows: Vec<[String; 13]> = entries
+    let rows: Vec<[String; 15]> = entries
         .iter()
         .map(|e| {
             [
@@ -76,6 +78,16 @@ fn table(entries: &[Entry]) -> String {
                 dash(&e.client),
                 dash(&e.subject),
                 dash(&e.reason),
+                match &e.groups {
+                    Some(g) if !g.is_empty() => g.join(";"),
+                    Some(_) => "(none)".into(),
+                    None => "-".into(),
+                },
+                match (&e.groups, &e.groups_claim) {
+                    (None, _) => "-".into(),
+                    (Some(_), Some(claim)) => format!("claim:{claim}"),
+                    (Some(_), None) => "users.csv".into(),
+                },
             ]
         })
         .collect();

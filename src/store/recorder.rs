@@ -19,7 +19,8 @@ const QUEUE: usize = 8192;
 type Ack = oneshot::Sender<Result<()>>;
 
 enum Job {
-    Record(Record, Option<Ack>),
+    /// Boxed: a record is large, a flush small, and the queue holds many.
+    Record(Box<Record>, Option<Ack>),
     /// Answered once everything queued before it is committed.
     Flush(Ack),
 }
@@ -43,7 +44,7 @@ impl Recorder {
     pub async fn record(&self, record: Record) -> Result<()> {
         let (ack, done) = oneshot::channel();
         self.queue
-            .send(Job::Record(record, Some(ack)))
+            .send(Job::Record(Box::new(record), Some(ack)))
             .await
             .map_err(|_| stopped())?;
         done.await.map_err(|_| stopped())?
@@ -54,7 +55,7 @@ impl Recorder {
     /// [`Recorder::finish`].
     pub fn queue_blocking(&self, record: Record) -> Result<()> {
         self.queue
-            .blocking_send(Job::Record(record, None))
+            .blocking_send(Job::Record(Box::new(record), None))
             .map_err(|_| stopped())
     }
 
@@ -91,7 +92,7 @@ async fn write(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) -> Result<(
         for job in batch.drain(..) {
             match job {
                 Job::Record(record, ack) => {
-                    rows.push(record);
+                    rows.push(*record);
                     acks.extend(ack);
                 }
                 Job::Flush(ack) => acks.push(ack),

@@ -32,7 +32,7 @@ type Svc = State<Arc<Service>>;
 /// The signed-in user, or a redirect to the sign-in page.
 async fn require(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<User>, Response> {
     user_of(svc, headers, csrf.session.as_ref()).await.ok_or_else(|| match svc.portal.auth {
-        PortalAuth::Code => see_other("/signin"),
+        PortalAuth::Code | PortalAuth::Oidc => see_other("/signin"),
         PortalAuth::Header(_) => message(
             svc,
             None,

@@ -4,7 +4,7 @@
 //! among them become each user's current answer in the same statement.
 
 use super::{CALL_TIMEOUT, Postgres};
-use crate::audit::{Entry, Event, Record};
+use crate::audit::{Entry, Event, Record, groups_of, groups_text};
 use crate::error::Result;
 use crate::model::EnrollmentKind;
 use crate::model::policy::Choice;
@@ -28,6 +28,8 @@ struct Batch {
     client: Vec<Option<String>>,
     subject: Vec<Option<String>>,
     reason: Vec<Option<String>>,
+    groups: Vec<Option<String>>,
+    groups_claim: Vec<Option<String>>,
     choice_email: Vec<String>,
     choice_policy: Vec<String>,
     choice_choice: Vec<&'static str>,
@@ -58,6 +60,8 @@ impl Batch {
             client: Vec::with_capacity(rows.len()),
             subject: Vec::with_capacity(rows.len()),
             reason: Vec::with_capacity(rows.len()),
+            groups: Vec::with_capacity(rows.len()),
+            groups_claim: Vec::with_capacity(rows.len()),
             choice_email: Vec::with_capacity(choices.len()),
             choice_policy: Vec::with_capacity(choices.len()),
             choice_choice: Vec::with_capacity(choices.len()),
@@ -80,6 +84,8 @@ impl Batch {
             b.client.push(r.client);
             b.subject.push(r.subject);
             b.reason.push(r.reason);
+            b.groups.push(groups_text(&r.groups));
+            b.groups_claim.push(r.groups_claim);
         }
         b
     }
@@ -90,13 +96,17 @@ impl Batch {
 const APPEND: &str = "
     WITH added AS (
         INSERT INTO events (time, event, channel, email, policy, choice, kind, ownership,
-                            payload_uuid, sha256, client, subject, reason)
+                            payload_uuid, sha256, client, subject, reason, user_groups,
+                            groups_claim)
         SELECT $1, r.event, r.channel, r.email, r.policy, r.choice, r.kind, r.ownership,
-               r.payload_uuid, r.sha256, r.client, r.subject, r.reason
+               r.payload_uuid, r.sha256, r.client, r.subject, r.reason, r.user_groups,
+               r.groups_claim
         FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
-                    $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[])
+                    $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[],
+                    $17::TEXT[], $18::TEXT[])
              WITH ORDINALITY AS r(event, channel, email, policy, choice, kind, ownership,
-                                  payload_uuid, sha256, client, subject, reason, n)
+                                  payload_uuid, sha256, client, subject, reason, user_groups,
+                                  groups_claim, n)
         ORDER BY r.n
     )
     INSERT INTO choices (email, policy, choice, time)
@@ -105,7 +115,7 @@ const APPEND: &str = "
     ON CONFLICT (email, policy) DO UPDATE SET choice = EXCLUDED.choice, time = EXCLUDED.time";
 
 const COLUMNS: &str = "time, event, channel, email, policy, choice, kind, ownership, \
-                       payload_uuid, sha256, client, subject, reason";
+                       payload_uuid, sha256, client, subject, reason, user_groups, groups_claim";
 
 fn entry(r: &tokio_postgres::Row) -> Entry {
     Entry {
@@ -122,6 +132,8 @@ fn entry(r: &tokio_postgres::Row) -> Entry {
         client: r.get(10),
         subject: r.get(11),
         reason: r.get(12),
+        groups: groups_of(r.get(13)),
+        groups_claim: r.get(14),
     }
 }
 
@@ -154,6 +166,8 @@ impl Events for Postgres {
                         &b.choice_email,
                         &b.choice_policy,
                         &b.choice_choice,
+                        &b.groups,
+                        &b.groups_claim,
                     ],
                 )
                 .await?;

@@ -4,7 +4,7 @@
 //! Listing reads the whole log, so it runs on the blocking pool.
 
 use super::Sqlite;
-use crate::audit::{Entry, Event, Record};
+use crate::audit::{Entry, Event, Record, groups_of, groups_text};
 use crate::error::Result;
 use crate::model::EnrollmentKind;
 use crate::model::policy::Choice;
@@ -15,8 +15,9 @@ use rusqlite::{Connection, TransactionBehavior, params};
 fn insert_event(conn: &Connection, r: &Record, time: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO events (time, event, channel, user, policy, choice, kind, ownership,
-                             payload_uuid, sha256, client, subject, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                             payload_uuid, sha256, client, subject, reason, user_groups,
+                             groups_claim)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         time,
@@ -32,6 +33,8 @@ fn insert_event(conn: &Connection, r: &Record, time: i64) -> rusqlite::Result<()
         r.client,
         r.subject,
         r.reason,
+        groups_text(&r.groups),
+        r.groups_claim,
     ])?;
     if let (Event::Choice, Some(user), Some(policy), Some(choice)) =
         (r.event, &r.user, &r.policy, r.choice)
@@ -66,7 +69,7 @@ impl Events for Sqlite {
         self.scan(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT time, event, channel, user, policy, choice, kind, ownership,
-                        payload_uuid, sha256, client, subject, reason
+                        payload_uuid, sha256, client, subject, reason, user_groups, groups_claim
                  FROM events WHERE ?1 IS NULL OR user = ?1 ORDER BY id",
             )?;
             stmt.query_map([user], |r| {
@@ -84,6 +87,8 @@ impl Events for Sqlite {
                     client: r.get(10)?,
                     subject: r.get(11)?,
                     reason: r.get(12)?,
+                    groups: groups_of(r.get(13)?),
+                    groups_claim: r.get(14)?,
                 })
             })?
             .collect()

@@ -14,6 +14,9 @@ pub const MIGRATIONS: &[&str] = &[
     // 2: current choices, sessions, per-profile secrets, throttle buckets;
     // the subject and reason of identity-secret checks.
     include_str!("schema/002_choices_sessions_secrets_throttle.sql"),
+    // 3: what the identity provider said, with sessions and audit rows;
+    // finished sign-ins.
+    include_str!("schema/003_identity_provider.sql"),
 ];
 
 /// Applies the steps the store lacks, in one transaction (two processes
@@ -64,6 +67,7 @@ mod tests {
         let pinned = [
             "d4c0efc0dba40824455418f5a3f600d73088f99878514baa40eaa423f9079a2f",
             "2a855342ffbdd9a38a835fd06dd00496dffbc302f99cdbd45600b93936453dcc",
+            "c08af03d4491ad6c8ebe5d8a4b81d88c91b9ef7657296fbc695715ae1c1db45b",
         ];
         assert_eq!(MIGRATIONS.len(), pinned.len(), "a new step: pin it here");
         for (i, (step, digest)) in MIGRATIONS.iter().zip(pinned).enumerate() {
@@ -100,7 +104,7 @@ mod tests {
         let schema = schema.join("\n");
         assert_eq!(
             crate::audit::sha256_hex(schema.as_bytes()),
-            "6af663afff9f0b08ed9456bbc6ab50e289733cf793cd986c87f251f8822fa665",
+            "a450b23f47d473f75a23c3d55a2d8a341e3755f8bbb06bd8ee097bfbd302988f",
             "{schema}"
         );
         let version: i64 = conn
