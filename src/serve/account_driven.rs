@@ -47,8 +47,6 @@ use std::sync::Arc;
 /// public URL.
 pub const ENROLL_PATH: &str = "/account-driven/enroll";
 pub const LOGIN_PATH: &str = "/account-driven/login";
-/// Apple's callback for the `apple-as-web` method.
-const CALLBACK: &str = "apple-remotemanagement-user-login://authentication-results?access-token=";
 
 type Svc = State<Arc<Service>>;
 
@@ -460,19 +458,11 @@ fn authenticated(svc: &Service, email: &str) -> Response {
         .keys
         .issue(Purpose::Access, email, audit::now() + ACCESS_SECONDS)
     {
-        Ok(token) => apple_callback(&token),
+        Ok(token) => web::apple_callback(&token),
         Err(e) => {
             tracing::error!("{e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-    }
-}
-
-/// `308` to Apple's callback with `token`: the end of the web sign-in.
-pub fn apple_callback(token: &str) -> Response {
-    match HeaderValue::from_str(&format!("{CALLBACK}{token}")) {
-        Ok(v) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, v)]).into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 

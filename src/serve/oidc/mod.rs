@@ -330,7 +330,7 @@ pub async fn callback(
         Ok(Done::Device(signed)) => {
             tracing::info!(client = %peer, user = %signed.user, subject = %signed.subject, "a device's user signed in through the identity provider");
             match device::access_token(&svc, &signed).await {
-                Ok(token) => super::account_driven::apple_callback(&token),
+                Ok(token) => super::web::apple_callback(&token),
                 Err(e) => internal(&svc, &csrf, e),
             }
         }
