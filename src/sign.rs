@@ -90,6 +90,16 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
+    /// The signing certificate's subject, as reports name it.
+    pub fn subject(&self) -> String {
+        name_to_string(self.cert.subject_name())
+    }
+
+    /// The signing certificate.
+    pub fn certificate(&self) -> &openssl::x509::X509Ref {
+        &self.cert
+    }
+
     /// Loads and checks the identity: the key must match the certificate, be
     /// RSA or ECDSA (P-256/P-384/P-521), and the certificate must be valid now
     /// (unless `allow_expired`).

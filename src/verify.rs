@@ -79,11 +79,33 @@ pub struct SignerReport {
     pub signature_algorithm: String,
     /// RFC 3339 UTC.
     pub signing_time: Option<String>,
-    /// `valid`, `expired` or `not yet valid` (now, by this machine's clock).
-    pub validity: Option<&'static str>,
+    /// Now, by this machine's clock; `None` when the certificate is not in
+    /// the file.
+    pub validity: Option<Validity>,
     /// With trusted roots, once every signer's chain verifies: this signer's
     /// chain to one of them, signer first; `None` when not checked.
     pub chain: Option<Vec<CertInfo>>,
+}
+
+/// Where a certificate stands in its validity period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Validity {
+    #[serde(rename = "valid")]
+    Valid,
+    #[serde(rename = "expired")]
+    Expired,
+    #[serde(rename = "not yet valid")]
+    NotYetValid,
+}
+
+impl Validity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Validity::Valid => "valid",
+            Validity::Expired => "expired",
+            Validity::NotYetValid => "not yet valid",
+        }
+    }
 }
 
 /// The outcome of verifying one file.
@@ -113,9 +135,9 @@ fn describe(data: &SignedData) -> (Vec<SignerReport>, Vec<CertInfo>) {
                 signature_algorithm: cms::algorithm_name(&s.signature),
                 signing_time: s.signing_time.clone(),
                 validity: match (cert, &now) {
-                    (Some(c), Some(now)) if c.not_after() < now => Some("expired"),
-                    (Some(c), Some(now)) if c.not_before() > now => Some("not yet valid"),
-                    (Some(_), Some(_)) => Some("valid"),
+                    (Some(c), Some(now)) if c.not_after() < now => Some(Validity::Expired),
+                    (Some(c), Some(now)) if c.not_before() > now => Some(Validity::NotYetValid),
+                    (Some(_), Some(_)) => Some(Validity::Valid),
                     _ => None,
                 },
                 chain: None,
@@ -165,11 +187,13 @@ pub fn verify(doc: &Document, options: &Options) -> Report {
             ));
             return report;
         };
-        if signer.validity != Some("valid") && !options.allow_expired {
+        if signer.validity != Some(Validity::Valid) && !options.allow_expired {
             report.error = Some(format!(
                 "the signing certificate {} is {} (valid {} to {}; --allow-expired accepts it)",
                 cert.subject,
-                signer.validity.unwrap_or("of unknown validity"),
+                signer
+                    .validity
+                    .map_or("of unknown validity", Validity::as_str),
                 cert.not_before,
                 cert.not_after
             ));
@@ -314,7 +338,7 @@ pub fn render(r: &Report, chain_checked: bool) -> String {
                         "{} to {} ({})",
                         c.not_before,
                         c.not_after,
-                        s.validity.unwrap_or("unknown")
+                        s.validity.map_or("unknown", Validity::as_str)
                     ),
                 );
             }

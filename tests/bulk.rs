@@ -176,7 +176,17 @@ carol@contoso.com,carol@contoso.com,Contractors
 ",
     );
     let out = ws.path("out");
+    // One summary line by default; the list with -v.
     let result = bulk(&ws, &out, &["--unsigned"]);
+    let err = stderr(&result);
+    ok(result);
+    assert!(
+        err.contains("1 user under a user-choice policy waits")
+            && err.contains("(-v lists them, --json too)")
+            && !err.contains("alice@contoso.com"),
+        "{err}"
+    );
+    let result = bulk(&ws, &out, &["--unsigned", "-v"]);
     let err = stderr(&result);
     ok(result);
     assert!(

@@ -190,3 +190,72 @@ fn count(db: &std::path::Path, sql: &str) -> Option<i64> {
             .unwrap(),
     )
 }
+
+/// Issue 20's consistency: `-c FOLDER` reads FOLDER/aspen.toml; `-o/--out`
+/// means the output everywhere (`--output` still works); `profile` and
+/// `sign` print a JSON summary with `--json` whose SHA-256 is the file's.
+#[test]
+fn folders_outputs_and_json_summaries() {
+    let ws = served();
+    let folder = ws.dir.path().display().to_string();
+    let out = ws.path("device.mobileconfig");
+    let printed = ok(aspen(&[
+        "profile",
+        "device",
+        "-c",
+        &folder,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    let summary: serde_json::Value = serde_json::from_slice(&printed).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let sha = crate::common::sha256_hex(&bytes);
+    assert_eq!(summary["sha256"], sha.as_str());
+    assert_eq!(summary["file"], out.to_str().unwrap());
+    assert_eq!(summary["kind"], "device-corporate");
+    assert_eq!(summary["ownership"], "corporate");
+    assert_eq!(summary["signed"], true);
+    let uuid = summary["payload_uuid"].as_str().unwrap();
+    assert_eq!(uuid.len(), 36, "{uuid}");
+    // The same profile's PayloadUUID, as `inspect` reads it.
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&ok(aspen(&["inspect", "--json", out.to_str().unwrap()]))).unwrap();
+    assert!(inspected.to_string().contains(uuid), "{inspected}");
+    // --json needs a file for the profile: stdout carries the JSON.
+    let err = stderr(&aspen(&["profile", "device", "-c", &folder, "--json"]));
+    assert!(err.contains("--out"), "{err}");
+    // sign: the old spelling --output still works, and --json summarises.
+    let unsigned = ws.path("unsigned.mobileconfig");
+    ok(aspen(&[
+        "profile",
+        "device",
+        "-c",
+        &folder,
+        "--unsigned",
+        "--output",
+        unsigned.to_str().unwrap(),
+    ]));
+    let signed = ws.path("signed.mobileconfig");
+    let printed = ok(aspen(&[
+        "sign",
+        unsigned.to_str().unwrap(),
+        "--cert",
+        cert("signer.pem").to_str().unwrap(),
+        "--key",
+        cert("signer.key").to_str().unwrap(),
+        "-o",
+        signed.to_str().unwrap(),
+        "--json",
+    ]));
+    let summary: serde_json::Value = serde_json::from_slice(&printed).unwrap();
+    assert_eq!(
+        summary["sha256"],
+        crate::common::sha256_hex(&std::fs::read(&signed).unwrap()).as_str()
+    );
+    assert_eq!(summary["payload_uuid"], uuid);
+    assert!(
+        summary["signer"].as_str().unwrap().contains("CN="),
+        "{summary}"
+    );
+}

@@ -427,3 +427,43 @@ fn profile_for_records_the_user_and_policy_in_the_audit_store() {
     assert_eq!(rows[0]["policy"], "Corporate phones");
     assert_eq!(rows[0]["kind"], "device-corporate");
 }
+
+/// Issue 20: groups written with commas (`…,Contractors,Corp`) once landed
+/// the user on the lower-priority policy without a word. Now the row is an
+/// error naming its line and the fix, for resolve and bulk alike, and no
+/// profile of the wrong kind is written.
+#[test]
+fn groups_written_with_commas_are_an_error_not_the_wrong_policy() {
+    let ws = workspace();
+    std::fs::write(
+        ws.path("users.csv"),
+        "email,managed_apple_id,groups\ncorp@contoso.com,corp@contoso.com,Corp\ndave@contoso.com,dave@contoso.com,Contractors,Corp\n",
+    )
+    .unwrap();
+    let settings = ws.settings();
+    let config = settings.to_str().unwrap();
+    let err = fails(aspen(&[
+        "resolve",
+        "-c",
+        config,
+        "--user",
+        "dave@contoso.com",
+    ]));
+    assert!(
+        err.contains("users.csv: line 3: has 4 fields but the header has 3"),
+        "{err}"
+    );
+    assert!(err.contains("\"Contractors;Executives\""), "{err}");
+    let out = ws.path("out");
+    let err = found(aspen(&[
+        "bulk",
+        "-c",
+        config,
+        "--unsigned",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(err.contains("users.csv:3: has 4 fields"), "{err}");
+    assert!(out.join("corp@contoso.com.mobileconfig").exists());
+    assert!(!out.join("dave@contoso.com.mobileconfig").exists());
+}

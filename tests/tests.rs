@@ -13,6 +13,7 @@ mod architecture;
 mod attacks;
 mod browser;
 mod bulk;
+mod check;
 mod cli;
 mod cms;
 mod contract;

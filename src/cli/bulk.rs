@@ -21,7 +21,7 @@ pub struct Args {
     users: Option<PathBuf>,
     /// Folder to write the profiles and manifest.csv into (created if
     /// missing; files of the same users are replaced).
-    #[arg(long, value_name = "DIR")]
+    #[arg(short = 'o', long, value_name = "DIR")]
     out: PathBuf,
     /// The answer for every user under a user-choice policy; without it those
     /// users wait for their own choice and get no file.
@@ -42,6 +42,10 @@ pub struct Args {
     /// choice and the rows that failed (the notes stay on stderr).
     #[arg(long)]
     json: bool,
+    /// List the users waiting for their choice, one line each (otherwise
+    /// one summary line).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// `--json`: what a run did, for scripts.
@@ -185,13 +189,20 @@ pub fn run(args: Args) -> Result<super::Outcome> {
     ));
     if !waiting.is_empty() {
         note(format!(
-            "{} user{} under a user-choice policy wait{} for their own choice (collected by the portal, or give --choice); no file written:",
+            "{} user{} under a user-choice policy wait{} for their own choice (collected by the portal, or give --choice); no file written{}",
             waiting.len(),
             if waiting.len() == 1 { "" } else { "s" },
             if waiting.len() == 1 { "s" } else { "" },
+            if args.verbose {
+                ":"
+            } else {
+                " (-v lists them, --json too)"
+            },
         ));
-        for w in &waiting {
-            eprintln!("  line {}: {} (policy {:?})", w.line, w.user, w.policy);
+        if args.verbose {
+            for w in &waiting {
+                eprintln!("  line {}: {} (policy {:?})", w.line, w.user, w.policy);
+            }
         }
     }
     if args.json {

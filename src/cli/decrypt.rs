@@ -15,7 +15,12 @@ pub struct Args {
     #[arg(long, value_name = "PEM")]
     key: PathBuf,
     /// Output file for the decrypted, unsigned profile; stdout when absent or `-`.
-    #[arg(short, long)]
+    #[arg(
+        short = 'o',
+        long = "out",
+        visible_alias = "output",
+        value_name = "FILE"
+    )]
     output: Option<PathBuf>,
 }
 

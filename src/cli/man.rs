@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// Write aspen.1 and one page per command (aspen-sign.1, aspen-profile-device.1, …)
     /// into this folder instead of printing aspen.1.
-    #[arg(long, value_name = "DIR")]
+    #[arg(short = 'o', long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
 

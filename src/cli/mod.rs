@@ -13,6 +13,7 @@
 //! A reader that closes the pipe ends a command quietly ([`printer`]).
 
 mod bulk;
+mod check;
 mod completions;
 mod decrypt;
 mod init;
@@ -55,6 +56,9 @@ enum Command {
     Sign(sign::Args),
     /// Serve the enrollment portal and Apple's account-driven enrollment.
     Serve(serve::Args),
+    /// Check everything serve and profile would use, one item a line,
+    /// without issuing or recording anything.
+    Check(check::Args),
     /// Print a sign-in link and a one-time code for a user.
     Invite(invite::Args),
     /// List recorded choices and issued profiles (the audit store).
@@ -108,6 +112,7 @@ pub fn main() -> ExitCode {
         Command::Profile(cmd) => clean(profile::run(cmd)),
         Command::Sign(args) => clean(sign::run(args)),
         Command::Serve(args) => clean(serve::run(args)),
+        Command::Check(args) => check::run(args),
         Command::Invite(args) => clean(invite::run(args)),
         Command::Issued(args) => clean(issued::run(args)),
         Command::Resolve(args) => resolve::run(args),
@@ -150,24 +155,35 @@ pub struct Config {
 }
 
 impl Config {
+    /// The settings file: `-c myorg` names a folder holding `aspen.toml`
+    /// (what `aspen init myorg` makes) as well as a file.
+    pub fn file(&self) -> std::path::PathBuf {
+        if self.path.is_dir() {
+            self.path.join("aspen.toml")
+        } else {
+            self.path.clone()
+        }
+    }
+
     /// Loads the settings; a file that is not there gets the way to make one.
     pub fn load(&self) -> crate::Result<crate::settings::Settings> {
-        crate::settings::Settings::load(&self.path).map_err(|e| match e {
+        let path = self.file();
+        crate::settings::Settings::load(&path).map_err(|e| match e {
             crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                let dir = self.path.parent().unwrap_or(std::path::Path::new(""));
+                let dir = path.parent().unwrap_or(std::path::Path::new(""));
                 let init = if dir.as_os_str().is_empty() {
                     "aspen init".to_owned()
                 } else {
                     format!("aspen init {}", dir.display())
                 };
-                let hint = if self.path.file_name() == Some("aspen.toml".as_ref()) {
+                let hint = if path.file_name() == Some("aspen.toml".as_ref()) {
                     format!("run `{init}` to write a commented one")
                 } else {
                     format!("run `{init}` to write a commented aspen.toml there")
                 };
                 crate::Error::invalid(format!(
                     "{}: no such settings file; {hint}, or name another with -c FILE",
-                    self.path.display()
+                    path.display()
                 ))
             }
             other => other,

@@ -26,7 +26,12 @@ pub struct Common {
     #[command(flatten)]
     pub config: super::Config,
     /// Output file; stdout when absent or `-`.
-    #[arg(short, long)]
+    #[arg(
+        short = 'o',
+        long = "out",
+        visible_alias = "output",
+        value_name = "FILE"
+    )]
     pub output: Option<PathBuf>,
     /// Write an unsigned profile even if the settings configure signing.
     #[arg(long)]
@@ -40,6 +45,24 @@ pub struct Common {
     pub encrypt_for: Option<PathBuf>,
     #[command(flatten)]
     pub placeholders: super::Placeholders,
+    /// Print a JSON summary (file, kind, user, PayloadUUID, SHA-256) on
+    /// stdout; the profile goes to -o FILE.
+    #[arg(long, requires = "output")]
+    pub json: bool,
+}
+
+/// `--json`: what `profile` wrote.
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    file: String,
+    kind: &'static str,
+    ownership: &'static str,
+    user: Option<&'a str>,
+    policy: Option<&'a str>,
+    payload_uuid: &'a str,
+    sha256: String,
+    signed: bool,
+    per_profile_secret: bool,
 }
 
 #[derive(clap::Args)]
@@ -180,7 +203,24 @@ fn write_profile(
         stored.run(stored.store.append(vec![issued.record.clone()], now))
     })();
     match recorded {
-        Ok(()) => staged.commit(),
+        Ok(()) => {
+            staged.commit()?;
+            if common.json {
+                let file = common.output.as_deref().map(|p| p.display().to_string());
+                super::printer::json(&Summary {
+                    file: file.unwrap_or_default(),
+                    kind: issued.kind.slug(),
+                    ownership: issued.kind.ownership().as_str(),
+                    user: email,
+                    policy,
+                    payload_uuid: &issued.payload_uuid,
+                    sha256: issued.sha256_hex(),
+                    signed: signer.is_some(),
+                    per_profile_secret: issued.secret.is_some(),
+                })?;
+            }
+            Ok(())
+        }
         // The file is not put in place: nothing unrecorded is left behind.
         Err(e) if !out => Err(e),
         Err(e) => Err(Error::invalid(format!(

@@ -9,7 +9,12 @@ pub struct Args {
     /// The unsigned profile (.mobileconfig, XML or binary plist); `-` reads stdin.
     input: PathBuf,
     /// Output file; stdout when absent or `-`.
-    #[arg(short, long)]
+    #[arg(
+        short = 'o',
+        long = "out",
+        visible_alias = "output",
+        value_name = "FILE"
+    )]
     output: Option<PathBuf>,
     /// Signer certificate (PEM).
     #[arg(long, requires = "key")]
@@ -32,6 +37,20 @@ pub struct Args {
     /// Sign even if the signing certificate has expired.
     #[arg(long)]
     allow_expired: bool,
+    /// Print a JSON summary (file, PayloadUUID, SHA-256, signer) on stdout;
+    /// the signed profile goes to -o FILE.
+    #[arg(long, requires = "output")]
+    json: bool,
+}
+
+/// `--json`: what `sign` wrote.
+#[derive(serde::Serialize)]
+struct Summary {
+    file: String,
+    payload_uuid: Option<String>,
+    payload_identifier: Option<String>,
+    sha256: String,
+    signer: String,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -50,15 +69,35 @@ pub fn run(args: Args) -> Result<()> {
         },
         _ => return Err(Error::invalid("give --cert and --key, or --pkcs12")),
     };
-    let content = read_profile(&args.input)?;
+    let (content, top) = read_profile(&args.input)?;
     let signer = super::load_signer(&source, args.allow_expired)?;
-    write_output(args.output.as_deref(), &signer.sign(&content)?)
+    let signed = signer.sign(&content)?;
+    write_output(args.output.as_deref(), &signed)?;
+    if args.json {
+        let text = |key: &str| {
+            top.get(key)
+                .and_then(plist::Value::as_string)
+                .map(str::to_owned)
+        };
+        super::printer::json(&Summary {
+            file: args
+                .output
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            payload_uuid: text("PayloadUUID"),
+            payload_identifier: text("PayloadIdentifier"),
+            sha256: crate::audit::sha256_hex(&signed),
+            signer: signer.subject(),
+        })?;
+    }
+    Ok(())
 }
 
 /// Reads the profile to sign (through [`crate::read`], size-capped and
 /// bounded) and checks it is one: a plist dictionary whose `PayloadType` is
 /// `Configuration`. The bytes are signed unchanged.
-fn read_profile(path: &std::path::Path) -> Result<Vec<u8>> {
+fn read_profile(path: &std::path::Path) -> Result<(Vec<u8>, plist::Dictionary)> {
     let bytes = crate::fs::read_input(path, crate::read::MAX_PROFILE_BYTES)?;
     let fail = |why: &str| Error::invalid(format!("{}: {why}", crate::fs::input_name(path)));
     if bytes.first() == Some(&0x30) {
@@ -72,14 +111,12 @@ fn read_profile(path: &std::path::Path) -> Result<Vec<u8>> {
             e.trim_start_matches("is ")
         ))
     })?;
-    let payload_type = value
-        .as_dictionary()
-        .and_then(|d| d.get("PayloadType"))
-        .and_then(plist::Value::as_string);
+    let top = value.into_dictionary().unwrap_or_default();
+    let payload_type = top.get("PayloadType").and_then(plist::Value::as_string);
     if payload_type != Some(crate::profile::TOP_LEVEL_TYPE) {
         return Err(fail(
             "is not a configuration profile (top-level PayloadType is not \"Configuration\")",
         ));
     }
-    Ok(bytes)
+    Ok((bytes, top))
 }

@@ -22,14 +22,17 @@ pub fn check(doc: &Document, sink: &mut Sink) {
     }
     for s in &report.signers {
         if let (Some(cert), Some(state)) = (&s.certificate, s.validity)
-            && state != "valid"
+            && state != crate::verify::Validity::Valid
         {
             sink.top(
                 rules::SIGNER_EXPIRED,
                 "",
                 format!(
-                    "the signing certificate {} is {state} (valid {} to {})",
-                    cert.subject, cert.not_before, cert.not_after
+                    "the signing certificate {} is {} (valid {} to {})",
+                    cert.subject,
+                    state.as_str(),
+                    cert.not_before,
+                    cert.not_after
                 ),
             );
         }

@@ -53,11 +53,14 @@ pub struct Rows {
     /// Lines consumed so far.
     line: u64,
     columns: [usize; 3],
+    /// Fields in the header: a row with more is a mistake, never cut short.
+    width: usize,
     buf: Vec<u8>,
 }
 
 impl Rows {
-    /// Opens `path` and checks its header (extra columns are ignored).
+    /// Opens `path` and checks its header (extra named columns are ignored;
+    /// a row with more fields than the header is an error of that row).
     pub fn open(path: &Path) -> Result<Rows> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         Rows::from_reader(Box::new(BufReader::new(file)))
@@ -69,6 +72,7 @@ impl Rows {
             input,
             line: 0,
             columns: [0; 3],
+            width: 0,
             buf: Vec::new(),
         };
         let header = match rows.next_record() {
@@ -93,6 +97,7 @@ impl Rows {
                     )
                 })?;
         }
+        rows.width = header.len();
         Ok(rows)
     }
 
@@ -190,6 +195,19 @@ impl Iterator for Rows {
             }
         };
         let field = |i: usize| fields.get(self.columns[i]).map_or("", |f| f.trim());
+        // `dave@x,dave@x,Contractors,Executives`: the groups written with
+        // commas would silently lose Executives (and with it a policy).
+        if fields.len() > self.width {
+            return Some(Err(RowError {
+                line,
+                email: field(0).to_owned(),
+                message: format!(
+                    "has {} fields but the header has {}: separate groups with ';' in one field (\"Contractors;Executives\"), and quote a field that holds a comma",
+                    fields.len(),
+                    self.width
+                ),
+            }));
+        }
         Some(
             parse_user(field(0), field(1), field(2), line).map_err(|message| RowError {
                 line,
@@ -503,6 +521,31 @@ mod tests {
         assert_eq!(e.line, 4);
         assert!(e.message.contains("not-an-id"), "{}", e.message);
         assert_eq!(got[3].as_ref().unwrap().email, "d@x.com");
+    }
+
+    /// Issue 20's silent wrong answer: groups written with commas. The row
+    /// is an error naming its line and the fix; a quoted comma is fine.
+    #[test]
+    fn a_row_wider_than_the_header_is_an_error() {
+        let csv = "email,managed_apple_id,groups\n\
+                   dave@contoso.com,dave@contoso.com,Contractors,Executives\n\
+                   erin@contoso.com,,\"Visitors, EU\"\n";
+        let got: Vec<_> = Rows::from_reader(Box::new(csv.as_bytes()))
+            .unwrap()
+            .collect();
+        let err = got[0].as_ref().unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(
+            err.message.contains("has 4 fields but the header has 3"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("\"Contractors;Executives\""),
+            "{}",
+            err.message
+        );
+        assert_eq!(got[1].as_ref().unwrap().groups, ["Visitors, EU"]);
     }
 
     #[test]

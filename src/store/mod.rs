@@ -52,6 +52,35 @@ pub async fn open_existing(location: &Location) -> Result<Option<Arc<dyn Store>>
     }
 }
 
+/// What a store's schema is, read without writing anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// The schema version it holds; `None`: no store there yet.
+    pub version: Option<i64>,
+    /// The version this aspen writes.
+    pub current: i64,
+}
+
+/// Reads the schema version at `location` without creating, migrating or
+/// writing anything (`aspen check`).
+pub async fn probe(location: &Location) -> Result<Probe> {
+    let version = match location {
+        Location::Sqlite(dir) => {
+            let dir = dir.clone();
+            let loc = location.clone();
+            tokio::task::spawn_blocking(move || sqlite::probe(&dir))
+                .await
+                .map_err(|e| loc.error(format!("reading: {e}")))?
+                .map_err(|e| location.error(e))?
+        }
+        Location::Postgres(_) => postgres::Postgres::probe(location).await?,
+    };
+    Ok(Probe {
+        version,
+        current: sqlite::MIGRATIONS.len() as i64,
+    })
+}
+
 /// The audit log: every choice, issued profile and identity-secret check.
 #[async_trait]
 pub trait Events: Send + Sync {

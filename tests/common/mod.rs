@@ -334,3 +334,11 @@ pub fn lints_clean(file: &Path, kind: &str) {
         assert_eq!(f["detected"], kind, "{args:?}");
     }
 }
+
+/// Lower-case hex SHA-256 of `bytes` (OpenSSL's, not aspen's code).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    openssl::sha::sha256(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

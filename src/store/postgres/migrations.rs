@@ -97,7 +97,7 @@ pub(super) async fn has_migrations_table(
 }
 
 /// The number of steps applied (0: an empty database).
-async fn schema_version(
+pub(super) async fn schema_version(
     c: &impl deadpool_postgres::GenericClient,
 ) -> std::result::Result<i64, tokio_postgres::Error> {
     if !has_migrations_table(c).await? {

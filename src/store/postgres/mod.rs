@@ -105,6 +105,22 @@ impl Postgres {
         Ok(Some(store))
     }
 
+    /// The schema version of the database, read without writing anything
+    /// (`aspen check`): `None` when it holds no store yet.
+    pub async fn probe(location: &Location) -> Result<Option<i64>> {
+        let store = Postgres::connect(location)?;
+        store
+            .with("reading the schema version", CALL_TIMEOUT, |c| {
+                Box::pin(async move {
+                    if !migrations::has_migrations_table(c).await? {
+                        return Ok(None);
+                    }
+                    Ok(Some(migrations::schema_version(c).await?))
+                })
+            })
+            .await
+    }
+
     /// The pool (no connection is made yet).
     fn connect(location: &Location) -> Result<Postgres> {
         let Location::Postgres(url) = location else {

@@ -38,6 +38,23 @@ pub fn exists(dir: &Path) -> bool {
     dir.join(FILE_NAME).is_file()
 }
 
+/// The schema version of the store in `dir`, read without writing
+/// anything (`aspen check`): `None` when there is no store yet.
+pub fn probe(dir: &Path) -> std::result::Result<Option<i64>, String> {
+    if !exists(dir) {
+        return Ok(None);
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join(FILE_NAME),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .map_err(|e| e.to_string())?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    Ok(Some(version))
+}
+
 /// Idle connections kept for reuse.
 const IDLE: usize = 8;
 
