@@ -5,6 +5,7 @@
 //! One binary links once, instead of once per file.
 
 mod common;
+mod idp;
 mod pg;
 mod server;
 
@@ -24,6 +25,7 @@ mod init;
 mod inspect;
 mod kinds;
 mod lint;
+mod oidc;
 mod policies;
 mod read;
 mod replicas;
