@@ -26,6 +26,7 @@ mod inspect;
 mod kinds;
 mod lint;
 mod oidc;
+mod oidc_devices;
 mod policies;
 mod read;
 mod replicas;
