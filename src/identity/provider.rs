@@ -123,6 +123,13 @@ impl Provider {
         }
     }
 
+    /// Reads the discovery document and the keys once, keeping nothing and
+    /// logging nothing (`aspen check`): how many signing keys it has, or
+    /// why it cannot be used.
+    pub async fn probe(&self) -> std::result::Result<usize, String> {
+        self.fetch().await.map(|l| l.keys.len())
+    }
+
     async fn fetch(&self) -> std::result::Result<Loaded, String> {
         let url = discovery::url(&self.oidc.issuer);
         let doc = self.http.get_json(&url).await?;
