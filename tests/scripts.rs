@@ -175,7 +175,9 @@ fn bulk_json_summarises_the_run() {
             "SHA-256",
             "CLIENT",
             "SUBJECT",
-            "REASON"
+            "REASON",
+            "GROUPS",
+            "GROUPS FROM"
         ]
     );
     let at = header.find("OWNERSHIP").unwrap();
