@@ -3,6 +3,8 @@
 //! row saying which groups and claim did, key rotation, sign-out, an IdP
 //! that is down, and every way a callback is refused — each with its
 //! status, its page, a warning in the log without a secret, and no session.
+//! (A little over 600 lines: it also holds the helpers tests/oidc_devices.rs
+//! and the browser test share — `Setup`, `Person`, `refused`.)
 
 use crate::common;
 use crate::idp::{self, CLIENT_SECRET, Idp, IdpBrowser, query};
