@@ -93,6 +93,12 @@ pub struct Record {
     /// e.g. `iPhone15,2`.
     pub product: Option<String>,
     pub os_version: Option<String>,
+    /// The user's groups the policy was chosen by (issued profiles and
+    /// choices of the server)…
+    pub groups: Option<Vec<String>>,
+    /// …and the identity provider's claim they came from; `None`: from
+    /// the directory (users.csv).
+    pub groups_claim: Option<String>,
 }
 
 impl Record {
@@ -121,6 +127,8 @@ impl Record {
             udid: None,
             product: None,
             os_version: None,
+            groups: None,
+            groups_claim: None,
         }
     }
 
@@ -148,6 +156,8 @@ impl Record {
             udid: None,
             product: None,
             os_version: None,
+            groups: None,
+            groups_claim: None,
         }
     }
 
@@ -181,6 +191,8 @@ impl Record {
             udid: None,
             product: None,
             os_version: None,
+            groups: None,
+            groups_claim: None,
         }
     }
 
@@ -203,6 +215,8 @@ impl Record {
             udid: None,
             product: None,
             os_version: None,
+            groups: None,
+            groups_claim: None,
         }
     }
 
@@ -239,6 +253,29 @@ impl Record {
         }
         self
     }
+
+    /// The groups the policy was chosen by, and the identity provider's
+    /// claim they came from (`None`: the directory), so `aspen issued`
+    /// shows why a policy applied.
+    pub fn with_groups(mut self, groups: &[String], claim: Option<&str>) -> Record {
+        self.groups = Some(groups.to_vec());
+        self.groups_claim = claim.map(str::to_owned);
+        self
+    }
+}
+
+/// Groups as the store keeps them: a JSON array of strings (a group name
+/// may hold any character).
+pub fn groups_text(groups: &Option<Vec<String>>) -> Option<String> {
+    groups
+        .as_ref()
+        .map(|g| serde_json::to_string(g).unwrap_or_else(|_| "[]".into()))
+}
+
+/// Groups read back from the store; `None` for no value (or one that is
+/// not such an array).
+pub fn groups_of(text: Option<String>) -> Option<Vec<String>> {
+    serde_json::from_str(&text?).ok()
 }
 
 /// Lower-case hex SHA-256, as `sha256sum` prints it.
@@ -268,6 +305,10 @@ pub struct Entry {
     pub udid: Option<String>,
     pub product: Option<String>,
     pub os_version: Option<String>,
+    /// The groups the policy was chosen by.
+    pub groups: Option<Vec<String>>,
+    /// The identity provider's claim they came from (none: users.csv).
+    pub groups_claim: Option<String>,
 }
 
 fn rfc3339<S: serde::Serializer>(time: &i64, s: S) -> Result<S::Ok, S::Error> {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod escape;
 pub mod fs;
 pub mod hex;
+pub mod identity;
 pub mod inspect;
 pub mod issue;
 pub mod lint;

@@ -37,6 +37,13 @@ pub enum Purpose {
     /// What a device's verified `MachineInfo` said, carried through the
     /// ADE web sign-in (its header comes only with the first page).
     AdeDevice,
+    /// A sign-in at the identity provider in progress (the `Lax` cookie
+    /// that binds it to the browser), and the values derived from its
+    /// seed: the `state`, the `nonce` and the PKCE verifier.
+    OidcFlow,
+    OidcState,
+    OidcNonce,
+    OidcVerifier,
 }
 
 impl Purpose {
@@ -52,6 +59,10 @@ impl Purpose {
             Purpose::SecretLookup => b"secret-lookup",
             Purpose::AccessLookup => b"access-lookup",
             Purpose::AdeDevice => b"ade-device",
+            Purpose::OidcFlow => b"oidc-flow",
+            Purpose::OidcState => b"oidc-state",
+            Purpose::OidcNonce => b"oidc-nonce",
+            Purpose::OidcVerifier => b"oidc-verifier",
         }
     }
 }
@@ -321,6 +332,18 @@ impl Keys {
         self.mac(Purpose::AccessLookup, &[token.as_bytes()])
     }
 
+    /// A value derived from an identity-provider sign-in's random `seed`
+    /// (kept in its cookie): its `state`, `nonce` or PKCE verifier, 43
+    /// URL-safe characters. Only the server can compute them, so the
+    /// cookie reveals none of them; `None` for any other purpose.
+    pub fn derive(&self, purpose: Purpose, seed: &str) -> Option<String> {
+        matches!(
+            purpose,
+            Purpose::OidcState | Purpose::OidcNonce | Purpose::OidcVerifier
+        )
+        .then(|| b64url(&self.mac(purpose, &[seed.as_bytes()])))
+    }
+
     /// The key an invite is stored under: a MAC of the normalised code, so
     /// the database never holds a usable code.
     pub fn code_lookup(&self, normalized: &str) -> [u8; 32] {
@@ -386,7 +409,9 @@ pub fn b64url(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+/// Base64url without padding, decoded; `None` for anything else (padding,
+/// other characters).
+pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
     if !s
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -4,7 +4,9 @@
 //! device), downloads the device profile with the browser and verifies it
 //! with openssl. Each page is checked for a language, one heading and a
 //! label on every field, and saved as a screenshot (into docs/screenshots/
-//! when ASPEN_SCREENSHOTS=1, otherwise into the target folder).
+//! when ASPEN_SCREENSHOTS=1, otherwise into the target folder). A second
+//! walk signs in through a real OpenID provider (tests/idp/): its login and
+//! consent pages, back to the portal, and out again at the IdP.
 
 use crate::common;
 use crate::server;
@@ -341,4 +343,129 @@ async fn wait_for_download(dir: &Path) -> Option<PathBuf> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     None
+}
+
+#[tokio::test]
+async fn a_user_signs_in_through_the_idp_in_chromium() {
+    if !common::have_tools(&[
+        ("chromedriver", "chromium-driver"),
+        ("chromium", "chromium"),
+    ]) || !crate::idp::available()
+    {
+        return;
+    }
+    let t = crate::oidc::setup("groups_claim = \"groups\"").await;
+    let driver = chromedriver();
+    let tmp = tempfile::tempdir().unwrap();
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let c = browser(&driver, &tmp.path().join("profile"), &downloads).await;
+    let result = walk_through_idp(&c, &t).await;
+    c.close().await.unwrap();
+    result.unwrap_or_else(|e: String| {
+        panic!("{e}\nserver log:\n{}\nIdP log:\n{}", t.s.log(), t.idp.log())
+    });
+}
+
+/// Waits (at most 10 s) until the browser is at a URL starting with
+/// `prefix`; the URL it is at.
+async fn at_url(c: &Client, prefix: &str) -> String {
+    let mut now = String::new();
+    for _ in 0..200 {
+        now = c.current_url().await.unwrap().to_string();
+        if now.starts_with(prefix) {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    now
+}
+
+async fn walk_through_idp(c: &Client, t: &crate::oidc::Setup) -> Result<(), String> {
+    let (s, issuer) = (&t.s, &t.idp.issuer);
+    // The portal sends the browser to the IdP's login page.
+    c.goto(&format!("{}/", s.url)).await.unwrap();
+    let login = at_url(c, &format!("{issuer}/interaction/")).await;
+    if !login.starts_with(issuer) {
+        return Err(format!("not at the IdP's login page: {login}"));
+    }
+    c.find(Locator::Css("input[name=login]"))
+        .await
+        .unwrap()
+        .send_keys("alice@contoso.com")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("anything")
+        .await
+        .unwrap();
+    click(c, "button[type=submit]").await;
+    // Its consent page, then back to the portal, signed in.
+    let mut now = String::new();
+    for _ in 0..200 {
+        now = c.current_url().await.unwrap().to_string();
+        if now.starts_with(&s.url) {
+            break;
+        }
+        let consent = c
+            .execute(
+                "return document.querySelector('input[name=prompt]')?.value ?? ''",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned));
+        if consent.as_deref() == Some("consent") {
+            click(c, "button[type=submit]").await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(at(c, "/access").await, "/access", "at {now}");
+    check_page(c, "20-idp-set-up-access", "Set up Contoso access").await;
+    let t2 = text(c).await;
+    assert!(t2.contains("BYOD staff"), "{t2}");
+
+    // Work-only User Enrollment: the device's sheet goes to the IdP too, so
+    // the steps show no code.
+    click(c, "a.button").await;
+    assert_eq!(at(c, "/choose").await, "/choose");
+    click(c, "label[for=personal]").await;
+    click(c, "main button[type=submit]").await;
+    assert_eq!(at(c, "/choose/scope").await, "/choose/scope");
+    click(c, "label[for=work]").await;
+    click(c, "main button[type=submit]").await;
+    assert_eq!(at(c, "/privacy").await, "/privacy");
+    click(c, "a.button").await;
+    assert_eq!(at(c, "/enroll").await, "/enroll");
+    check_page(
+        c,
+        "21-idp-user-enrollment-steps",
+        "Sign in with your work account",
+    )
+    .await;
+    let t2 = text(c).await;
+    assert!(
+        t2.contains("sign in with your work account, as you did here") && !t2.contains("code"),
+        "{t2}"
+    );
+
+    // Signing out ends the portal's session and the IdP's (its confirm
+    // page), and comes back to the portal's signed-out page.
+    c.goto(&format!("{}/access", s.url)).await.unwrap();
+    click(c, ".signout button").await;
+    let end = at_url(c, &format!("{issuer}/session/end")).await;
+    if !end.starts_with(issuer) {
+        return Err(format!("not at the IdP's sign-out: {end}"));
+    }
+    click(c, "button[autofocus], button[type=submit]").await;
+    assert_eq!(at(c, "/oidc/signed-out").await, "/oidc/signed-out");
+    check_page(c, "22-idp-signed-out", "Signed out").await;
+    // The portal's session is gone: the next visit goes to the IdP again
+    // (signed out there too: its login page, not straight back).
+    c.goto(&format!("{}/access", s.url)).await.unwrap();
+    let again = at_url(c, &format!("{issuer}/interaction/")).await;
+    assert!(again.starts_with(issuer), "{again}");
+    Ok(())
 }

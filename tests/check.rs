@@ -145,3 +145,96 @@ fn a_broken_setup_fails_the_items_at_fault() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("FAIL  placeholders"), "{text}");
 }
+
+/// `served()` with `[portal] auth = "oidc"` and `[oidc]` for `idp`.
+fn with_oidc(idp: &crate::idp::Idp) -> Workspace {
+    let ws = served();
+    let text = std::fs::read_to_string(ws.settings()).unwrap().replace(
+        "secret_file = \"portal.secret\"\n",
+        "secret_file = \"portal.secret\"\nauth = \"oidc\"\n",
+    );
+    // The secret beside the settings: it outlives the IdP's folder.
+    let secret = crate::idp::write_secret(&ws.path(""));
+    let oidc = idp
+        .settings("groups_claim = \"groups\"")
+        .replace(&idp.secret_file(), &secret);
+    std::fs::write(ws.settings(), text + &oidc).unwrap();
+    ws
+}
+
+#[test]
+fn with_oidc_check_says_whether_the_identity_provider_answers() {
+    if !crate::idp::available() {
+        return;
+    }
+    let idp = crate::idp::Idp::start(0);
+    let ws = with_oidc(&idp);
+    let config = ws.settings().display().to_string();
+    let out = aspen(&["check", "-c", &config]);
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    let line = text.lines().find(|l| l.contains(" oidc ")).unwrap_or("");
+    assert!(
+        line.starts_with("ok  ")
+            && line.contains(&format!(
+                "{}: the identity provider answers, 1 signing key(s)",
+                idp.issuer
+            ))
+            && line.contains("redirect URI to register: https://enroll.contoso.com/oidc/callback"),
+        "{text}"
+    );
+    assert!(!text.contains(crate::idp::CLIENT_SECRET));
+
+    // The IdP is gone: a FAIL line that says so, and exit 1.
+    let issuer = idp.issuer.clone();
+    drop(idp);
+    let out = aspen(&["check", "-c", &config, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let items: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let item = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item"] == "oidc")
+        .expect("an oidc item");
+    assert_eq!(item["status"], "fail");
+    let detail = item["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!("{issuer}: the identity provider cannot be used"))
+            && detail.contains(&format!("{issuer}/.well-known/openid-configuration")),
+        "{detail}"
+    );
+}
+
+#[test]
+fn with_oidc_check_refuses_a_client_secret_others_can_read() {
+    // No IdP is asked: the secret is checked first.
+    let dir = tempfile::tempdir().unwrap();
+    let idp_settings = format!(
+        "\n[oidc]\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"aspen-enroll\"\nclient_secret_file = {:?}\n",
+        crate::idp::write_secret(dir.path())
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.path().join("oidc.secret"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let ws = served();
+    let text = std::fs::read_to_string(ws.settings()).unwrap().replace(
+        "secret_file = \"portal.secret\"\n",
+        "secret_file = \"portal.secret\"\nauth = \"oidc\"\n",
+    );
+    std::fs::write(ws.settings(), text + &idp_settings).unwrap();
+    let out = aspen(&["check", "-c", ws.settings().to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = text.lines().find(|l| l.contains(" oidc ")).unwrap_or("");
+    assert!(
+        line.starts_with("FAIL")
+            && line.contains("oidc.client_secret_file")
+            && line.contains("readable by group or others"),
+        "{text}"
+    );
+    assert!(!text.contains(crate::idp::CLIENT_SECRET));
+}

@@ -409,3 +409,79 @@ fn init_placeholders_are_refused_by_profile_bulk_and_serve() {
     assert!(!err.contains("mdm.topic"), "{err}");
     assert!(err.contains("mdm.server_url"), "{err}");
 }
+
+/// `text` with the commented `[oidc]` example of `aspen init` switched on
+/// (the lines from `# [oidc]` up to the next blank line, without those
+/// `keep` rejects), and `[portal] auth = "oidc"`.
+fn oidc_on(text: &str, keep: &dyn Fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line == "# [oidc]" {
+            inside = true;
+        } else if line.trim().is_empty() {
+            inside = false;
+        }
+        if inside {
+            let uncommented = line.strip_prefix("# ").unwrap();
+            if keep(uncommented) {
+                out.push_str(uncommented);
+                out.push('\n');
+            }
+        } else {
+            out.push_str(&line.replace("auth = \"code\"", "auth = \"oidc\""));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn init_writes_a_commented_oidc_example_that_works_when_switched_on() {
+    let ws = Workspace::new("");
+    let dir = ws.path("org");
+    ok(aspen(&["init", dir.to_str().unwrap()]));
+    let settings = dir.join("aspen.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    for key in [
+        "# [oidc]",
+        "# issuer = ",
+        "# client_id = ",
+        "# client_secret_file = ",
+        "# scopes = ",
+        "# user_claim = ",
+        "# managed_apple_id_claim = ",
+        "# groups_claim = ",
+        "# device_method = ",
+        "# device_audience = ",
+        "<public_url>/oidc/callback",
+    ] {
+        assert!(text.contains(key), "no {key:?} in:\n{text}");
+    }
+    let check = |text: String| {
+        std::fs::write(&settings, text).unwrap();
+        aspen(&[
+            "profile",
+            "device",
+            "--unsigned",
+            "--allow-placeholders",
+            "-c",
+            settings.to_str().unwrap(),
+        ])
+    };
+    // As the example stands (apple-as-web): the device_* lines are for
+    // apple-oauth2 only, and are refused with a message saying so.
+    let all = check(oidc_on(&text, &|_| true));
+    assert!(
+        fails(all).contains("oidc.device_client_id: is only for device_method = \"apple-oauth2\""),
+    );
+    ok(check(oidc_on(&text, &|l| !l.starts_with("device_"))));
+    // And with apple-oauth2, every line of it.
+    let oauth2 = oidc_on(&text, &|_| true).replace(
+        "device_method = \"apple-as-web\"",
+        "device_method = \"apple-oauth2\"",
+    );
+    ok(check(oauth2));
+    // Switched off again (as init wrote it) it still works.
+    ok(check(text));
+}

@@ -467,3 +467,57 @@ fn groups_written_with_commas_are_an_error_not_the_wrong_policy() {
     assert!(out.join("corp@contoso.com.mobileconfig").exists());
     assert!(!out.join("dave@contoso.com.mobileconfig").exists());
 }
+
+/// `aspen resolve --groups`: what a user with these identity-provider
+/// groups would get, without an IdP — names or object IDs, the directory's
+/// groups replaced, a user only the IdP knows included.
+#[test]
+fn resolve_with_groups_explains_what_the_idps_groups_would_give() {
+    let id = "6f1c2a9e-5b0d-4c3e-9a8f-7e6d5c4b3a21";
+    let ws = Workspace::new(&demo_settings().replace(
+        "groups = [\"Leadership\"]",
+        &format!("groups = [\"Leadership\", \"{id}\"]"),
+    ));
+    // dana is in no users.csv; her group is an Entra-style object ID.
+    let (code, json, err) = resolve(&ws, "dana@contoso.com", &["--groups", id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        (&json["policy"], &json["kind"], &json["groups_claim"]),
+        (
+            &Value::from("Executives"),
+            &Value::from("device-corporate"),
+            &Value::from("groups")
+        )
+    );
+    assert_eq!(json["matched"][0]["via"], serde_json::json!([id]));
+    // bob is in Leadership in users.csv; the IdP's groups win.
+    let (code, json, err) = resolve(&ws, "bob@contoso.com", &["--groups", "Staff"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(json["policy"], "BYOD staff");
+    assert_eq!(
+        json["managed_apple_id"], "bob@contoso.com",
+        "still from users.csv"
+    );
+    let (code, json, _) = resolve(&ws, "bob@contoso.com", &[]);
+    assert_eq!(
+        (code, &json["policy"]),
+        (Some(0), &Value::from("Executives"))
+    );
+    // No groups at all: no policy, exit 1, and the text says why.
+    let out = aspen(&[
+        "resolve",
+        "-c",
+        ws.settings().to_str().unwrap(),
+        "--user",
+        "bob@contoso.com",
+        "--groups",
+        "",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("(as the identity provider's \"groups\" claim)")
+            && text.contains("(none assigned to these groups)"),
+        "{text}"
+    );
+}

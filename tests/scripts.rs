@@ -179,7 +179,9 @@ fn bulk_json_summarises_the_run() {
             "SERIAL",
             "UDID",
             "PRODUCT",
-            "OS"
+            "OS",
+            "GROUPS",
+            "GROUPS FROM"
         ]
     );
     let at = header.find("OWNERSHIP").unwrap();

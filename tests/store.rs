@@ -10,7 +10,7 @@ use aspen::audit::{Record, Source};
 use aspen::model::policy::Choice;
 use aspen::model::{EnrollmentKind, Ownership};
 use aspen::secret::{IssuedSecret, SecretKind};
-use aspen::store::{self, Bucket, Invite, Location, Refused, Store};
+use aspen::store::{self, Bucket, ClaimedGroups, IdpClaims, Invite, Location, Refused, Store};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +75,8 @@ every_backend!(
     concurrent_writers_never_lose_or_duplicate_audit_rows,
     listing_keeps_every_field_and_filters_by_user,
     signing_out_ends_a_session_everywhere,
+    a_session_keeps_what_the_identity_provider_said,
+    a_sign_in_is_finished_once_even_when_twenty_try_at_once,
     a_secret_is_used_once_even_when_twenty_try_at_once,
     throttle_buckets_are_shared_and_refill,
     expired_state_is_purged,
@@ -259,9 +261,16 @@ async fn listing_keeps_every_field_and_filters_by_user(db: &Db) {
     let mut checked = issued("Bob@Contoso.com", "UUID-1").with_client(Some("192.0.2.7".into()));
     checked.subject = Some("CN=bob".into());
     checked.reason = Some("because".into());
+    // Groups may hold any character; an IdP's object IDs come as they are.
+    let groups = vec![
+        "Staff; Sales".to_owned(),
+        "0b5c4c8e-7f2d-4a9b-8e1f-3c2d1b0a9f8e".to_owned(),
+        "Zoë \"quoted\"".to_owned(),
+    ];
+    let checked = checked.with_groups(&groups, Some("groups"));
     s.append(
         vec![
-            choice("alice@contoso.com", "BYOD", Choice::Work),
+            choice("alice@contoso.com", "BYOD", Choice::Work).with_groups(&["Staff".into()], None),
             checked,
             issued("carol@contoso.com", "UUID-2"),
         ],
@@ -278,6 +287,13 @@ async fn listing_keeps_every_field_and_filters_by_user(db: &Db) {
     assert_eq!(all[0].choice.as_deref(), Some("work"));
     assert_eq!(all[0].kind.as_deref(), Some("user-byod"));
     assert_eq!(all[0].ownership.as_deref(), Some("personal"));
+    // Groups from users.csv (no claim); none recorded at all.
+    assert_eq!(all[0].groups.as_deref(), Some(&["Staff".to_owned()][..]));
+    assert_eq!(all[0].groups_claim, None);
+    assert_eq!(
+        (all[2].groups.as_ref(), all[2].groups_claim.as_ref()),
+        (None, None)
+    );
     let bob = s.list(Some("BOB@contoso.com")).await.unwrap();
     assert_eq!(bob.len(), 1);
     let e = &bob[0];
@@ -290,6 +306,8 @@ async fn listing_keeps_every_field_and_filters_by_user(db: &Db) {
     assert_eq!(e.client.as_deref(), Some("192.0.2.7"));
     assert_eq!(e.subject.as_deref(), Some("CN=bob"));
     assert_eq!(e.reason.as_deref(), Some("because"));
+    assert_eq!(e.groups.as_ref(), Some(&groups));
+    assert_eq!(e.groups_claim.as_deref(), Some("groups"));
     // sha256("UUID-1") as sha256sum prints it.
     let out = std::process::Command::new("sh")
         .args(["-c", "printf UUID-1 | sha256sum"])
@@ -299,6 +317,8 @@ async fn listing_keeps_every_field_and_filters_by_user(db: &Db) {
     assert_eq!(e.sha256.as_deref(), sum.split_whitespace().next());
     let json = serde_json::to_value(e).unwrap();
     assert_eq!(json["time"], "2025-03-01T14:05:07Z");
+    assert_eq!(json["groups"][0], "Staff; Sales");
+    assert_eq!(json["groups_claim"], "groups");
 }
 
 async fn signing_out_ends_a_session_everywhere(db: &Db) {
@@ -318,6 +338,91 @@ async fn signing_out_ends_a_session_everywhere(db: &Db) {
     assert!(b.end_session(b"s1".to_vec(), 500).await.unwrap());
     assert!(!a.end_session(b"s1".to_vec(), 501).await.unwrap(), "once");
     assert_eq!(a.session_user(b"s1".to_vec(), 502).await.unwrap(), None);
+}
+
+/// A sign-in at the identity provider: what it said (Managed Apple
+/// Account, groups, their claim) is kept with the session, for every
+/// replica; a code sign-in keeps nothing but the user.
+async fn a_session_keeps_what_the_identity_provider_said(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    let said = IdpClaims {
+        managed_apple_id: Some("alice@appleid.contoso.com".into()),
+        groups: Some(ClaimedGroups {
+            claim: "groups".into(),
+            values: vec![
+                "Staff".into(),
+                "0b5c4c8e-7f2d-4a9b-8e1f-3c2d1b0a9f8e".into(),
+                "a;b,c".into(),
+            ],
+        }),
+    };
+    a.start_signed_in(b"idp".to_vec(), "Alice@Contoso.com", said.clone(), 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.session(b"idp".to_vec(), 999).await.unwrap(),
+        Some(("alice@contoso.com".to_owned(), said))
+    );
+    // No groups at all is not "groups unknown".
+    let none = IdpClaims {
+        managed_apple_id: None,
+        groups: Some(ClaimedGroups {
+            claim: "roles".into(),
+            values: Vec::new(),
+        }),
+    };
+    a.start_signed_in(b"empty".to_vec(), "bob@contoso.com", none.clone(), 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.session(b"empty".to_vec(), 1).await.unwrap().unwrap().1,
+        none
+    );
+    a.start_session(b"code".to_vec(), "carol@contoso.com", 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.session(b"code".to_vec(), 1).await.unwrap(),
+        Some(("carol@contoso.com".to_owned(), IdpClaims::default()))
+    );
+    assert!(b.end_session(b"idp".to_vec(), 2).await.unwrap());
+    assert_eq!(a.session(b"idp".to_vec(), 3).await.unwrap(), None);
+    assert_eq!(
+        a.session(b"code".to_vec(), 1000).await.unwrap(),
+        None,
+        "expired"
+    );
+}
+
+/// The callback of a sign-in at the IdP works once: of twenty concurrent
+/// finishes on two replicas, exactly one wins; another sign-in is its own.
+async fn a_sign_in_is_finished_once_even_when_twenty_try_at_once(db: &Db) {
+    let (a, b) = (db.open().await, db.open().await);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                s.finish_flow(b"state-1".to_vec(), 2000, 1000)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    assert!(
+        a.finish_flow(b"state-2".to_vec(), 2000, 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.finish_flow(b"state-2".to_vec(), 2000, 1001)
+            .await
+            .unwrap()
+    );
 }
 
 async fn a_secret_is_used_once_even_when_twenty_try_at_once(db: &Db) {
@@ -519,7 +624,19 @@ async fn expired_state_is_purged(db: &Db) {
         .await
         .unwrap();
     s.take("busy", bucket, 1, now * 1000).await.unwrap();
-    assert_eq!(s.purge(now).await.unwrap(), 4);
+    assert!(
+        s.finish_flow(b"done".to_vec(), now - 1, now - 600)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.finish_flow(b"live".to_vec(), now + 1, now - 600)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.purge(now).await.unwrap(), 5);
+    // A finished sign-in still in its time stays finished.
+    assert!(!s.finish_flow(b"live".to_vec(), now + 1, now).await.unwrap());
     assert_eq!(
         s.find_code(b"old".to_vec(), 0).await.unwrap(),
         Err(Refused::Unknown)
@@ -693,6 +810,36 @@ async fn sqlite_migrates_the_previous_version_and_refuses_a_newer_one() {
     assert_eq!(version(&path), 99);
 }
 
+/// A store at version 2 with a session and an audit row: opening it
+/// applies step 3, and both read back as before (no claims, no groups).
+#[tokio::test]
+async fn sqlite_migrates_version_2_keeping_sessions_and_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(store::sqlite::FILE_NAME);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(store::sqlite::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(store::sqlite::MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sessions (id, user, created, expires) VALUES (x'7331', 'alice@contoso.com', 1, 99999999999);
+             INSERT INTO events (time, event, channel, user, policy, kind, ownership)
+             VALUES (1, 'issued', 'portal', 'alice@contoso.com', 'BYOD', 'user-byod', 'personal');",
+        )
+        .unwrap();
+    }
+    let s = store::open(&Location::Sqlite(dir.path().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.session(b"s1".to_vec(), 2).await.unwrap(),
+        Some(("alice@contoso.com".to_owned(), IdpClaims::default()))
+    );
+    let rows = s.list(None).await.unwrap();
+    assert_eq!((rows.len(), rows[0].groups.as_ref()), (1, None));
+    assert!(s.finish_flow(b"f".to_vec(), 10, 1).await.unwrap());
+}
+
 /// A new store is private: the folder 0700, the database and its WAL 0600;
 /// an existing folder others can read is tightened.
 #[cfg(unix)]
@@ -782,7 +929,7 @@ async fn postgres_migrates_an_empty_database_once_for_replicas_starting_together
     );
     assert_eq!(
         tables.trim(),
-        "aspen_schema_migrations,choices,events,health,invites,secrets,sessions,throttle"
+        "aspen_schema_migrations,choices,events,health,invites,oidc_flows,secrets,sessions,throttle"
     );
     // The tables are aspen's (its role created them), not the superuser's.
     assert_eq!(
@@ -844,6 +991,36 @@ async fn postgres_migrates_the_previous_version_and_refuses_a_newer_one() {
     let mut expected = every_step();
     expected.push(99);
     assert_eq!(pg_versions(&db), expected);
+}
+
+/// A database at version 2 with a session and an audit row: opening it
+/// applies step 3, and both read back as before (no claims, no groups).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrates_version_2_keeping_sessions_and_rows() {
+    let Some(db) = tokio::task::spawn_blocking(pg::database).await.unwrap() else {
+        return;
+    };
+    db.psql_as_aspen(&format!(
+        "{}
+         {}
+         CREATE TABLE aspen_schema_migrations (
+             version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now());
+         INSERT INTO aspen_schema_migrations (version) VALUES (1), (2);
+         INSERT INTO sessions (id, email, created, expires) VALUES ('\\x7331', 'alice@contoso.com', 1, 99999999999);
+         INSERT INTO events (time, event, channel, email, policy, kind, ownership)
+         VALUES (1, 'issued', 'portal', 'alice@contoso.com', 'BYOD', 'user-byod', 'personal');",
+        store::postgres::MIGRATIONS[0],
+        store::postgres::MIGRATIONS[1]
+    ));
+    let s = store::open(&pg_location(&db.url)).await.unwrap();
+    assert_eq!(pg_versions(&db), every_step());
+    assert_eq!(
+        s.session(b"s1".to_vec(), 2).await.unwrap(),
+        Some(("alice@contoso.com".to_owned(), IdpClaims::default()))
+    );
+    let rows = s.list(None).await.unwrap();
+    assert_eq!((rows.len(), rows[0].groups.as_ref()), (1, None));
+    assert!(s.finish_flow(b"f".to_vec(), 10, 1).await.unwrap());
 }
 
 /// Opening a store that cannot be used: a closed port, a wrong password, a

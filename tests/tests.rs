@@ -5,6 +5,7 @@
 //! One binary links once, instead of once per file.
 
 mod common;
+mod idp;
 mod pg;
 mod server;
 
@@ -25,6 +26,8 @@ mod init;
 mod inspect;
 mod kinds;
 mod lint;
+mod oidc;
+mod oidc_devices;
 mod policies;
 mod read;
 mod replicas;

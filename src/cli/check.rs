@@ -1,7 +1,8 @@
 //! `aspen check`: everything `serve` and `profile` would use, checked one
 //! item a line — settings, placeholders, the signing identity, the push
-//! topic, the identity settings, the directory, the portal key, the store,
-//! TLS — without issuing or recording anything (the store is read, never
+//! topic, the identity settings, the directory, the portal key, the
+//! identity provider (`[oidc]`: its discovery document and keys fetched),
+//! the store, TLS — without issuing or recording anything (the store is read, never
 //! created, migrated or written). Exit 0 when nothing failed (warnings
 //! allowed), 1 when something did, 2 when there were no settings to check.
 
@@ -96,6 +97,7 @@ fn check_settings(settings: &Settings, add: &mut Add<'_>) {
     identity(settings, add);
     directory(settings, add);
     portal(settings, add);
+    oidc(settings, add);
     store(settings, add);
     tls(settings, add);
 }
@@ -230,6 +232,44 @@ fn portal(settings: &Settings, add: &mut Add<'_>) {
             ),
         ),
         Err(e) => add("portal", Status::Fail, e.to_string()),
+    }
+}
+
+/// With `[oidc]`: the client secret is readable (by its owner only) and
+/// the IdP answers — its discovery document and keys are fetched, as
+/// `serve` does at start-up.
+fn oidc(settings: &Settings, add: &mut Add<'_>) {
+    let (Some(oidc), Some(portal)) = (&settings.oidc, &settings.portal) else {
+        return;
+    };
+    let provider = match crate::identity::Provider::new(oidc, &portal.public_url, &settings.file) {
+        Ok(p) => p,
+        Err(e) => return add("oidc", Status::Fail, e.to_string()),
+    };
+    let probe = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))
+        .and_then(|rt| rt.block_on(provider.probe()));
+    match probe {
+        Ok(keys) => add(
+            "oidc",
+            Status::Ok,
+            format!(
+                "{}: the identity provider answers, {keys} signing key(s); redirect URI to register: {}{}",
+                oidc.issuer,
+                portal.public_url,
+                crate::identity::CALLBACK_PATH
+            ),
+        ),
+        Err(why) => add(
+            "oidc",
+            Status::Fail,
+            format!(
+                "{}: the identity provider cannot be used (nobody can sign in): {why}",
+                oidc.issuer
+            ),
+        ),
     }
 }
 

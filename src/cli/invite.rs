@@ -28,10 +28,18 @@ pub fn run(args: Args) -> Result<()> {
     let settings = args.config.load()?;
     let file = settings.file.display().to_string();
     let portal = settings.require_portal()?;
-    if portal.auth != PortalAuth::Code {
-        return Err(Error::invalid(format!(
-            "{file}: portal.auth is \"header\": users sign in through the proxy, codes are not used"
-        )));
+    match portal.auth {
+        PortalAuth::Code => {}
+        PortalAuth::Header(_) => {
+            return Err(Error::invalid(format!(
+                "{file}: portal.auth is \"header\": users sign in through the proxy, codes are not used"
+            )));
+        }
+        PortalAuth::Oidc => {
+            return Err(Error::invalid(format!(
+                "{file}: portal.auth is \"oidc\": users sign in at the identity provider, codes are not used"
+            )));
+        }
     }
     let location = settings.require_store()?;
     let users = settings

@@ -83,12 +83,14 @@ fn table(entries: &[Entry]) -> String {
         "UDID",
         "PRODUCT",
         "OS",
+        "GROUPS",
+        "GROUPS FROM",
     ];
     let dash = |v: &Option<String>| {
         v.as_deref()
             .map_or_else(|| "-".into(), |v| crate::escape::visible(v).into_owned())
     };
-    let rows: Vec<[String; 17]> = entries
+    let rows: Vec<[String; 19]> = entries
         .iter()
         .map(|e| {
             [
@@ -109,6 +111,16 @@ fn table(entries: &[Entry]) -> String {
                 dash(&e.udid),
                 dash(&e.product),
                 dash(&e.os_version),
+                match &e.groups {
+                    Some(g) if !g.is_empty() => g.join(";"),
+                    Some(_) => "(none)".into(),
+                    None => "-".into(),
+                },
+                match (&e.groups, &e.groups_claim) {
+                    (None, _) => "-".into(),
+                    (Some(_), Some(claim)) => format!("claim:{claim}"),
+                    (Some(_), None) => "users.csv".into(),
+                },
             ]
         })
         .collect();

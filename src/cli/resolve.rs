@@ -17,6 +17,13 @@ pub struct Args {
     config: super::Config,
     #[command(flatten)]
     lookup: Lookup,
+    /// The user's groups as the identity provider would send them
+    /// ([oidc] groups_claim), comma-separated (names or object IDs): what a
+    /// user in these groups gets, without an IdP. The directory, when the
+    /// user is in it, still gives the Managed Apple Account. `--groups ""`
+    /// for none.
+    #[arg(long, value_name = "GROUPS", value_delimiter = ',')]
+    groups: Option<Vec<String>>,
     /// Print the explanation as JSON, for scripts.
     #[arg(long)]
     json: bool,
@@ -58,6 +65,46 @@ impl Lookup {
         Ok((csv, user))
     }
 
+    /// The user with `groups` as the identity provider's: the directory's
+    /// entry when there is one (for the Managed Apple Account), else a user
+    /// only the IdP knows.
+    fn with_groups(
+        &self,
+        settings: &Settings,
+        groups: Vec<String>,
+    ) -> Result<(Option<PathBuf>, User)> {
+        let groups: Vec<String> = groups
+            .into_iter()
+            .map(|g| g.trim().to_owned())
+            .filter(|g| !g.is_empty())
+            .collect();
+        let claim = settings
+            .oidc
+            .as_ref()
+            .and_then(|o| o.groups_claim.clone())
+            .unwrap_or_else(|| "groups".into());
+        let csv = users_csv(settings, self.users.clone()).ok();
+        let listed = match &csv {
+            Some(path) => crate::model::directory::Index::load(path)?
+                .0
+                .by_email(&self.user)
+                .map(|u| User::clone(u)),
+            None => None,
+        };
+        crate::model::check_email(&self.user)
+            .map_err(|why| Error::invalid(format!("--user {:?} {why}", self.user)))?;
+        let user = User {
+            email: listed
+                .as_ref()
+                .map_or_else(|| self.user.to_ascii_lowercase(), |u| u.email.clone()),
+            managed_apple_id: listed.as_ref().and_then(|u| u.managed_apple_id.clone()),
+            groups,
+            line: listed.as_ref().map_or(0, |u| u.line),
+            groups_claim: Some(claim),
+        };
+        Ok((csv.filter(|_| listed.is_some()), user))
+    }
+
     /// The user's e-mail address as given.
     pub fn email(&self) -> &str {
         &self.user
@@ -92,6 +139,9 @@ struct Explanation<'a> {
     line: u64,
     managed_apple_id: Option<&'a str>,
     groups: &'a [String],
+    /// The identity provider's claim the groups stand for (`--groups`);
+    /// `null`: the directory's groups.
+    groups_claim: Option<&'a str>,
     choice: Option<Choice>,
     /// Every policy assigned to one of the user's groups, highest priority
     /// first.
@@ -145,7 +195,7 @@ fn kind_of(resolution: &Resolution, user: &User) -> Option<EnrollmentKind> {
 }
 
 fn explain<'a>(
-    csv: &std::path::Path,
+    csv: Option<&std::path::Path>,
     user: &'a User,
     resolution: &Resolution<'a>,
     choice: Option<Choice>,
@@ -207,10 +257,11 @@ fn explain<'a>(
     };
     Explanation {
         user: &user.email,
-        users_file: csv.display().to_string(),
+        users_file: csv.map(|c| c.display().to_string()).unwrap_or_default(),
         line: user.line,
         managed_apple_id: user.managed_apple_id.as_ref().map(|m| m.as_str()),
         groups: &user.groups,
+        groups_claim: user.groups_claim.as_deref(),
         choice,
         matched,
         policy: winner.map(|p| p.name.as_str()),
@@ -243,10 +294,14 @@ fn via<'a>(policy: &Policy, user: &'a User) -> Vec<&'a str> {
 }
 
 fn text(e: &Explanation) -> String {
-    let mut out = format!(
-        "user              {} ({} line {})\n",
-        e.user, e.users_file, e.line
-    );
+    let mut out = if e.users_file.is_empty() {
+        format!("user              {} (not in the directory)\n", e.user)
+    } else {
+        format!(
+            "user              {} ({} line {})\n",
+            e.user, e.users_file, e.line
+        )
+    };
     out += &format!(
         "managed Apple ID  {}\n",
         e.managed_apple_id.unwrap_or("(none)")
@@ -256,7 +311,14 @@ fn text(e: &Explanation) -> String {
     } else {
         e.groups.join(", ")
     };
-    out += &format!("groups            {groups}\n");
+    match e.groups_claim {
+        Some(claim) => {
+            out += &format!(
+                "groups            {groups} (as the identity provider's {claim:?} claim)\n"
+            )
+        }
+        None => out += &format!("groups            {groups}\n"),
+    }
     if e.matched.is_empty() {
         out += "policies          (none assigned to these groups)\n";
     }
@@ -296,10 +358,13 @@ fn text(e: &Explanation) -> String {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let settings = args.config.load()?;
-    let (csv, user) = args.lookup.user(&settings)?;
+    let (csv, user) = match args.groups {
+        Some(groups) => args.lookup.with_groups(&settings, groups)?,
+        None => args.lookup.user(&settings).map(|(c, u)| (Some(c), u))?,
+    };
     let resolution = resolve(&settings.policies, &user, args.lookup.choice);
     let explanation = explain(
-        &csv,
+        csv.as_deref(),
         &user,
         &resolution,
         args.lookup.choice,

@@ -116,6 +116,14 @@ pub fn run(args: Args) -> Result<()> {
                 "auth = \"header\": users are who the {name} header says; only a reverse proxy that sets it (and strips it from clients) may reach {addr}"
             );
         }
+        if let (PortalAuth::Oidc, Some(oidc)) = (&portal.auth, &settings.oidc) {
+            tracing::info!(
+                "auth = \"oidc\": people sign in at {}; its redirect URI for aspen is {}{}",
+                oidc.issuer,
+                portal.public_url,
+                crate::identity::CALLBACK_PATH
+            );
+        }
         if portal.public_url.starts_with("http://") && !args.demo {
             tracing::info!(
                 "public_url {} is plain http: fine for testing on this machine; devices need https (see README: reverse proxy)",

@@ -18,8 +18,12 @@ pub struct User {
     pub email: String,
     pub managed_apple_id: Option<ManagedAppleId>,
     pub groups: Vec<String>,
-    /// Line of the CSV file the user was read from (1 is the header).
+    /// Line of the CSV file the user was read from (1 is the header); 0
+    /// for a user only the identity provider knows.
     pub line: u64,
+    /// The identity provider's claim `groups` came from, when the user
+    /// signed in there (`[oidc] groups_claim`); `None`: from the CSV.
+    pub groups_claim: Option<String>,
 }
 
 /// A row that could not be used; the rest of the file still can.
@@ -242,6 +246,7 @@ fn parse_user(email: &str, apple_id: &str, groups: &str, line: u64) -> Result<Us
         managed_apple_id,
         groups,
         line,
+        groups_claim: None,
     })
 }
 

@@ -122,6 +122,7 @@ mod tests {
             managed_apple_id: id.then(|| ManagedAppleId::parse("a@contoso.com").unwrap()),
             groups: groups.iter().map(|g| g.to_string()).collect(),
             line: 2,
+            groups_claim: None,
         }
     }
 

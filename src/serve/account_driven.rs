@@ -53,8 +53,6 @@ pub const LOGIN_PATH: &str = "/account-driven/login";
 /// `/.well-known` (iOS/iPadOS 18.2, macOS 15.2, visionOS 2.2 and later)
 /// asks Apple Business, which sends it here.
 pub const DISCOVERY_PATH: &str = "/account-driven/discovery";
-/// Apple's callback for the `apple-as-web` method.
-const CALLBACK: &str = "apple-remotemanagement-user-login://authentication-results?access-token=";
 
 type Svc = State<Arc<Service>>;
 
@@ -205,6 +203,13 @@ pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Res
         return well_known_unavailable(&svc, platform);
     }
     let Some(user) = svc.user_by_identifier(&q.user_identifier).await else {
+        // Under auth = "oidc" a user only the IdP knows finds out their
+        // groups at sign-in: account-driven User Enrollment is announced.
+        if svc.portal.auth == PortalAuth::Oidc
+            && crate::model::check_email(&q.user_identifier).is_ok()
+        {
+            return discovery(&svc, Version::Byod);
+        }
         return well_known_failed(&svc);
     };
     let plan = match svc.plan(&user, Some(Choice::Work)).await {
@@ -226,10 +231,15 @@ pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Res
         } if user.managed_apple_id.is_some() => Version::Adde,
         _ => return well_known_failed(&svc),
     };
+    discovery(&svc, version)
+}
+
+/// Step 1's answer: the one server, for `version`.
+fn discovery(svc: &Service, version: Version) -> Response {
     axum::Json(Discovery {
         servers: [Server {
             version: version.as_str(),
-            base_url: base_url(&svc, version),
+            base_url: base_url(svc, version),
         }],
     })
     .into_response()
@@ -329,10 +339,18 @@ fn machine_info(body: &[u8]) -> Result<Device, String> {
 /// Step 2's answer (and step 4's for a bad token): send the device to the
 /// web sign-in.
 fn challenge(svc: &Service) -> Response {
-    let value = format!(
-        "Bearer method=\"apple-as-web\", url=\"{}{LOGIN_PATH}\"",
-        svc.portal.public_url
-    );
+    // With `[oidc] device_method = "apple-oauth2"` the device signs in at
+    // the IdP itself.
+    let value = svc
+        .idp
+        .as_ref()
+        .and_then(|idp| idp.device_challenge())
+        .unwrap_or_else(|| {
+            format!(
+                "Bearer method=\"apple-as-web\", url=\"{}{LOGIN_PATH}\"",
+                svc.portal.public_url
+            )
+        });
     let mut res = StatusCode::UNAUTHORIZED.into_response();
     if let Ok(v) = HeaderValue::from_str(&value) {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -373,11 +391,14 @@ pub async fn enroll(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let Some(claims) = token.and_then(|t| svc.keys.verify(Purpose::Access, t, audit::now()).ok())
-    else {
-        return challenge(&svc);
+    let user = match svc.portal.auth {
+        PortalAuth::Oidc => super::oidc::device::bearer_user(&svc, token).await,
+        _ => match token.and_then(|t| svc.keys.verify(Purpose::Access, t, audit::now()).ok()) {
+            Some(claims) => svc.user_by_email(&claims.user).await,
+            None => None,
+        },
     };
-    let Some(user) = svc.user_by_email(&claims.user).await else {
+    let Some(user) = user else {
         return challenge(&svc);
     };
     let plan = match svc.plan(&user, Some(Choice::Work)).await {
@@ -469,13 +490,7 @@ fn authenticated(svc: &Service, email: &str) -> Response {
         .keys
         .issue(Purpose::Access, email, audit::now() + ACCESS_SECONDS)
     {
-        Ok(token) => {
-            let location = format!("{CALLBACK}{token}");
-            match HeaderValue::from_str(&location) {
-                Ok(v) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, v)]).into_response(),
-                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            }
-        }
+        Ok(token) => web::apple_callback(&token),
         Err(e) => {
             tracing::error!("{e}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -536,6 +551,9 @@ pub async fn login_page(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
+    if svc.portal.auth == PortalAuth::Oidc {
+        return super::oidc::device_login(&svc, &csrf, &q.user_identifier);
+    }
     // Every identifier gets the same form: who is in the directory is
     // looked up only when a code is posted (and charged), so this page
     // tells nobody.

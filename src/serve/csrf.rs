@@ -79,7 +79,7 @@ impl Csrf {
                 .unwrap_or("")
                 .trim()
                 .to_ascii_lowercase(),
-            PortalAuth::Code => String::new(),
+            PortalAuth::Code | PortalAuth::Oidc => String::new(),
         };
         Csrf {
             token: pre.map(|p| keys.csrf(&format!("p:{p}:{user}"))),

@@ -19,6 +19,7 @@ pub mod issue_limit;
 pub mod listen;
 pub mod log;
 pub mod offload;
+mod oidc;
 mod pages;
 mod portal;
 pub mod proxy;
@@ -71,6 +72,8 @@ pub fn router(service: Arc<Service>) -> Router {
             get(portal::signin::signin_page).post(portal::signin::signin),
         )
         .route("/signout", post(portal::signin::signout))
+        .route(crate::identity::CALLBACK_PATH, get(oidc::callback))
+        .route(crate::identity::SIGNED_OUT_PATH, get(oidc::signed_out))
         .route("/access", get(portal::choice::access))
         .route(
             "/choose",
@@ -164,6 +167,16 @@ pub fn run(
         let stop = stop_signal()?;
         let store = crate::store::open(&location).await?;
         let service = Arc::new(Service::new(settings, keys, signer.map(Arc::new), store)?);
+        // The identity provider is read once before serving (a failure is
+        // logged, and `/readyz` says not ready until it can be read), then
+        // kept fresh.
+        let idp = match &service.idp {
+            Some(idp) => {
+                let _ = idp.refresh().await;
+                Some(tokio::spawn(idp.clone().keep_fresh()))
+            }
+            None => None,
+        };
         let upkeep = tokio::spawn(upkeep(service.clone()));
         let app = router(service.clone());
         listener
@@ -183,6 +196,9 @@ pub fn run(
         })
         .await;
         upkeep.abort();
+        if let Some(idp) = idp {
+            idp.abort();
+        }
         let flushed = service.flush().await;
         match &flushed {
             Ok(()) => tracing::info!("audit records flushed; stopped"),

@@ -39,12 +39,12 @@ impl Readiness {
     }
 
     /// Each check and whether it passed: the store (kept for [`KEPT`]),
-    /// the directory (`users` who can sign in), the signer, and whether
-    /// the server is stopping.
+    /// the directory and the signer (as the caller found them), and
+    /// whether the server is stopping.
     pub async fn report(
         &self,
         store: &dyn Store,
-        users: usize,
+        directory: Check,
         signer: Check,
     ) -> Vec<(&'static str, Check)> {
         let store = {
@@ -63,10 +63,6 @@ impl Readiness {
                     answer
                 }
             }
-        };
-        let directory = match users {
-            0 => Err("no user can sign in (see the server's log)".into()),
-            _ => Ok("loaded"),
         };
         let serving = if self.stopping.load(Ordering::Relaxed) {
             Err("stopping".into())

@@ -43,7 +43,11 @@ pub struct Service {
     /// never cached, so replicas sharing it agree.
     pub store: Arc<dyn Store>,
     recorder: Recorder,
-    directory: Arc<Directory>,
+    /// `[directory] users`; optional when the identity provider sends the
+    /// groups (`[oidc] groups_claim`).
+    directory: Option<Arc<Directory>>,
+    /// The identity provider (`[portal] auth = "oidc"`).
+    pub idp: Option<Arc<crate::identity::Provider>>,
     cache: Mutex<HashMap<(EnrollmentKind, String, IdentityUse), Arc<Issued>>>,
     /// Downloads of the same profile by the same session (or access token,
     /// or proxy-named user) within `[serve] download_repeat_window` get the
@@ -107,12 +111,25 @@ impl Service {
         store: Arc<dyn Store>,
     ) -> Result<Service> {
         let portal = settings.require_portal()?.clone();
-        let users = settings.directory_users.clone().ok_or_else(|| {
-            Error::invalid(format!(
-                "{}: aspen serve needs [directory] users (the CSV of who may enroll)",
+        let idp = match &settings.oidc {
+            Some(oidc) => Some(Arc::new(crate::identity::Provider::new(
+                oidc,
+                &portal.public_url,
+                &settings.file,
+            )?)),
+            None => None,
+        };
+        let groups_from_idp = settings
+            .oidc
+            .as_ref()
+            .is_some_and(|o| o.groups_claim.is_some());
+        let users = settings.directory_users.clone();
+        if users.is_none() && !groups_from_idp {
+            return Err(Error::invalid(format!(
+                "{}: aspen serve needs [directory] users (the CSV of who may enroll), or [oidc] groups_claim (the groups from the identity provider)",
                 settings.file.display()
-            ))
-        })?;
+            )));
+        }
         let throttle = Throttler::new(Budgets {
             per_address: settings.serve.signin_failures_per_address,
             per_user: settings.serve.signin_failures_per_user,
@@ -133,7 +150,10 @@ impl Service {
                 .as_ref()
                 .map(|a| Arc::new(crate::verify::machine_info::DeviceCa::new(&a.device_ca))),
             recorder: Recorder::start(store.clone()),
-            directory: Arc::new(Directory::open(&users)?),
+            directory: users
+                .map(|u| Directory::open(&u).map(Arc::new))
+                .transpose()?,
+            idp,
             settings,
             portal,
             keys,
@@ -150,13 +170,13 @@ impl Service {
     /// The user with this e-mail: whom a session, code, access token or
     /// trusted header names.
     pub async fn user_by_email(&self, email: &str) -> Option<Arc<User>> {
-        self.directory.by_email(email).await
+        self.directory.as_ref()?.by_email(email).await
     }
 
     /// The user a device's `user-identifier` names: by Managed Apple ID,
     /// else by e-mail.
     pub async fn user_by_identifier(&self, identifier: &str) -> Option<Arc<User>> {
-        self.directory.by_identifier(identifier).await
+        self.directory.as_ref()?.by_identifier(identifier).await
     }
 
     /// The plan for `user`; `default_choice` stands in for a user-choice
@@ -240,7 +260,8 @@ impl Service {
             choice,
             management.kind(Channel::Profile),
         )
-        .with_client(client);
+        .with_client(client)
+        .with_groups(&user.groups, user.groups_claim.as_deref());
         // Committed (and so the user's current answer) before the answer.
         self.recorder.record(record).await.map(Ok)
     }
@@ -308,7 +329,10 @@ impl Service {
             client,
             device: None,
         };
-        let record = self.issuer().record(&order, &issued.sha256);
+        let record = self
+            .issuer()
+            .record(&order, &issued.sha256)
+            .with_groups(&user.groups, user.groups_claim.as_deref());
         self.recorder.record(record).await?;
         Ok(issued)
     }
@@ -579,17 +603,35 @@ impl Service {
         self.readiness.stopping();
     }
 
-    /// What `/readyz` reports (see [`Readiness`]).
+    /// What `/readyz` reports (see [`Readiness`]); with an identity
+    /// provider, also whether it can be reached.
     pub async fn readiness(&self) -> Vec<(&'static str, super::readiness::Check)> {
+        let directory = match (&self.directory, &self.idp) {
+            (None, _) => Ok("none (groups come from the identity provider)"),
+            (Some(d), idp) => match d.users().await {
+                0 if idp.is_none() => Err("no user can sign in (see the server's log)".into()),
+                0 => Ok("empty"),
+                _ => Ok("loaded"),
+            },
+        };
         let signer = match (&self.settings.signing, &self.signer) {
             (Some(_), Some(_)) => Ok("loaded"),
             (None, _) => Ok("unsigned (no [signing])"),
             (Some(_), None) => Err("not loaded".into()),
         };
-        let users = self.directory.users().await;
-        self.readiness
-            .report(self.store.as_ref(), users, signer)
-            .await
+        let mut checks = self
+            .readiness
+            .report(self.store.as_ref(), directory, signer)
+            .await;
+        if let Some(idp) = &self.idp {
+            // The reason is in the log (the provider logs each failure).
+            let reachable = idp
+                .ready()
+                .map(|_| "reachable")
+                .map_err(|_| "cannot be reached (see the server's log)".to_owned());
+            checks.push(("identity provider", reachable));
+        }
+        checks
     }
 
     /// Redeems a typed code: the user it was issued to, once. `None` for

@@ -33,6 +33,20 @@ pub fn csrf_cookie(svc: &Service) -> &'static str {
     }
 }
 
+/// Apple's callback for the `apple-as-web` method.
+const APPLE_CALLBACK: &str =
+    "apple-remotemanagement-user-login://authentication-results?access-token=";
+
+/// `308` to Apple's callback with an access token: the end of a device's
+/// web sign-in (Apple: "Implementing the simple authentication
+/// account-driven enrollment flow", step 3).
+pub fn apple_callback(token: &str) -> Response {
+    match HeaderValue::from_str(&format!("{APPLE_CALLBACK}{token}")) {
+        Ok(v) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, v)]).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 /// Apple: the MIME type of a configuration profile download.
 pub const PROFILE_CONTENT_TYPE: &str = "application/x-apple-aspen-config";
 

@@ -29,6 +29,7 @@ mod identity;
 mod identity_secret;
 mod locate;
 mod mdm;
+mod oidc;
 mod organization;
 mod placeholders;
 mod policies;
@@ -40,6 +41,7 @@ mod store;
 pub use ade::{Ade, AdeProfile, SKIP_KEYS, WebUrl};
 pub use ca::{Ca, WebhookKey};
 pub use identity::{Identity, IdentityUse};
+pub use oidc::{ClientSecret, DeviceMethod, Oidc, check_issuer};
 pub use organization::Organization;
 pub use placeholders::Placeholder;
 pub use portal::{Portal, PortalAuth, check_public_url};
@@ -69,6 +71,9 @@ pub struct Settings {
     pub directory_users: Option<PathBuf>,
     /// `[portal]`: how `aspen serve` is reached and authenticates users.
     pub portal: Option<Portal>,
+    /// `[oidc]`: the identity provider people sign in with
+    /// (`[portal] auth = "oidc"`).
+    pub oidc: Option<Oidc>,
     /// `[store]`: where state is kept, when not in `portal.state_dir`.
     pub store: Option<StoreSetting>,
     /// Values `aspen init` writes for the admin to replace, still there
@@ -98,6 +103,7 @@ struct RawSettings {
     policy: Vec<policies::RawPolicy>,
     directory: Option<directory::RawDirectory>,
     portal: Option<portal::RawPortal>,
+    oidc: Option<oidc::RawOidc>,
     store: Option<store::RawStore>,
     serve: Option<serve::RawServe>,
     ade: Option<ade::RawAde>,
@@ -158,6 +164,24 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
     let policies = policies::validate(raw.policy)?;
     let directory_users = directory::users(raw.directory, base)?;
     let portal = raw.portal.map(|p| portal::validate(p, base)).transpose()?;
+    let oidc = raw.oidc.map(|o| oidc::validate(o, base)).transpose()?;
+    match (portal.as_ref().map(|p| &p.auth), &oidc) {
+        (Some(PortalAuth::Oidc), None) => {
+            return Err(FieldError::new(
+                "portal.auth",
+                Some("oidc"),
+                "needs an [oidc] section (issuer, client_id, client_secret_file)",
+            ));
+        }
+        (Some(PortalAuth::Oidc), Some(_)) | (_, None) => {}
+        (_, Some(_)) => {
+            return Err(FieldError::new(
+                "oidc",
+                None,
+                "is used only with portal.auth = \"oidc\" in [portal]",
+            ));
+        }
+    }
     let store = raw.store.map(|s| store::validate(s, base)).transpose()?;
     // Per-profile secrets are recorded (a keyed hash of each) for the SCEP
     // server's check: they need the store and the portal's key.
@@ -235,6 +259,7 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         policies,
         directory_users,
         portal,
+        oidc,
         store,
         placeholders: Vec::new(),
         serve,

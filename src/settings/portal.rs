@@ -30,6 +30,8 @@ pub enum PortalAuth {
     /// An authenticating reverse proxy sets this request header; it must
     /// strip the header from what clients send.
     Header(String),
+    /// The organisation's identity provider (OpenID Connect, `[oidc]`).
+    Oidc,
 }
 
 /// `[portal]` as written (the key names are a contract).
@@ -120,7 +122,14 @@ pub(super) fn validate(raw: RawPortal, base: &Path) -> Result<Portal, FieldError
                 .map_err(|why| FieldError::new("portal.trusted_header", Some(&name), why))?;
             PortalAuth::Header(name)
         }
-        other => return fail("portal.auth", other, "must be \"code\" or \"header\""),
+        "oidc" => PortalAuth::Oidc,
+        other => {
+            return fail(
+                "portal.auth",
+                other,
+                "must be \"code\", \"header\" or \"oidc\"",
+            );
+        }
     };
     Ok(Portal {
         public_url,

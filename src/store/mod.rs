@@ -28,9 +28,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Every part of the state, as one object.
-pub trait Store: Events + Choices + Codes + Sessions + Secrets + Throttle + Health {}
+pub trait Store: Events + Choices + Codes + Sessions + Flows + Secrets + Throttle + Health {}
 
-impl<T: Events + Choices + Codes + Sessions + Secrets + Throttle + Health> Store for T {}
+impl<T: Events + Choices + Codes + Sessions + Flows + Secrets + Throttle + Health> Store for T {}
 
 /// Opens (creating and migrating when needed) the store at `location`.
 pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
@@ -155,18 +155,70 @@ pub trait Codes: Send + Sync {
     async fn use_code(&self, lookup: Vec<u8>, now: i64) -> Result<bool>;
 }
 
+/// What the identity provider said about a signed-in person, besides
+/// their e-mail: kept with their session (or with the access token a
+/// device got after the sign-in), so every replica knows it. All `None`
+/// for a code sign-in, and for claims the settings do not read: then the
+/// directory (users.csv) says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdpClaims {
+    /// The Managed Apple Account (`[oidc] managed_apple_id_claim`).
+    pub managed_apple_id: Option<String>,
+    /// The groups (`[oidc] groups_claim`).
+    pub groups: Option<ClaimedGroups>,
+}
+
+/// A person's groups as a claim of the identity provider named them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedGroups {
+    /// The claim's name, e.g. `groups`.
+    pub claim: String,
+    /// Its values: names or object IDs, as the IdP sends them.
+    pub values: Vec<String>,
+}
+
 /// Portal sessions, so that signing out ends one everywhere.
 #[async_trait]
 pub trait Sessions: Send + Sync {
     /// Records session `id` (a keyed hash of the cookie's secret) for
     /// `user` until `expires`.
-    async fn start_session(&self, id: Vec<u8>, user: &str, expires: i64) -> Result<()>;
+    async fn start_session(&self, id: Vec<u8>, user: &str, expires: i64) -> Result<()> {
+        self.start_signed_in(id, user, IdpClaims::default(), expires)
+            .await
+    }
+
+    /// [`Sessions::start_session`] for a sign-in at the identity provider,
+    /// with what it said about the person.
+    async fn start_signed_in(
+        &self,
+        id: Vec<u8>,
+        user: &str,
+        claims: IdpClaims,
+        expires: i64,
+    ) -> Result<()>;
 
     /// The user of session `id` if it is unexpired at `now` and not ended.
-    async fn session_user(&self, id: Vec<u8>, now: i64) -> Result<Option<String>>;
+    async fn session_user(&self, id: Vec<u8>, now: i64) -> Result<Option<String>> {
+        Ok(self.session(id, now).await?.map(|(user, _)| user))
+    }
+
+    /// The user of session `id` and what the identity provider said about
+    /// them, if it is unexpired at `now` and not ended.
+    async fn session(&self, id: Vec<u8>, now: i64) -> Result<Option<(String, IdpClaims)>>;
 
     /// Ends session `id`; true when it was live.
     async fn end_session(&self, id: Vec<u8>, now: i64) -> Result<bool>;
+}
+
+/// Sign-ins at the identity provider, each finished at most once: the
+/// callback that ends one cannot be replayed, on any replica.
+#[async_trait]
+pub trait Flows: Send + Sync {
+    /// Records sign-in `id` (a value derived from its cookie) as finished,
+    /// kept until `expires` (its cookie is refused after that anyway): true
+    /// for the first call, false when it was finished already. Of many
+    /// concurrent calls, exactly one wins.
+    async fn finish_flow(&self, id: Vec<u8>, expires: i64, now: i64) -> Result<bool>;
 }
 
 /// Per-profile identity secrets, each usable once.
@@ -221,8 +273,8 @@ pub trait Health: Send + Sync {
     /// Whether the store accepts writes now (for `/readyz`).
     async fn check_writable(&self) -> Result<()>;
 
-    /// Deletes what can never be used again at `now`: expired codes and
-    /// sessions, identity secrets a week past expiry (until then a late CSR
+    /// Deletes what can never be used again at `now`: expired codes,
+    /// sessions and finished sign-ins, identity secrets a week past expiry (until then a late CSR
     /// is refused as "expired", not "unknown"), and throttle buckets idle
     /// for a day. Returns how many rows went.
     async fn purge(&self, now: i64) -> Result<u64>;

@@ -19,7 +19,7 @@ const QUEUE: usize = 8192;
 type Ack = oneshot::Sender<Result<()>>;
 
 enum Job {
-    // Boxed: a record is a few hundred bytes, a flush a pointer.
+    /// Boxed: a record is large, a flush small, and the queue holds many.
     Record(Box<Record>, Option<Ack>),
     /// Answered once everything queued before it is committed.
     Flush(Ack),

@@ -73,6 +73,17 @@ impl Server {
         Server::serve(Arc::new(workspace(&settings)), url, listener, &[], env)
     }
 
+    /// All of the above: `portal_extra` appended to `[portal]` (it may open
+    /// further tables), this user directory (CSV text) if given, and the
+    /// demo settings as `edit` changes them.
+    pub fn start_custom(
+        portal_extra: &str,
+        users: Option<&str>,
+        edit: &dyn Fn(String) -> String,
+    ) -> Server {
+        Server::launch(portal_extra, &[], users, edit)
+    }
+
     fn launch(
         portal_extra: &str,
         args: &[&str],

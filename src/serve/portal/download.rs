@@ -37,7 +37,13 @@ pub async fn enroll_page(State(svc): Svc, csrf: Csrf, headers: HeaderMap) -> Res
     let Some(id) = user.managed_apple_id.clone() else {
         return see_other("/access");
     };
-    let shown = page_code(&svc.keys, svc.store.as_ref(), &user.email).await;
+    // Signed in at the identity provider, the device's sign-in sheet goes
+    // there too: no code.
+    let shown = if svc.portal.auth == crate::settings::PortalAuth::Oidc {
+        Ok((String::new(), 0))
+    } else {
+        page_code(&svc.keys, svc.store.as_ref(), &user.email).await
+    };
     match shown {
         Ok((code, expires)) => page(
             StatusCode::OK,

@@ -36,7 +36,7 @@ async fn require(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<
         return Err(unavailable(svc, csrf));
     }
     user_of(svc, headers, csrf.session.as_ref()).await.ok_or_else(|| match svc.portal.auth {
-        PortalAuth::Code => see_other("/signin"),
+        PortalAuth::Code | PortalAuth::Oidc => see_other("/signin"),
         PortalAuth::Header(_) => message(
             svc,
             None,
@@ -83,7 +83,7 @@ pub async fn home(State(svc): Svc, headers: HeaderMap) -> Response {
     // (One session read: this page shows no form.) A session the store
     // cannot check goes on to the page that says so.
     let signed_in = match svc.portal.auth {
-        PortalAuth::Code => match session(&svc, &headers).await {
+        PortalAuth::Code | PortalAuth::Oidc => match session(&svc, &headers).await {
             Ok(session) => session.is_some(),
             Err(e) => {
                 tracing::error!("reading a session: {e}");

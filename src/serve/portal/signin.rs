@@ -35,6 +35,9 @@ pub async fn signin_page(State(svc): Svc, csrf: Csrf, headers: HeaderMap) -> Res
             .err()
             .unwrap_or_else(|| see_other("/access"));
     }
+    if svc.portal.auth == PortalAuth::Oidc {
+        return super::super::oidc::begin(&svc, &csrf, super::super::oidc::flow::Target::Portal);
+    }
     page(
         StatusCode::OK,
         &csrf,
@@ -172,15 +175,18 @@ pub async fn signout(State(svc): Svc, Checked { csrf, .. }: Checked<CsrfForm>) -
     {
         return internal(&svc, &csrf, e);
     }
-    let mut res = message(
-        &svc,
-        None,
-        &csrf,
-        StatusCode::OK,
-        "Signed out",
-        "You are signed out of the enrollment portal.",
-        Some(("/signin", "Sign in again")),
-    );
+    let idp = super::super::oidc::sign_out_at_idp(&svc, &csrf);
+    let mut res = idp.unwrap_or_else(|| {
+        message(
+            &svc,
+            None,
+            &csrf,
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out of the enrollment portal.",
+            Some(("/signin", "Sign in again")),
+        )
+    });
     res.headers_mut().append(
         header::SET_COOKIE,
         expired_cookie(web::session_cookie(&svc)),

@@ -4,7 +4,7 @@
 //! among them become each user's current answer in the same statement.
 
 use super::{CALL_TIMEOUT, Postgres};
-use crate::audit::{Entry, Event, Record};
+use crate::audit::{Entry, Event, Record, groups_of, groups_text};
 use crate::error::Result;
 use crate::model::EnrollmentKind;
 use crate::model::policy::Choice;
@@ -32,6 +32,8 @@ struct Batch {
     udid: Vec<Option<String>>,
     product: Vec<Option<String>>,
     os_version: Vec<Option<String>>,
+    groups: Vec<Option<String>>,
+    groups_claim: Vec<Option<String>>,
     choice_email: Vec<String>,
     choice_policy: Vec<String>,
     choice_choice: Vec<&'static str>,
@@ -66,6 +68,8 @@ impl Batch {
             udid: Vec::with_capacity(rows.len()),
             product: Vec::with_capacity(rows.len()),
             os_version: Vec::with_capacity(rows.len()),
+            groups: Vec::with_capacity(rows.len()),
+            groups_claim: Vec::with_capacity(rows.len()),
             choice_email: Vec::with_capacity(choices.len()),
             choice_policy: Vec::with_capacity(choices.len()),
             choice_choice: Vec::with_capacity(choices.len()),
@@ -93,6 +97,8 @@ impl Batch {
             b.udid.push(r.udid);
             b.product.push(r.product);
             b.os_version.push(r.os_version);
+            b.groups.push(groups_text(&r.groups));
+            b.groups_claim.push(r.groups_claim);
         }
         b
     }
@@ -104,16 +110,16 @@ const APPEND: &str = "
     WITH added AS (
         INSERT INTO events (time, event, channel, email, policy, choice, kind, ownership,
                             payload_uuid, sha256, client, subject, reason,
-                            serial, udid, product, os_version)
+                            serial, udid, product, os_version, user_groups, groups_claim)
         SELECT $1, r.event, r.channel, r.email, r.policy, r.choice, r.kind, r.ownership,
                r.payload_uuid, r.sha256, r.client, r.subject, r.reason,
-               r.serial, r.udid, r.product, r.os_version
+               r.serial, r.udid, r.product, r.os_version, r.user_groups, r.groups_claim
         FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[],
                     $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TEXT[],
-                    $17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[])
+                    $17::TEXT[], $18::TEXT[], $19::TEXT[], $20::TEXT[], $21::TEXT[], $22::TEXT[])
              WITH ORDINALITY AS r(event, channel, email, policy, choice, kind, ownership,
                                   payload_uuid, sha256, client, subject, reason,
-                                  serial, udid, product, os_version, n)
+                                  serial, udid, product, os_version, user_groups, groups_claim, n)
         ORDER BY r.n
     )
     INSERT INTO choices (email, policy, choice, time)
@@ -123,7 +129,7 @@ const APPEND: &str = "
 
 const COLUMNS: &str = "time, event, channel, email, policy, choice, kind, ownership, \
                        payload_uuid, sha256, client, subject, reason, \
-                       serial, udid, product, os_version";
+                       serial, udid, product, os_version, user_groups, groups_claim";
 
 fn entry(r: &tokio_postgres::Row) -> Entry {
     Entry {
@@ -144,6 +150,8 @@ fn entry(r: &tokio_postgres::Row) -> Entry {
         udid: r.get(14),
         product: r.get(15),
         os_version: r.get(16),
+        groups: groups_of(r.get(17)),
+        groups_claim: r.get(18),
     }
 }
 
@@ -180,6 +188,8 @@ impl Events for Postgres {
                         &b.udid,
                         &b.product,
                         &b.os_version,
+                        &b.groups,
+                        &b.groups_claim,
                     ],
                 )
                 .await?;

@@ -36,9 +36,11 @@ impl Health for Postgres {
                         "WITH i AS (DELETE FROM invites WHERE expires <= $1 RETURNING 1),
                               s AS (DELETE FROM sessions WHERE expires <= $1 RETURNING 1),
                               x AS (DELETE FROM secrets WHERE expires <= $2 RETURNING 1),
-                              t AS (DELETE FROM throttle WHERE updated <= $3 RETURNING 1)
+                              t AS (DELETE FROM throttle WHERE updated <= $3 RETURNING 1),
+                              f AS (DELETE FROM oidc_flows WHERE expires <= $1 RETURNING 1)
                          SELECT (SELECT count(*) FROM i) + (SELECT count(*) FROM s)
-                              + (SELECT count(*) FROM x) + (SELECT count(*) FROM t)",
+                              + (SELECT count(*) FROM x) + (SELECT count(*) FROM t)
+                              + (SELECT count(*) FROM f)",
                     )
                     .await?;
                 let row = c

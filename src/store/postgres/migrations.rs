@@ -19,6 +19,9 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("schema/002_choices_sessions_secrets_throttle.sql"),
     // 3: the device of an audit row and of a per-profile secret.
     include_str!("schema/003_devices.sql"),
+    // 4: what the identity provider said, with sessions and audit rows;
+    // finished sign-ins.
+    include_str!("schema/004_identity_provider.sql"),
 ];
 
 /// The table of applied steps.
@@ -130,6 +133,7 @@ mod tests {
             "79229f8853638edec76b79b38f132ebf6695aceb93241903d1419e1842e3d056",
             "e5daf8cf386b5e06f3054e7f9a360d658f995587de6c86dd73e1ca9ea9e34aaa",
             "5a43921ecde14b165d08205003306cb16096359f087955a0918dfe341439d90f",
+            "4480039e23e2b55e911722194d9d9869b20f6f7c05fafe34c2f4dc2dcd54f2ae",
         ];
         assert_eq!(MIGRATIONS.len(), pinned.len(), "a new step: pin it here");
         for (i, (step, digest)) in MIGRATIONS.iter().zip(pinned).enumerate() {

@@ -19,6 +19,7 @@
 mod choices;
 mod codes;
 mod events;
+mod flows;
 mod health;
 mod migrations;
 mod secrets;

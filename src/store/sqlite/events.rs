@@ -4,7 +4,7 @@
 //! Listing reads the whole log, so it runs on the blocking pool.
 
 use super::Sqlite;
-use crate::audit::{Entry, Event, Record};
+use crate::audit::{Entry, Event, Record, groups_of, groups_text};
 use crate::error::Result;
 use crate::model::EnrollmentKind;
 use crate::model::policy::Choice;
@@ -16,8 +16,8 @@ fn insert_event(conn: &Connection, r: &Record, time: i64) -> rusqlite::Result<()
     conn.prepare_cached(
         "INSERT INTO events (time, event, channel, user, policy, choice, kind, ownership,
                              payload_uuid, sha256, client, subject, reason,
-                             serial, udid, product, os_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                             serial, udid, product, os_version, user_groups, groups_claim)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(params![
         time,
@@ -37,6 +37,8 @@ fn insert_event(conn: &Connection, r: &Record, time: i64) -> rusqlite::Result<()
         r.udid,
         r.product,
         r.os_version,
+        groups_text(&r.groups),
+        r.groups_claim,
     ])?;
     if let (Event::Choice, Some(user), Some(policy), Some(choice)) =
         (r.event, &r.user, &r.policy, r.choice)
@@ -52,7 +54,7 @@ fn insert_event(conn: &Connection, r: &Record, time: i64) -> rusqlite::Result<()
 
 const COLUMNS: &str = "time, event, channel, user, policy, choice, kind, ownership, \
                        payload_uuid, sha256, client, subject, reason, \
-                       serial, udid, product, os_version";
+                       serial, udid, product, os_version, user_groups, groups_claim";
 
 fn entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
     Ok(Entry {
@@ -73,6 +75,8 @@ fn entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
         udid: r.get(14)?,
         product: r.get(15)?,
         os_version: r.get(16)?,
+        groups: groups_of(r.get(17)?),
+        groups_claim: r.get(18)?,
     })
 }
 

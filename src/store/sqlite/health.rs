@@ -28,6 +28,7 @@ impl Health for Sqlite {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut n = tx.execute("DELETE FROM invites WHERE expires <= ?1", [now])?;
             n += tx.execute("DELETE FROM sessions WHERE expires <= ?1", [now])?;
+            n += tx.execute("DELETE FROM oidc_flows WHERE expires <= ?1", [now])?;
             n += tx.execute(
                 "DELETE FROM secrets WHERE expires <= ?1",
                 [now - SECRET_GRACE_SECONDS],

@@ -16,6 +16,9 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("schema/002_choices_sessions_secrets_throttle.sql"),
     // 3: the device of an audit row and of a per-profile secret.
     include_str!("schema/003_devices.sql"),
+    // 4: what the identity provider said, with sessions and audit rows;
+    // finished sign-ins.
+    include_str!("schema/004_identity_provider.sql"),
 ];
 
 /// Applies the steps the store lacks, in one transaction (two processes
@@ -67,6 +70,7 @@ mod tests {
             "d4c0efc0dba40824455418f5a3f600d73088f99878514baa40eaa423f9079a2f",
             "2a855342ffbdd9a38a835fd06dd00496dffbc302f99cdbd45600b93936453dcc",
             "566788aaea1cd1dc9ac470442c3c3f5bd0eb24c94680c46f85eb7a572126344b",
+            "c08af03d4491ad6c8ebe5d8a4b81d88c91b9ef7657296fbc695715ae1c1db45b",
         ];
         assert_eq!(MIGRATIONS.len(), pinned.len(), "a new step: pin it here");
         for (i, (step, digest)) in MIGRATIONS.iter().zip(pinned).enumerate() {
@@ -103,7 +107,7 @@ mod tests {
         let schema = schema.join("\n");
         assert_eq!(
             crate::audit::sha256_hex(schema.as_bytes()),
-            "e1a965c58a94935a70193704b5566b118e61a133d9a069748ccfba51147e6626",
+            "a5df7f3ce21d47008541b0032baaf497a1d1aeaa597c868a62fd789b9a4ea6da",
             "{schema}"
         );
         let version: i64 = conn

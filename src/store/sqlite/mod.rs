@@ -14,6 +14,7 @@
 mod choices;
 mod codes;
 mod events;
+mod flows;
 mod health;
 mod migrations;
 mod secrets;
