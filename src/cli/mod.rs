@@ -173,7 +173,7 @@ impl Config {
     /// Loads the settings; a file that is not there gets the way to make one.
     pub fn load(&self) -> crate::Result<crate::settings::Settings> {
         let path = self.file();
-        crate::settings::Settings::load(&path).map_err(|e| match e {
+        let settings = crate::settings::Settings::load(&path).map_err(|e| match e {
             crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 let dir = path.parent().unwrap_or(std::path::Path::new(""));
                 let init = if dir.as_os_str().is_empty() {
@@ -192,7 +192,11 @@ impl Config {
                 ))
             }
             other => other,
-        })
+        })?;
+        for w in &settings.warnings {
+            warn(w);
+        }
+        Ok(settings)
     }
 }
 

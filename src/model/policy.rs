@@ -2,6 +2,7 @@
 //! of type user / device / user-choice, a priority, and the user groups it is
 //! assigned to.
 
+use super::assignment::{Assigned, in_groups};
 use super::{Management, Ownership};
 use std::fmt;
 
@@ -93,9 +94,7 @@ pub struct Policy {
 impl Policy {
     /// Whether the policy is assigned to one of `groups` (case-insensitive).
     pub fn applies_to<S: AsRef<str>>(&self, groups: &[S]) -> bool {
-        self.groups
-            .iter()
-            .any(|g| groups.iter().any(|u| u.as_ref().eq_ignore_ascii_case(g)))
+        in_groups(&self.groups, groups)
     }
 
     /// What the policy yields, given the user's answer where it needs one.
@@ -106,6 +105,17 @@ impl Policy {
             PolicyType::Device => Some(Management::Device(Ownership::Corporate)),
             PolicyType::UserChoice => choice.map(Choice::management),
         }
+    }
+}
+
+impl Assigned for Policy {
+    fn priority(&self) -> u32 {
+        self.priority
+    }
+
+    /// A policy is for users: a device without one gets none.
+    fn assigned_to(&self, groups: Option<&[String]>) -> bool {
+        groups.is_some_and(|g| self.applies_to(g))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Which policy applies to a user, and what it yields. The result explains
 //! itself: every policy that matched, the winner, and why a user cannot enroll.
 
+use super::assignment::by_priority;
 use super::directory::User;
 use super::policy::{Choice, Policy};
 use super::{Channel, Enrollment, EnrollmentKind, Management};
@@ -82,11 +83,7 @@ impl Decision<'_> {
 /// Applies `policies` to `user`: among the policies assigned to one of the
 /// user's groups the highest priority (lowest number) wins.
 pub fn resolve<'p>(policies: &'p [Policy], user: &User, choice: Option<Choice>) -> Resolution<'p> {
-    let mut matched: Vec<&Policy> = policies
-        .iter()
-        .filter(|p| p.applies_to(&user.groups))
-        .collect();
-    matched.sort_by_key(|p| p.priority);
+    let matched = by_priority(policies, Some(&user.groups));
     let decision = match matched.first() {
         None => Decision::NoPolicy,
         Some(&policy) => match policy.management(choice) {

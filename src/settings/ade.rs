@@ -5,7 +5,7 @@
 //! are the field names of Apple's "define profile" call (Apple: Device
 //! Assignment, `Profile`), so what an admin writes is what Apple reads.
 
-use super::fields::{fail, https, optional_text, relative_path, text};
+use super::fields::{fail, https, optional_text, os_versions, relative_path, text};
 use crate::error::FieldError;
 use crate::model::device::{OsVersion, Platform};
 use openssl::x509::X509;
@@ -164,15 +164,6 @@ pub const SKIP_KEYS: &[&str] = &[
     "Zoom",
 ];
 
-/// The platforms `minimum_os` may name, by their OS's name.
-const PLATFORMS: [Platform; 5] = [
-    Platform::Ios,
-    Platform::IpadOs,
-    Platform::MacOs,
-    Platform::TvOs,
-    Platform::VisionOs,
-];
-
 /// `[ade]`; `org` is the organisation's name (the default `profile_name`).
 pub(super) fn validate(raw: RawAde, base: &Path, org: &str) -> Result<Ade, FieldError> {
     let (device_ca, device_ca_source) = match raw.device_ca {
@@ -192,31 +183,7 @@ pub(super) fn validate(raw: RawAde, base: &Path, org: &str) -> Result<Ade, Field
             (certs, path.display().to_string())
         }
     };
-    let mut minimum_os = Vec::new();
-    for (name, version) in raw.minimum_os.unwrap_or_default() {
-        let field = format!("ade.minimum_os.{name}");
-        let Some(platform) = PLATFORMS.into_iter().find(|p| p.os_name() == name) else {
-            return fail(
-                &field,
-                &version,
-                format!(
-                    "{name:?} is not an OS aspen knows; name one of {}",
-                    PLATFORMS.map(Platform::os_name).join(", ")
-                ),
-            );
-        };
-        let parsed = OsVersion::parse(&version)
-            .filter(|_| {
-                version
-                    .trim()
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '.')
-            })
-            .ok_or_else(|| {
-                FieldError::new(&field, Some(&version), "must be a version such as \"17.0\"")
-            })?;
-        minimum_os.push((platform, parsed));
-    }
+    let minimum_os = os_versions("ade.minimum_os", raw.minimum_os.unwrap_or_default())?;
     let is_supervised = raw.is_supervised.unwrap_or(true);
     let is_mdm_removable = raw.is_mdm_removable.unwrap_or(false);
     // Apple: Profile `is_mdm_removable` "can be false only if is_supervised

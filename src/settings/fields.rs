@@ -3,7 +3,9 @@
 //! and its value.
 
 use crate::error::FieldError;
+use crate::model::device::{OsVersion, Platform};
 use crate::payload::{check_https_url, check_plist_text};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The error for `field = value`.
@@ -44,4 +46,63 @@ pub(super) fn relative_path(base: &Path, field: &str, value: &str) -> Result<Pat
         return fail(field, value, "must not be empty");
     }
     Ok(base.join(value))
+}
+
+/// The platforms settings may name (`[ade] minimum_os`, a restriction's
+/// `platforms`, `minimum_os` and `maximum_os`), by their OS's name.
+pub(super) const PLATFORMS: [Platform; 5] = [
+    Platform::Ios,
+    Platform::IpadOs,
+    Platform::MacOs,
+    Platform::TvOs,
+    Platform::VisionOs,
+];
+
+/// A platform by its OS's name, exactly as Apple writes it ("iOS");
+/// `value` is what the error shows as the field's value.
+pub(super) fn platform(field: &str, name: &str, value: &str) -> Result<Platform, FieldError> {
+    PLATFORMS
+        .into_iter()
+        .find(|p| p.os_name() == name)
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                Some(value),
+                format!(
+                    "{name:?} is not an OS aspen knows; name one of {}",
+                    PLATFORMS.map(Platform::os_name).join(", ")
+                ),
+            )
+        })
+}
+
+/// An OS version as `major[.minor[.patch]]`, digits only.
+pub(super) fn os_version(field: &str, text: &str) -> Result<OsVersion, FieldError> {
+    let parts: Vec<&str> = text.split('.').collect();
+    let digits = |p: &&str| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit());
+    if (1..=3).contains(&parts.len()) && parts.iter().all(digits) {
+        if let Some(v) = OsVersion::parse(text) {
+            return Ok(v);
+        }
+    }
+    Err(FieldError::new(
+        field,
+        Some(text),
+        "must be a version such as \"17.0\" (major[.minor[.patch]])",
+    ))
+}
+
+/// A table of OS versions by platform (`{ iOS = "17.0", macOS = "14.4" }`),
+/// each key and value checked; errors name `prefix.PLATFORM`.
+pub(super) fn os_versions(
+    prefix: &str,
+    table: BTreeMap<String, String>,
+) -> Result<Vec<(Platform, OsVersion)>, FieldError> {
+    let mut out = Vec::with_capacity(table.len());
+    for (name, version) in table {
+        let field = format!("{prefix}.{name}");
+        let platform = platform(&field, &name, &version)?;
+        out.push((platform, os_version(&field, &version)?));
+    }
+    Ok(out)
 }

@@ -13,6 +13,7 @@
 
 use crate::error::{Error, FieldError, Result};
 use crate::model::policy::Policy;
+use crate::model::restriction::Restriction;
 use crate::payload::cert::AnchorCert;
 use crate::payload::mdm::MdmConfig;
 use crate::secret::PER_PROFILE;
@@ -34,6 +35,7 @@ mod organization;
 mod placeholders;
 mod policies;
 mod portal;
+mod restriction;
 mod serve;
 mod signing;
 mod store;
@@ -67,6 +69,11 @@ pub struct Settings {
     pub signing: Option<KeySource>,
     /// Enrollment type policies, highest priority (lowest number) first.
     pub policies: Vec<Policy>,
+    /// Enrollment restrictions, highest priority first.
+    pub restrictions: Vec<Restriction>,
+    /// What is allowed but worth saying whenever the settings are loaded
+    /// (a device limit aspen can only approximate).
+    pub warnings: Vec<String>,
     /// `[directory] users`, resolved against the settings file's folder.
     pub directory_users: Option<PathBuf>,
     /// `[portal]`: how `aspen serve` is reached and authenticates users.
@@ -101,6 +108,8 @@ struct RawSettings {
     signing: Option<signing::RawSigning>,
     #[serde(default)]
     policy: Vec<policies::RawPolicy>,
+    #[serde(default)]
+    restriction: Vec<restriction::RawRestriction>,
     directory: Option<directory::RawDirectory>,
     portal: Option<portal::RawPortal>,
     oidc: Option<oidc::RawOidc>,
@@ -162,6 +171,7 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         .map(|s| signing::validate(s, base))
         .transpose()?;
     let policies = policies::validate(raw.policy)?;
+    let restrictions = restriction::validate(raw.restriction)?;
     let directory_users = directory::users(raw.directory, base)?;
     let portal = raw.portal.map(|p| portal::validate(p, base)).transpose()?;
     let oidc = raw.oidc.map(|o| oidc::validate(o, base)).transpose()?;
@@ -234,6 +244,16 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         }
     }
     let ca = raw.ca.map(|c| ca::validate(c, base)).transpose()?;
+    let mut warnings = Vec::new();
+    if let Some(r) = restrictions.iter().find(|r| r.device_limit.is_some())
+        && !counts_accepted_secrets(&identity)
+    {
+        warnings.push(format!(
+            "{}: restriction {:?} has a device_limit, but without [identity] kind = \"scep\" and challenge = \"per-profile\" aspen cannot tell when a device really enrolled: issued profiles count instead (abandoned attempts use the limit up)",
+            file.display(),
+            r.name
+        ));
+    }
     // The webhook checks per-profile SCEP challenges, as scep-verify does.
     if ca.as_ref().is_some_and(|c| c.scep_webhook_key.is_some()) {
         let scep_per_profile = [Some(&identity), fallback.as_ref()]
@@ -257,6 +277,8 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         anchors,
         signing,
         policies,
+        restrictions,
+        warnings,
         directory_users,
         portal,
         oidc,
@@ -266,6 +288,20 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         ade,
         ca,
     })
+}
+
+/// Whether a device's enrollment shows as its per-profile SCEP challenge
+/// being accepted (`aspen scep-verify`, the CA's webhook): then the device
+/// limit counts those; otherwise issued profiles.
+pub fn counts_accepted_secrets(identity: &Identity) -> bool {
+    matches!(identity, Identity::Scep(c) if matches!(c.challenge, Some(crate::secret::IdentitySecret::PerProfile { .. })))
+}
+
+impl Settings {
+    /// See [`counts_accepted_secrets`].
+    pub fn counts_accepted_secrets(&self) -> bool {
+        counts_accepted_secrets(&self.identity)
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub mod sqlite;
 pub use location::Location;
 pub use recorder::Recorder;
 
-use crate::audit::{Entry, Record};
+use crate::audit::{Entry, Event, Record};
 use crate::error::Result;
 use crate::model::policy::Choice;
 use crate::secret::IssuedSecret;
@@ -95,6 +95,12 @@ pub trait Events: Send + Sync {
     /// The rows about the device with this serial number (any case),
     /// oldest first.
     async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>>;
+
+    /// How many `event` rows are about `user` (any case): the devices a
+    /// user enrolled, for a restriction's `device_limit` (accepted
+    /// per-profile secrets, or issued profiles). Read through the index by
+    /// user and event, never the whole log.
+    async fn count_events(&self, user: &str, event: Event) -> Result<u64>;
 }
 
 /// What each user answered under each user-choice policy.

@@ -220,6 +220,20 @@ impl Events for Postgres {
         .await
     }
 
+    async fn count_events(&self, user: &str, event: Event) -> Result<u64> {
+        let user = user.to_ascii_lowercase();
+        self.with("counting events", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached("SELECT count(*) FROM events WHERE email = $1 AND event = $2")
+                    .await?;
+                let row = c.query_one(&stmt, &[&user, &event.as_str()]).await?;
+                Ok(row.get::<_, i64>(0).max(0) as u64)
+            })
+        })
+        .await
+    }
+
     async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>> {
         let serial = serial.to_ascii_uppercase();
         self.with("listing events", CALL_TIMEOUT, move |c| {

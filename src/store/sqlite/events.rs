@@ -107,6 +107,15 @@ impl Events for Sqlite {
         .await
     }
 
+    async fn count_events(&self, user: &str, event: Event) -> Result<u64> {
+        let user = user.to_ascii_lowercase();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT count(*) FROM events WHERE user = ?1 AND event = ?2")?
+                .query_row(params![user, event.as_str()], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+        })
+    }
+
     async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>> {
         let serial = serial.to_ascii_uppercase();
         self.scan(move |conn| {
