@@ -23,11 +23,13 @@
 //! device starts again.
 
 use super::access_token::{self, ACCESS_SECONDS};
+use super::apple_error::{Refusal, WELL_KNOWN_FAILED, software_update_required};
 use super::csrf::Csrf;
 use super::form::Checked;
 use super::pages::{self, SignIn};
 use super::portal::signin::{BAD_CODE, CodeForm};
 use super::proxy::ClientAddr;
+use super::restriction::{self, Refused};
 use super::service::{Needs, Plan, Service};
 use super::session::signed_in;
 use super::throttle::{Attempt, THROTTLED, now_ms, too_many};
@@ -139,38 +141,6 @@ fn well_known_failed(svc: &Service) -> Response {
     .answer(StatusCode::FORBIDDEN)
 }
 
-/// Apple's `ErrorWellKnownFailed` (mdm/errors/well-known.failed.yaml).
-const WELL_KNOWN_FAILED: &str = "com.apple.well-known.failed";
-
-/// The body of a refusal the device shows: Apple's error dictionaries
-/// (mdm/errors/well-known.failed.yaml, softwareupdate.required.yaml:
-/// `code`, `description` for the admin, `message` for the user, and
-/// `details` where the code has them), and aspen's own code in the same
-/// shape.
-#[derive(serde::Serialize)]
-struct Refusal {
-    code: &'static str,
-    description: String,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<UpdateDetails>,
-}
-
-/// `details` of `com.apple.softwareupdate.required`: the OS version to
-/// update to (Apple: `OSVersion`; `BuildVersion` and `RequireBetaProgram`
-/// are not used).
-#[derive(serde::Serialize)]
-struct UpdateDetails {
-    #[serde(rename = "OSVersion")]
-    os_version: String,
-}
-
-impl Refusal {
-    fn answer(self, status: StatusCode) -> Response {
-        (status, axum::Json(self)).into_response()
-    }
-}
-
 /// The answer of service discovery: the enrollment servers, one here.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -190,7 +160,11 @@ struct Server {
 /// Step 1: service discovery. The version follows the user's policy: User
 /// Enrollment ⇒ `mdm-byod`, device ⇒ `mdm-adde`; under user-choice, the
 /// answer recorded in the portal, else `mdm-byod`.
-pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Response {
+pub async fn well_known(
+    State(svc): Svc,
+    Extension(peer): Extension<ClientAddr>,
+    Query(q): Query<WellKnownQuery>,
+) -> Response {
     // A platform that has no account-driven enrollment (Apple TV, Watch)
     // is told so before the user is looked up: the answer says nothing
     // about who is in the directory.
@@ -212,8 +186,22 @@ pub async fn well_known(State(svc): Svc, Query(q): Query<WellKnownQuery>) -> Res
         }
         return well_known_failed(&svc);
     };
-    let plan = match svc.plan(&user, Some(Choice::Work)).await {
-        Ok(plan) => plan,
+    // The user's enrollment restriction: a platform it does not allow is
+    // told so now (what `model-family` says; the POST checks again), and
+    // with `personal = "block"` the plan is device enrollment or nothing.
+    let restriction = svc.restriction_for(Some(&user));
+    if let Err(refused) = Refused::device(restriction, &device, false) {
+        return refused
+            .at_discovery(&svc, peer, &user, &device, &q.model_family)
+            .await;
+    }
+    let plan = match svc.account_plan(&user, restriction).await {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(refused)) => {
+            return refused
+                .at_discovery(&svc, peer, &user, &device, &q.model_family)
+                .await;
+        }
         Err(e) => {
             tracing::error!("{e}");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -263,31 +251,6 @@ fn well_known_unavailable(svc: &Service, platform: Platform) -> Response {
     .answer(StatusCode::FORBIDDEN)
 }
 
-/// Apple's `ErrorCodeSoftwareUpdateRequired` (a 403 with a JSON body): the
-/// device must update to `details.OSVersion` first. Answered instead of a
-/// profile the device would install only to cancel.
-pub(super) fn software_update_required(svc: &Service, device: &Device, needs: &Needs) -> Response {
-    let os = needs.platform.os_name();
-    Refusal {
-        code: "com.apple.softwareupdate.required",
-        description: format!(
-            "{} needs {os} {} or later; the device runs {}",
-            needs.what,
-            needs.minimum,
-            device.describe_os()
-        ),
-        message: format!(
-            "Enrolling with {} needs {os} {} or later. Update this device in Software Update, then enroll again.",
-            svc.org(),
-            needs.minimum
-        ),
-        details: Some(UpdateDetails {
-            os_version: needs.minimum.to_string(),
-        }),
-    }
-    .answer(StatusCode::FORBIDDEN)
-}
-
 /// The kind discovery announced is no longer the user's (their choice or
 /// policy changed during the flow): `409` and a message, instead of a
 /// profile of another kind than the device showed the user.
@@ -324,16 +287,17 @@ fn bad_request(why: impl std::fmt::Display) -> Response {
 /// nor its certificates read: nothing in it decides who the user is (the
 /// access token does). An empty
 /// body says nothing.
-fn machine_info(body: &[u8]) -> Result<Device, String> {
+fn machine_info(body: &[u8]) -> Result<(Device, Option<String>), String> {
     if body.is_empty() {
-        return Ok(Device::UNKNOWN);
+        return Ok((Device::UNKNOWN, None));
     }
     let value = crate::read::parse_content(body, &crate::read::Limits::MACHINE_INFO)
         .map_err(|why| format!("the request body {why}"))?;
     let info = value
         .as_dictionary()
         .ok_or("the request body is not a MachineInfo dictionary")?;
-    Ok(Device::from_machine_info(info))
+    let product = restriction::said(info.get("PRODUCT").and_then(plist::Value::as_string));
+    Ok((Device::from_machine_info(info), product))
 }
 
 /// Step 2's answer (and step 4's for a bad token): send the device to the
@@ -374,7 +338,7 @@ pub async fn enroll(
     };
     // Read off the runtime's workers, within a MachineInfo's small limits:
     // nobody has signed in yet.
-    let device = match svc.untrusted.run(move || machine_info(&body)).await {
+    let (device, product) = match svc.untrusted.run(move || machine_info(&body)).await {
         Ok(Ok(d)) => d,
         Ok(Err(why)) => return bad_request(why),
         Err(busy) => return busy.into_response(),
@@ -401,8 +365,30 @@ pub async fn enroll(
     let Some(user) = user else {
         return challenge(&svc);
     };
-    let plan = match svc.plan(&user, Some(Choice::Work)).await {
-        Ok(plan) => plan,
+    let client = client(&peer);
+    // The user's enrollment restriction: what the device is and runs,
+    // personal or not, and (unless this is a repeat) how many devices the
+    // user has enrolled. Each refusal is recorded.
+    let restriction = svc.restriction_for(Some(&user));
+    let ids = restriction::ids(product.as_deref(), &device);
+    let refuse = async |refused: Refused<'_>, kind_needs: Option<Needs>| -> Response {
+        match refused
+            .audit(
+                &svc,
+                Source::AccountDriven,
+                Some(&user.email),
+                Some(&ids),
+                client.clone(),
+            )
+            .await
+        {
+            Ok(()) => refused.answer(&svc, &device, false, kind_needs),
+            Err(res) => res,
+        }
+    };
+    let plan = match svc.account_plan(&user, restriction).await {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(refused)) => return refuse(refused, None).await,
         Err(e) => {
             tracing::error!("{e}");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -426,11 +412,14 @@ pub async fn enroll(
             Ok(e) => e,
             Err(_) => return StatusCode::FORBIDDEN.into_response(),
         };
-    let identity = match svc.fit(&device, enrollment.kind()) {
+    let fit = svc.fit(&device, enrollment.kind());
+    if let Err(refused) = Refused::device(restriction, &device, true) {
+        return refuse(refused, fit.err()).await;
+    }
+    let identity = match fit {
         Ok(identity) => identity,
         Err(needs) => return software_update_required(&svc, &device, &needs),
     };
-    let client = client(&peer);
     // The same access token fetching the same profile again soon gets the
     // same bytes, recorded once.
     let token = token.unwrap_or_default();
@@ -442,6 +431,16 @@ pub async fn enroll(
     // A token enrolls once (see access_token): spent unless this is that
     // repeat.
     if !svc.is_repeat(&viewer, &policy.name, &enrollment, identity) {
+        if let Some(r) = restriction {
+            match svc.check_count(r, &user).await {
+                Ok(Ok(())) => {}
+                Ok(Err(refused)) => return refuse(refused, None).await,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+            }
+        }
         match access_token::spend(&svc, token).await {
             Ok(true) => {}
             Ok(false) => return challenge(&svc),

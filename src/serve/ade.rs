@@ -17,16 +17,18 @@
 //! truncated) is refused with 403 and an audit row `refused`, and counts
 //! against the client's address like a failed sign-in ([`super::throttle`]).
 
-use super::account_driven::software_update_required;
+use super::apple_error::software_update_required;
 use super::csrf::Csrf;
 use super::form::{Checked, CsrfField};
 use super::pages::{Chrome, internal, page};
 use super::proxy::ClientAddr;
+use super::restriction::Refused;
 use super::service::{Needs, Service};
 use super::session::signed_in;
 use super::throttle::{Attempt, Charge, THROTTLED, now_ms, too_many};
 use super::web::{self, client};
 use crate::audit::{self, Record, Source};
+use crate::model::directory::User;
 use crate::model::machine_info::MachineInfo;
 use crate::model::{Enrollment, EnrollmentKind, Ownership};
 use crate::settings::PortalAuth;
@@ -202,10 +204,12 @@ async fn too_old(
         }
     );
     tracing::info!("automated device enrollment refused: {why}");
-    let record = Record::refused(Source::Ade, &why)
+    let mut record = Record::refused(Source::Ade, &why)
         .with_client(client)
         .with_user(user)
         .with_device(Some(&info.ids()));
+    // Below a restriction's minimum_os: the row names the restriction.
+    record.policy = needs.restriction.clone();
     if let Err(e) = svc.audit(record).await {
         tracing::error!("{e}");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -236,7 +240,8 @@ fn fit(svc: &Service, info: &MachineInfo) -> Result<crate::settings::IdentityUse
         return Err(Needs {
             platform,
             minimum,
-            what: "[ade] minimum_os",
+            what: "[ade] minimum_os".into(),
+            restriction: None,
         });
     }
     svc.fit(&device, corporate().kind())
@@ -246,10 +251,28 @@ fn fit(svc: &Service, info: &MachineInfo) -> Result<crate::settings::IdentityUse
 async fn deliver(
     svc: &Arc<Service>,
     info: &MachineInfo,
-    user: Option<&str>,
+    person: Option<&User>,
     client: Option<String>,
 ) -> Response {
-    let identity = match fit(svc, info) {
+    let user = person.map(|u| u.email.as_str());
+    let fit = fit(svc, info);
+    // The enrollment restriction of the person who signed in (or, with
+    // nobody, the one for everyone): its platforms and OS versions apply;
+    // `personal` does not (the organisation owns the device), nor
+    // `device_limit` (Apple Business assigned it).
+    if let Err(refused) = Refused::device(svc.restriction_for(person), &info.device(), true) {
+        if let Some(needs) = refused.needs(fit.as_ref().err().cloned()) {
+            return too_old(svc, info, &needs, user, client).await;
+        }
+        return match refused
+            .audit(svc, Source::Ade, user, Some(&info.ids()), client)
+            .await
+        {
+            Ok(()) => refused.answer(svc, &info.device(), false, None),
+            Err(res) => res,
+        };
+    }
+    let identity = match fit {
         Ok(identity) => identity,
         Err(needs) => return too_old(svc, info, &needs, user, client).await,
     };
@@ -400,7 +423,7 @@ pub async fn web_page(
         return too_old(&svc, &info, &needs, None, client(&peer)).await;
     }
     if let Some(user) = signed_in(&svc, &headers).await {
-        return deliver(&svc, &info, Some(&user.email), client(&peer)).await;
+        return deliver(&svc, &info, Some(&user), client(&peer)).await;
     }
     if svc.portal.auth != PortalAuth::Code {
         // The authenticating proxy named nobody aspen knows.
@@ -480,7 +503,7 @@ pub async fn web_signin(
         );
     };
     refund(&svc, &attempt, charge).await;
-    deliver(&svc, &info, Some(&user.email), client(&peer)).await
+    deliver(&svc, &info, Some(&user), client(&peer)).await
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod access_token;
 pub mod account_driven;
 pub mod ade;
+mod apple_error;
 pub mod ca;
 pub mod codes;
 mod connections;
@@ -25,6 +26,7 @@ mod portal;
 pub mod proxy;
 mod readiness;
 mod repeat;
+mod restriction;
 pub mod service;
 mod session;
 pub mod throttle;

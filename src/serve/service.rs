@@ -82,7 +82,9 @@ pub struct Needs {
     pub platform: Platform,
     pub minimum: OsVersion,
     /// What needs it, e.g. "account-driven device enrollment (ADDE, …)".
-    pub what: &'static str,
+    pub what: String,
+    /// The enrollment restriction that needs it, named to the user.
+    pub restriction: Option<String>,
 }
 
 /// What a user gets, given the policies and their recorded choice.
@@ -516,7 +518,8 @@ impl Service {
             return Err(Needs {
                 platform,
                 minimum,
-                what: kind.describe(),
+                what: kind.describe().into(),
+                restriction: None,
             });
         }
         if let Identity::Acme(acme) = &self.settings.identity {
@@ -528,7 +531,8 @@ impl Service {
                     None => Err(Needs {
                         platform,
                         minimum,
-                        what: "its device identity (an ACME certificate)",
+                        what: "its device identity (an ACME certificate)".into(),
+                        restriction: None,
                     }),
                 };
             }
