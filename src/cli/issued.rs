@@ -55,12 +55,50 @@ pub fn run(args: Args) -> Result<()> {
             .map_err(|e| Error::invalid(format!("JSON: {e}")))?;
         crate::escape::json(&json).into_owned() + "\n"
     } else {
-        table(&entries)
+        let mut text = table(&entries);
+        if let Some(user) = &args.user
+            && args.serial.is_none()
+        {
+            text += &devices(&settings, user, &entries);
+        }
+        text
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("<stdout>", e))
+}
+
+/// The line under a user's rows: the devices they enrolled as a
+/// restriction's `device_limit` counts them, and their limit when the
+/// directory says which restriction applies.
+fn devices(settings: &crate::settings::Settings, user: &str, entries: &[Entry]) -> String {
+    let (event, what) = if settings.counts_accepted_secrets() {
+        (
+            crate::audit::Event::SecretAccepted,
+            "per-profile challenges accepted",
+        )
+    } else {
+        (
+            crate::audit::Event::Issued,
+            "profiles issued: with a static secret aspen cannot tell which devices enrolled",
+        )
+    };
+    let count = entries.iter().filter(|e| e.event == event.as_str()).count();
+    let limit = settings
+        .directory_users
+        .as_deref()
+        .and_then(|csv| crate::model::directory::find_user(csv, user).ok())
+        .and_then(|u| {
+            crate::model::restriction::applying(&settings.restrictions, Some(&u.groups)).and_then(
+                |r| {
+                    r.device_limit
+                        .map(|n| format!("; restriction {:?} allows {n}", r.name))
+                },
+            )
+        })
+        .unwrap_or_default();
+    format!("\ndevices: {user} has enrolled {count} ({what}){limit}\n")
 }
 
 /// Aligned columns, `-` for what does not apply.

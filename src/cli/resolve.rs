@@ -1,12 +1,16 @@
-//! `aspen resolve`: which enrollment policy applies to a directory user, and
-//! why — or why the user cannot enroll.
+//! `aspen resolve`: which enrollment policy and enrollment restriction
+//! apply to a directory user, and why — or why the user (or the device
+//! `--platform`, `--os` and `--owner` describe) cannot enroll.
 
 use super::Outcome;
 use crate::error::{Error, Result};
+use crate::model::assignment;
+use crate::model::device::{Device, Os, OsVersion, Platform};
 use crate::model::directory::{User, find_user};
 use crate::model::policy::{Choice, Policy};
 use crate::model::resolution::{Decision, Resolution, resolve};
-use crate::model::{Channel, Enrollment, EnrollmentKind};
+use crate::model::restriction::{Personal, Restriction, matching};
+use crate::model::{Channel, Enrollment, EnrollmentKind, Ownership};
 use crate::settings::Settings;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -24,9 +28,27 @@ pub struct Args {
     /// for none.
     #[arg(long, value_name = "GROUPS", value_delimiter = ',')]
     groups: Option<Vec<String>>,
+    /// The device's platform (iOS, iPadOS, macOS, tvOS, visionOS): which
+    /// rule of the user's enrollment restriction would refuse it.
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+    /// The device's OS version, e.g. 17.4 (with --platform).
+    #[arg(long, value_name = "VERSION", requires = "platform")]
+    os: Option<String>,
+    /// Who owns the device: personal or corporate (default: what the
+    /// policy gives).
+    #[arg(long, value_enum)]
+    owner: Option<Owner>,
     /// Print the explanation as JSON, for scripts.
     #[arg(long)]
     json: bool,
+}
+
+/// `--owner`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Owner {
+    Personal,
+    Corporate,
 }
 
 /// Which user, from which directory, with which answer.
@@ -162,6 +184,30 @@ struct Explanation<'a> {
     /// Device Enrollment gets, whatever the policy says.
     #[serde(skip_serializing_if = "Option::is_none")]
     automated_device_enrollment: Option<&'static str>,
+    /// Every enrollment restriction assigned to the user, highest priority
+    /// first (the first applies).
+    restrictions: Vec<RestrictionMatch<'a>>,
+    /// The restriction that applies.
+    restriction: Option<&'a str>,
+    /// The device `--platform`, `--os` and `--owner` describe.
+    device: Option<String>,
+    /// The rule that would refuse that device (or, without one, the
+    /// user's policy), if any.
+    refused: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RestrictionMatch<'a> {
+    name: &'a str,
+    priority: u32,
+    /// The user's groups it is assigned to; empty: it is for everyone.
+    via: Vec<&'a str>,
+    applies: bool,
+    platforms: String,
+    personal: &'static str,
+    minimum_os: Vec<String>,
+    maximum_os: Vec<String>,
+    device_limit: Option<u32>,
 }
 
 /// A device that comes through Automated Device Enrollment belongs to the
@@ -281,7 +327,58 @@ fn explain<'a>(
         ownership: kind.map(|k| k.ownership().as_str()),
         choices,
         automated_device_enrollment: ade.then_some(ADE),
+        restrictions: Vec::new(),
+        restriction: None,
+        device: None,
+        refused: None,
     }
+}
+
+/// The restrictions assigned to `user`, and what `device` (from
+/// `--platform`, `--os`) and `personal` (from `--owner`, or the policy)
+/// meet.
+fn restrict<'a>(
+    e: &mut Explanation<'a>,
+    restrictions: &'a [Restriction],
+    user: &'a User,
+    device: Option<&Device>,
+    personal: Option<bool>,
+) {
+    let matched = matching(restrictions, Some(&user.groups));
+    let versions = |table: &[(Platform, OsVersion)]| {
+        table
+            .iter()
+            .map(|(p, v)| format!("{} {v}", p.os_name()))
+            .collect()
+    };
+    e.restrictions = matched
+        .iter()
+        .enumerate()
+        .map(|(i, r)| RestrictionMatch {
+            name: &r.name,
+            priority: r.priority,
+            via: r
+                .groups
+                .as_deref()
+                .map_or_else(Vec::new, |g| assignment::via(g, &user.groups)),
+            applies: i == 0,
+            platforms: r.platform_names(),
+            personal: match r.personal {
+                Personal::Allow => "allow",
+                Personal::Block => "block",
+            },
+            minimum_os: versions(&r.minimum_os),
+            maximum_os: versions(&r.maximum_os),
+            device_limit: r.device_limit,
+        })
+        .collect();
+    let Some(r) = matched.first() else {
+        return;
+    };
+    e.restriction = Some(&r.name);
+    let personal_broken = personal.and_then(|p| r.check_personal(p).err());
+    let device_broken = device.and_then(|d| r.check_device(d, true).err());
+    e.refused = device_broken.or(personal_broken).map(|b| b.describe(r));
 }
 
 /// The user's groups `policy` is assigned to.
@@ -353,6 +450,48 @@ fn text(e: &Explanation) -> String {
     if let Some(ade) = e.automated_device_enrollment {
         out += &format!("ADE devices       {ade}\n");
     }
+    for (i, r) in e.restrictions.iter().enumerate() {
+        let via = if r.via.is_empty() {
+            "everyone".to_owned()
+        } else {
+            format!("via {}", r.via.join(", "))
+        };
+        let mut rules = vec![
+            format!("platforms {}", r.platforms),
+            format!("personal {}", r.personal),
+        ];
+        if !r.minimum_os.is_empty() {
+            rules.push(format!("minimum_os {}", r.minimum_os.join(", ")));
+        }
+        if !r.maximum_os.is_empty() {
+            rules.push(format!("maximum_os {}", r.maximum_os.join(", ")));
+        }
+        if let Some(n) = r.device_limit {
+            rules.push(format!("device_limit {n}"));
+        }
+        out += &format!(
+            "{:<18}priority {}  {:?} {via}{}\n{:<18}  {}\n",
+            if i == 0 { "restrictions" } else { "" },
+            r.priority,
+            r.name,
+            if r.applies { "  <- applies" } else { "" },
+            "",
+            rules.join("; ")
+        );
+    }
+    if e.restrictions.is_empty() {
+        out += "restrictions      (none assigned to these groups)\n";
+    }
+    if let Some(d) = &e.device {
+        out += &format!("device            {d}\n");
+    }
+    match &e.refused {
+        Some(why) => out += &format!("refused           {why}\n"),
+        None if e.restriction.is_some() => {
+            out += "refused           no: the restriction allows it\n"
+        }
+        None => {}
+    }
     out
 }
 
@@ -363,12 +502,61 @@ pub fn run(args: Args) -> Result<Outcome> {
         None => args.lookup.user(&settings).map(|(c, u)| (Some(c), u))?,
     };
     let resolution = resolve(&settings.policies, &user, args.lookup.choice);
-    let explanation = explain(
+    let mut explanation = explain(
         csv.as_deref(),
         &user,
         &resolution,
         args.lookup.choice,
         settings.ade.is_some(),
+    );
+    let device = match &args.platform {
+        None => None,
+        Some(name) => {
+            let platform = Platform::from_os_name(name).ok_or_else(|| {
+                Error::invalid(format!(
+                    "--platform {name:?} is not an OS aspen knows; name one of iOS, iPadOS, macOS, tvOS, visionOS"
+                ))
+            })?;
+            let os = match &args.os {
+                None => Os::Unknown,
+                Some(v) => Os::Known(
+                    OsVersion::parse(v)
+                        .filter(|_| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                        .ok_or_else(|| {
+                            Error::invalid(format!("--os {v:?} is not a version such as 17.4"))
+                        })?,
+                ),
+            };
+            Some(Device {
+                platform: Some(platform),
+                os,
+            })
+        }
+    };
+    // Personal: as --owner says, else as the policy gives.
+    let personal = match args.owner {
+        Some(Owner::Personal) => Some(true),
+        Some(Owner::Corporate) => Some(false),
+        None => kind_of(&resolution, &user).map(|k| k.ownership() == Ownership::Personal),
+    };
+    explanation.device = device.as_ref().map(|d| {
+        let os = match d.os {
+            Os::Unknown => String::new(),
+            _ => format!(" {}", d.describe_os()),
+        };
+        let owner = match args.owner {
+            Some(Owner::Personal) => ", personal",
+            Some(Owner::Corporate) => ", corporate",
+            None => "",
+        };
+        format!("{}{os}{owner}", d.platform.map_or("", Platform::os_name))
+    });
+    restrict(
+        &mut explanation,
+        &settings.restrictions,
+        &user,
+        device.as_ref(),
+        personal,
     );
     let printed = if args.json {
         let mut json = serde_json::to_string_pretty(&explanation)
@@ -379,9 +567,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         text(&explanation)
     };
     super::printer::out(&printed)?;
-    Ok(if explanation.can_enroll {
-        Outcome::Clean
-    } else {
-        Outcome::Found(Some(explanation.why))
+    Ok(match (&explanation.refused, explanation.can_enroll) {
+        (Some(refused), _) => Outcome::Found(Some(refused.clone())),
+        (None, true) => Outcome::Clean,
+        (None, false) => Outcome::Found(Some(explanation.why)),
     })
 }

@@ -32,6 +32,20 @@ impl Platform {
         }
     }
 
+    /// By the OS's name as Apple writes it ("iOS", "macOS"), any case.
+    pub fn from_os_name(name: &str) -> Option<Platform> {
+        [
+            Platform::Ios,
+            Platform::IpadOs,
+            Platform::MacOs,
+            Platform::TvOs,
+            Platform::VisionOs,
+            Platform::WatchOs,
+        ]
+        .into_iter()
+        .find(|p| p.os_name().eq_ignore_ascii_case(name.trim()))
+    }
+
     /// From a `MachineInfo` `PRODUCT` ("iPhone15,2", "iPad13,4", "Mac14,2",
     /// "MacBookPro18,3", "iMac21,1", "AppleTV14,1", "RealityDevice14,1",
     /// "Watch6,1").
@@ -181,6 +195,36 @@ impl Device {
         }
     }
 
+    /// From a browser's `User-Agent` (the portal): a hint, never a
+    /// control, since any browser can send any text. iPhone and iPad
+    /// Safari say their OS version (`CPU iPhone OS 17_4 like Mac OS X`);
+    /// a Mac says it is one, but Safari reports every macOS as 10.15.7, so
+    /// its version is unknown (as is an iPad's asking for the desktop
+    /// site, which passes for a Mac).
+    pub fn from_user_agent(ua: &str) -> Device {
+        let platform = if ua.contains("iPhone") || ua.contains("iPod") {
+            Some(Platform::Ios)
+        } else if ua.contains("iPad") {
+            Some(Platform::IpadOs)
+        } else if ua.contains("AppleTV") {
+            Some(Platform::TvOs)
+        } else if ua.contains("Macintosh") {
+            Some(Platform::MacOs)
+        } else {
+            None
+        };
+        let os = match platform {
+            Some(Platform::Ios | Platform::IpadOs) => ua
+                .split_once(" OS ")
+                .map(|(_, rest)| rest.split(' ').next().unwrap_or("").replace('_', "."))
+                .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                .and_then(|v| OsVersion::parse(&v))
+                .map_or(Os::Unknown, Os::Known),
+            _ => Os::Unknown,
+        };
+        Device { platform, os }
+    }
+
     /// Whether the device runs at least `minimum`; `None` when it cannot be
     /// told.
     pub fn at_least(&self, minimum: OsVersion) -> Option<bool> {
@@ -309,6 +353,32 @@ mod tests {
         assert_eq!(
             Device::from_machine_info(&info(&[("PRODUCT", "Toaster1,1")])),
             Device::UNKNOWN
+        );
+    }
+
+    #[test]
+    fn user_agents_hint_at_the_platform() {
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+        let d = Device::from_user_agent(iphone);
+        assert_eq!(d.platform, Some(Platform::Ios));
+        assert_eq!(d.describe_os(), "17.4.1");
+        let ipad = "Mozilla/5.0 (iPad; CPU OS 18_0 like Mac OS X) AppleWebKit/605.1.15";
+        let d = Device::from_user_agent(ipad);
+        assert_eq!(
+            (d.platform, d.os),
+            (Some(Platform::IpadOs), Os::Known(OsVersion::new(18, 0)))
+        );
+        let mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 Version/17.4 Safari/605.1.15";
+        let d = Device::from_user_agent(mac);
+        assert_eq!((d.platform, d.os), (Some(Platform::MacOs), Os::Unknown));
+        let windows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0";
+        assert_eq!(Device::from_user_agent(windows), Device::UNKNOWN);
+        assert_eq!(
+            Device::from_user_agent("iPhone OS x_y"),
+            Device {
+                platform: Some(Platform::Ios),
+                os: Os::Unknown
+            }
         );
     }
 

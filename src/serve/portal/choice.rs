@@ -6,10 +6,12 @@ use super::super::csrf::Csrf;
 use super::super::form::{Checked, CsrfField};
 use super::super::pages::{Access, ChoiceOption, Choose, chrome, internal, limited, message, page};
 use super::super::proxy::ClientAddr;
+use super::super::restriction::Refused;
 use super::super::service::{Plan, Service};
 use super::super::web::client;
 use super::super::web::see_other;
 use super::{Svc, require};
+use crate::model::device::Device;
 use crate::model::directory::User;
 use crate::model::policy::{Choice, PolicyType};
 use axum::extract::Extension;
@@ -55,6 +57,13 @@ pub async fn access(State(svc): Svc, csrf: Csrf, headers: HeaderMap) -> Response
         Plan::NeedsChoice { policy } => (policy, None),
         Plan::Enroll { policy, choice, .. } => (policy, choice.map(choice_label)),
     };
+    // User Enrollment is personal by definition: under `personal =
+    // "block"` a user-enrollment policy leaves nothing to enroll.
+    if policy.kind == PolicyType::User
+        && let Err(refused) = Refused::personal(svc.restriction_for(Some(&user)), true)
+    {
+        return super::restricted(&svc, &user, &csrf, &refused, &Device::UNKNOWN, None).await;
+    }
     let next = if policy.kind == PolicyType::UserChoice {
         "/choose"
     } else {
@@ -100,12 +109,33 @@ async fn chooser(
     }
 }
 
+/// Whether the user's restriction blocks personally owned devices.
+fn personal_blocked<'s>(svc: &'s Service, user: &User) -> Option<Refused<'s>> {
+    Refused::personal(svc.restriction_for(Some(user)), true).err()
+}
+
 pub async fn choose_page(State(svc): Svc, csrf: Csrf, headers: HeaderMap) -> Response {
     let user = match chooser(&svc, &headers, &csrf).await {
         Ok(u) => u,
         Err(res) => return res,
     };
     let org = svc.org();
+    let mut options = vec![
+        ChoiceOption {
+            value: "personal",
+            label: "I own this device".into(),
+            help: "A personal phone, tablet or Mac you bought yourself.".into(),
+        },
+        ChoiceOption {
+            value: "corporate",
+            label: format!("{org} owns this device"),
+            help: format!("A device {org} gave you."),
+        },
+    ];
+    // `personal = "block"`: "I own this device" is not offered.
+    if personal_blocked(&svc, &user).is_some() {
+        options.remove(0);
+    }
     page(
         StatusCode::OK,
         &csrf,
@@ -114,18 +144,7 @@ pub async fn choose_page(State(svc): Svc, csrf: Csrf, headers: HeaderMap) -> Res
             action: "/choose",
             legend: "Who owns this device?".into(),
             field: "owner",
-            options: vec![
-                ChoiceOption {
-                    value: "personal",
-                    label: "I own this device".into(),
-                    help: "A personal phone, tablet or Mac you bought yourself.".into(),
-                },
-                ChoiceOption {
-                    value: "corporate",
-                    label: format!("{org} owns this device"),
-                    help: format!("A device {org} gave you."),
-                },
-            ],
+            options,
         },
     )
 }
@@ -155,7 +174,13 @@ pub async fn choose(
         Err(res) => return res,
     };
     match form.owner.as_str() {
-        "personal" => see_other("/choose/scope"),
+        "personal" => match personal_blocked(&svc, &user) {
+            Some(refused) => {
+                let device = super::browser_device(&headers);
+                super::restricted(&svc, &user, &csrf, &refused, &device, Some(client(&peer))).await
+            }
+            None => see_other("/choose/scope"),
+        },
         "corporate" => record(&svc, &user, &csrf, Choice::Corporate, client(&peer)).await,
         _ => bad_answer(&svc, &user, &csrf, "/choose"),
     }
@@ -192,6 +217,9 @@ pub async fn scope_page(State(svc): Svc, csrf: Csrf, headers: HeaderMap) -> Resp
         Ok(u) => u,
         Err(res) => return res,
     };
+    if let Some(refused) = personal_blocked(&svc, &user) {
+        return super::restricted(&svc, &user, &csrf, &refused, &Device::UNKNOWN, None).await;
+    }
     let org = svc.org();
     page(
         StatusCode::OK,
@@ -245,6 +273,10 @@ pub async fn scope(
         Ok(u) => u,
         Err(res) => return res,
     };
+    if let Some(refused) = personal_blocked(&svc, &user) {
+        let device = super::browser_device(&headers);
+        return super::restricted(&svc, &user, &csrf, &refused, &device, Some(client(&peer))).await;
+    }
     let choice = match form.scope.as_str() {
         "device" => Choice::Device,
         "work" => Choice::Work,

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 pub async fn enroll_page(State(svc): Svc, csrf: Csrf, headers: HeaderMap) -> Response {
-    let (user, _, management, _) = match enrolling(&svc, &headers, &csrf).await {
+    let (user, _, management, _) = match enrolling(&svc, &headers, &csrf, None).await {
         Ok(e) => e,
         Err(res) => return res,
     };
@@ -65,10 +65,12 @@ pub async fn download(
     headers: HeaderMap,
     Extension(peer): Extension<ClientAddr>,
 ) -> Response {
-    let (user, policy, management, choice) = match enrolling(&svc, &headers, &csrf).await {
-        Ok(e) => e,
-        Err(res) => return res,
-    };
+    let client = client(&peer);
+    let (user, policy, management, choice) =
+        match enrolling(&svc, &headers, &csrf, Some(client.clone())).await {
+            Ok(e) => e,
+            Err(res) => return res,
+        };
     if management == Management::User {
         // User Enrollment is never a download (iOS 18 ignores it there).
         return see_other("/enroll");
@@ -77,13 +79,26 @@ pub async fn download(
         Ok(e) => e,
         Err(e) => return internal(&svc, &csrf, e),
     };
-    let client = client(&peer);
     // The same session downloading the same profile again soon gets the
     // same bytes, recorded once.
     let viewer = match &csrf.session {
         Some(session) => [b"session:".as_slice(), &session.lookup].concat(),
         None => format!("header:{}", user.email.to_ascii_lowercase()).into_bytes(),
     };
+    // The user's device limit, unless this is the same download again.
+    if let Some(r) = svc.restriction_for(Some(&user))
+        && !svc.is_repeat(&viewer, &policy, &enrollment, IdentityUse::Primary)
+    {
+        match svc.check_count(r, &user).await {
+            Ok(Ok(())) => {}
+            Ok(Err(refused)) => {
+                let device = super::browser_device(&headers);
+                return super::restricted(&svc, &user, &csrf, &refused, &device, Some(client))
+                    .await;
+            }
+            Err(e) => return internal(&svc, &csrf, e),
+        }
+    }
     match svc
         .issue_to(
             viewer,

@@ -15,10 +15,13 @@ pub mod signin;
 
 use super::csrf::Csrf;
 use super::pages::{internal, message, unavailable};
+use super::restriction::Refused;
 use super::service::{Plan, Service};
 use super::session::{session, signed_in, user_of};
 use super::web::see_other;
+use crate::audit::Source;
 use crate::model::Management;
+use crate::model::device::Device;
 use crate::model::directory::User;
 use crate::model::policy::Choice;
 use crate::settings::PortalAuth;
@@ -49,11 +52,57 @@ async fn require(svc: &Service, headers: &HeaderMap, csrf: &Csrf) -> Result<Arc<
     })
 }
 
-/// The signed-in user and their management, or the page that comes first.
+/// What the browser says it runs (`User-Agent`): a hint for the
+/// restriction's platform and OS rules, never a control.
+fn browser_device(headers: &HeaderMap) -> Device {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Device::UNKNOWN, Device::from_user_agent)
+}
+
+/// A restriction's refusal as a page naming it; recorded (`refused`) when
+/// `recorded` holds the client, for the steps that would hand something
+/// out (a download, an answer), not for every page view.
+async fn restricted(
+    svc: &Service,
+    user: &User,
+    csrf: &Csrf,
+    refused: &Refused<'_>,
+    device: &Device,
+    recorded: Option<Option<String>>,
+) -> Response {
+    if let Some(client) = recorded {
+        let ids = super::restriction::ids(None, device);
+        if let Err(res) = refused
+            .audit(svc, Source::Portal, Some(&user.email), Some(&ids), client)
+            .await
+        {
+            return res;
+        }
+    }
+    let back = match refused.broken {
+        crate::model::restriction::Broken::Personal => Some(("/access", "Back")),
+        _ => None,
+    };
+    message(
+        svc,
+        Some(user),
+        csrf,
+        StatusCode::FORBIDDEN,
+        "This device cannot enroll",
+        refused.message(svc.org()),
+        back,
+    )
+}
+
+/// The signed-in user and their management, or the page that comes first
+/// (a restriction's refusal, recorded when `recorded` holds the client).
 async fn enrolling(
     svc: &Arc<Service>,
     headers: &HeaderMap,
     csrf: &Csrf,
+    recorded: Option<Option<String>>,
 ) -> Result<(Arc<User>, String, Management, Option<Choice>), Response> {
     let user = require(svc, headers, csrf).await?;
     match svc
@@ -65,7 +114,19 @@ async fn enrolling(
             policy,
             management,
             choice,
-        } => Ok((user, policy.name, management, choice)),
+        } => {
+            let restriction = svc.restriction_for(Some(&user));
+            let device = browser_device(headers);
+            let checked = Refused::personal(
+                restriction,
+                management.ownership() == crate::model::Ownership::Personal,
+            )
+            .and_then(|()| Refused::device(restriction, &device, false));
+            if let Err(refused) = checked {
+                return Err(restricted(svc, &user, csrf, &refused, &device, recorded).await);
+            }
+            Ok((user, policy.name, management, choice))
+        }
         Plan::NeedsChoice { .. } => Err(see_other("/choose")),
         Plan::Cannot(why) => Err(message(
             svc,

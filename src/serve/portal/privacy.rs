@@ -74,7 +74,7 @@ fn capitalise(s: &str) -> String {
 }
 
 pub async fn privacy_page(State(svc): Svc, csrf: Csrf, headers: HeaderMap) -> Response {
-    let (user, _, management, choice) = match enrolling(&svc, &headers, &csrf).await {
+    let (user, _, management, choice) = match enrolling(&svc, &headers, &csrf, None).await {
         Ok(e) => e,
         Err(res) => return res,
     };
