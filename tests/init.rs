@@ -485,3 +485,88 @@ fn init_writes_a_commented_oidc_example_that_works_when_switched_on() {
     // Switched off again (as init wrote it) it still works.
     ok(check(text));
 }
+
+/// The template's commented `[[restriction]]` example, switched on, is
+/// read as written (`aspen resolve` shows it), and its device limit is
+/// warned about with the template's static challenge.
+#[test]
+fn init_writes_a_commented_restriction_example_that_works_when_switched_on() {
+    let ws = Workspace::new("");
+    let dir = ws.path("org");
+    ok(aspen(&["init", dir.to_str().unwrap()]));
+    let settings = dir.join("aspen.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    let start = text.find("# [[restriction]]\n").expect("the restriction example");
+    let example: String = text[start..]
+        .lines()
+        .take_while(|l| l.starts_with("# "))
+        .map(|l| format!("{}\n", &l[2..]))
+        .collect();
+    for key in [
+        "name = ",
+        "priority = ",
+        "groups = ",
+        "platforms = ",
+        "personal = \"block\"",
+        "minimum_os = ",
+        "maximum_os = ",
+        "device_limit = ",
+    ] {
+        assert!(example.contains(key), "no {key:?} in:\n{example}");
+    }
+    std::fs::write(&settings, format!("{text}\n{example}")).unwrap();
+    std::fs::write(
+        dir.join("users.csv"),
+        "email,managed_apple_id,groups\nc@example.com,,Contractors\n",
+    )
+    .unwrap();
+    let with_users = std::fs::read_to_string(&settings)
+        .unwrap()
+        .replace("# [directory]\n# users = ", "[directory]\nusers = ");
+    std::fs::write(&settings, with_users).unwrap();
+    let out = aspen(&[
+        "resolve",
+        "-c",
+        settings.to_str().unwrap(),
+        "--user",
+        "c@example.com",
+        "--platform",
+        "iOS",
+        "--os",
+        "17.4",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
+    assert!(
+        stdout.contains("\"Contractors: company devices only, current OS\" via Contractors  <- applies"),
+        "{stdout}"
+    );
+    assert!(
+        err.contains("minimum_os: iOS 17.4 is below the minimum iOS 18.0"),
+        "{err}"
+    );
+    // The template's per-profile challenge: accepted challenges count.
+    assert!(!err.contains("device_limit"), "{err}");
+    // A static one: issued profiles count, and aspen says so.
+    let text = std::fs::read_to_string(&settings).unwrap();
+    let static_secret = text.replacen(
+        "challenge = \"per-profile\"",
+        "challenge = \"s3cret-static\"",
+        1,
+    );
+    std::fs::write(&settings, static_secret).unwrap();
+    let out = aspen(&[
+        "resolve",
+        "-c",
+        settings.to_str().unwrap(),
+        "--user",
+        "c@example.com",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("has a device_limit, but without [identity] kind = \"scep\" and challenge = \"per-profile\" aspen cannot tell when a device really enrolled"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-static"), "{err}");
+}
