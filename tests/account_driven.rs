@@ -30,7 +30,7 @@ async fn discover(s: &Server, user: &str, family: &str) -> (String, String) {
 }
 
 /// Step 3: the web sign-in with a one-time code; the access token.
-async fn access_token(s: &Server, user: &str) -> String {
+pub async fn access_token(s: &Server, user: &str) -> String {
     let code = s.invite(user);
     let login = format!("{}/account-driven/login", s.url);
     let res = client()
@@ -61,7 +61,7 @@ async fn access_token(s: &Server, user: &str) -> String {
 }
 
 /// Steps 2 and 4: POST `body` to `base`, with the token when given.
-async fn post(base: &str, token: Option<&str>, body: Vec<u8>, signed: bool) -> reqwest::Response {
+pub async fn post(base: &str, token: Option<&str>, body: Vec<u8>, signed: bool) -> reqwest::Response {
     let mut req = client().post(base).header(
         "content-type",
         if signed {
