@@ -61,7 +61,12 @@ pub async fn access_token(s: &Server, user: &str) -> String {
 }
 
 /// Steps 2 and 4: POST `body` to `base`, with the token when given.
-pub async fn post(base: &str, token: Option<&str>, body: Vec<u8>, signed: bool) -> reqwest::Response {
+pub async fn post(
+    base: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+    signed: bool,
+) -> reqwest::Response {
     let mut req = client().post(base).header(
         "content-type",
         if signed {

@@ -496,7 +496,9 @@ fn init_writes_a_commented_restriction_example_that_works_when_switched_on() {
     ok(aspen(&["init", dir.to_str().unwrap()]));
     let settings = dir.join("aspen.toml");
     let text = std::fs::read_to_string(&settings).unwrap();
-    let start = text.find("# [[restriction]]\n").expect("the restriction example");
+    let start = text
+        .find("# [[restriction]]\n")
+        .expect("the restriction example");
     let example: String = text[start..]
         .lines()
         .take_while(|l| l.starts_with("# "))
@@ -539,7 +541,9 @@ fn init_writes_a_commented_restriction_example_that_works_when_switched_on() {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(1), "{stdout}{err}");
     assert!(
-        stdout.contains("\"Contractors: company devices only, current OS\" via Contractors  <- applies"),
+        stdout.contains(
+            "\"Contractors: company devices only, current OS\" via Contractors  <- applies"
+        ),
         "{stdout}"
     );
     assert!(

@@ -11,8 +11,8 @@ use crate::common;
 use crate::server;
 
 use common::{aspen, cert, have_tools, openssl_verify, plistlib_json};
-use server::{Server, Visitor, client, machine_info};
 use serde_json::Value;
+use server::{Server, Visitor, client, machine_info};
 
 /// One restriction per rule, each for its own group, and one for
 /// everyone (and for ADE devices nobody signed in on).
@@ -231,7 +231,12 @@ async fn a_platform_not_allowed_is_refused_at_discovery_and_at_the_post() {
     assert_eq!(secrets(&s), 0);
     // A Mac gets its profile with the same token.
     let mac = machine_info("Mac14,2", "23E224", Some("14.4"));
-    let p = profile(&s, post(&base, Some(&token), mac, false).await, "mac.mobileconfig").await;
+    let p = profile(
+        &s,
+        post(&base, Some(&token), mac, false).await,
+        "mac.mobileconfig",
+    )
+    .await;
     assert_eq!(payload(&p, "com.apple.mdm")["EnrollmentMode"], "BYOD");
     assert_eq!(events(&rows(&s), "issued").len(), 1);
     assert_eq!(secrets(&s), 1);
@@ -269,7 +274,9 @@ async fn os_versions_below_and_above_and_the_higher_minimum_wins() {
     assert_eq!(body.get("details"), None);
     let message = body["message"].as_str().unwrap();
     assert!(
-        message.contains("up to 18.4") && message.contains("Current iOS") && message.contains("26.0"),
+        message.contains("up to 18.4")
+            && message.contains("Current iOS")
+            && message.contains("26.0"),
         "{message}"
     );
     let all = rows(&s);
@@ -286,7 +293,12 @@ async fn os_versions_below_and_above_and_the_higher_minimum_wins() {
     assert_eq!(secrets(&s), 0);
     // 18.4.0 is within; 18.4 is the maximum.
     let ok = machine_info("iPhone17,1", "22E240", Some("18.4"));
-    let p = profile(&s, post(&base, Some(&token), ok, false).await, "cur.mobileconfig").await;
+    let p = profile(
+        &s,
+        post(&base, Some(&token), ok, false).await,
+        "cur.mobileconfig",
+    )
+    .await;
     assert_eq!(payload(&p, "com.apple.mdm")["EnrollmentMode"], "ADDE");
 
     // old@ under "Old floor" (16.0), lower than ADDE's own 17.0: the
@@ -497,7 +509,10 @@ async fn priority_decides_between_restrictions_like_policies() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["Macs only", "One device", "Everyone"]);
-    assert_eq!(json["restrictions"][0]["via"], serde_json::json!(["MacOnly"]));
+    assert_eq!(
+        json["restrictions"][0]["via"],
+        serde_json::json!(["MacOnly"])
+    );
     assert_eq!(json["restrictions"][2]["via"], serde_json::json!([]));
     let (code, json) = resolve("both@contoso.com", &["--platform", "iOS", "--os", "18.1"]);
     assert_eq!(code, Some(1));
@@ -625,10 +640,7 @@ async fn the_portal_hides_personal_and_refuses_what_the_browser_says() {
 
 /// The ADE settings of tests/ade.rs plus [`RESTRICTIONS`].
 fn ade_restricted(demo: String) -> String {
-    format!(
-        "{}\n{RESTRICTIONS}",
-        crate::ade::ade_settings("")(demo)
-    )
+    format!("{}\n{RESTRICTIONS}", crate::ade::ade_settings("")(demo))
 }
 
 #[tokio::test]
@@ -659,7 +671,11 @@ async fn ade_devices_meet_the_platform_and_os_rules_of_the_restriction_for_every
     );
     assert_eq!(
         (&row["serial"], &row["product"], &row["os_version"]),
-        (&crate::ade::SERIAL.into(), &"iPhone15,2".into(), &"17.5.1".into())
+        (
+            &crate::ade::SERIAL.into(),
+            &"iPhone15,2".into(),
+            &"17.5.1".into()
+        )
     );
     // Below it, and above [ade] minimum_os (17.0): the restriction's
     // minimum is the higher, and the device is told to update to it.
@@ -691,8 +707,12 @@ async fn ade_devices_meet_the_platform_and_os_rules_of_the_restriction_for_every
     let body = apple_error(crate::ade::post(&s, ipad).await).await;
     assert_eq!(body["code"], "aspen.restriction.platforms");
     // Within: the corporate profile. personal does not apply to ADE.
-    let p = crate::ade::profile(&s, crate::ade::post(&s, info("17.3")).await, "ade.mobileconfig")
-        .await;
+    let p = crate::ade::profile(
+        &s,
+        crate::ade::post(&s, info("17.3")).await,
+        "ade.mobileconfig",
+    )
+    .await;
     assert!(p["PayloadContent"].is_array());
     assert_eq!(events(&rows(&s), "issued").len(), 1);
     assert_eq!(secrets(&s), 1);

@@ -82,6 +82,7 @@ every_backend!(
     expired_state_is_purged,
     the_store_says_it_is_writable,
     a_device_is_recorded_and_found_by_serial,
+    events_are_counted_by_user_and_event,
 );
 
 fn code(id: &str, user: &str, expires: i64) -> Invite {
@@ -665,6 +666,34 @@ async fn expired_state_is_purged(db: &Db) {
             .is_some()
     );
     assert_eq!(s.purge(now).await.unwrap(), 0);
+}
+
+/// A restriction's device limit counts a user's rows of one event (any
+/// case), through either handle.
+async fn events_are_counted_by_user_and_event(db: &Db) {
+    use aspen::audit::Event;
+    let (a, b) = (db.open().await, db.open().await);
+    let accepted =
+        |user: &str, uuid: &str| Record::secret_check(Some(user), Some(uuid), None, None);
+    a.append(
+        vec![
+            issued("Alice@Contoso.com", "U1"),
+            issued("alice@contoso.com", "U2"),
+            accepted("alice@contoso.com", "U1"),
+            Record::secret_check(Some("alice@contoso.com"), Some("U2"), None, Some("used")),
+            issued("bob@contoso.com", "U3"),
+            accepted("bob@contoso.com", "U3"),
+        ],
+        1_740_837_907,
+    )
+    .await
+    .unwrap();
+    let count = async |user: &str, event| b.count_events(user, event).await.unwrap();
+    assert_eq!(count("alice@contoso.com", Event::Issued).await, 2);
+    assert_eq!(count("ALICE@contoso.com", Event::SecretAccepted).await, 1);
+    assert_eq!(count("alice@contoso.com", Event::SecretRefused).await, 1);
+    assert_eq!(count("bob@contoso.com", Event::SecretAccepted).await, 1);
+    assert_eq!(count("carol@contoso.com", Event::Issued).await, 0);
 }
 
 /// Automated Device Enrollment's rows name the device (serial number,
