@@ -28,7 +28,8 @@ pub enum Event {
     Limited,
     /// A request for a profile was refused before one was issued (a
     /// device whose `MachineInfo` signature does not hold, or whose OS is
-    /// below `[ade] minimum_os`); `reason` says why.
+    /// below `[ade] minimum_os`, or an enrollment restriction's rule:
+    /// then `policy` names the restriction); `reason` says why.
     Refused,
 }
 

@@ -20,7 +20,9 @@
 //! BaseURL carries the version discovery announced (`?version=mdm-byod`),
 //! so the profile served at the end of the flow is of that kind: if the
 //! user's policy or choice changed meanwhile, the POST is refused and the
-//! device starts again.
+//! device starts again. The user's enrollment restriction (see
+//! [`super::restriction`]) is applied at discovery (the platform, personal
+//! devices) and at the POST after sign-in (every rule).
 
 use super::access_token::{self, ACCESS_SECONDS};
 use super::apple_error::{Refusal, WELL_KNOWN_FAILED, software_update_required};

@@ -80,10 +80,11 @@ pub(super) fn platform(field: &str, name: &str, value: &str) -> Result<Platform,
 pub(super) fn os_version(field: &str, text: &str) -> Result<OsVersion, FieldError> {
     let parts: Vec<&str> = text.split('.').collect();
     let digits = |p: &&str| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit());
-    if (1..=3).contains(&parts.len()) && parts.iter().all(digits) {
-        if let Some(v) = OsVersion::parse(text) {
-            return Ok(v);
-        }
+    if (1..=3).contains(&parts.len())
+        && parts.iter().all(digits)
+        && let Some(v) = OsVersion::parse(text)
+    {
+        return Ok(v);
     }
     Err(FieldError::new(
         field,
