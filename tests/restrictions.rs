@@ -5,6 +5,10 @@
 //! the message naming the restriction, its audit row (`refused`), and that
 //! no profile and no per-profile secret was issued. The device limit is
 //! counted in devices whose challenge `aspen scep-verify` accepted.
+//!
+//! Over 600 lines: one test per rule and channel, all sharing the
+//! settings, users and helpers at the top; split, each file would repeat
+//! them.
 
 use crate::account_driven::{access_token, post};
 use crate::common;
