@@ -452,6 +452,19 @@ async fn the_device_limit_counts_devices_whose_challenge_was_accepted() {
     );
     assert_eq!(events(&all, "issued").len(), 2);
     assert_eq!(secrets(&s), 2);
+    // The portal's download is held to the same count.
+    let mut one = Visitor::default();
+    assert_eq!(one.sign_in(&s, &s.invite("one@contoso.com")).await, 303);
+    let res = get_as(&one, &s, "/enroll/profile.mobileconfig", IPHONE_UA).await;
+    assert_eq!(res.status(), 403);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("One device"), "{page}");
+    let all = rows(&s);
+    let refused = events(&all, "refused");
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[1]["channel"], "portal");
+    assert_eq!(events(&all, "issued").len(), 2);
+    assert_eq!(secrets(&s), 2);
     // `aspen issued --user` shows the count.
     let settings = s.ws.settings();
     let out = common::ok(aspen(&[
@@ -758,4 +771,35 @@ fn bad_restrictions_are_refused_at_load_with_file_and_line() {
         let at = format!("{}:{line}: {expected}", ws.settings().display());
         assert!(err.contains(&at), "{at}\n{err}");
     }
+}
+
+#[tokio::test]
+async fn with_a_static_secret_issued_profiles_count() {
+    if !have() {
+        return;
+    }
+    // The demo's static challenge: aspen cannot tell who enrolled.
+    let s = Server::start_custom("", Some(USERS), &|demo| format!("{demo}\n{RESTRICTIONS}"));
+    assert!(
+        s.log()
+            .contains("restriction \"One device\" has a device_limit, but without"),
+        "{}",
+        s.log()
+    );
+    let base = enroll_url(&s, "mdm-adde");
+    let token = access_token(&s, "one@contoso.com").await;
+    let res = post(&base, Some(&token), server::iphone_18(), false).await;
+    profile(&s, res, "static.mobileconfig").await;
+    let token = access_token(&s, "one@contoso.com").await;
+    let body = apple_error(post(&base, Some(&token), server::iphone_18(), false).await).await;
+    assert_eq!(body["code"], "aspen.restriction.device-limit");
+    let all = rows(&s);
+    refused_row(
+        &all,
+        "account-driven",
+        Some("one@contoso.com"),
+        "One device",
+        "device_limit: the user has enrolled 1 device of 1",
+    );
+    assert_eq!(events(&all, "issued").len(), 1);
 }

@@ -81,7 +81,7 @@ fn devices(settings: &crate::settings::Settings, user: &str, entries: &[Entry]) 
     } else {
         (
             crate::audit::Event::Issued,
-            "profiles issued: with a static secret aspen cannot tell which devices enrolled",
+            "profiles issued: without per-profile SCEP challenges aspen cannot tell which devices enrolled",
         )
     };
     let count = entries.iter().filter(|e| e.event == event.as_str()).count();
