@@ -803,3 +803,75 @@ async fn with_a_static_secret_issued_profiles_count() {
     );
     assert_eq!(events(&all, "issued").len(), 1);
 }
+
+#[tokio::test]
+async fn the_ade_web_sign_in_applies_the_restriction_of_who_signs_in() {
+    if !have() {
+        return;
+    }
+    let s = Server::start_custom("", Some(USERS), &|demo| {
+        format!(
+            "{}\n{RESTRICTIONS}",
+            crate::ade::ade_settings("configuration_web_url = true")(demo)
+        )
+    });
+    let dir = s.ws.path("");
+    // iOS 17.3: within "Everyone", below cur@'s "Current iOS" (18.0).
+    let info = crate::ade::device_signed(
+        &dir,
+        &crate::ade::machine_info(crate::ade::SERIAL, "iPhone15,2", Some("17.3"), true),
+    );
+    let web = format!("{}/ade/web", s.url);
+    let sign_in = async |user: &str| {
+        let res = client()
+            .get(&web)
+            .header(
+                "x-apple-aspen-deviceinfo",
+                openssl::base64::encode_block(&info),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let cookie = server::set_cookie(&res, "aspen_csrf").unwrap();
+        let html = res.text().await.unwrap();
+        client()
+            .post(&web)
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", server::field(&html, "csrf")),
+                ("device", server::field(&html, "device")),
+                ("code", s.invite(user)),
+            ])
+            .send()
+            .await
+            .unwrap()
+    };
+    let body = apple_error(sign_in("cur@contoso.com").await).await;
+    assert_eq!(body["code"], "com.apple.softwareupdate.required");
+    assert_eq!(body["details"], serde_json::json!({"OSVersion": "18.0"}));
+    assert!(body["message"].as_str().unwrap().contains("(Current iOS)"));
+    let all = rows(&s);
+    let refused = events(&all, "refused");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        (
+            &refused[0]["user"],
+            &refused[0]["policy"],
+            &refused[0]["serial"]
+        ),
+        (
+            &"cur@contoso.com".into(),
+            &"Current iOS".into(),
+            &crate::ade::SERIAL.into()
+        )
+    );
+    assert!(events(&all, "issued").is_empty());
+    assert_eq!(secrets(&s), 0);
+    // con@ ("Company devices only"): personal does not apply to ADE.
+    let p = crate::ade::profile(&s, sign_in("con@contoso.com").await, "web.mobileconfig").await;
+    assert!(p["PayloadContent"].is_array());
+    let all = rows(&s);
+    assert_eq!(events(&all, "issued")[0]["user"], "con@contoso.com");
+    assert_eq!(secrets(&s), 1);
+}
