@@ -30,6 +30,7 @@ mod oidc;
 mod oidc_devices;
 mod policies;
 mod read;
+mod readme;
 mod replicas;
 mod restrictions;
 mod scripts;
