@@ -19,6 +19,8 @@
 #   bash benches/serve-load.sh                    # 30 s per wrk run (the documented figures)
 #   BASELINE=6d3204b bash benches/serve-load.sh   # and the server of 6d3204b, before/after
 #   DURATION=5s ENROLLMENTS=2000 bash benches/serve-load.sh
+# BASELINE_TARGET_DIR=<dir> builds the baseline there (e.g. a target folder
+# built before, so only what changed is compiled again).
 # Needs: wrk, nginx, curl, openssl, python3 and PostgreSQL's server
 # (Debian: apt-get install wrk nginx-light curl postgresql).
 set -euo pipefail
@@ -29,6 +31,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 ENROLLMENTS=${ENROLLMENTS:-10000}
 DEVICES=${DEVICES:-128}
 BASELINE=${BASELINE:-}
+BASELINE_TARGET_DIR=${BASELINE_TARGET_DIR:-}
 REPEAT_WINDOW=${REPEAT_WINDOW:-0}
 # PostgreSQL's durability here matches the SQLite store's (WAL,
 # synchronous=NORMAL: a crash of the machine may lose the last commits, never
@@ -85,7 +88,7 @@ settings() { # NAME PORT STORE-LINES [DEMO-SETTINGS]
   printf '\n[portal]\npublic_url = "http://127.0.0.1:%s"\nsecret_file = "portal.secret"\n%b\n' "$2" "$3" >> "$work/$1/aspen.toml"
   (umask 077; openssl rand -hex 32 > "$work/$1/portal.secret")
 }
-bin() { if [ "$1" = baseline ]; then echo "$work/baseline-src/target/release/aspen"; else echo "$aspen"; fi; }
+bin() { if [ "$1" = baseline ]; then echo "${BASELINE_TARGET_DIR:-$work/baseline-src/target}/release/aspen"; else echo "$aspen"; fi; }
 serve() { # NAME PORT
   "$(bin "$1")" serve -c "$work/$1/aspen.toml" --listen "127.0.0.1:$2" --quiet 2>"$work/$1/serve.log" &
   pids+=($!)
@@ -99,7 +102,7 @@ serve sqlite "$sport"
 serve postgres "$pport"
 if [ -n "$BASELINE" ]; then
   git worktree add --detach --quiet "$work/baseline-src" "$BASELINE"
-  (cd "$work/baseline-src" && cargo build --release --quiet)
+  (cd "$work/baseline-src" && CARGO_TARGET_DIR="${BASELINE_TARGET_DIR:-target}" cargo build --release --quiet)
   bport=$(free_port)
   settings baseline "$bport" 'state_dir = "state"' "$work/baseline-src/fixtures/demo/aspen.toml"
   serve baseline "$bport"

@@ -1,6 +1,7 @@
 //! Every command README.md shows is run here, as written, in the order the
 //! README gives them, in a folder of a reader's own: `sh` blocks are aspen's
-//! commands (each must exit 0); `console` blocks are other products'
+//! commands (each must exit 0, or the status its comment names:
+//! `# exits 1: …`); `console` blocks are other products'
 //! commands (NanoMDM, step-ca, NanoDEP), which need their servers: they are
 //! checked for shell syntax and that they name one of those tools; `toml`
 //! blocks must parse and use only aspen's sections; `cargo` lines are the
@@ -58,8 +59,9 @@ fn command(line: &str) -> String {
     line.trim().into()
 }
 
-/// The settings the reader writes into `myorg/aspen.toml`.
-fn edited_settings(dir: &Path) -> String {
+/// The settings the reader writes into `myorg/aspen.toml`, with the
+/// README's `[[restriction]]` block.
+fn edited_settings(dir: &Path, restriction: &str) -> String {
     let secret = dir.join("myorg/step-ca-webhook.secret");
     let b64 = openssl::base64::encode_block(&[0x5a; 48]);
     std::fs::write(&secret, format!("{b64}\n")).unwrap();
@@ -68,7 +70,7 @@ fn edited_settings(dir: &Path) -> String {
     std::fs::write(&portal, "5a".repeat(32) + "\n").unwrap();
     private(&portal);
     format!(
-        "{}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"aspen-state\"\n\n[ade]\nminimum_os = {{ iOS = \"17.0\", iPadOS = \"17.0\", macOS = \"14.0\" }}\nprofile_name = \"Contoso devices\"\nis_mdm_removable = false\n\n[ca]\nscep_webhook_secret_file = \"step-ca-webhook.secret\"\n",
+        "{}\n[portal]\npublic_url = \"https://enroll.contoso.com\"\nsecret_file = \"portal.secret\"\nstate_dir = \"aspen-state\"\n\n[ade]\nminimum_os = {{ iOS = \"17.0\", iPadOS = \"17.0\", macOS = \"14.0\" }}\nprofile_name = \"Contoso devices\"\nis_mdm_removable = false\n\n[ca]\nscep_webhook_secret_file = \"step-ca-webhook.secret\"\n\n{restriction}\n",
         common::demo_settings()
             .replace(
                 "challenge = \"demo-challenge-not-secret\"",
@@ -83,8 +85,17 @@ fn private(path: &Path) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-/// Runs one `aspen …` line in `dir` through the shell, as a reader would.
-fn run_aspen(dir: &Path, line: &str) {
+/// The exit status a README line's comment promises (`# exits 1: …`), else 0.
+fn promised_status(line: &str) -> i32 {
+    line.split_once("# exits ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs one `aspen …` line in `dir` through the shell, as a reader would;
+/// it must exit `status`.
+fn run_aspen(dir: &Path, line: &str, status: i32) {
     if line.starts_with("aspen serve ") {
         return serve(dir, line);
     }
@@ -97,8 +108,9 @@ fn run_aspen(dir: &Path, line: &str) {
         .env_remove("ASPEN_CONFIG")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
+    assert_eq!(
+        out.status.code(),
+        Some(status),
         "README command `{line}` exited {:?}:\n{}{}",
         out.status.code(),
         String::from_utf8_lossy(&out.stdout),
@@ -152,12 +164,19 @@ fn every_readme_command_runs_as_written() {
     for f in ["push.pem", "ca.pem"] {
         std::fs::copy(common::cert(f), dir.path().join(f)).unwrap();
     }
+    let restriction = blocks(&readme)
+        .into_iter()
+        .find(|b| b.info == "toml" && b.lines[0] == "[[restriction]]")
+        .expect("README shows a [[restriction]]")
+        .lines
+        .join("\n");
     let mut ran = Vec::new();
     let mut cargo = Vec::new();
     for block in blocks(&readme) {
         match block.info.as_str() {
             "sh" => {
-                for line in block.lines.iter().map(|l| command(l)) {
+                for raw in &block.lines {
+                    let line = command(raw);
                     if line.is_empty() {
                         continue;
                     }
@@ -166,9 +185,9 @@ fn every_readme_command_runs_as_written() {
                         continue;
                     }
                     assert!(line.starts_with("aspen "), "a sh block runs aspen: {line}");
-                    run_aspen(dir.path(), &line);
+                    run_aspen(dir.path(), &line, promised_status(raw));
                     if line.starts_with("aspen init myorg") {
-                        let settings = edited_settings(dir.path());
+                        let settings = edited_settings(dir.path(), &restriction);
                         std::fs::write(dir.path().join("myorg/aspen.toml"), settings).unwrap();
                     }
                     ran.push(line);
@@ -246,4 +265,6 @@ fn comments_and_quotes_are_told_apart() {
     assert_eq!(command("aspen x -o a  # note"), "aspen x -o a");
     assert_eq!(command("curl -H 'a # b' x # c"), "curl -H 'a # b' x");
     assert_eq!(command("aspen x#y"), "aspen x#y");
+    assert_eq!(promised_status("aspen x   # exits 1: why"), 1);
+    assert_eq!(promised_status("aspen x   # writes y"), 0);
 }
