@@ -30,6 +30,10 @@ pub enum Event {
     /// device whose `MachineInfo` signature does not hold, or whose OS is
     /// below `[ade] minimum_os`); `reason` says why.
     Refused,
+    /// An admin ended what was still usable: a user's sign-in codes
+    /// (`aspen invite --revoke`) or a profile's identity secrets (`aspen
+    /// revoke`); `reason` says what and how many.
+    Revoked,
 }
 
 impl Event {
@@ -41,6 +45,7 @@ impl Event {
             Event::SecretRefused => "secret-refused",
             Event::Limited => "limited",
             Event::Refused => "refused",
+            Event::Revoked => "revoked",
         }
     }
 }
@@ -227,6 +232,17 @@ impl Record {
             user: Some(user.to_ascii_lowercase()),
             reason: Some(reason),
             ..Record::refused(source, "")
+        }
+    }
+
+    /// An admin's revocation (`aspen invite --revoke`, `aspen revoke`):
+    /// whose, which profile, and what ended (`reason`). Never a secret.
+    pub fn revoked(user: Option<&str>, payload_uuid: Option<&str>, what: String) -> Record {
+        Record {
+            event: Event::Revoked,
+            user: user.map(str::to_ascii_lowercase),
+            payload_uuid: payload_uuid.map(str::to_owned),
+            ..Record::refused(Source::Cli, &what)
         }
     }
 

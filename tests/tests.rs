@@ -31,6 +31,7 @@ mod oidc_devices;
 mod policies;
 mod read;
 mod replicas;
+mod revocation;
 mod scripts;
 mod secrets;
 mod serve;

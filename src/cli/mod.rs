@@ -26,6 +26,7 @@ mod man;
 mod printer;
 mod profile;
 mod resolve;
+mod revoke;
 mod scep_verify;
 mod serve;
 mod sign;
@@ -60,8 +61,12 @@ enum Command {
     /// Check everything serve and profile would use, one item a line,
     /// without issuing or recording anything.
     Check(check::Args),
-    /// Print a sign-in link and a one-time code for a user.
+    /// Print a sign-in link and a one-time code for a user; list or revoke
+    /// the codes still usable.
     Invite(invite::Args),
+    /// End the identity secrets of a profile (or of a user's profiles) not
+    /// yet used, so a lost or re-issued profile cannot enroll.
+    Revoke(revoke::Args),
     /// List recorded choices and issued profiles (the audit store).
     Issued(issued::Args),
     /// Explain which enrollment policy applies to a directory user, and why.
@@ -118,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => clean(serve::run(args)),
         Command::Check(args) => check::run(args),
         Command::Invite(args) => clean(invite::run(args)),
+        Command::Revoke(args) => clean(revoke::run(args)),
         Command::Issued(args) => clean(issued::run(args)),
         Command::Resolve(args) => resolve::run(args),
         Command::Ade(cmd) => clean(ade::run(cmd)),

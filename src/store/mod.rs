@@ -124,6 +124,8 @@ pub enum Refused {
     Unknown,
     Expired,
     Used,
+    /// An admin ended it (`aspen invite --revoke`, `aspen revoke`).
+    Revoked,
 }
 
 impl Refused {
@@ -132,6 +134,7 @@ impl Refused {
             Refused::Unknown => "unknown",
             Refused::Expired => "expired",
             Refused::Used => "already used",
+            Refused::Revoked => "revoked",
         }
     }
 }
@@ -153,6 +156,32 @@ pub trait Codes: Send + Sync {
     /// Marks the code used; false when it is not usable (someone else used
     /// it first, or it expired). Of many concurrent calls, exactly one wins.
     async fn use_code(&self, lookup: Vec<u8>, now: i64) -> Result<bool>;
+
+    /// The codes still usable at `now` (unused, unexpired), `user`'s only
+    /// when given; by user, then expiry. Records only: a code cannot be
+    /// rebuilt from them.
+    async fn outstanding_codes(&self, user: Option<&str>, now: i64) -> Result<Vec<Invite>>;
+
+    /// Ends `user`'s codes still usable at `now` (see [`REVOKED`]); how
+    /// many it ended.
+    async fn revoke_codes(&self, user: &str, now: i64) -> Result<u64>;
+}
+
+/// How a revoked code or secret is kept, without a column of its own: its
+/// `used` and `expires` both become the time it was revoked. A real use
+/// always comes before expiry (`used < expires`), so `used >= expires`
+/// can only mean revoked, and every check that refuses a used or expired
+/// one refuses it. The revoked rows then go when expired ones do.
+pub const REVOKED: &str = "used = expires = revocation time";
+
+/// Whose per-profile secrets to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoke {
+    /// The secrets of the profile with this `PayloadUUID` (the
+    /// enrollment profile's own).
+    Profile(String),
+    /// Every secret issued to this user (any case).
+    User(String),
 }
 
 /// What the identity provider said about a signed-in person, besides
@@ -234,6 +263,11 @@ pub trait Secrets: Send + Sync {
     /// The record stored under `lookup`, used or not, expired or not: whom
     /// a refused secret was issued to, for the audit log. Changes nothing.
     async fn find_secret(&self, lookup: Vec<u8>) -> Result<Option<IssuedSecret>>;
+
+    /// Ends the secrets `which` names that are still usable at `now` (see
+    /// [`REVOKED`]), so the profile they are in can no longer get a
+    /// certificate; their records, for the audit log.
+    async fn revoke_secrets(&self, which: Revoke, now: i64) -> Result<Vec<IssuedSecret>>;
 }
 
 /// A token bucket: it holds at most `capacity` tokens and gains one every
