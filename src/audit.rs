@@ -37,6 +37,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every event, in the order `aspen issued --help` names them.
+    pub const ALL: [Event; 7] = [
+        Event::Choice,
+        Event::Issued,
+        Event::SecretAccepted,
+        Event::SecretRefused,
+        Event::Limited,
+        Event::Refused,
+        Event::Revoked,
+    ];
+
+    /// The event named `name` (as the store writes it).
+    pub fn parse(name: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Event::Choice => "choice",
@@ -64,6 +80,20 @@ pub enum Source {
 }
 
 impl Source {
+    /// Every channel.
+    pub const ALL: [Source; 5] = [
+        Source::Cli,
+        Source::Portal,
+        Source::AccountDriven,
+        Source::Scep,
+        Source::Ade,
+    ];
+
+    /// The channel named `name` (as the store writes it).
+    pub fn parse(name: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Cli => "cli",

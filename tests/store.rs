@@ -68,6 +68,7 @@ macro_rules! every_backend {
     };
 }
 
+mod filters;
 mod revocation;
 
 every_backend!(

@@ -24,6 +24,7 @@ mod errors;
 mod hardening;
 mod init;
 mod inspect;
+mod issued;
 mod kinds;
 mod lint;
 mod oidc;

@@ -19,7 +19,7 @@ pub mod sqlite;
 pub use location::Location;
 pub use recorder::Recorder;
 
-use crate::audit::{Entry, Record};
+use crate::audit::{Entry, Event, Record, Source};
 use crate::error::Result;
 use crate::model::policy::Choice;
 use crate::secret::IssuedSecret;
@@ -81,6 +81,26 @@ pub async fn probe(location: &Location) -> Result<Probe> {
     })
 }
 
+/// Which audit rows to read (`aspen issued`): every condition given must
+/// hold. The backends filter in SQL, since the log can be large.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// This user's (any case).
+    pub user: Option<String>,
+    /// About the device with this serial number (any case).
+    pub serial: Option<String>,
+    /// At or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// At or before this time (Unix seconds).
+    pub until: Option<i64>,
+    pub event: Option<Event>,
+    pub channel: Option<Source>,
+    /// About the profile with this `PayloadUUID` (any case).
+    pub payload_uuid: Option<String>,
+    /// Only the newest this many (still listed oldest first).
+    pub limit: Option<u64>,
+}
+
 /// The audit log: every choice, issued profile and identity-secret check.
 #[async_trait]
 pub trait Events: Send + Sync {
@@ -89,12 +109,27 @@ pub trait Events: Send + Sync {
     /// under its policy ([`Choices::choice`]), in the same transaction.
     async fn append(&self, rows: Vec<Record>, time: i64) -> Result<()>;
 
+    /// The rows `filter` lets through, oldest first.
+    async fn find(&self, filter: Filter) -> Result<Vec<Entry>>;
+
     /// Every row, oldest first; only `user`'s (any case) when given.
-    async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>>;
+    async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>> {
+        self.find(Filter {
+            user: user.map(str::to_owned),
+            ..Filter::default()
+        })
+        .await
+    }
 
     /// The rows about the device with this serial number (any case),
     /// oldest first.
-    async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>>;
+    async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>> {
+        self.find(Filter {
+            serial: Some(serial.to_owned()),
+            ..Filter::default()
+        })
+        .await
+    }
 }
 
 /// What each user answered under each user-choice policy.
