@@ -27,6 +27,7 @@ mod inspect;
 mod issued;
 mod kinds;
 mod lint;
+mod newcomer;
 mod oidc;
 mod oidc_devices;
 mod policies;

@@ -146,9 +146,22 @@ pub fn main() -> ExitCode {
         // A reader that went away (`aspen … | head`) is not worth a message.
         Err(e) if printer::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            printer::error(e);
+            printer::error(named_missing(e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The settings this command loaded: a file they name that turns out to be
+/// missing, whichever part of the command reads it, is reported at its
+/// settings key and line.
+static LOADED: std::sync::OnceLock<(std::path::PathBuf, Vec<crate::settings::files::NamedFile>)> =
+    std::sync::OnceLock::new();
+
+fn named_missing(e: crate::Error) -> crate::Error {
+    match LOADED.get() {
+        Some((file, files)) => crate::settings::files::name_missing(file, files, e),
+        None => e,
     }
 }
 
@@ -179,7 +192,11 @@ impl Config {
     /// Loads the settings; a file that is not there gets the way to make one.
     pub fn load(&self) -> crate::Result<crate::settings::Settings> {
         let path = self.file();
-        crate::settings::Settings::load(&path).map_err(|e| match e {
+        let loaded = crate::settings::Settings::load(&path);
+        if let Ok(settings) = &loaded {
+            let _ = LOADED.set((settings.file.clone(), settings.files.clone()));
+        }
+        loaded.map_err(|e| match e {
             crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 let dir = path.parent().unwrap_or(std::path::Path::new(""));
                 let init = if dir.as_os_str().is_empty() {
