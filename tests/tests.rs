@@ -41,5 +41,6 @@ mod signing;
 mod stdin;
 mod step_ca;
 mod store;
+mod tls;
 mod verify;
 mod webdriver;

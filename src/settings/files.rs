@@ -62,6 +62,11 @@ pub(super) fn named(settings: &Settings, text: &str) -> Vec<NamedFile> {
         files.push(("serve.tls_cert".into(), cert.clone()));
         files.push(("serve.tls_key".into(), key.clone()));
     }
+    passphrase(
+        &mut files,
+        "serve.tls_key_passphrase_file",
+        &settings.serve.tls_key_passphrase,
+    );
     files
         .into_iter()
         .map(|(key, path)| NamedFile {
