@@ -93,7 +93,11 @@ pub fn name_missing(file: &std::path::Path, files: &[NamedFile], e: Error) -> Er
                 Some(f) => Error::Settings {
                     file: file.to_owned(),
                     line: f.line,
-                    message: format!("{}: {}: no such file", f.key, path.display()),
+                    // A reader's own words (the way to make the file) stay.
+                    message: match source.get_ref() {
+                        Some(words) => format!("{}: {}: {words}", f.key, path.display()),
+                        None => format!("{}: {}: no such file", f.key, path.display()),
+                    },
                 },
                 None => e,
             }
