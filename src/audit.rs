@@ -31,9 +31,29 @@ pub enum Event {
     /// below `[ade] minimum_os`, or an enrollment restriction's rule:
     /// then `policy` names the restriction); `reason` says why.
     Refused,
+    /// An admin ended what was still usable: a user's sign-in codes
+    /// (`aspen invite --revoke`) or a profile's identity secrets (`aspen
+    /// revoke`); `reason` says what and how many.
+    Revoked,
 }
 
 impl Event {
+    /// Every event, in the order `aspen issued --help` names them.
+    pub const ALL: [Event; 7] = [
+        Event::Choice,
+        Event::Issued,
+        Event::SecretAccepted,
+        Event::SecretRefused,
+        Event::Limited,
+        Event::Refused,
+        Event::Revoked,
+    ];
+
+    /// The event named `name` (as the store writes it).
+    pub fn parse(name: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Event::Choice => "choice",
@@ -42,6 +62,7 @@ impl Event {
             Event::SecretRefused => "secret-refused",
             Event::Limited => "limited",
             Event::Refused => "refused",
+            Event::Revoked => "revoked",
         }
     }
 }
@@ -60,6 +81,20 @@ pub enum Source {
 }
 
 impl Source {
+    /// Every channel.
+    pub const ALL: [Source; 5] = [
+        Source::Cli,
+        Source::Portal,
+        Source::AccountDriven,
+        Source::Scep,
+        Source::Ade,
+    ];
+
+    /// The channel named `name` (as the store writes it).
+    pub fn parse(name: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Cli => "cli",
@@ -228,6 +263,17 @@ impl Record {
             user: Some(user.to_ascii_lowercase()),
             reason: Some(reason),
             ..Record::refused(source, "")
+        }
+    }
+
+    /// An admin's revocation (`aspen invite --revoke`, `aspen revoke`):
+    /// whose, which profile, and what ended (`reason`). Never a secret.
+    pub fn revoked(user: Option<&str>, payload_uuid: Option<&str>, what: String) -> Record {
+        Record {
+            event: Event::Revoked,
+            user: user.map(str::to_ascii_lowercase),
+            payload_uuid: payload_uuid.map(str::to_owned),
+            ..Record::refused(Source::Cli, &what)
         }
     }
 

@@ -81,5 +81,6 @@ fn refusal(refused: Refused) -> String {
         Refused::Unknown => "the challenge is not one aspen issued".into(),
         Refused::Expired => "the challenge has expired".into(),
         Refused::Used => "the challenge was already used".into(),
+        Refused::Revoked => "the challenge was revoked (aspen revoke)".into(),
     }
 }

@@ -32,6 +32,28 @@ pub enum Passphrase {
 }
 
 impl Passphrase {
+    /// [`Passphrase::read`], refusing a file its group or others may read
+    /// (0600 or 0400 only), as aspen's other secret files are.
+    pub fn read_private(&self) -> Result<Zeroizing<Vec<u8>>> {
+        #[cfg(unix)]
+        if let Passphrase::File(path) = self {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .permissions()
+                .mode()
+                & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(Error::invalid(format!(
+                    "{}: the passphrase file is readable by group or others (mode {mode:04o}); fix: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                )));
+            }
+        }
+        self.read()
+    }
+
     fn read(&self) -> Result<Zeroizing<Vec<u8>>> {
         match self {
             Passphrase::Env(var) => match std::env::var_os(var) {

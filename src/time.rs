@@ -124,9 +124,139 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// Unix seconds of an RFC 3339 date-time: `2026-05-01T12:00:00Z`, with
+/// an offset (`+02:00`) or fractional seconds (dropped); `None` for
+/// anything else, an impossible date included.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || !b.is_ascii() {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let part = &text[from..to];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let mut rest = &text[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let at = text.len() - 5;
+            let (h, m) = (num(at, at + 2)?, num(at + 3, at + 5)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            sign * (h * 3600 + m * 60)
+        }
+        _ => return None,
+    };
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => return None,
+    };
+    // A leap second (`:60`) is taken as the second after.
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month as u32, day as u32);
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// `90s`, `30m`, `12h`, `7d`, `2w` → seconds, at least 1 s and at most
+/// 100 years (`aspen issued --since 7d`).
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err("give a number and a unit: s, m, h, d or w (e.g. 7d)".into()),
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|s| (1..=100 * 366 * 86_400).contains(s))
+        .ok_or_else(|| "must be between 1s and 100 years".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_rfc3339() {
+        assert_eq!(parse_rfc3339("2025-03-01T14:05:07Z"), Some(1_740_837_907));
+        assert_eq!(
+            parse_rfc3339("2025-03-01t14:05:07.123z"),
+            Some(1_740_837_907)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-03-01 16:05:07+02:00"),
+            Some(1_740_837_907)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-03-01T09:35:07-04:30"),
+            Some(1_740_837_907)
+        );
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800));
+        for bad in [
+            "2025-02-29T00:00:00Z",
+            "2025-03-01",
+            "2025-03-01T14:05Z",
+            "2025-03-01T14:05:07",
+            "2025-03-01T24:00:00Z",
+            "2025-13-01T00:00:00Z",
+            "2025-03-01T14:05:07+2:00",
+            "2025-03-01T14:05:07.Z",
+            "+025-03-01T14:05:07Z",
+            "2025-03-01T14:05:07Zjunk",
+            "２０２５-03-01T14:05:07Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("2w"), Ok(14 * 86_400));
+        assert_eq!(parse_duration("7d"), Ok(7 * 86_400));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert!(parse_duration("0d").is_err());
+        assert!(parse_duration("7").is_err());
+        assert!(parse_duration("7y").is_err());
+        assert!(parse_duration("-7d").is_err());
+        assert!(parse_duration("99999999999999999999w").is_err());
+    }
 
     #[test]
     fn formats_rfc3339() {

@@ -34,6 +34,7 @@ fn help_lists_the_commands_the_readme_names() {
         "serve",
         "invite",
         "issued",
+        "revoke",
         "resolve",
         "bulk",
         "verify",

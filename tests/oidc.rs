@@ -331,6 +331,7 @@ async fn a_person_signs_in_at_the_idp_and_its_groups_choose_the_policy() {
         "issued",
         "-c",
         t.s.ws.settings().to_str().unwrap(),
+        "--wide",
     ])))
     .unwrap();
     assert!(

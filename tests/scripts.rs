@@ -146,11 +146,43 @@ fn bulk_json_summarises_the_run() {
     }
     assert!(unix(v["started"].as_str().unwrap()) <= unix(v["finished"].as_str().unwrap()));
 
-    // issued lists both, with their ownership, in a column of its own.
+    // issued lists both, with their ownership, in a column of its own:
+    // every column with --wide, the ones to scan by default.
+    let narrow = String::from_utf8(ok(aspen(&[
+        "issued",
+        "-c",
+        ws.settings().to_str().unwrap(),
+    ])))
+    .unwrap();
+    let narrow_columns: Vec<&str> = narrow
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        narrow_columns,
+        [
+            "TIME",
+            "EVENT",
+            "CHANNEL",
+            "USER",
+            "KIND",
+            "OWNERSHIP",
+            "PROFILE",
+            "SERIAL",
+            "REASON"
+        ]
+    );
+    let at = narrow.lines().next().unwrap().find("OWNERSHIP").unwrap();
+    assert_eq!(narrow.lines().count(), 3, "{narrow}");
     let table = String::from_utf8(ok(aspen(&[
         "issued",
         "-c",
         ws.settings().to_str().unwrap(),
+        "--wide",
     ])))
     .unwrap();
     let mut lines = table.lines();
@@ -184,7 +216,7 @@ fn bulk_json_summarises_the_run() {
             "GROUPS FROM"
         ]
     );
-    let at = header.find("OWNERSHIP").unwrap();
+    let wide_at = header.find("OWNERSHIP").unwrap();
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 2, "{table}");
     let json: Vec<serde_json::Value> = serde_json::from_slice(&ok(aspen(&[
@@ -194,10 +226,11 @@ fn bulk_json_summarises_the_run() {
         "--json",
     ])))
     .unwrap();
-    for (row, entry) in rows.iter().zip(&json) {
+    for ((row, short), entry) in rows.iter().zip(narrow.lines().skip(1)).zip(&json) {
         let ownership = entry["ownership"].as_str().unwrap();
         assert!(["corporate", "personal"].contains(&ownership), "{entry:#}");
-        assert!(row[at..].starts_with(ownership), "{row}");
+        assert!(row[wide_at..].starts_with(ownership), "{row}");
+        assert!(short[at..].starts_with(ownership), "{short}");
         assert!(is_rfc3339_utc(entry["time"].as_str().unwrap()));
     }
     // bob (Leadership → device policy) is corporate; carol (User Enrollment) personal.

@@ -15,7 +15,7 @@ const SECRET_HEX: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a
 
 /// The demo settings with `challenge = "…"` replaced by `identity_lines`,
 /// plus a `[portal]` (key and store) in a fresh workspace.
-fn workspace(identity_lines: &str) -> Workspace {
+pub fn workspace(identity_lines: &str) -> Workspace {
     let settings =
         demo_settings().replace("challenge = \"demo-challenge-not-secret\"", identity_lines);
     let ws = Workspace::new(&format!(
@@ -54,7 +54,7 @@ fn acme_workspace(client_identifier_line: &str) -> Workspace {
 }
 
 /// `aspen profile ARGS -c aspen.toml --unsigned -o NAME`; the profile's plist as JSON.
-fn profile(ws: &Workspace, args: &[&str], name: &str) -> serde_json::Value {
+pub fn profile(ws: &Workspace, args: &[&str], name: &str) -> serde_json::Value {
     let settings = ws.settings();
     let out = ws.path(name);
     let mut all = vec!["profile"];
@@ -75,7 +75,7 @@ fn mode(path: &std::path::Path) -> u32 {
 }
 
 /// The identity payload's secret, and the profile with it blanked.
-fn split_secret(mut plist: serde_json::Value) -> (String, serde_json::Value) {
+pub fn split_secret(mut plist: serde_json::Value) -> (String, serde_json::Value) {
     let identity = &mut plist["PayloadContent"][1];
     let slot = if identity["PayloadType"] == "com.apple.security.scep" {
         &mut identity["PayloadContent"]["Challenge"]
@@ -529,7 +529,7 @@ fn issued_challenge(ws: &Workspace, name: &str) -> String {
 
 /// A CSR made by `openssl req` for subject CN=`cn`, with `challenge` as its
 /// challengePassword when given; DER or PEM, written to `name`.
-fn csr(
+pub fn csr(
     ws: &Workspace,
     name: &str,
     cn: &str,
@@ -578,7 +578,7 @@ fn csr(
 }
 
 /// `aspen scep-verify -c aspen.toml FILE`: (exit status, stderr).
-fn scep_verify(ws: &Workspace, file: &std::path::Path) -> (i32, String) {
+pub fn scep_verify(ws: &Workspace, file: &std::path::Path) -> (i32, String) {
     let out = aspen(&[
         "scep-verify",
         "-c",
@@ -589,7 +589,7 @@ fn scep_verify(ws: &Workspace, file: &std::path::Path) -> (i32, String) {
 }
 
 /// The audit rows of scep-verify's checks, as `aspen issued --json` lists them.
-fn checks(ws: &Workspace) -> (Vec<serde_json::Value>, String) {
+pub fn checks(ws: &Workspace) -> (Vec<serde_json::Value>, String) {
     let out = ok(aspen(&[
         "issued",
         "-c",

@@ -921,7 +921,10 @@ fn the_cli_records_profiles_and_lists_them() {
     assert_eq!(rows[0]["user"], "alice@contoso.com");
     assert_eq!(rows[0]["sha256"], sha256_hex(&bytes));
     assert_eq!(rows[0]["payload_uuid"], profile_uuid(&out));
-    let table = String::from_utf8(common::ok(common::aspen(&["issued", "-c", settings]))).unwrap();
+    let table = String::from_utf8(common::ok(common::aspen(&[
+        "issued", "-c", settings, "--wide",
+    ])))
+    .unwrap();
     let mut lines = table.lines();
     assert!(lines.next().unwrap().starts_with("TIME"));
     let row = lines.next().unwrap();

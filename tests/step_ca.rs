@@ -52,13 +52,13 @@ pub fn csr(ws: &Workspace, name: &str, cn: &str, challenge: &str) -> std::path::
 
 /// The webhook's secret as step-ca prints it (base64 of 64 bytes), in a
 /// private file outside the workspace (the settings name it absolutely).
-struct WebhookSecret {
+pub struct WebhookSecret {
     _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
-    key_hex: String,
+    pub path: std::path::PathBuf,
+    pub key_hex: String,
 }
 
-fn webhook_secret() -> WebhookSecret {
+pub fn webhook_secret() -> WebhookSecret {
     use std::os::unix::fs::PermissionsExt;
     let key: Vec<u8> = (0..64u8)
         .map(|i| i.wrapping_mul(37).wrapping_add(11))
@@ -75,7 +75,7 @@ fn webhook_secret() -> WebhookSecret {
 }
 
 /// step-ca's SCEPCHALLENGE request body (webhook.RequestBody) for `csr`.
-fn step_ca_body(challenge: &str, csr: &std::path::Path) -> Vec<u8> {
+pub fn step_ca_body(challenge: &str, csr: &std::path::Path) -> Vec<u8> {
     let der = std::fs::read(csr).unwrap();
     serde_json::to_vec(&serde_json::json!({
         "timestamp": "2026-05-01T12:00:00Z",
@@ -93,7 +93,7 @@ fn step_ca_body(challenge: &str, csr: &std::path::Path) -> Vec<u8> {
 }
 
 /// `X-Smallstep-Signature` of `body`, made by openssl, not by aspen.
-fn sign(ws: &Workspace, key_hex: &str, body: &[u8]) -> String {
+pub fn sign(ws: &Workspace, key_hex: &str, body: &[u8]) -> String {
     let file = ws.path("webhook-body.json");
     std::fs::write(&file, body).unwrap();
     let out = std::process::Command::new("openssl")
@@ -112,7 +112,7 @@ fn sign(ws: &Workspace, key_hex: &str, body: &[u8]) -> String {
         .to_owned()
 }
 
-async fn call(s: &Server, body: &[u8], signature: Option<&str>) -> reqwest::Response {
+pub async fn call(s: &Server, body: &[u8], signature: Option<&str>) -> reqwest::Response {
     let mut req = client()
         .post(format!("{}/ca/scep-challenge", s.url))
         .header(
@@ -125,7 +125,7 @@ async fn call(s: &Server, body: &[u8], signature: Option<&str>) -> reqwest::Resp
     req.body(body.to_vec()).send().await.unwrap()
 }
 
-async fn allowed(res: reqwest::Response) -> bool {
+pub async fn allowed(res: reqwest::Response) -> bool {
     assert_eq!(res.status(), 200);
     let v: serde_json::Value = res.json().await.unwrap();
     v["allow"].as_bool().unwrap()

@@ -68,6 +68,9 @@ macro_rules! every_backend {
     };
 }
 
+mod filters;
+mod revocation;
+
 every_backend!(
     one_of_twenty_concurrent_redemptions_wins,
     codes_expire_and_are_found_by_user,

@@ -324,7 +324,9 @@ fn tls(settings: &Settings, add: &mut Add<'_>) {
     let Some((cert, key)) = &settings.serve.tls else {
         return;
     };
-    if let Err(e) = crate::serve::http::tls_acceptor(cert, key) {
+    if let Err(e) =
+        crate::serve::http::tls_acceptor(cert, key, settings.serve.tls_key_passphrase.as_ref())
+    {
         return add("tls", Status::Fail, e.to_string());
     }
     match crate::x509::read_certificates(cert) {

@@ -1,9 +1,10 @@
-use super::printer::{self, warn};
+use super::printer::{self, note, warn};
+use crate::audit::Record;
 use crate::error::{Error, Result};
 use crate::model::directory::find_user;
 use crate::model::resolution::{Decision, resolve};
 use crate::serve::codes::NewCode;
-use crate::settings::PortalAuth;
+use crate::settings::{PortalAuth, Settings};
 use crate::time::format_utc;
 use crate::tokens::Keys;
 
@@ -11,21 +12,41 @@ use crate::tokens::Keys;
 pub struct Args {
     #[command(flatten)]
     config: super::Config,
-    /// The user (e-mail in the directory) the code is for.
-    #[arg(long, value_name = "EMAIL")]
-    user: String,
+    /// The user (e-mail in the directory) the code is for; with --list,
+    /// only theirs; with --revoke, whose codes end.
+    #[arg(long, value_name = "EMAIL", required_unless_present = "list")]
+    user: Option<String>,
     /// How long the code stays valid: e.g. 30m, 12h, 7d (at most 90d).
     #[arg(long, default_value = "7d", value_parser = parse_ttl)]
     ttl: i64,
-    /// Print the link, code, user, policy and expiry as one JSON object.
+    /// Print the link, code, user, policy and expiry as one JSON object
+    /// (with --list: one JSON array).
     #[arg(long)]
     json: bool,
+    /// List the codes still usable: user, expiry and uses left, never the
+    /// code itself.
+    #[arg(long, conflicts_with_all = ["revoke", "ttl"])]
+    list: bool,
+    /// End every code of --user still usable (recorded in the audit log).
+    #[arg(long, requires = "user", conflicts_with_all = ["ttl", "json"])]
+    revoke: bool,
 }
 
 use crate::time::parse_ttl;
 
 pub fn run(args: Args) -> Result<()> {
     let settings = args.config.load()?;
+    if args.list {
+        return list(&settings, args.user.as_deref(), args.json);
+    }
+    let Some(user) = args.user else {
+        return Err(Error::invalid(
+            "aspen invite needs --user EMAIL (or --list)",
+        ));
+    };
+    if args.revoke {
+        return revoke(&settings, &user);
+    }
     let file = settings.file.display().to_string();
     let portal = settings.require_portal()?;
     match portal.auth {
@@ -46,7 +67,7 @@ pub fn run(args: Args) -> Result<()> {
         .directory_users
         .as_ref()
         .ok_or_else(|| Error::invalid(format!("{file}: aspen invite needs [directory] users")))?;
-    let user = find_user(users, &args.user)?;
+    let user = find_user(users, &user)?;
     let resolution = resolve(&settings.policies, &user, None);
     match &resolution.decision {
         Decision::NoPolicy | Decision::NeedsManagedAppleId { .. } => {
@@ -96,6 +117,72 @@ pub fn run(args: Args) -> Result<()> {
             "the code above was not stored and will not work: {e}"
         ))
     })
+}
+
+/// `--list`: the codes still usable, from the store's records (which
+/// cannot give the codes back). A store that is not there lists nothing
+/// and is not created.
+fn list(settings: &Settings, user: Option<&str>, json: bool) -> Result<()> {
+    let location = settings.require_store()?;
+    let now = crate::audit::now();
+    let codes = match super::Stored::open_existing(&location)? {
+        None => Vec::new(),
+        Some(stored) => stored.run(stored.store.outstanding_codes(user, now))?,
+    };
+    if json {
+        let rows: Vec<_> = codes
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "user": c.user,
+                    "expires": crate::time::rfc3339(c.expires),
+                    "uses_left": 1,
+                })
+            })
+            .collect();
+        return printer::json(&rows);
+    }
+    if codes.is_empty() {
+        note("no sign-in codes are outstanding");
+        return Ok(());
+    }
+    let width = codes.iter().map(|c| c.user.len()).max().unwrap_or(0).max(4);
+    let mut text = format!("{:<width$}  {:<20}  USES LEFT\n", "USER", "EXPIRES");
+    for c in &codes {
+        text.push_str(&format!(
+            "{:<width$}  {:<20}  1\n",
+            crate::escape::visible(&c.user),
+            format_utc(c.expires)
+        ));
+    }
+    printer::out(&text)
+}
+
+/// `--revoke --user U`: ends U's usable codes now and records it.
+fn revoke(settings: &Settings, user: &str) -> Result<()> {
+    let location = settings.require_store()?;
+    let stored = super::Stored::open(&location)?;
+    let now = crate::audit::now();
+    let user = user.to_ascii_lowercase();
+    let ended = stored.run(stored.store.revoke_codes(&user, now))?;
+    let what = format!(
+        "{ended} sign-in code{} revoked (aspen invite --revoke)",
+        if ended == 1 { "" } else { "s" }
+    );
+    stored.run(
+        stored
+            .store
+            .append(vec![Record::revoked(Some(&user), None, what)], now),
+    )?;
+    if ended == 0 {
+        note(format!("{user} had no sign-in code still usable"));
+    } else {
+        printer::out(&format!(
+            "Revoked {ended} sign-in code{} of {user}\n",
+            if ended == 1 { "" } else { "s" }
+        ))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

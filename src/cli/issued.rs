@@ -1,5 +1,10 @@
-use crate::audit::Entry;
+//! `aspen issued`: the audit log, filtered in the store. The default
+//! table holds what an admin scans for (when, what, who, which profile,
+//! which device, why); `--wide` and `--json` give every column.
+
+use crate::audit::{Entry, Event, Source};
 use crate::error::{Error, Result};
+use crate::store::Filter;
 use std::io::Write;
 
 #[derive(clap::Args)]
@@ -13,9 +18,79 @@ pub struct Args {
     /// checks of the challenges issued to it), by serial number.
     #[arg(long, value_name = "SERIAL")]
     serial: Option<String>,
-    /// One JSON array, for scripts.
+    /// Only rows at or after this time: RFC 3339 (2026-05-01T09:00:00Z)
+    /// or a duration before now (30m, 12h, 7d, 2w).
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    since: Option<i64>,
+    /// Only rows at or before this time (as --since).
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    until: Option<i64>,
+    /// Only this event: choice, issued, secret-accepted, secret-refused,
+    /// limited, refused or revoked.
+    #[arg(long, value_name = "EVENT", value_parser = parse_event)]
+    event: Option<Event>,
+    /// Only this channel: cli, portal, account-driven, scep or ade.
+    #[arg(long, value_name = "CHANNEL", value_parser = parse_channel)]
+    channel: Option<Source>,
+    /// Only the rows about the profile with this PayloadUUID (the
+    /// enrollment profile's own, as an MDM's ProfileList names it).
+    #[arg(long, value_name = "UUID", value_parser = parse_uuid)]
+    profile: Option<String>,
+    /// Only the newest N rows (still listed oldest first).
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    limit: Option<u64>,
+    /// Every column in the table (the default shows the ones to scan).
+    #[arg(long, conflicts_with = "json")]
+    wide: bool,
+    /// One JSON array of full rows, for scripts.
     #[arg(long)]
     json: bool,
+}
+
+/// `--since`/`--until`: RFC 3339, or a duration before now.
+fn parse_when(text: &str) -> std::result::Result<i64, String> {
+    if let Some(time) = crate::time::parse_rfc3339(text) {
+        return Ok(time);
+    }
+    match crate::time::parse_duration(text) {
+        Ok(ago) => Ok(crate::audit::now() - ago),
+        Err(_) => Err(
+            "give an RFC 3339 time (2026-05-01T09:00:00Z, or with an offset: +02:00) or a duration before now (30m, 12h, 7d, 2w)"
+                .into(),
+        ),
+    }
+}
+
+fn parse_limit(text: &str) -> std::result::Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| "give a whole number of rows, at least 1".into())
+}
+
+fn parse_event(text: &str) -> std::result::Result<Event, String> {
+    Event::parse(text).ok_or_else(|| {
+        let all: Vec<_> = Event::ALL.iter().map(|e| e.as_str()).collect();
+        format!("not an event; use one of {}", all.join(", "))
+    })
+}
+
+fn parse_channel(text: &str) -> std::result::Result<Source, String> {
+    Source::parse(text).ok_or_else(|| {
+        let all: Vec<_> = Source::ALL.iter().map(|s| s.as_str()).collect();
+        format!("not a channel; use one of {}", all.join(", "))
+    })
+}
+
+/// A PayloadUUID, as aspen writes them: upper-case, hyphenated.
+fn parse_uuid(text: &str) -> std::result::Result<String, String> {
+    uuid::Uuid::try_parse(text)
+        .map(|u| {
+            u.hyphenated()
+                .encode_upper(&mut uuid::Uuid::encode_buffer())
+                .to_owned()
+        })
+        .map_err(|_| "not a UUID; give the profile's PayloadUUID (`aspen issued` shows it)".into())
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -28,24 +103,32 @@ pub fn run(args: Args) -> Result<()> {
     {
         crate::tokens::check_private(&portal.secret_file)?;
     }
+    if let (Some(since), Some(until)) = (args.since, args.until)
+        && since > until
+    {
+        return Err(Error::invalid(format!(
+            "--since {} is after --until {}: nothing can be in between",
+            crate::time::rfc3339(since),
+            crate::time::rfc3339(until)
+        )));
+    }
+    let filter = Filter {
+        user: args.user,
+        serial: args.serial,
+        since: args.since,
+        until: args.until,
+        event: args.event,
+        channel: args.channel,
+        payload_uuid: args.profile,
+        limit: args.limit,
+    };
+    // The devices line is for a user's own rows, not a device's.
+    let user = filter.user.clone().filter(|_| filter.serial.is_none());
     // Listing must not create a store where none was.
-    let entries = match (super::Stored::open_existing(&location)?, &args.serial) {
-        (None, _) => Vec::new(),
-        (Some(stored), None) => stored.run(stored.store.list(args.user.as_deref()))?,
-        (Some(stored), Some(serial)) => {
-            let rows = stored.run(stored.store.list_by_serial(serial))?;
-            match &args.user {
-                Some(user) => rows
-                    .into_iter()
-                    .filter(|e| {
-                        e.user
-                            .as_deref()
-                            .is_some_and(|u| u.eq_ignore_ascii_case(user))
-                    })
-                    .collect(),
-                None => rows,
-            }
-        }
+    let stored = super::Stored::open_existing(&location)?;
+    let entries = match &stored {
+        None => Vec::new(),
+        Some(stored) => stored.run(stored.store.find(filter))?,
     };
     // Values a stranger chose (a certificate request's subject) are shown
     // with their hidden characters escaped: as `\uXXXX` in JSON (the same
@@ -55,11 +138,13 @@ pub fn run(args: Args) -> Result<()> {
             .map_err(|e| Error::invalid(format!("JSON: {e}")))?;
         crate::escape::json(&json).into_owned() + "\n"
     } else {
-        let mut text = table(&entries);
-        if let Some(user) = &args.user
-            && args.serial.is_none()
-        {
-            text += &devices(&settings, user, &entries);
+        let mut text = if args.wide {
+            wide(&entries)
+        } else {
+            narrow(&entries)
+        };
+        if let (Some(user), Some(stored)) = (&user, &stored) {
+            text += &devices(&settings, user, stored)?;
         }
         text
     };
@@ -72,7 +157,11 @@ pub fn run(args: Args) -> Result<()> {
 /// The line under a user's rows: the devices they enrolled as a
 /// restriction's `device_limit` counts them, and their limit when the
 /// directory says which restriction applies.
-fn devices(settings: &crate::settings::Settings, user: &str, entries: &[Entry]) -> String {
+fn devices(
+    settings: &crate::settings::Settings,
+    user: &str,
+    stored: &super::Stored,
+) -> Result<String> {
     let (event, what) = if settings.counts_accepted_secrets() {
         (
             crate::audit::Event::SecretAccepted,
@@ -84,7 +173,8 @@ fn devices(settings: &crate::settings::Settings, user: &str, entries: &[Entry]) 
             "profiles issued: without per-profile SCEP challenges aspen cannot tell which devices enrolled",
         )
     };
-    let count = entries.iter().filter(|e| e.event == event.as_str()).count();
+    // Counted by the store, whatever filters chose the rows shown.
+    let count = stored.run(stored.store.count_events(user, event))?;
     let limit = settings
         .directory_users
         .as_deref()
@@ -98,11 +188,51 @@ fn devices(settings: &crate::settings::Settings, user: &str, entries: &[Entry]) 
             )
         })
         .unwrap_or_default();
-    format!("\ndevices: {user} has enrolled {count} ({what}){limit}\n")
+    Ok(format!(
+        "\ndevices: {user} has enrolled {count} ({what}){limit}\n"
+    ))
 }
 
-/// Aligned columns, `-` for what does not apply.
-fn table(entries: &[Entry]) -> String {
+/// The columns to scan: when, what, who, which profile and device, why.
+fn narrow(entries: &[Entry]) -> String {
+    let header = [
+        "TIME",
+        "EVENT",
+        "CHANNEL",
+        "USER",
+        "KIND",
+        "OWNERSHIP",
+        "PROFILE",
+        "SERIAL",
+        "REASON",
+    ];
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                crate::time::rfc3339(e.time),
+                crate::escape::visible(&e.event).into_owned(),
+                crate::escape::visible(&e.channel).into_owned(),
+                dash(&e.user),
+                dash(&e.kind),
+                dash(&e.ownership),
+                dash(&e.payload_uuid),
+                dash(&e.serial),
+                dash(&e.reason),
+            ]
+        })
+        .collect();
+    aligned(&header, &rows)
+}
+
+/// `-` for what does not apply; a stranger's hidden characters escaped.
+fn dash(v: &Option<String>) -> String {
+    v.as_deref()
+        .map_or_else(|| "-".into(), |v| crate::escape::visible(v).into_owned())
+}
+
+/// Every column (`--wide`).
+fn wide(entries: &[Entry]) -> String {
     let header = [
         "TIME",
         "EVENT",
@@ -124,14 +254,10 @@ fn table(entries: &[Entry]) -> String {
         "GROUPS",
         "GROUPS FROM",
     ];
-    let dash = |v: &Option<String>| {
-        v.as_deref()
-            .map_or_else(|| "-".into(), |v| crate::escape::visible(v).into_owned())
-    };
-    let rows: Vec<[String; 19]> = entries
+    let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
-            [
+            vec![
                 crate::time::rfc3339(e.time),
                 crate::escape::visible(&e.event).into_owned(),
                 crate::escape::visible(&e.channel).into_owned(),
@@ -162,8 +288,13 @@ fn table(entries: &[Entry]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
+    aligned(&header, &rows)
+}
+
+/// Aligned columns, two spaces apart.
+fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -172,14 +303,14 @@ fn table(entries: &[Entry]) -> String {
     let mut line = |cells: &[String]| {
         let parts: Vec<String> = cells
             .iter()
-            .zip(widths)
+            .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         out.push_str(parts.join("  ").trim_end());
         out.push('\n');
     };
-    line(&header.map(String::from));
-    for row in &rows {
+    line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for row in rows {
         line(row);
     }
     out

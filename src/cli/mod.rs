@@ -26,6 +26,7 @@ mod man;
 mod printer;
 mod profile;
 mod resolve;
+mod revoke;
 mod scep_verify;
 mod serve;
 mod sign;
@@ -60,8 +61,12 @@ enum Command {
     /// Check everything serve and profile would use, one item a line,
     /// without issuing or recording anything.
     Check(check::Args),
-    /// Print a sign-in link and a one-time code for a user.
+    /// Print a sign-in link and a one-time code for a user; list or revoke
+    /// the codes still usable.
     Invite(invite::Args),
+    /// End the identity secrets of a profile (or of a user's profiles) not
+    /// yet used, so a lost or re-issued profile cannot enroll.
+    Revoke(revoke::Args),
     /// List recorded choices and issued profiles (the audit store).
     Issued(issued::Args),
     /// Explain which enrollment policy applies to a directory user, and why.
@@ -118,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => clean(serve::run(args)),
         Command::Check(args) => check::run(args),
         Command::Invite(args) => clean(invite::run(args)),
+        Command::Revoke(args) => clean(revoke::run(args)),
         Command::Issued(args) => clean(issued::run(args)),
         Command::Resolve(args) => resolve::run(args),
         Command::Ade(cmd) => clean(ade::run(cmd)),
@@ -140,9 +146,22 @@ pub fn main() -> ExitCode {
         // A reader that went away (`aspen … | head`) is not worth a message.
         Err(e) if printer::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            printer::error(e);
+            printer::error(named_missing(e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The settings this command loaded: a file they name that turns out to be
+/// missing, whichever part of the command reads it, is reported at its
+/// settings key and line.
+static LOADED: std::sync::OnceLock<(std::path::PathBuf, Vec<crate::settings::files::NamedFile>)> =
+    std::sync::OnceLock::new();
+
+fn named_missing(e: crate::Error) -> crate::Error {
+    match LOADED.get() {
+        Some((file, files)) => crate::settings::files::name_missing(file, files, e),
+        None => e,
     }
 }
 
@@ -173,7 +192,11 @@ impl Config {
     /// Loads the settings; a file that is not there gets the way to make one.
     pub fn load(&self) -> crate::Result<crate::settings::Settings> {
         let path = self.file();
-        let settings = crate::settings::Settings::load(&path).map_err(|e| match e {
+        let loaded = crate::settings::Settings::load(&path);
+        if let Ok(settings) = &loaded {
+            let _ = LOADED.set((settings.file.clone(), settings.files.clone()));
+        }
+        let settings = loaded.map_err(|e| match e {
             crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 let dir = path.parent().unwrap_or(std::path::Path::new(""));
                 let init = if dir.as_os_str().is_empty() {

@@ -26,7 +26,8 @@ pub struct Args {
     /// [serve] tls_cert]
     #[arg(long, requires = "tls_key", value_name = "PEM")]
     tls_cert: Option<PathBuf>,
-    /// …and this private key (PEM, unencrypted) [default: [serve] tls_key].
+    /// …and this private key (PEM; an encrypted one needs [serve]
+    /// tls_key_passphrase_env or _file) [default: [serve] tls_key].
     #[arg(long, requires = "tls_cert", value_name = "PEM")]
     tls_key: Option<PathBuf>,
     /// Sign even if the signing certificate has expired.
@@ -68,6 +69,7 @@ pub fn run(args: Args) -> Result<()> {
         .clone()
         .zip(args.tls_key.clone())
         .or_else(|| conf.and_then(|c| c.tls.clone()));
+    let tls_key_passphrase = conf.and_then(|c| c.tls_key_passphrase.clone());
     let listener = match args.listen_fd.or_else(crate::serve::listen::systemd_socket) {
         Some(fd) if args.listen.is_none() => crate::serve::listen::listener_from_fd(fd)?,
         _ => std::net::TcpListener::bind(listen)
@@ -136,7 +138,11 @@ pub fn run(args: Args) -> Result<()> {
         .as_ref()
         .map(|p| p.public_url.clone())
         .unwrap_or_default();
-    let options = serve::Options { listen: addr, tls };
+    let options = serve::Options {
+        listen: addr,
+        tls,
+        tls_key_passphrase,
+    };
     let result = serve::run(settings, signer, listener, options, |bound| {
         tracing::info!(
             "serving {public_url} (listening on {scheme}://{bound}); Ctrl-C or SIGTERM stops"

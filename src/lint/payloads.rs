@@ -277,7 +277,10 @@ fn acme_rules(p: &Payload<'_>, sink: &mut Sink) {
         d.get("HardwareBound").and_then(Value::as_boolean),
     ) {
         let attest = d.get("Attest").and_then(Value::as_boolean).unwrap_or(false);
-        if let Err((key, why)) = acme::check_key(key_type, size, bound, attest) {
+        let checked = acme::KeyType::parse(key_type)
+            .map_err(|why| ("KeyType", why))
+            .and_then(|t| acme::check_key(t, size, bound, attest));
+        if let Err((key, why)) = checked {
             sink.at(rules::ACME_KEY, p, key, why);
         }
     }

@@ -46,8 +46,42 @@ pub fn minimum(
     }
 }
 
-/// Apple: ACME `KeyType`, rangelist.
-pub const KEY_TYPES: [&str; 2] = ["RSA", "ECSECPrimeRandom"];
+/// Apple: ACME `KeyType`, rangelist `RSA`, `ECSECPrimeRandom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Rsa,
+    EcSecPrimeRandom,
+}
+
+impl KeyType {
+    pub const ALL: [KeyType; 2] = [KeyType::Rsa, KeyType::EcSecPrimeRandom];
+
+    /// As Apple names it in the payload.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Rsa => "RSA",
+            KeyType::EcSecPrimeRandom => "ECSECPrimeRandom",
+        }
+    }
+
+    /// The key type Apple names `name` (exactly, as the payload must);
+    /// the error says which there are.
+    pub fn parse(name: &str) -> Result<KeyType, String> {
+        KeyType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == name)
+            .ok_or_else(|| {
+                let all: Vec<_> = KeyType::ALL.iter().map(|t| t.as_str()).collect();
+                format!("{name:?} is not one of {}", all.join(", "))
+            })
+    }
+}
+
+impl Serialize for KeyType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// Apple's rules tying `KeyType`, `KeySize`, `HardwareBound` and `Attest`:
 /// - RSA: `KeySize` a multiple of 8 in 1024–4096, and `HardwareBound` false;
@@ -57,13 +91,13 @@ pub const KEY_TYPES: [&str; 2] = ["RSA", "ECSECPrimeRandom"];
 ///
 /// Errors name the key they are about, as `(key, reason)`.
 pub fn check_key(
-    key_type: &str,
+    key_type: KeyType,
     key_size: i64,
     hardware_bound: bool,
     attest: bool,
 ) -> Result<(), (&'static str, String)> {
     match key_type {
-        "RSA" => {
+        KeyType::Rsa => {
             if !(1024..=4096).contains(&key_size) || key_size % 8 != 0 {
                 return Err((
                     "KeySize",
@@ -77,7 +111,7 @@ pub fn check_key(
                 ));
             }
         }
-        "ECSECPrimeRandom" => {
+        KeyType::EcSecPrimeRandom => {
             if ![192, 256, 384, 521].contains(&key_size) {
                 return Err((
                     "KeySize",
@@ -90,12 +124,6 @@ pub fn check_key(
                     "a hardware-bound key must be 256 or 384 bits".into(),
                 ));
             }
-        }
-        other => {
-            return Err((
-                "KeyType",
-                format!("{other:?} is not one of {}", KEY_TYPES.join(", ")),
-            ));
         }
     }
     if attest && !hardware_bound {
@@ -114,7 +142,7 @@ pub struct AcmeConfig {
     /// server may refuse a second issuance for one, so `per-profile` gives
     /// each profile its own.
     pub client_identifier: IdentitySecret,
-    pub key_type: &'static str,
+    pub key_type: KeyType,
     pub key_size: u32,
     pub hardware_bound: bool,
     pub attest: bool,
@@ -132,7 +160,7 @@ pub struct AcmePayload {
     #[serde(rename = "KeySize")]
     pub key_size: u32,
     #[serde(rename = "KeyType")]
-    pub key_type: &'static str,
+    pub key_type: KeyType,
     #[serde(rename = "HardwareBound")]
     pub hardware_bound: bool,
     #[serde(rename = "Subject")]
@@ -166,41 +194,49 @@ impl AcmePayload {
 
 #[cfg(test)]
 mod tests {
-    use super::check_key;
+    use super::{KeyType, check_key};
+
+    /// The rules by Apple's names, as a payload or the settings write them.
+    fn check(
+        key_type: &str,
+        size: i64,
+        bound: bool,
+        attest: bool,
+    ) -> Result<(), (&'static str, String)> {
+        let key_type = KeyType::parse(key_type).map_err(|why| ("KeyType", why))?;
+        check_key(key_type, size, bound, attest)
+    }
 
     #[test]
     fn apple_key_rules() {
-        assert!(check_key("RSA", 2048, false, false).is_ok());
-        assert!(check_key("RSA", 3072, false, false).is_ok());
+        assert!(check("RSA", 2048, false, false).is_ok());
+        assert!(check("RSA", 3072, false, false).is_ok());
+        assert_eq!(check("RSA", 2049, false, false).unwrap_err().0, "KeySize");
+        assert_eq!(check("RSA", 512, false, false).unwrap_err().0, "KeySize");
         assert_eq!(
-            check_key("RSA", 2049, false, false).unwrap_err().0,
-            "KeySize"
-        );
-        assert_eq!(
-            check_key("RSA", 512, false, false).unwrap_err().0,
-            "KeySize"
-        );
-        assert_eq!(
-            check_key("RSA", 2048, true, false).unwrap_err().0,
+            check("RSA", 2048, true, false).unwrap_err().0,
             "HardwareBound"
         );
-        assert!(check_key("ECSECPrimeRandom", 384, true, true).is_ok());
-        assert!(check_key("ECSECPrimeRandom", 521, false, false).is_ok());
+        assert!(check("ECSECPrimeRandom", 384, true, true).is_ok());
+        assert!(check("ECSECPrimeRandom", 521, false, false).is_ok());
         assert_eq!(
-            check_key("ECSECPrimeRandom", 521, true, false)
-                .unwrap_err()
-                .0,
+            check("ECSECPrimeRandom", 521, true, false).unwrap_err().0,
             "KeySize"
         );
         assert_eq!(
-            check_key("ECSECPrimeRandom", 256, false, true)
-                .unwrap_err()
-                .0,
+            check("ECSECPrimeRandom", 256, false, true).unwrap_err().0,
             "Attest"
         );
         assert_eq!(
-            check_key("DSA", 2048, false, false).unwrap_err().0,
-            "KeyType"
+            check("DSA", 2048, false, false).unwrap_err(),
+            (
+                "KeyType",
+                "\"DSA\" is not one of RSA, ECSECPrimeRandom".into()
+            )
         );
+        for t in KeyType::ALL {
+            assert_eq!(KeyType::parse(t.as_str()), Ok(t));
+        }
+        assert!(KeyType::parse("rsa").is_err(), "Apple's names, exactly");
     }
 }

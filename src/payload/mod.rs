@@ -277,7 +277,16 @@ impl Subject {
         Ok(Subject(parts))
     }
 
+    /// Reads `O=Org/CN=Name` (most significant first, `/` between parts),
+    /// or a subject as `openssl x509 -subject` prints it: `O = Org, CN =
+    /// Name` (OpenSSL's default `oneline` form: the same order, `, `
+    /// between parts, ` = ` in each, `\` escaping). A comma-separated
+    /// name without the spaces may be RFC 2253's, which lists the parts
+    /// backwards: it is refused, never read as one value.
     pub fn parse(s: &str) -> Result<Subject, String> {
+        if let Some(parts) = openssl_oneline(s)? {
+            return Ok(Subject(parts));
+        }
         let body = s.strip_prefix('/').unwrap_or(s);
         if body.trim().is_empty() {
             return Err("is empty; write it as \"O=Org/CN=Name\"".into());
@@ -415,6 +424,61 @@ impl SubjectValues<'_> {
     }
 }
 
+/// What to write instead of a subject aspen cannot read unambiguously.
+const SUBJECT_FORMS: &str = "write it as \"O=Contoso/CN=Name\" (most significant first), or as `openssl x509 -subject` prints it: \"O = Contoso, CN = Name\"";
+
+/// Whether `part` starts like `KEY=` with a key a subject may use.
+fn starts_with_key(part: &str) -> bool {
+    part.split_once('=')
+        .is_some_and(|(oid, _)| check_rdn(oid.trim(), "x").is_ok())
+}
+
+/// `O = Org, CN = Name` (see [`Subject::parse`]): its parts, `None` when
+/// `s` is not written so.
+fn openssl_oneline(s: &str) -> Result<Option<Vec<(String, String)>>, String> {
+    let body = s.strip_prefix("subject=").unwrap_or(s).trim();
+    let oneline = body.contains(" = ");
+    let commas = body.split(',').skip(1).any(starts_with_key);
+    if !oneline && !commas {
+        return Ok(None);
+    }
+    if !oneline {
+        return Err(format!(
+            "{body:?} looks like a comma-separated name, which RFC 2253 writes backwards; {SUBJECT_FORMS}"
+        ));
+    }
+    if body.split('/').skip(1).any(starts_with_key) {
+        return Err(format!("{body:?} mixes two forms; {SUBJECT_FORMS}"));
+    }
+    // Parts end at an unescaped `,` (or `+`, between the values of one
+    // multi-valued part); `\x` is a literal x.
+    let mut raw = vec![String::new()];
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(next) => raw.last_mut().unwrap_or(&mut String::new()).push(next),
+                None => return Err(format!("{body:?} ends with a lone \\; {SUBJECT_FORMS}")),
+            },
+            ',' | '+' => raw.push(String::new()),
+            _ => raw.last_mut().unwrap_or(&mut String::new()).push(c),
+        }
+    }
+    let mut parts = Vec::new();
+    for part in &raw {
+        let Some((oid, value)) = part.split_once('=') else {
+            return Err(format!(
+                "part {:?} is not of the form KEY = value; {SUBJECT_FORMS}",
+                part.trim()
+            ));
+        };
+        let (oid, value) = (oid.trim(), value.trim());
+        check_rdn(oid, value)?;
+        parts.push((oid.to_owned(), value.to_owned()));
+    }
+    Ok(Some(parts))
+}
+
 /// One `OID=value` part of a subject: OIDs are dotted numbers or one of
 /// Apple's shortcuts C, L, ST, O, OU, CN; values are non-empty text.
 fn check_rdn(oid: &str, value: &str) -> Result<(), String> {
@@ -489,6 +553,49 @@ mod tests {
         let first = outer[0].as_array().unwrap()[0].as_array().unwrap();
         assert_eq!(first[0].as_string(), Some("C"));
         assert_eq!(first[1].as_string(), Some("US"));
+    }
+
+    #[test]
+    fn subject_as_openssl_prints_it_is_read_part_by_part() {
+        let want = Subject::parse("C=US/O=Apple Inc./CN=foo").unwrap();
+        for text in [
+            "C = US, O = Apple Inc., CN = foo",
+            "subject=C = US, O = Apple Inc., CN = foo",
+            "  C = US,O = Apple Inc.,  CN = foo ",
+        ] {
+            assert_eq!(Subject::parse(text), Ok(want.clone()), "{text}");
+        }
+        let escaped = Subject::parse("O = Contoso\\, Inc., CN = a\\+b").unwrap();
+        assert_eq!(
+            escaped.parts(),
+            [
+                ("O".into(), "Contoso, Inc.".into()),
+                ("CN".into(), "a+b".into())
+            ]
+        );
+        assert_eq!(
+            Subject::parse("CN = x").unwrap().parts(),
+            [("CN".into(), "x".into())]
+        );
+        // A comma inside a slash-form value stays a value.
+        let slash = Subject::parse("O=Contoso, Inc./CN=x").unwrap();
+        assert_eq!(slash.parts()[0].1, "Contoso, Inc.");
+        for (bad, says) in [
+            ("CN=foo,O=Apple,C=US", "RFC 2253"),
+            ("CN=x, O=y", "RFC 2253"),
+            ("O = y, CN = x/OU=z", "mixes two forms"),
+            ("O = y, junk", "not of the form KEY = value"),
+            ("O = y, XX = z", "neither C"),
+            ("CN = x\\", "lone"),
+        ] {
+            let err = Subject::parse(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        assert!(
+            Subject::parse("CN=x, O=y")
+                .unwrap_err()
+                .contains("O = Contoso, CN = Name")
+        );
     }
 
     #[test]

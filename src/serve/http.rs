@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+use openssl::ssl::{SslAcceptor, SslMethod};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
@@ -59,8 +59,16 @@ pub struct Limits {
 }
 
 /// A TLS server context from a PEM certificate chain and key (Mozilla's
-/// "intermediate" settings: TLS 1.2+, ALPN http/1.1).
-pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<Arc<SslAcceptor>> {
+/// "intermediate" settings: TLS 1.2+, ALPN http/1.1). An encrypted key is
+/// opened with `passphrase`; without one it is refused: OpenSSL is never
+/// left to prompt on the terminal (a server has none, or an unattended
+/// one). A key that does not match the certificate is one error naming
+/// both.
+pub fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+    passphrase: Option<&crate::sign::Passphrase>,
+) -> Result<Arc<SslAcceptor>> {
     let fail = |what: &Path, e: openssl::error::ErrorStack| {
         Error::crypto(format!("{}: TLS", what.display()), e)
     };
@@ -68,15 +76,56 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<Arc<SslAcceptor>> {
         .map_err(|e| Error::crypto("TLS", e))?;
     b.set_certificate_chain_file(cert)
         .map_err(|e| fail(cert, e))?;
-    b.set_private_key_file(key, SslFiletype::PEM)
-        .map_err(|e| fail(key, e))?;
-    b.check_private_key().map_err(|e| fail(key, e))?;
+    let bytes = crate::fs::read_capped_secret(key, MAX_TLS_KEY_BYTES)?;
+    let pass = passphrase.map(|p| p.read_private()).transpose()?;
+    let asked = std::cell::Cell::new(false);
+    let pkey = openssl::pkey::PKey::private_key_from_pem_callback(&bytes, |buf| {
+        asked.set(true);
+        match &pass {
+            Some(p) if p.len() <= buf.len() => {
+                buf[..p.len()].copy_from_slice(p);
+                Ok(p.len())
+            }
+            // No passphrase: an error, never a prompt.
+            _ => Err(openssl::error::ErrorStack::get()),
+        }
+    })
+    .map_err(|_| {
+        Error::invalid(match (asked.get(), &pass) {
+            (true, None) => format!(
+                "{}: the TLS key is encrypted; give its passphrase with [serve] tls_key_passphrase_env or tls_key_passphrase_file",
+                key.display()
+            ),
+            (true, Some(_)) => format!(
+                "{}: cannot decrypt the TLS key: wrong passphrase?",
+                key.display()
+            ),
+            (false, _) => format!("{}: is not a PEM private key", key.display()),
+        })
+    })?;
+    // OpenSSL checks the pair as the key is set, and again here.
+    let mismatch = |e: openssl::error::ErrorStack| {
+        if e.to_string().contains("mismatch") {
+            Error::invalid(format!(
+                "{}: the TLS key does not match the certificate {}",
+                key.display(),
+                cert.display()
+            ))
+        } else {
+            fail(key, e)
+        }
+    };
+    b.set_private_key(&pkey).map_err(mismatch)?;
+    b.check_private_key().map_err(mismatch)?;
     b.set_alpn_select_callback(|_, client| {
         openssl::ssl::select_next_proto(b"\x08http/1.1", client)
             .ok_or(openssl::ssl::AlpnError::NOACK)
     });
     Ok(Arc::new(b.build()))
 }
+
+/// A PEM key is a few KiB; anything much bigger is not one.
+const MAX_TLS_KEY_BYTES: u64 = 1 << 20;
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets the
 /// requests in flight finish (for at most `limits.drain_timeout`).

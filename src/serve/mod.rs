@@ -126,6 +126,8 @@ async fn front(
 pub struct Options {
     pub listen: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The TLS key's passphrase, when it is encrypted.
+    pub tls_key_passphrase: Option<crate::sign::Passphrase>,
 }
 
 /// Room kept for descriptors other than connections (the store, the
@@ -148,7 +150,7 @@ pub fn run(
     let tls = options
         .tls
         .as_ref()
-        .map(|(cert, key)| http::tls_acceptor(cert, key))
+        .map(|(cert, key)| http::tls_acceptor(cert, key, options.tls_key_passphrase.as_ref()))
         .transpose()?;
     let conf = &settings.serve;
     let limits = http::Limits {

@@ -295,13 +295,17 @@ pub(super) fn validate(
         "acme" => {
             misplaced(&scep_only, "acme")?;
             let device_id = device_client_identifier(&raw)?;
-            let key_type = raw
-                .key_type
-                .clone()
-                .unwrap_or_else(|| "ECSECPrimeRandom".into());
-            let key_size = raw
-                .key_size
-                .unwrap_or(if key_type == "RSA" { 2048 } else { 256 });
+            let key_type = match &raw.key_type {
+                None => acme::KeyType::EcSecPrimeRandom,
+                Some(name) => match acme::KeyType::parse(name) {
+                    Ok(t) => t,
+                    Err(why) => return fail("identity.key_type", name, why),
+                },
+            };
+            let key_size = raw.key_size.unwrap_or(match key_type {
+                acme::KeyType::Rsa => 2048,
+                acme::KeyType::EcSecPrimeRandom => 256,
+            });
             // Apple recommends, and the ACME CAs NanoMDM users run
             // (step-ca's device-attest-01, nanoca) need, an attested key in
             // the Secure Enclave: the default wherever the key can be one
@@ -309,22 +313,19 @@ pub(super) fn validate(
             // Attest needs HardwareBound). Macs without Apple silicon or a
             // T2, and macOS before 14, take [identity.fallback] or an
             // explicit hardware_bound = false.
-            let can_bind = key_type == "ECSECPrimeRandom" && [256, 384].contains(&key_size);
+            let can_bind =
+                key_type == acme::KeyType::EcSecPrimeRandom && [256, 384].contains(&key_size);
             let hardware_bound = raw.hardware_bound.unwrap_or(can_bind);
             let attest = raw.attest.unwrap_or(hardware_bound);
-            if let Err((key, why)) = acme::check_key(&key_type, key_size, hardware_bound, attest) {
+            if let Err((key, why)) = acme::check_key(key_type, key_size, hardware_bound, attest) {
                 let (field, value) = match key {
-                    "KeyType" => ("identity.key_type", key_type.clone()),
+                    "KeyType" => ("identity.key_type", key_type.as_str().to_owned()),
                     "KeySize" => ("identity.key_size", key_size.to_string()),
                     "HardwareBound" => ("identity.hardware_bound", hardware_bound.to_string()),
                     _ => ("identity.attest", attest.to_string()),
                 };
                 return fail(field, &value, why);
             }
-            let key_type = acme::KEY_TYPES
-                .into_iter()
-                .find(|t| *t == key_type)
-                .unwrap_or("RSA");
             let default_subject = match device_id {
                 Some(f) => format!("CN={{{}}}", f.as_str()),
                 None => "CN=MDM Identity".to_owned(),
@@ -514,7 +515,7 @@ mod tests {
         };
         assert_eq!(
             (a.key_type, a.key_size, a.hardware_bound, a.attest),
-            ("ECSECPrimeRandom", 256, true, true)
+            (acme::KeyType::EcSecPrimeRandom, 256, true, true)
         );
         // RSA, or an EC size no Secure Enclave holds: not bound, no attest.
         for (keys, size) in [("key_type = \"RSA\"\n", 2048), ("key_size = 521\n", 521)] {

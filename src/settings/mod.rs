@@ -26,6 +26,7 @@ mod anchors;
 mod ca;
 mod directory;
 mod fields;
+pub mod files;
 mod identity;
 mod identity_secret;
 mod locate;
@@ -94,6 +95,9 @@ pub struct Settings {
     pub ade: Option<Ade>,
     /// `[ca]`: the CA's webhook (`/ca/scep-challenge`), when on.
     pub ca: Option<Ca>,
+    /// The files named here that commands read later, with the key and
+    /// line of each (see [`files`]).
+    pub files: Vec<files::NamedFile>,
 }
 
 /// The file as written: one table (or array of tables) per section.
@@ -157,6 +161,7 @@ impl Settings {
             message: e.to_string(),
         })?;
         settings.placeholders = placeholders::find(&settings, text);
+        settings.files = files::named(&settings, text);
         Ok(settings)
     }
 }
@@ -284,6 +289,7 @@ fn validate(raw: RawSettings, file: &Path, base: &Path) -> Result<Settings, Fiel
         oidc,
         store,
         placeholders: Vec::new(),
+        files: Vec::new(),
         serve,
         ade,
         ca,

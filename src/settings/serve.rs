@@ -12,6 +12,10 @@ pub struct ServeSettings {
     pub listen: Option<std::net::SocketAddr>,
     /// Certificate chain and key (PEM) to serve https directly.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The TLS key's passphrase, when it is encrypted
+    /// (`tls_key_passphrase_env` or `tls_key_passphrase_file`); also for
+    /// a key given with `aspen serve --tls-key`.
+    pub tls_key_passphrase: Option<crate::sign::Passphrase>,
     /// Peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<crate::net::Cidr>,
     pub max_connections: u32,
@@ -48,6 +52,7 @@ impl Default for ServeSettings {
         ServeSettings {
             listen: None,
             tls: None,
+            tls_key_passphrase: None,
             trusted_proxies: Vec::new(),
             max_connections: 1024,
             max_connections_per_address: 256,
@@ -70,6 +75,8 @@ pub(super) struct RawServe {
     listen: Option<String>,
     tls_cert: Option<String>,
     tls_key: Option<String>,
+    tls_key_passphrase_env: Option<String>,
+    tls_key_passphrase_file: Option<String>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
     max_connections: Option<i64>,
@@ -120,6 +127,13 @@ pub(super) fn validate(raw: RawServe, base: &Path) -> Result<ServeSettings, Fiel
             ));
         }
     };
+    let tls_key_passphrase = super::signing::passphrase(
+        "serve.tls_key_passphrase_env",
+        raw.tls_key_passphrase_env,
+        "serve.tls_key_passphrase_file",
+        raw.tls_key_passphrase_file,
+        base,
+    )?;
     let trusted_proxies = raw
         .trusted_proxies
         .iter()
@@ -148,6 +162,7 @@ pub(super) fn validate(raw: RawServe, base: &Path) -> Result<ServeSettings, Fiel
     Ok(ServeSettings {
         listen,
         tls,
+        tls_key_passphrase,
         trusted_proxies,
         max_connections: number(
             "max_connections",

@@ -24,7 +24,7 @@ pub(super) struct RawSigning {
 
 /// A passphrase from an environment variable or a file: one of them, or
 /// none.
-fn passphrase(
+pub(super) fn passphrase(
     env_field: &str,
     env: Option<String>,
     file_field: &str,

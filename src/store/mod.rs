@@ -19,7 +19,7 @@ pub mod sqlite;
 pub use location::Location;
 pub use recorder::Recorder;
 
-use crate::audit::{Entry, Event, Record};
+use crate::audit::{Entry, Event, Record, Source};
 use crate::error::Result;
 use crate::model::policy::Choice;
 use crate::secret::IssuedSecret;
@@ -81,6 +81,26 @@ pub async fn probe(location: &Location) -> Result<Probe> {
     })
 }
 
+/// Which audit rows to read (`aspen issued`): every condition given must
+/// hold. The backends filter in SQL, since the log can be large.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// This user's (any case).
+    pub user: Option<String>,
+    /// About the device with this serial number (any case).
+    pub serial: Option<String>,
+    /// At or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// At or before this time (Unix seconds).
+    pub until: Option<i64>,
+    pub event: Option<Event>,
+    pub channel: Option<Source>,
+    /// About the profile with this `PayloadUUID` (any case).
+    pub payload_uuid: Option<String>,
+    /// Only the newest this many (still listed oldest first).
+    pub limit: Option<u64>,
+}
+
 /// The audit log: every choice, issued profile and identity-secret check.
 #[async_trait]
 pub trait Events: Send + Sync {
@@ -89,12 +109,27 @@ pub trait Events: Send + Sync {
     /// under its policy ([`Choices::choice`]), in the same transaction.
     async fn append(&self, rows: Vec<Record>, time: i64) -> Result<()>;
 
+    /// The rows `filter` lets through, oldest first.
+    async fn find(&self, filter: Filter) -> Result<Vec<Entry>>;
+
     /// Every row, oldest first; only `user`'s (any case) when given.
-    async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>>;
+    async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>> {
+        self.find(Filter {
+            user: user.map(str::to_owned),
+            ..Filter::default()
+        })
+        .await
+    }
 
     /// The rows about the device with this serial number (any case),
     /// oldest first.
-    async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>>;
+    async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>> {
+        self.find(Filter {
+            serial: Some(serial.to_owned()),
+            ..Filter::default()
+        })
+        .await
+    }
 
     /// How many `event` rows are about `user` (any case): the devices a
     /// user enrolled, for a restriction's `device_limit` (accepted
@@ -130,6 +165,8 @@ pub enum Refused {
     Unknown,
     Expired,
     Used,
+    /// An admin ended it (`aspen invite --revoke`, `aspen revoke`).
+    Revoked,
 }
 
 impl Refused {
@@ -138,6 +175,7 @@ impl Refused {
             Refused::Unknown => "unknown",
             Refused::Expired => "expired",
             Refused::Used => "already used",
+            Refused::Revoked => "revoked",
         }
     }
 }
@@ -159,6 +197,32 @@ pub trait Codes: Send + Sync {
     /// Marks the code used; false when it is not usable (someone else used
     /// it first, or it expired). Of many concurrent calls, exactly one wins.
     async fn use_code(&self, lookup: Vec<u8>, now: i64) -> Result<bool>;
+
+    /// The codes still usable at `now` (unused, unexpired), `user`'s only
+    /// when given; by user, then expiry. Records only: a code cannot be
+    /// rebuilt from them.
+    async fn outstanding_codes(&self, user: Option<&str>, now: i64) -> Result<Vec<Invite>>;
+
+    /// Ends `user`'s codes still usable at `now` (see [`REVOKED`]); how
+    /// many it ended.
+    async fn revoke_codes(&self, user: &str, now: i64) -> Result<u64>;
+}
+
+/// How a revoked code or secret is kept, without a column of its own: its
+/// `used` and `expires` both become the time it was revoked. A real use
+/// always comes before expiry (`used < expires`), so `used >= expires`
+/// can only mean revoked, and every check that refuses a used or expired
+/// one refuses it. The revoked rows then go when expired ones do.
+pub const REVOKED: &str = "used = expires = revocation time";
+
+/// Whose per-profile secrets to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoke {
+    /// The secrets of the profile with this `PayloadUUID` (the
+    /// enrollment profile's own).
+    Profile(String),
+    /// Every secret issued to this user (any case).
+    User(String),
 }
 
 /// What the identity provider said about a signed-in person, besides
@@ -240,6 +304,11 @@ pub trait Secrets: Send + Sync {
     /// The record stored under `lookup`, used or not, expired or not: whom
     /// a refused secret was issued to, for the audit log. Changes nothing.
     async fn find_secret(&self, lookup: Vec<u8>) -> Result<Option<IssuedSecret>>;
+
+    /// Ends the secrets `which` names that are still usable at `now` (see
+    /// [`REVOKED`]), so the profile they are in can no longer get a
+    /// certificate; their records, for the audit log.
+    async fn revoke_secrets(&self, which: Revoke, now: i64) -> Result<Vec<IssuedSecret>>;
 }
 
 /// A token bucket: it holds at most `capacity` tokens and gains one every

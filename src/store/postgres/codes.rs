@@ -75,6 +75,9 @@ impl Codes for Postgres {
                 let row = c.query_opt(&stmt, &[&lookup]).await?;
                 Ok(match row {
                     None => Err(Refused::Unknown),
+                    Some(r) if r.get::<_, Option<i64>>(3) >= Some(r.get::<_, i64>(2)) => {
+                        Err(Refused::Revoked)
+                    }
                     Some(r) if r.get::<_, Option<i64>>(3).is_some() => Err(Refused::Used),
                     Some(r) if r.get::<_, i64>(2) <= now => Err(Refused::Expired),
                     Some(r) => Ok(Invite {
@@ -100,6 +103,47 @@ impl Codes for Postgres {
                     )
                     .await?;
                 Ok(c.execute(&stmt, &[&lookup, &now]).await? == 1)
+            })
+        })
+        .await
+    }
+
+    async fn outstanding_codes(&self, user: Option<&str>, now: i64) -> Result<Vec<Invite>> {
+        let user = user.map(str::to_ascii_lowercase);
+        self.with("reading codes", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached(
+                        "SELECT id, email, expires FROM invites
+                         WHERE ($1::TEXT IS NULL OR email = $1) AND used IS NULL AND expires > $2
+                         ORDER BY email, expires",
+                    )
+                    .await?;
+                let rows = c.query(&stmt, &[&user, &now]).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| Invite {
+                        id: r.get(0),
+                        user: r.get(1),
+                        expires: r.get(2),
+                    })
+                    .collect())
+            })
+        })
+        .await
+    }
+
+    async fn revoke_codes(&self, user: &str, now: i64) -> Result<u64> {
+        let user = user.to_ascii_lowercase();
+        self.with("revoking codes", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached(
+                        "UPDATE invites SET used = $2, expires = $2
+                         WHERE email = $1 AND used IS NULL AND expires > $2",
+                    )
+                    .await?;
+                Ok(c.execute(&stmt, &[&user, &now]).await?)
             })
         })
         .await

@@ -8,9 +8,10 @@ use crate::audit::{Entry, Event, Record, groups_of, groups_text};
 use crate::error::Result;
 use crate::model::EnrollmentKind;
 use crate::model::policy::Choice;
-use crate::store::Events;
+use crate::store::{Events, Filter};
 use async_trait::async_trait;
 use std::collections::HashMap;
+use tokio_postgres::types::ToSql;
 
 /// One batch of events as column arrays, for one `UNNEST` insert, and the
 /// choices among them (the latest per user and policy: one statement may
@@ -199,27 +200,6 @@ impl Events for Postgres {
         .await
     }
 
-    async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>> {
-        let user = user.map(str::to_ascii_lowercase);
-        self.with("listing events", CALL_TIMEOUT, move |c| {
-            Box::pin(async move {
-                let rows = match &user {
-                    Some(user) => {
-                        let sql =
-                            format!("SELECT {COLUMNS} FROM events WHERE email = $1 ORDER BY id");
-                        c.query(&c.prepare_cached(&sql).await?, &[user]).await?
-                    }
-                    None => {
-                        let sql = format!("SELECT {COLUMNS} FROM events ORDER BY id");
-                        c.query(&c.prepare_cached(&sql).await?, &[]).await?
-                    }
-                };
-                Ok(rows.iter().map(entry).collect())
-            })
-        })
-        .await
-    }
-
     async fn count_events(&self, user: &str, event: Event) -> Result<u64> {
         let user = user.to_ascii_lowercase();
         self.with("counting events", CALL_TIMEOUT, move |c| {
@@ -234,12 +214,51 @@ impl Events for Postgres {
         .await
     }
 
-    async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>> {
-        let serial = serial.to_ascii_uppercase();
+    async fn find(&self, filter: Filter) -> Result<Vec<Entry>> {
         self.with("listing events", CALL_TIMEOUT, move |c| {
             Box::pin(async move {
-                let sql = format!("SELECT {COLUMNS} FROM events WHERE serial = $1 ORDER BY id");
-                let rows = c.query(&c.prepare_cached(&sql).await?, &[&serial]).await?;
+                let mut clauses: Vec<String> = Vec::new();
+                let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+                let mut add = |clause: &str, value: Box<dyn ToSql + Sync + Send>| {
+                    values.push(value);
+                    clauses.push(clause.replace('$', &format!("${}", values.len())));
+                };
+                if let Some(user) = &filter.user {
+                    add("email = $", Box::new(user.to_ascii_lowercase()));
+                }
+                if let Some(serial) = &filter.serial {
+                    add("serial = $", Box::new(serial.to_ascii_uppercase()));
+                }
+                if let Some(since) = filter.since {
+                    add("time >= $", Box::new(since));
+                }
+                if let Some(until) = filter.until {
+                    add("time <= $", Box::new(until));
+                }
+                if let Some(event) = filter.event {
+                    add("event = $", Box::new(event.as_str()));
+                }
+                if let Some(channel) = filter.channel {
+                    add("channel = $", Box::new(channel.as_str()));
+                }
+                if let Some(uuid) = &filter.payload_uuid {
+                    add("payload_uuid = $", Box::new(uuid.to_ascii_uppercase()));
+                }
+                let conditions = if clauses.is_empty() {
+                    String::new()
+                } else {
+                    format!(" WHERE {}", clauses.join(" AND "))
+                };
+                let limit = filter
+                    .limit
+                    .map_or("ALL".to_owned(), |n| n.min(i64::MAX as u64).to_string());
+                // The newest `limit` by id (the primary key), then oldest first.
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM (SELECT id, {COLUMNS} FROM events{conditions} ORDER BY id DESC LIMIT {limit}) AS newest ORDER BY id"
+                );
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect();
+                let rows = c.query(&sql, &params).await?;
                 Ok(rows.iter().map(entry).collect())
             })
         })

@@ -6,7 +6,7 @@
 use super::{CALL_TIMEOUT, Postgres, parsed};
 use crate::error::Result;
 use crate::secret::{IssuedSecret, SecretKind};
-use crate::store::{Refused, Secrets};
+use crate::store::{Refused, Revoke, Secrets};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -88,10 +88,13 @@ impl Secrets for Postgres {
                     }));
                 }
                 let why = c
-                    .prepare_cached("SELECT used FROM secrets WHERE lookup = $1")
+                    .prepare_cached("SELECT used, expires FROM secrets WHERE lookup = $1")
                     .await?;
                 Ok(Err(match c.query_opt(&why, &[&lookup]).await? {
                     None => Refused::Unknown,
+                    Some(r) if r.get::<_, Option<i64>>(0) >= Some(r.get::<_, i64>(1)) => {
+                        Refused::Revoked
+                    }
                     Some(r) if r.get::<_, Option<i64>>(0).is_some() => Refused::Used,
                     Some(_) => Refused::Expired,
                 }))
@@ -121,6 +124,39 @@ impl Secrets for Postgres {
                         lookup,
                     })),
                 }
+            })
+        })
+        .await
+    }
+
+    async fn revoke_secrets(&self, which: Revoke, now: i64) -> Result<Vec<IssuedSecret>> {
+        let (column, value) = match which {
+            Revoke::Profile(uuid) => ("payload_uuid", uuid),
+            Revoke::User(user) => ("email", user.to_ascii_lowercase()),
+        };
+        self.with("revoking secrets", CALL_TIMEOUT, move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached(&format!(
+                        "UPDATE secrets SET used = $2, expires = $2
+                         WHERE {column} = $1 AND used IS NULL AND expires > $2
+                         RETURNING kind, email, payload_uuid, expires, serial, udid, lookup"
+                    ))
+                    .await?;
+                let rows = c.query(&stmt, &[&value, &now]).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(IssuedSecret {
+                            kind: parsed("secrets.kind", r.get(0), SecretKind::parse)?,
+                            user: r.get(1),
+                            payload_uuid: r.get(2),
+                            expires: r.get(3),
+                            serial: r.get(4),
+                            udid: r.get(5),
+                            lookup: r.get(6),
+                        })
+                    })
+                    .collect()
             })
         })
         .await

@@ -59,6 +59,7 @@ impl Codes for Sqlite {
                 .optional()?;
             Ok(match row {
                 None => Err(Refused::Unknown),
+                Some((_, _, expires, Some(used))) if used >= expires => Err(Refused::Revoked),
                 Some((_, _, _, Some(_))) => Err(Refused::Used),
                 Some((_, _, expires, None)) if expires <= now => Err(Refused::Expired),
                 Some((id, user, expires, None)) => Ok(Invite { id, user, expires }),
@@ -73,6 +74,38 @@ impl Codes for Sqlite {
             )?
             .execute(params![lookup, now])
             .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn outstanding_codes(&self, user: Option<&str>, now: i64) -> Result<Vec<Invite>> {
+        let user = user.map(str::to_ascii_lowercase);
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, user, expires FROM invites
+                 WHERE (?1 IS NULL OR user = ?1) AND used IS NULL AND expires > ?2
+                 ORDER BY user, expires",
+            )?
+            .query_map(params![user, now], |r| {
+                Ok(Invite {
+                    id: r.get(0)?,
+                    user: r.get(1)?,
+                    expires: r.get(2)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    async fn revoke_codes(&self, user: &str, now: i64) -> Result<u64> {
+        let user = user.to_ascii_lowercase();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE invites SET used = ?2, expires = ?2
+                 WHERE user = ?1 AND used IS NULL AND expires > ?2",
+            )?
+            .execute(params![user, now])
+            .map(|n| n as u64)
         })
         .await
     }

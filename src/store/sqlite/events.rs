@@ -8,7 +8,7 @@ use crate::audit::{Entry, Event, Record, groups_of, groups_text};
 use crate::error::Result;
 use crate::model::EnrollmentKind;
 use crate::model::policy::Choice;
-use crate::store::Events;
+use crate::store::{Events, Filter};
 use async_trait::async_trait;
 use rusqlite::{Connection, TransactionBehavior, params};
 
@@ -80,6 +80,48 @@ fn entry(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
     })
 }
 
+/// The conditions of `filter` as SQL, `?N` numbered in order, and their
+/// values: only those given, so each query can use the index it needs.
+fn conditions(filter: &Filter) -> (Vec<String>, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut clauses = Vec::new();
+    let mut values = Vec::new();
+    let mut add = |clause: &str, value: Value| {
+        values.push(value);
+        clauses.push(clause.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(user) = &filter.user {
+        add("user = ?", Value::Text(user.to_ascii_lowercase()));
+    }
+    if let Some(serial) = &filter.serial {
+        add("serial = ?", Value::Text(serial.to_ascii_uppercase()));
+    }
+    if let Some(since) = filter.since {
+        add("time >= ?", Value::Integer(since));
+    }
+    if let Some(until) = filter.until {
+        add("time <= ?", Value::Integer(until));
+    }
+    if let Some(event) = filter.event {
+        add("event = ?", Value::Text(event.as_str().into()));
+    }
+    if let Some(channel) = filter.channel {
+        add("channel = ?", Value::Text(channel.as_str().into()));
+    }
+    if let Some(uuid) = &filter.payload_uuid {
+        add("payload_uuid = ?", Value::Text(uuid.to_ascii_uppercase()));
+    }
+    (clauses, values)
+}
+
+fn where_clause(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    }
+}
+
 #[async_trait]
 impl Events for Sqlite {
     async fn append(&self, rows: Vec<Record>, time: i64) -> Result<()> {
@@ -96,17 +138,6 @@ impl Events for Sqlite {
         .await
     }
 
-    async fn list(&self, user: Option<&str>) -> Result<Vec<Entry>> {
-        let user = user.map(str::to_ascii_lowercase);
-        self.scan(move |conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM events WHERE ?1 IS NULL OR user = ?1 ORDER BY id"
-            ))?;
-            stmt.query_map([user], entry)?.collect()
-        })
-        .await
-    }
-
     async fn count_events(&self, user: &str, event: Event) -> Result<u64> {
         let user = user.to_ascii_lowercase();
         self.read(move |conn| {
@@ -116,13 +147,20 @@ impl Events for Sqlite {
         })
     }
 
-    async fn list_by_serial(&self, serial: &str) -> Result<Vec<Entry>> {
-        let serial = serial.to_ascii_uppercase();
+    async fn find(&self, filter: Filter) -> Result<Vec<Entry>> {
+        let (clauses, values) = conditions(&filter);
+        let limit = filter
+            .limit
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         self.scan(move |conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM events WHERE serial = ?1 ORDER BY id"
-            ))?;
-            stmt.query_map([serial], entry)?.collect()
+            // The newest `limit` by id (the primary key), then oldest first.
+            let sql = format!(
+                "SELECT {COLUMNS} FROM (SELECT id, {COLUMNS} FROM events{} ORDER BY id DESC LIMIT {limit}) ORDER BY id",
+                where_clause(&clauses)
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            stmt.query_map(rusqlite::params_from_iter(values), entry)?
+                .collect()
         })
         .await
     }

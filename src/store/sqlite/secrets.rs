@@ -5,7 +5,7 @@
 use super::{Sqlite, parsed};
 use crate::error::Result;
 use crate::secret::{IssuedSecret, SecretKind};
-use crate::store::{Refused, Secrets};
+use crate::store::{Refused, Revoke, Secrets};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -52,6 +52,7 @@ impl Secrets for Sqlite {
                 .optional()?;
             let answer = match row {
                 None => Err(Refused::Unknown),
+                Some((s, Some(used))) if used >= s.expires => Err(Refused::Revoked),
                 Some((_, Some(_))) => Err(Refused::Used),
                 Some((s, None)) if s.expires <= now => Err(Refused::Expired),
                 Some((s, None)) => {
@@ -72,6 +73,27 @@ impl Secrets for Sqlite {
                 .query_row([&lookup], |r| secret(r, &lookup))
                 .optional()
         })
+    }
+
+    async fn revoke_secrets(&self, which: Revoke, now: i64) -> Result<Vec<IssuedSecret>> {
+        let (column, value) = match which {
+            Revoke::Profile(uuid) => ("payload_uuid", uuid),
+            Revoke::User(user) => ("user", user.to_ascii_lowercase()),
+        };
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ended = tx
+                .prepare_cached(&format!(
+                    "UPDATE secrets SET used = ?2, expires = ?2
+                     WHERE {column} = ?1 AND used IS NULL AND expires > ?2
+                     RETURNING {SECRET}, lookup"
+                ))?
+                .query_map(params![value, now], |r| secret(r, &r.get::<_, Vec<u8>>(6)?))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(ended)
+        })
+        .await
     }
 }
 
