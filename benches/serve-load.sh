@@ -33,6 +33,16 @@ DEVICES=${DEVICES:-128}
 BASELINE=${BASELINE:-}
 BASELINE_TARGET_DIR=${BASELINE_TARGET_DIR:-}
 REPEAT_WINDOW=${REPEAT_WINDOW:-0}
+# Bob downloads over and over: the per-user issue limit ([serve]
+# issues_per_user, 20 an hour by default) would answer all but the first
+# 20 with 429. 0 measures issuing, as before the limit existed.
+ISSUES_PER_USER=${ISSUES_PER_USER:-0}
+# Every simulated device signs in from 127.0.0.1, 128 at once; sign-ins are
+# charged to their address before the code is checked (and refunded when it
+# is right), so one address's budget ([serve] signin_failures_per_address,
+# 10) would refuse most of a burst of right codes. Real devices come from
+# their own addresses.
+SIGNIN_BUDGET=${SIGNIN_BUDGET:-100000}
 # PostgreSQL's durability here matches the SQLite store's (WAL,
 # synchronous=NORMAL: a crash of the machine may lose the last commits, never
 # corrupts): commits do not wait for their WAL flush. PG_SYNC=on waits.
@@ -96,15 +106,20 @@ serve() { # NAME PORT
   echo "serve-load: aspen ($1) did not start: $(cat "$work/$1/serve.log")" >&2; exit 1
 }
 sport=$(free_port); pport=$(free_port)
-settings sqlite "$sport" "state_dir = \"state\"\n\n[serve]\ndownload_repeat_window = $REPEAT_WINDOW"
-settings postgres "$pport" "\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n\n[serve]\ndownload_repeat_window = $REPEAT_WINDOW"
+settings sqlite "$sport" "state_dir = \"state\"\n\n[serve]\ndownload_repeat_window = $REPEAT_WINDOW\nissues_per_user = $ISSUES_PER_USER\nsignin_failures_per_address = $SIGNIN_BUDGET"
+settings postgres "$pport" "\n[store]\nurl_env = \"ASPEN_DATABASE_URL\"\n\n[serve]\ndownload_repeat_window = $REPEAT_WINDOW\nissues_per_user = $ISSUES_PER_USER\nsignin_failures_per_address = $SIGNIN_BUDGET"
 serve sqlite "$sport"
 serve postgres "$pport"
 if [ -n "$BASELINE" ]; then
   git worktree add --detach --quiet "$work/baseline-src" "$BASELINE"
   (cd "$work/baseline-src" && CARGO_TARGET_DIR="${BASELINE_TARGET_DIR:-target}" cargo build --release --quiet)
   bport=$(free_port)
-  settings baseline "$bport" 'state_dir = "state"' "$work/baseline-src/fixtures/demo/aspen.toml"
+  # The same download recording as the runs above, where the baseline knows the setting.
+  bextra='state_dir = "state"'
+  if grep -rq download_repeat_window "$work/baseline-src/src"; then
+    bextra="$bextra\n\n[serve]\ndownload_repeat_window = $REPEAT_WINDOW"
+  fi
+  settings baseline "$bport" "$bextra" "$work/baseline-src/fixtures/demo/aspen.toml"
   serve baseline "$bport"
 fi
 

@@ -12,8 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
 
-/// Parses allowed to wait per core, beyond those running.
-const WAITING_PER_CORE: usize = 32;
+/// Parses allowed to wait per core, beyond those running. A `MachineInfo`
+/// takes well under a millisecond to read, so a queue this long drains in
+/// a few milliseconds; it must hold a burst of real devices (the
+/// enrollment benchmark sends 128 at once: 32 per core refused some of
+/// them), while bodies of at most 64 KiB keep what waits small (2 cores:
+/// 512 × 64 KiB = 32 MiB at most).
+const WAITING_PER_CORE: usize = 256;
 
 pub struct Offload {
     running: Arc<Semaphore>,
