@@ -468,41 +468,19 @@ pub async fn web_signin(
         client: peer,
         target: None,
     };
-    // Charged before the code is checked (refunded when it is right).
-    let charge = match svc
-        .throttle
-        .charge(svc.store.as_ref(), &attempt, now_ms())
-        .await
-    {
-        Ok(Ok(charge)) => charge,
-        Ok(Err(wait)) => {
+    use super::portal::signin::{BAD_CODE, NotSignedIn, redeem_charged};
+    let user = match redeem_charged(&svc, &attempt, &form.code).await {
+        Ok(Ok(user)) => user,
+        Ok(Err(NotSignedIn::Throttled(wait))) => {
             let form = signin_form(&svc, &csrf, form.device, StatusCode::OK, Some(THROTTLED));
             return too_many(form, wait);
         }
-        Err(e) => return internal(&svc, &csrf, e),
-    };
-    let user = match svc.redeem_code(&form.code, None).await {
-        Ok(Some(email)) => svc.user_by_email(&email).await,
-        Ok(None) => None,
-        Err(e) => return internal(&svc, &csrf, e),
-    };
-    let Some(user) = user else {
-        if let Err(e) = svc
-            .throttle
-            .failed(svc.store.as_ref(), &attempt, charge, now_ms())
-            .await
-        {
-            return internal(&svc, &csrf, e);
+        Ok(Err(NotSignedIn::WrongCode)) => {
+            let status = StatusCode::UNAUTHORIZED;
+            return signin_form(&svc, &csrf, form.device, status, Some(BAD_CODE));
         }
-        return signin_form(
-            &svc,
-            &csrf,
-            form.device,
-            StatusCode::UNAUTHORIZED,
-            Some(super::portal::signin::BAD_CODE),
-        );
+        Err(e) => return internal(&svc, &csrf, e),
     };
-    refund(&svc, &attempt, charge).await;
     deliver(&svc, &info, Some(&user), client(&peer)).await
 }
 

@@ -14,6 +14,7 @@ use super::super::web::see_other;
 use super::super::web::{self, cookie_header, expired_cookie};
 use super::{Svc, require};
 use crate::audit;
+use crate::model::directory::User;
 use crate::settings::PortalAuth;
 use crate::tokens::Purpose;
 use axum::extract::Extension;
@@ -21,6 +22,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use std::sync::Arc;
 
 pub async fn signin_page(State(svc): Svc, csrf: Csrf, headers: HeaderMap) -> Response {
     if user_of(&svc, &headers, csrf.session.as_ref())
@@ -94,39 +96,14 @@ pub async fn signin(
         client: peer,
         target: None,
     };
-    // Charged before the code is checked (refunded when it is right).
-    let charge = match svc
-        .throttle
-        .charge(svc.store.as_ref(), &attempt, now_ms())
-        .await
-    {
-        Ok(Ok(charge)) => charge,
-        Ok(Err(wait)) => return too_many(signin_page(StatusCode::OK, THROTTLED), wait),
-        Err(e) => return internal(&svc, &csrf, e),
-    };
-    let user = match svc.redeem_code(&form.code, None).await {
-        Ok(Some(email)) => svc.user_by_email(&email).await,
-        Ok(None) => None,
-        Err(e) => return internal(&svc, &csrf, e),
-    };
-    let Some(user) = user else {
-        if let Err(e) = svc
-            .throttle
-            .failed(svc.store.as_ref(), &attempt, charge, now_ms())
-            .await
-        {
-            return internal(&svc, &csrf, e);
+    let user = match redeem_charged(&svc, &attempt, &form.code).await {
+        Ok(Ok(user)) => user,
+        Ok(Err(NotSignedIn::Throttled(wait))) => {
+            return too_many(signin_page(StatusCode::OK, THROTTLED), wait);
         }
-        return signin_page(StatusCode::UNAUTHORIZED, BAD_CODE);
+        Ok(Err(NotSignedIn::WrongCode)) => return signin_page(StatusCode::UNAUTHORIZED, BAD_CODE),
+        Err(e) => return internal(&svc, &csrf, e),
     };
-    if let Err(e) = svc
-        .throttle
-        .refund(svc.store.as_ref(), &attempt, charge, now_ms())
-        .await
-    {
-        // The user is signed in all the same; the address keeps the charge.
-        tracing::warn!("refunding a sign-in's charge: {e}");
-    }
     let token = match start_session(&svc, &user.email).await {
         Ok(t) => t,
         Err(e) => return internal(&svc, &csrf, e),
@@ -192,4 +169,43 @@ pub async fn signout(State(svc): Svc, Checked { csrf, .. }: Checked<CsrfForm>) -
         expired_cookie(web::session_cookie(&svc)),
     );
     res
+}
+
+/// Why a typed code signed nobody in.
+pub enum NotSignedIn {
+    /// The address (or account) has failed too often: wait this long.
+    Throttled(std::time::Duration),
+    /// Unknown, used, expired or malformed: one answer for all.
+    WrongCode,
+}
+
+/// A typed one-time code, redeemed as every code form does (the portal's
+/// and ADE's web sign-in): charged to `attempt` before the code is checked
+/// (so a burst gets no more checks than the budget), the charge given back
+/// when the code is right and kept when it is wrong.
+pub async fn redeem_charged(
+    svc: &Arc<Service>,
+    attempt: &Attempt<'_>,
+    code: &str,
+) -> crate::Result<Result<Arc<User>, NotSignedIn>> {
+    let store = svc.store.as_ref();
+    let charge = match svc.throttle.charge(store, attempt, now_ms()).await? {
+        Ok(charge) => charge,
+        Err(wait) => return Ok(Err(NotSignedIn::Throttled(wait))),
+    };
+    let user = match svc.redeem_code(code, None).await? {
+        Some(email) => svc.user_by_email(&email).await,
+        None => None,
+    };
+    let Some(user) = user else {
+        svc.throttle
+            .failed(store, attempt, charge, now_ms())
+            .await?;
+        return Ok(Err(NotSignedIn::WrongCode));
+    };
+    if let Err(e) = svc.throttle.refund(store, attempt, charge, now_ms()).await {
+        // The user is signed in all the same; the address keeps the charge.
+        tracing::warn!("refunding a sign-in's charge: {e}");
+    }
+    Ok(Ok(user))
 }
