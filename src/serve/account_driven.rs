@@ -23,6 +23,10 @@
 //! device starts again. The user's enrollment restriction (see
 //! [`super::restriction`]) is applied at discovery (the platform, personal
 //! devices) and at the POST after sign-in (every rule).
+//!
+//! (Over 600 lines: the three steps of one Apple protocol and its
+//! device-aware answers, with tests; Apple's error JSON is in
+//! `apple_error.rs`, the tokens in `access_token.rs`.)
 
 use super::access_token::{self, ACCESS_SECONDS};
 use super::apple_error::{Refusal, WELL_KNOWN_FAILED, software_update_required};

@@ -2,6 +2,10 @@
 //! enrollment from the policies and the recorded choice, issue (sign, cache,
 //! record) profiles, record choices, create and redeem one-time codes. The
 //! handlers only translate between this and requests.
+//!
+//! (Over 600 lines: the one place every channel goes through to issue,
+//! record and redeem, with its tests; splitting it would spread the order
+//! of those steps over several files.)
 
 use super::directory::Directory;
 use super::issue_limit::{Charged, IssueLimit, Limited};
