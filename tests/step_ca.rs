@@ -339,11 +339,9 @@ async fn acme_with_serial_carries_the_devices_serial_and_nothing_else_can() {
         .await
         .unwrap();
     assert_eq!(res.status(), 500);
-    assert!(
-        s.log().contains("identity.client_identifier = \"serial\": the ACME ClientIdentifier is the device's own serial number, and this profile is issued without one"),
-        "{}",
-        s.log()
-    );
+    let why = "identity.client_identifier = \"serial\": the ACME ClientIdentifier is the device's own serial number, and this profile is issued without one";
+    let log = s.log_with(why);
+    assert!(log.contains(why), "{log}");
 
     // `aspen profile device`: without --serial the same error (exit 2),
     // with it the device's serial, recorded.

@@ -193,6 +193,19 @@ impl Server {
         self.child.wait().unwrap();
     }
 
+    /// The log once it holds `needle` (its lines are read by a thread, so
+    /// a line may arrive just after the answer it belongs to); at most 10 s.
+    pub fn log_with(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
