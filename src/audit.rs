@@ -138,24 +138,18 @@ pub struct Record {
 }
 
 impl Record {
-    /// An issued profile's record, from its parts.
-    pub fn issued(
-        source: Source,
-        user: Option<&str>,
-        policy: Option<&str>,
-        kind: EnrollmentKind,
-        payload_uuid: &str,
-        sha256: &str,
-    ) -> Record {
+    /// A row of `event` from `source` with nothing else said: what every
+    /// constructor below starts from, so a new column is added in one place.
+    fn new(event: Event, source: Source) -> Record {
         Record {
-            event: Event::Issued,
+            event,
             source,
-            user: user.map(str::to_ascii_lowercase),
-            policy: policy.map(str::to_owned),
+            user: None,
+            policy: None,
             choice: None,
-            kind: Some(kind),
-            payload_uuid: Some(payload_uuid.to_owned()),
-            sha256: Some(sha256.to_owned()),
+            kind: None,
+            payload_uuid: None,
+            sha256: None,
             client: None,
             subject: None,
             reason: None,
@@ -168,6 +162,25 @@ impl Record {
         }
     }
 
+    /// An issued profile's record, from its parts.
+    pub fn issued(
+        source: Source,
+        user: Option<&str>,
+        policy: Option<&str>,
+        kind: EnrollmentKind,
+        payload_uuid: &str,
+        sha256: &str,
+    ) -> Record {
+        Record {
+            user: user.map(str::to_ascii_lowercase),
+            policy: policy.map(str::to_owned),
+            kind: Some(kind),
+            payload_uuid: Some(payload_uuid.to_owned()),
+            sha256: Some(sha256.to_owned()),
+            ..Record::new(Event::Issued, source)
+        }
+    }
+
     /// A user's answer under a user-choice policy, and the kind it yields.
     pub fn choice(
         source: Source,
@@ -177,23 +190,11 @@ impl Record {
         kind: EnrollmentKind,
     ) -> Record {
         Record {
-            event: Event::Choice,
-            source,
             user: Some(user.to_ascii_lowercase()),
             policy: Some(policy.to_owned()),
             choice: Some(choice),
             kind: Some(kind),
-            payload_uuid: None,
-            sha256: None,
-            client: None,
-            subject: None,
-            reason: None,
-            serial: None,
-            udid: None,
-            product: None,
-            os_version: None,
-            groups: None,
-            groups_claim: None,
+            ..Record::new(Event::Choice, source)
         }
     }
 
@@ -207,28 +208,17 @@ impl Record {
         subject: Option<&str>,
         reason: Option<&str>,
     ) -> Record {
+        let event = if reason.is_none() {
+            Event::SecretAccepted
+        } else {
+            Event::SecretRefused
+        };
         Record {
-            event: if reason.is_none() {
-                Event::SecretAccepted
-            } else {
-                Event::SecretRefused
-            },
-            source: Source::Scep,
             user: user.map(str::to_ascii_lowercase),
-            policy: None,
-            choice: None,
-            kind: None,
             payload_uuid: payload_uuid.map(str::to_owned),
-            sha256: None,
-            client: None,
             subject: subject.map(str::to_owned),
             reason: reason.map(str::to_owned),
-            serial: None,
-            udid: None,
-            product: None,
-            os_version: None,
-            groups: None,
-            groups_claim: None,
+            ..Record::new(event, Source::Scep)
         }
     }
 
@@ -236,33 +226,17 @@ impl Record {
     /// why; never a secret).
     pub fn refused(source: Source, reason: &str) -> Record {
         Record {
-            event: Event::Refused,
-            source,
-            user: None,
-            policy: None,
-            choice: None,
-            kind: None,
-            payload_uuid: None,
-            sha256: None,
-            client: None,
-            subject: None,
             reason: Some(reason.to_owned()),
-            serial: None,
-            udid: None,
-            product: None,
-            os_version: None,
-            groups: None,
-            groups_claim: None,
+            ..Record::new(Event::Refused, source)
         }
     }
 
     /// `user` reached the per-user issue limit; `reason` says which.
     pub fn limited(source: Source, user: &str, reason: String) -> Record {
         Record {
-            event: Event::Limited,
             user: Some(user.to_ascii_lowercase()),
             reason: Some(reason),
-            ..Record::refused(source, "")
+            ..Record::new(Event::Limited, source)
         }
     }
 
@@ -270,10 +244,10 @@ impl Record {
     /// whose, which profile, and what ended (`reason`). Never a secret.
     pub fn revoked(user: Option<&str>, payload_uuid: Option<&str>, what: String) -> Record {
         Record {
-            event: Event::Revoked,
             user: user.map(str::to_ascii_lowercase),
             payload_uuid: payload_uuid.map(str::to_owned),
-            ..Record::refused(Source::Cli, &what)
+            reason: Some(what),
+            ..Record::new(Event::Revoked, Source::Cli)
         }
     }
 
